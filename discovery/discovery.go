@@ -2,9 +2,19 @@ package discovery
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/mdns"
 )
 
 // Peer is a lanchat node seen on the network.
@@ -12,41 +22,456 @@ type Peer struct {
 	ID          string           // instance name = libp2p peer ID
 	Fingerprint string           // network fingerprint from TXT ("open" for no key)
 	Version     string           // protocol version from TXT
-	Addrs       []netip.AddrPort // where it listens
+	Addrs       []netip.AddrPort // where it listens: IPv4 (SRV port), IPv6 (p6 port) if advertised
 }
 
-// Handler receives what the browser sees. Methods are called from the browse goroutine and must not block.
+// Handler receives what the browser sees. Methods are called from the
+// goroutine running [Service.Run], one at a time, never after Run returned,
+// and must not block (hand the peer to another goroutine to dial).
 type Handler interface {
-	// Found is called for each sighting of a peer on our network (same fingerprint), repeatedly.
+	// Found is called for each sighting of a peer on our network (same
+	// fingerprint), repeatedly: once per query round in which it answers.
 	Found(Peer)
-	// Foreign is called when the number of distinct peers seen with another fingerprint grows.
+	// Foreign is called when the number of distinct peers seen with another
+	// fingerprint grows; count is the new total.
 	Foreign(count int)
 }
 
+// DefaultService is the DNS-SD service type lanchat advertises.
+const DefaultService = "_lanchat._tcp"
+
+// Sentinel errors.
+var (
+	// ErrConfig is wrapped by every validation error of [New].
+	ErrConfig = errors.New("discovery: invalid config")
+	// ErrNoInterface is wrapped when Config.Iface names no interface.
+	ErrNoInterface = errors.New("discovery: no such interface")
+	// ErrNoMulticastRoute is wrapped when the kernel has no route for
+	// multicast (usually: no default route, not connected to any network).
+	ErrNoMulticastRoute = errors.New("discovery: no route for multicast")
+	// ErrRunning is returned by Run while another Run of the same Service is active.
+	ErrRunning = errors.New("discovery: already running")
+)
+
 // Config configures a [Service]. Start from [DefaultConfig].
 type Config struct {
-	Service       string        // "_lanchat._tcp"
-	Instance      string        // our peer ID; used as instance name, skipped when browsing
-	Port          int           // advertised IPv4 TCP port
-	Port6         int           // advertised IPv6 TCP port (0 = none)
-	Fingerprint   string        // our network fingerprint
-	Version       string        // protocol version
-	Iface         string        // "" = default interface
-	QueryTimeout  time.Duration // per query
-	FastQueries   int           // quick queries at start
-	QueryInterval time.Duration // then one query per interval
-	Logger        *slog.Logger
+	// Service is the DNS-SD service type. Default [DefaultService]. Only
+	// peers advertising the same type are seen.
+	Service string
+	// Instance is our peer ID; used as instance name and host name, skipped
+	// when browsing. Required: 1..63 ASCII letters, digits, '-' or '_'.
+	Instance string
+	// Port is the advertised IPv4 TCP port (SRV record). Required.
+	Port int
+	// Port6 is the advertised IPv6 TCP port (TXT "p6"); 0 = no IPv6
+	// listener, and peers ignore our IPv6 address. Default 0.
+	Port6 int
+	// Fingerprint is our network fingerprint (TXT "net"), "open" without a
+	// key. Peers with another fingerprint are only counted. Default "open".
+	// Printable ASCII, no spaces, at most 64 bytes.
+	Fingerprint string
+	// Version is the protocol version (TXT "v"), at most 16 bytes. Default "1".
+	Version string
+	// Iface restricts the responder, the queries and the advertised addresses
+	// to one network interface. "" (default) uses the interface that the
+	// default route goes through. Machines on several LANs must name one.
+	Iface string
+	// QueryTimeout is how long each query listens for answers. Answers are
+	// handed to the Handler when it ends, so it is also the discovery delay
+	// of a newcomer. Default 400 ms: a LAN answers in under a millisecond,
+	// Wi-Fi power saving can delay multicast by a few hundred.
+	QueryTimeout time.Duration
+	// FastQueries is the number of back-to-back queries at start, so that a
+	// lost packet does not delay discovery by a whole QueryInterval.
+	// Default 3.
+	FastQueries int
+	// QueryInterval is the time between queries after the fast ones (±10 %
+	// jitter). Existing nodes notice a newcomer that does not dial them only
+	// at their next query; each query costs one answer per node on the LAN.
+	// Default 5 s.
+	QueryInterval time.Duration
+	// Logger receives the package's logs and hashicorp/mdns's (at debug
+	// level). nil discards them. Nothing is ever written to stdout/stderr.
+	Logger *slog.Logger
 }
 
-// DefaultConfig returns the defaults documented on [Config].
-func DefaultConfig() Config { panic("TODO") }
+// DefaultConfig returns the defaults documented on [Config]. Instance and
+// Port must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Service:       DefaultService,
+		Fingerprint:   "open",
+		Version:       "1",
+		QueryTimeout:  400 * time.Millisecond,
+		FastQueries:   3,
+		QueryInterval: 5 * time.Second,
+	}
+}
 
-// Service advertises this node and browses for others.
-type Service struct{}
+// Service advertises this node and browses for others. Create it with [New].
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	mlog    *log.Logger // bridge for hashicorp/mdns, at debug level
+	running atomic.Bool
+}
 
 // New validates cfg; it starts nothing.
-func New(cfg Config) (*Service, error) { panic("TODO") }
+func New(cfg Config) (*Service, error) {
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Iface != "" {
+		if _, err := lookupIface(cfg.Iface); err != nil {
+			return nil, err
+		}
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	lg = lg.With("component", "discovery")
+	return &Service{
+		cfg:  cfg,
+		log:  lg,
+		mlog: slog.NewLogLogger(lg.Handler(), slog.LevelDebug),
+	}, nil
+}
 
-// Run advertises and browses until ctx is cancelled, then stops the responder and returns nil
-// (or the error that stopped it).
-func (s *Service) Run(ctx context.Context, h Handler) error { panic("TODO") }
+func validate(cfg Config) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	svc := strings.Split(cfg.Service, ".")
+	if len(svc) != 2 || !strings.HasPrefix(svc[0], "_") || len(svc[0]) < 2 ||
+		(svc[1] != "_tcp" && svc[1] != "_udp") || checkID(svc[0]) != nil {
+		return bad("service %q is not of the form _name._tcp", cfg.Service)
+	}
+	if err := checkID(cfg.Instance); err != nil {
+		return bad("instance %q: need 1..%d letters, digits, '-' or '_'", cfg.Instance, maxIDLen)
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		return bad("port %d out of range 1..65535", cfg.Port)
+	}
+	if cfg.Port6 < 0 || cfg.Port6 > 65535 {
+		return bad("IPv6 port %d out of range 0..65535", cfg.Port6)
+	}
+	if checkToken("fingerprint", cfg.Fingerprint, maxFingerprintLen) != nil {
+		return bad("fingerprint %q: need 1..%d printable ASCII bytes, no spaces", cfg.Fingerprint, maxFingerprintLen)
+	}
+	if checkToken("version", cfg.Version, maxVersionLen) != nil {
+		return bad("version %q: need 1..%d printable ASCII bytes, no spaces", cfg.Version, maxVersionLen)
+	}
+	if cfg.QueryTimeout <= 0 || cfg.QueryInterval <= 0 || cfg.FastQueries < 0 {
+		return bad("query timeout %v, interval %v and fast queries %d must be positive",
+			cfg.QueryTimeout, cfg.QueryInterval, cfg.FastQueries)
+	}
+	for _, s := range txtRecords(cfg) {
+		if len(s) > 255 {
+			return bad("TXT string %q longer than 255 bytes", s)
+		}
+	}
+	return nil
+}
+
+// Run advertises and browses until ctx is cancelled, then shuts the
+// responder down and returns nil. It fails at once when the interface cannot
+// be used (no such interface, no multicast route, no address); later
+// failures (a query that cannot be sent, an interface going down) are logged
+// and retried at the next round. Run returns within about QueryTimeout of
+// the cancellation (a query in flight is not cut short) and leaves no
+// goroutine behind. Handler methods are called from Run's goroutine.
+func (s *Service) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("%w: nil handler", ErrConfig)
+	}
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer s.running.Store(false)
+
+	r := &runner{s: s, h: h, foreign: make(map[string]struct{})}
+	defer r.stopResponder()
+	if err := r.refresh(); err != nil {
+		return err
+	}
+	s.log.Info("mdns started", "iface", r.ifi.Name, "ips", r.ips, "service", s.cfg.Service,
+		"instance", s.cfg.Instance, "port", s.cfg.Port, "port6", s.cfg.Port6)
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for round := 0; ; round++ {
+		if round > 0 {
+			if err := r.refresh(); err != nil {
+				r.warn("refresh", err)
+			}
+		}
+		r.query(ctx)
+		if ctx.Err() != nil {
+			s.log.Debug("mdns stopping")
+			return nil
+		}
+		wait := time.Duration(0)
+		if round+1 >= s.cfg.FastQueries {
+			wait = jitter(s.cfg.QueryInterval)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			s.log.Debug("mdns stopping")
+			return nil
+		case <-timer.C:
+		}
+	}
+}
+
+// jitter returns d ±10 %.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// entryBuffer is the capacity of a query's answer channel: hashicorp/mdns
+// drops answers that do not fit. Each node answers once per query (twice
+// with IPv4 and IPv6, merged by name), other services' answers count too.
+const entryBuffer = 1024
+
+// maxForeign bounds the set of foreign peer IDs remembered for counting.
+const maxForeign = 4096
+
+// runner is the state of one Run.
+type runner struct {
+	s         *Service
+	h         Handler
+	ifi       *net.Interface
+	ips       []net.IP
+	v6        bool // query over IPv6 too; cleared after an IPv6 send failure
+	responder *mdns.Server
+	foreign   map[string]struct{}
+	lastWarn  string // last warning logged, to log a repeated failure once
+}
+
+// warn logs a failure once until a different failure or a success happens.
+func (r *runner) warn(what string, err error) {
+	msg := what + ": " + err.Error()
+	if msg == r.lastWarn {
+		r.s.log.Debug("mdns "+what+" failed again", "err", err)
+		return
+	}
+	r.lastWarn = msg
+	r.s.log.Warn("mdns "+what+" failed", "err", err)
+}
+
+func (r *runner) ok(what string) {
+	if strings.HasPrefix(r.lastWarn, what+": ") {
+		r.s.log.Info("mdns " + what + " works again")
+		r.lastWarn = ""
+	}
+}
+
+// refresh resolves the interface and its addresses and (re)starts the
+// responder when they changed.
+func (r *runner) refresh() error {
+	ifi, err := r.s.iface()
+	if err != nil {
+		return err
+	}
+	ips, err := advertisedIPs(ifi)
+	if err != nil {
+		return fmt.Errorf("discovery: %w", err)
+	}
+	if len(ips) == 0 {
+		return fmt.Errorf("discovery: interface %s is down or has no address", ifi.Name)
+	}
+	if r.responder != nil && r.ifi.Index == ifi.Index && slices.EqualFunc(r.ips, ips, net.IP.Equal) {
+		r.ok("refresh")
+		return nil
+	}
+	if r.responder != nil {
+		r.s.log.Info("mdns interface changed, restarting responder", "iface", ifi.Name, "ips", ips)
+	}
+	r.stopResponder()
+	cfg := r.s.cfg
+	zone, err := mdns.NewMDNSService(cfg.Instance, cfg.Service, "local.", cfg.Instance+".local.", cfg.Port, ips, txtRecords(cfg))
+	if err != nil {
+		return fmt.Errorf("discovery: mdns service: %w", err)
+	}
+	srv, err := mdns.NewServer(&mdns.Config{Zone: zone, Iface: ifi, Logger: r.s.mlog})
+	if err != nil {
+		return fmt.Errorf("discovery: start mdns responder on %s: %w", ifi.Name, err)
+	}
+	r.ifi, r.ips, r.responder = ifi, ips, srv
+	r.v6 = hasIPv6(ifi)
+	r.ok("refresh")
+	return nil
+}
+
+func (r *runner) stopResponder() {
+	if r.responder != nil {
+		_ = r.responder.Shutdown()
+		r.responder = nil
+	}
+}
+
+// hasIPv6 reports whether ifi has any IPv6 address (link-local included):
+// without one, sending the IPv6 query fails and takes the IPv4 one with it.
+func hasIPv6(ifi *net.Interface) bool {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// query runs one mDNS query and reports its answers.
+func (r *runner) query(ctx context.Context) {
+	entries := make(chan *mdns.ServiceEntry, entryBuffer)
+	params := &mdns.QueryParam{
+		Service:     r.s.cfg.Service,
+		Domain:      "local",
+		Timeout:     r.s.cfg.QueryTimeout,
+		Interface:   r.ifi,
+		Entries:     entries,
+		DisableIPv6: !r.v6,
+		Logger:      r.s.mlog,
+	}
+	start := time.Now()
+	err := mdns.QueryContext(ctx, params)
+	if err != nil && r.v6 && ctx.Err() == nil {
+		// hashicorp/mdns fails the whole query when the IPv6 send fails
+		// (#121, #35): go on with IPv4 only until the addresses change.
+		r.s.log.Debug("mdns query over IPv6 failed, retrying with IPv4 only", "err", err)
+		r.v6 = false
+		params.DisableIPv6 = true
+		err = mdns.QueryContext(ctx, params)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		if _, rerr := multicastRoute(); rerr != nil {
+			err = fmt.Errorf("%w (%v)", rerr, err)
+		}
+		r.warn("query", err)
+		return
+	}
+	r.ok("query")
+	// QueryContext has returned: nobody writes to the entries any more.
+	close(entries)
+	n := 0
+	if len(entries) == cap(entries) {
+		r.s.log.Warn("mdns answer buffer full, some answers were dropped", "capacity", cap(entries))
+	}
+	for e := range entries {
+		n++
+		r.handle(answerOf(e))
+	}
+	r.s.log.Debug("mdns query done", "answers", n, "took", time.Since(start))
+}
+
+// handle reports one answer to the Handler.
+func (r *runner) handle(a answer) {
+	cfg := r.s.cfg
+	p, err := parseAnswer(cfg.Service, a)
+	switch {
+	case errors.Is(err, errOtherService):
+		return
+	case err != nil:
+		r.s.log.Debug("mdns answer ignored", "name", a.Name, "err", err)
+		return
+	case p.ID == cfg.Instance:
+		return
+	case p.Fingerprint != cfg.Fingerprint:
+		if _, seen := r.foreign[p.ID]; seen || len(r.foreign) >= maxForeign {
+			return
+		}
+		r.foreign[p.ID] = struct{}{}
+		r.s.log.Debug("mdns foreign peer", "peer", p.ID, "fingerprint", p.Fingerprint)
+		r.h.Foreign(len(r.foreign))
+	default:
+		r.h.Found(p)
+	}
+}
+
+// iface returns the configured interface, or the one multicast is routed through.
+func (s *Service) iface() (*net.Interface, error) {
+	if s.cfg.Iface != "" {
+		return lookupIface(s.cfg.Iface)
+	}
+	local, err := multicastRoute()
+	if err != nil {
+		return nil, err
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("discovery: list interfaces: %w", err)
+	}
+	for i := range ifs {
+		addrs, err := ifs[i].Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap() == local {
+					if ifs[i].Flags&net.FlagMulticast == 0 {
+						return nil, fmt.Errorf("%w: default interface %s does not support multicast; choose another interface",
+							ErrNoMulticastRoute, ifs[i].Name)
+					}
+					return &ifs[i], nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: no interface has the source address %v", ErrNoMulticastRoute, local)
+}
+
+// multicastRoute returns the source address the kernel would use for the
+// IPv4 mDNS group, i.e. checks there is a route for it. Connecting a UDP
+// socket sends nothing.
+func multicastRoute() (netip.Addr, error) {
+	c, err := net.Dial("udp4", "224.0.0.251:5353")
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%w (no default route? connect to a network, or dial peers directly): %v",
+			ErrNoMulticastRoute, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+// lookupIface finds an interface by name, listing the existing ones in the error.
+func lookupIface(name string) (*net.Interface, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err == nil {
+		return ifi, nil
+	}
+	var names []string
+	if ifs, err := net.Interfaces(); err == nil {
+		for _, i := range ifs {
+			if i.Flags&net.FlagLoopback == 0 {
+				names = append(names, i.Name)
+			}
+		}
+	}
+	return nil, &ifaceError{name: name, have: names}
+}
+
+// ifaceError reads `interface "eth9" not found (have: eth0, wlan0)` and
+// wraps [ErrNoInterface].
+type ifaceError struct {
+	name string
+	have []string
+}
+
+func (e *ifaceError) Error() string {
+	if len(e.have) == 0 {
+		return fmt.Sprintf("interface %q not found", e.name)
+	}
+	return fmt.Sprintf("interface %q not found (have: %s)", e.name, strings.Join(e.have, ", "))
+}
+
+func (e *ifaceError) Unwrap() error { return ErrNoInterface }
