@@ -1,0 +1,376 @@
+package tui
+
+import (
+	"strings"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// span is a run of text drawn in one style. A nil style draws it plain.
+type span struct {
+	text  string
+	style *lipgloss.Style
+}
+
+// entryKind classifies a scrollback entry.
+type entryKind uint8
+
+const (
+	kindMessage  entryKind = iota // someone else's chat line or action
+	kindOwn                       // our own chat line or action
+	kindPresence                  // join, leave, nick change
+	kindNotice                    // notice from the node
+	kindError                     // something failed
+	kindInfo                      // output of a command
+	kindDay                       // day-change line
+)
+
+// styledRow is one wrapped display row with its width in cells.
+type styledRow struct {
+	s string
+	w int
+}
+
+// entry is one logical line of the scrollback. It keeps its spans and
+// caches its rows wrapped for one width and width method, so scrolling and
+// typing never re-wrap the history; a resize re-wraps only what is shown.
+type entry struct {
+	kind   entryKind
+	spans  []span
+	indent int // continuation rows are indented this many cells
+
+	rows    []styledRow
+	wrapKey int // key of the width and method rows were wrapped for; 0 = none
+}
+
+// wrapKeyFor combines a width and width method into a cache key; never 0.
+func wrapKeyFor(width int, method ansi.Method) int {
+	return max(width, 1)<<2 | int(method)<<1 | 1
+}
+
+// cluster is one grapheme cluster of a span, measured.
+type cluster struct {
+	s     string
+	w     int
+	span  int
+	space bool
+}
+
+// wrapSpans word-wraps spans to rows of at most width cells measured with
+// method. Rows after the first are indented by indent cells (none if the
+// width is too small for it). Lines break after spaces and before or after
+// wide (CJK) characters, which need no space between words; a word longer
+// than a row is broken at the row's end. Spaces at a break are dropped.
+func wrapSpans(spans []span, width, indent int, method ansi.Method) []styledRow {
+	width = max(width, 1)
+	if indent > width/2 {
+		indent = 0
+	}
+	var cells []cluster
+	for si, sp := range spans {
+		for s := sp.text; s != ""; {
+			c, w := ansi.FirstGraphemeCluster(s, method)
+			if len(c) == 0 {
+				break
+			}
+			if w > width {
+				// a wide character in a one-cell row: it cannot be shown
+				c, w = strings.Repeat(" ", width), width
+			}
+			cells = append(cells, cluster{s: c, w: w, span: si, space: c == " "})
+			s = s[len(c):]
+		}
+	}
+
+	var (
+		rows    [][]cluster
+		cur     []cluster
+		curW    int
+		breakAt int // cur[:breakAt] may end a row; 0 = no break point yet
+	)
+	avail := func() int {
+		if len(rows) == 0 {
+			return width
+		}
+		return width - indent
+	}
+	flush := func(n int) {
+		row := cur[:n]
+		for len(row) > 0 && row[len(row)-1].space {
+			row = row[:len(row)-1]
+		}
+		rows = append(rows, row)
+		rest := cur[n:]
+		for len(rest) > 0 && rest[0].space {
+			rest = rest[1:]
+		}
+		cur = append([]cluster(nil), rest...)
+		curW, breakAt = 0, 0
+		for i, c := range cur {
+			curW += c.w
+			if c.space || c.w > 1 {
+				breakAt = i + 1
+			}
+		}
+	}
+	for _, c := range cells {
+		if c.space && len(cur) == 0 && len(rows) > 0 {
+			continue // no leading space on a continuation row
+		}
+		for len(cur) > 0 && curW+c.w > avail() {
+			switch {
+			case c.space || c.w > 1:
+				flush(len(cur)) // break before a space or a wide character
+			case breakAt > 0 && breakAt < len(cur):
+				flush(breakAt)
+			default:
+				flush(len(cur)) // hard break inside a long word
+			}
+		}
+		if c.space && len(cur) == 0 && len(rows) > 0 {
+			continue
+		}
+		cur = append(cur, c)
+		curW += c.w
+		if c.space || c.w > 1 {
+			breakAt = len(cur)
+		}
+	}
+	if len(cur) > 0 || len(rows) == 0 {
+		flush(len(cur))
+	}
+
+	out := make([]styledRow, len(rows))
+	var b strings.Builder
+	for i, row := range rows {
+		b.Reset()
+		w := 0
+		if i > 0 && indent > 0 {
+			b.WriteString(strings.Repeat(" ", indent))
+			w = indent
+		}
+		for j := 0; j < len(row); {
+			k := j
+			var seg strings.Builder
+			for k < len(row) && row[k].span == row[j].span {
+				seg.WriteString(row[k].s)
+				w += row[k].w
+				k++
+			}
+			if st := spans[row[j].span].style; st != nil {
+				b.WriteString(st.Render(seg.String()))
+			} else {
+				b.WriteString(seg.String())
+			}
+			j = k
+		}
+		out[i] = styledRow{s: b.String(), w: w}
+	}
+	return out
+}
+
+// rowPos names one display row of the scrollback: row r of entry e.
+type rowPos struct{ e, r int }
+
+// less reports whether p is above q.
+func (p rowPos) less(q rowPos) bool {
+	return p.e < q.e || (p.e == q.e && p.r < q.r)
+}
+
+// scrollback is the whole session's history with a viewport onto it.
+//
+// The viewport is anchored at its bottom row: follow means it shows the
+// newest rows and moves with them; otherwise anchor is the last row shown
+// and new entries do not move it. Rows are wrapped lazily for the current
+// width and cached per entry.
+type scrollback struct {
+	entries []entry
+	follow  bool
+	anchor  rowPos
+	unread  int // chat lines that arrived while not following
+
+	width  int
+	method ansi.Method
+}
+
+// add appends an entry; [scrollback.prepare] wraps it when it is shown.
+func (sb *scrollback) add(e entry) {
+	sb.entries = append(sb.entries, e)
+	if !sb.follow && e.kind == kindMessage {
+		sb.unread++
+	}
+}
+
+// clear forgets the whole history.
+func (sb *scrollback) clear() {
+	sb.entries = nil
+	sb.follow, sb.unread = true, 0
+	sb.anchor = rowPos{}
+}
+
+// rowsOf returns entry i's rows for the current width, wrapping and caching
+// them if needed.
+func (sb *scrollback) rowsOf(i int) []styledRow {
+	e := &sb.entries[i]
+	key := wrapKeyFor(sb.width, sb.method)
+	if e.wrapKey != key {
+		e.rows = wrapSpans(e.spans, sb.width, e.indent, sb.method)
+		e.wrapKey = key
+	}
+	return e.rows
+}
+
+// peekRows returns entry i's rows for the current width without caching
+// them (for View, which must not change the model).
+func (sb *scrollback) peekRows(i int) []styledRow {
+	e := &sb.entries[i]
+	if e.wrapKey == wrapKeyFor(sb.width, sb.method) {
+		return e.rows
+	}
+	return wrapSpans(e.spans, sb.width, e.indent, sb.method)
+}
+
+// last returns the position of the newest row. The scrollback must not be empty.
+func (sb *scrollback) last() rowPos {
+	i := len(sb.entries) - 1
+	return rowPos{i, len(sb.rowsOf(i)) - 1}
+}
+
+// bottom returns the last row the viewport shows.
+func (sb *scrollback) bottom() rowPos {
+	if sb.follow {
+		return sb.last()
+	}
+	return sb.anchor
+}
+
+// back returns p moved n rows up, stopping at the first row.
+func (sb *scrollback) back(p rowPos, n int) rowPos {
+	for n > 0 {
+		if p.r >= n {
+			p.r -= n
+			return p
+		}
+		if p.e == 0 {
+			p.r = 0
+			return p
+		}
+		n -= p.r + 1
+		p.e--
+		p.r = len(sb.rowsOf(p.e)) - 1
+	}
+	return p
+}
+
+// forward returns p moved n rows down, stopping at the last row.
+func (sb *scrollback) forward(p rowPos, n int) rowPos {
+	for n > 0 {
+		rows := len(sb.rowsOf(p.e))
+		if p.r+n < rows {
+			p.r += n
+			return p
+		}
+		if p.e == len(sb.entries)-1 {
+			p.r = rows - 1
+			return p
+		}
+		n -= rows - p.r
+		p.e++
+		p.r = 0
+	}
+	return p
+}
+
+// setAnchor scrolls so that p is the bottom row of a viewport of height
+// rows, keeping the viewport full and following when p is the newest row.
+func (sb *scrollback) setAnchor(p rowPos, height int) {
+	if len(sb.entries) == 0 {
+		sb.follow, sb.unread = true, 0
+		return
+	}
+	if top := sb.forward(rowPos{}, height-1); p.less(top) {
+		p = top
+	}
+	if !p.less(sb.last()) {
+		sb.follow, sb.unread = true, 0
+		return
+	}
+	sb.follow, sb.anchor = false, p
+}
+
+// scroll moves the viewport n rows down (n < 0: up).
+func (sb *scrollback) scroll(n, height int) {
+	if len(sb.entries) == 0 {
+		return
+	}
+	p := sb.bottom()
+	if n < 0 {
+		p = sb.back(p, -n)
+	} else {
+		p = sb.forward(p, n)
+	}
+	sb.setAnchor(p, height)
+}
+
+// toTop scrolls to the oldest row.
+func (sb *scrollback) toTop(height int) {
+	if len(sb.entries) == 0 {
+		return
+	}
+	sb.setAnchor(rowPos{}, height)
+}
+
+// toBottom follows the newest rows again.
+func (sb *scrollback) toBottom() {
+	sb.follow, sb.unread = true, 0
+}
+
+// resize sets the wrap width and method, keeping the anchor on the same
+// entry and the viewport full.
+func (sb *scrollback) resize(width int, method ansi.Method, height int) {
+	sb.width, sb.method = max(width, 1), method
+	if sb.follow || len(sb.entries) == 0 {
+		return
+	}
+	p := sb.anchor
+	p.r = min(p.r, len(sb.rowsOf(p.e))-1)
+	sb.setAnchor(p, height)
+}
+
+// prepare wraps and caches the entries a viewport of height rows shows, so
+// that View finds them ready.
+func (sb *scrollback) prepare(height int) {
+	if len(sb.entries) == 0 {
+		return
+	}
+	sb.back(sb.bottom(), height-1)
+}
+
+// visible returns the rows of a viewport of height rows, top first. With
+// fewer rows in the history than the viewport holds they start at the top.
+func (sb *scrollback) visible(height int) []styledRow {
+	if len(sb.entries) == 0 || height <= 0 {
+		return nil
+	}
+	p := rowPos{len(sb.entries) - 1, -1}
+	if !sb.follow {
+		p = sb.anchor
+	}
+	out := make([]styledRow, 0, height)
+	// Walk up from the bottom row collecting rows, then reverse.
+	for e := p.e; e >= 0 && len(out) < height; e-- {
+		rows := sb.peekRows(e)
+		r := len(rows) - 1
+		if e == p.e && p.r >= 0 {
+			r = min(p.r, r)
+		}
+		for ; r >= 0 && len(out) < height; r-- {
+			out = append(out, rows[r])
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
