@@ -1,10 +1,8 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"time"
 )
 
@@ -14,7 +12,7 @@ type EventType string
 
 // Event types. ONLY APPEND TO THIS LIST.
 const (
-	EventJoin    EventType = "join"    // a member appeared in the roster (also those present on arrival)
+	EventJoin    EventType = "join"    // a member appeared in the roster (also those present on arrival, and this node itself first, with Self)
 	EventLeave   EventType = "leave"   // a member left: Reason is "quit" or "lost"
 	EventNick    EventType = "nick"    // a member renamed: OldNick -> Nick
 	EventMessage EventType = "message" // a chat line (Action for /me)
@@ -24,8 +22,8 @@ const (
 
 // Leave reasons.
 const (
-	ReasonQuit = "quit"
-	ReasonLost = "lost"
+	ReasonQuit = "quit" // the member said goodbye
+	ReasonLost = "lost" // the member went silent for [Config.LostAfter]
 )
 
 // Event is one thing that happened in the room. It is a plain value: copy freely.
@@ -36,7 +34,7 @@ type Event struct {
 	Nick    string    // the member's nick (for EventNick: the new nick)
 	OldNick string    // EventNick only
 	Reason  string    // EventLeave only: ReasonQuit or ReasonLost
-	ID      string    // EventMessage only: unique message ID
+	ID      string    // EventMessage only: unique message ID ("<peer ID>/<seqno hex>")
 	Text    string    // EventMessage, EventNotice, EventError
 	Action  bool      // EventMessage only: a /me action
 	Sent    time.Time // EventMessage only: the sender's clock when sent
@@ -49,7 +47,7 @@ type Member struct {
 	Nick   string
 	Addrs  []string // remote multiaddrs of live connections, if directly connected
 	Lost   bool     // stopped answering without saying goodbye
-	Self   bool
+	Self   bool     // this node
 }
 
 // Info describes this node once it has started.
@@ -64,64 +62,95 @@ type Info struct {
 	Port6       int      // TCP port listening on IPv6 (0 if none)
 }
 
+// Network names reported in [Info.Network].
+const (
+	NetworkPrivate = "private"
+	NetworkOpen    = "open"
+)
+
+// ProtocolVersion is the lanchat protocol version, for discovery's TXT record.
+// It changes when the topic name or envelope version changes.
+const ProtocolVersion = "1"
+
 // Sentinel errors.
 var (
 	ErrClosed      = errors.New("node: closed")
 	ErrTooLong     = errors.New("node: text too long")
 	ErrInvalidNick = errors.New("node: invalid nick")
+	ErrInvalidRoom = errors.New("node: invalid room name")
+	ErrConfig      = errors.New("node: invalid config")
+	ErrBadAddr     = errors.New("node: bad peer address")
+	ErrHandshake   = errors.New("node: handshake failed")
 )
 
-// Config configures a [Node]. Start from [DefaultConfig].
+// Config configures a [Node]. Start from [DefaultConfig]; a zero field takes
+// its default.
 type Config struct {
-	Nick              string        // display nick; 1..32 runes, no control characters
-	Room              string        // room name; one gossipsub topic per room. Default "lobby".
-	PSK               []byte        // 32-byte pre-shared key (libp2p pnet); nil = open network
-	IdentityPath      string        // Ed25519 identity file; created 0600 if missing; "" = ephemeral
-	ListenAddrs       []string      // default /ip4/0.0.0.0/tcp/0 and /ip6/::/tcp/0
-	StaticPeers       []string      // multiaddrs with /p2p/ dialled at start and redialled with backoff
-	HeartbeatInterval time.Duration // presence heartbeat period
-	LostAfter         time.Duration // a member silent this long is reported lost (must be < 10s)
-	EventBuffer       int           // capacity of the Events channel
-	Logger            *slog.Logger  // nil = discard
+	// Nick is the display nick: 1..32 runes, printable, no control or format
+	// characters, no leading/trailing space. Default "" = "user-" plus the end
+	// of the peer ID.
+	Nick string
+	// Room is the room name; one gossipsub topic per room
+	// ("lanchat/1/room/<room>"). 1..64 bytes, printable, no spaces.
+	// Default "lobby".
+	Room string
+	// PSK is the 32-byte pre-shared key (libp2p private network): nodes
+	// without it cannot complete a connection. nil = open network, anyone on
+	// the LAN can join. See [DeriveKey] and [ReadSwarmKey].
+	PSK []byte
+	// IdentityPath is the Ed25519 identity file, created with mode 0600 (its
+	// directory 0700) on first run so the peer ID survives restarts. While a
+	// node runs it holds an exclusive lock on IdentityPath+".lock"; a second
+	// process with the same path gets an ephemeral identity and a notice.
+	// "" = ephemeral identity (a new peer ID each run).
+	IdentityPath string
+	// ListenAddrs are the TCP multiaddrs to listen on. Default
+	// /ip4/0.0.0.0/tcp/0 and /ip6/::/tcp/0 (all interfaces, a free port);
+	// if IPv6 cannot listen the node continues on IPv4 and logs it.
+	ListenAddrs []string
+	// StaticPeers are multiaddrs ending in /p2p/<id>, dialled at start and
+	// redialled with backoff (1 s doubling to 30 s) whenever disconnected.
+	// For networks where mDNS is blocked. Default none.
+	StaticPeers []string
+	// HeartbeatInterval is the presence heartbeat period. Default 2 s.
+	// Shorter finds silent members sooner and teaches newcomers nicks sooner,
+	// at one small pubsub message per member per period.
+	HeartbeatInterval time.Duration
+	// LostAfter is how long a member may stay silent before it is reported
+	// lost. Default 6 s (three heartbeats). Must be at least twice
+	// HeartbeatInterval; keep it under 10 s. Shorter reports a vanished
+	// member sooner but risks false "lost" on a congested network.
+	LostAfter time.Duration
+	// EventBuffer is the capacity of the Events channel. Default 1024. When
+	// it is full, event delivery blocks (see [Node.Events]); a bigger buffer
+	// rides out a slower front end.
+	EventBuffer int
+	// Logger receives the node's logs. nil = discard. The first Start in a
+	// process also routes libp2p's own logs (warnings and errors only) to it:
+	// libp2p's logging is process-wide, so it can be set only once.
+	Logger *slog.Logger
+}
+
+// Defaults of [Config].
+const (
+	DefaultRoom              = "lobby"
+	DefaultHeartbeatInterval = 2 * time.Second
+	DefaultLostAfter         = 6 * time.Second
+	DefaultEventBuffer       = 1024
+)
+
+// DefaultListenAddrs returns the default [Config.ListenAddrs].
+func DefaultListenAddrs() []string {
+	return []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}
 }
 
 // DefaultConfig returns the defaults documented on [Config].
-func DefaultConfig() Config { panic("TODO") }
-
-// Node is one chat participant: a libp2p host joined to one room.
-type Node struct{}
-
-// Start creates the host, joins cfg.Room and starts presence. ctx bounds start-up only.
-func Start(ctx context.Context, cfg Config) (*Node, error) { panic("TODO") }
-
-// Info reports this node's identity and addresses.
-func (n *Node) Info() Info { panic("TODO") }
-
-// Events returns the channel of room events. It is closed after Close.
-func (n *Node) Events() <-chan Event { panic("TODO") }
-
-// Send publishes a chat line; the sender gets its own message once as an event with Self.
-func (n *Node) Send(text string) error { panic("TODO") }
-
-// Action publishes a /me action.
-func (n *Node) Action(text string) error { panic("TODO") }
-
-// SetNick renames this node and announces it.
-func (n *Node) SetNick(nick string) error { panic("TODO") }
-
-// Members returns a snapshot of the roster, self included, sorted by nick.
-func (n *Node) Members() []Member { panic("TODO") }
-
-// Dial connects to a peer found by discovery unless already connected or backing off.
-func (n *Node) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) error { panic("TODO") }
-
-// Connect dials a multiaddr that ends in /p2p/<id>.
-func (n *Node) Connect(ctx context.Context, addr string) error { panic("TODO") }
-
-// Notice injects a notice event for the front end (e.g. from discovery).
-func (n *Node) Notice(text string) { panic("TODO") }
-
-// Close announces the leave, flushes it, and shuts everything down. Safe to call twice.
-func (n *Node) Close(ctx context.Context) error { panic("TODO") }
-
-var _ = netip.AddrPort{}
+func DefaultConfig() Config {
+	return Config{
+		Room:              DefaultRoom,
+		ListenAddrs:       DefaultListenAddrs(),
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		LostAfter:         DefaultLostAfter,
+		EventBuffer:       DefaultEventBuffer,
+	}
+}

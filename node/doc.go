@@ -1,0 +1,62 @@
+// Package node is a lanchat participant: a libp2p host on the LAN joined to
+// one chat room, with presence (who is here) on top of gossipsub. It is the
+// only package that imports libp2p; front ends see plain values ([Event],
+// [Member], [Info]) and call methods of [Node].
+//
+// # Transport
+//
+// TCP only, Noise, yamux, and a libp2p private network (pnet) when a 32-byte
+// pre-shared key is set: a peer without the key cannot complete a
+// connection. No relay, hole punching, NAT port mapping or AutoNAT. Each
+// room is one gossipsub topic, "lanchat/1/room/<room>", with strict signing
+// and flood publishing.
+//
+// # Envelope
+//
+// Every pubsub message carries one envelope (integers big-endian):
+//
+//	byte 0       1       2                               10      11
+//	    +-------+-------+-------------------------------+-------+--------------+-------------+
+//	    |version| kind  | sent: sender's clock, unix ms | nlen  | nick (nlen B)| text (rest) |
+//	    |  = 1  |       | int64                         | uint8 | UTF-8        | UTF-8       |
+//	    +-------+-------+-------------------------------+-------+--------------+-------------+
+//
+// The fields:
+//
+//   - version: 1. Other versions are dropped.
+//   - kind: 1 join, 2 leave, 3 heartbeat, 4 message, 5 action, 6 nick
+//     (append-only). Unknown kinds are dropped.
+//   - nick: 1..32 runes of printable UTF-8 (no controls or format characters
+//     other than the zero-width joiner), no leading or trailing space; the
+//     sender's nick when it sent the envelope.
+//   - text: message and action only, 1..4096 bytes of UTF-8; empty for
+//     every other kind.
+//
+// The largest envelope is 11+128+4096 bytes. Nothing in the envelope names
+// the sender: the sender is the peer that signed the pubsub message, so
+// nobody can speak as somebody else (a nick is just a label). The message
+// ID is pubsub's default, author plus sequence number. A topic validator
+// drops envelopes that break these rules, and, per author, traffic above 50
+// messages per second after a burst of 200 (Send paces itself below that).
+//
+// # Presence
+//
+// The roster is keyed by peer ID. A node publishes a join when it starts, a
+// heartbeat every [Config.HeartbeatInterval] (2 s), and a leave on
+// [Node.Close]. The first envelope of any kind from an unknown author adds
+// it to the roster ([EventJoin]); a leave removes it ([EventLeave], "quit");
+// silence for [Config.LostAfter] (6 s) marks it lost ([EventLeave], "lost")
+// until it is heard again (another [EventJoin]). A nick different from the
+// roster's, on a newer envelope (higher sequence number), is an [EventNick].
+//
+// gossipsub alone loses a publish made right after a peer joins (~5–10 %),
+// so presence never relies on one message: when a peer joins the topic, or
+// an unknown or lost member is heard, every node re-announces itself with a
+// heartbeat 100–300 ms later and once more about a second after that. A
+// newcomer therefore learns every nick in well under two seconds, and
+// heartbeats repair anything still missing.
+//
+// Close publishes the leave and waits (at most 250 ms) until pubsub has
+// written it to every peer in the room before closing connections, so
+// peers see "quit" rather than "lost".
+package node

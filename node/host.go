@@ -1,0 +1,408 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/gologshim"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Connection and dialling limits.
+const (
+	// connLow and connHigh are the connection manager's watermarks: above
+	// connHigh connections it trims down to connLow, sparing pubsub's mesh
+	// peers. A room of up to ~100 fully connected members is never trimmed.
+	connLow  = 128
+	connHigh = 192
+	// dialTimeout bounds one dial when the caller's ctx has no deadline. A
+	// wrong key can hang a dial this long.
+	dialTimeout = 5 * time.Second
+	// Backoff after failed dials to one peer: doubles from backoffMin to
+	// backoffMax, reset by a success.
+	backoffMin = time.Second
+	backoffMax = 30 * time.Second
+	// staticPoll is how often a static peer's connection is checked.
+	staticPoll = time.Second
+)
+
+// newHost builds a libp2p host for a LAN: TCP only, Noise, yamux, pnet when
+// cfg.PSK is set, no relay, no NAT traversal, private reachability.
+func newHost(cfg Config, key crypto.PrivKey, log *slog.Logger) (host.Host, error) {
+	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	listen := make([]ma.Multiaddr, 0, len(cfg.ListenAddrs))
+	for _, s := range cfg.ListenAddrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)
+		}
+		listen = append(listen, a)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrs(listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableRelay(),
+		libp2p.ForceReachabilityPrivate(),
+		libp2p.DisableMetrics(),
+		libp2p.UserAgent("lanchat/" + ProtocolVersion),
+	}
+	if cfg.PSK != nil {
+		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	want6 := false
+	for _, a := range listen {
+		if _, err := a.ValueForProtocol(ma.P_IP6); err == nil {
+			want6 = true
+		}
+	}
+	if _, port6 := listenPorts(h); want6 && port6 == 0 {
+		log.Info("cannot listen on IPv6; continuing on IPv4 only")
+	}
+	return h, nil
+}
+
+// listenPorts returns the TCP ports the host listens on for IPv4 and IPv6.
+func listenPorts(h host.Host) (port, port6 int) {
+	for _, a := range h.Network().ListenAddresses() {
+		p, err := tcpPort(a)
+		if err != nil {
+			continue
+		}
+		if _, err := a.ValueForProtocol(ma.P_IP4); err == nil && port == 0 {
+			port = p
+		}
+		if _, err := a.ValueForProtocol(ma.P_IP6); err == nil && port6 == 0 {
+			port6 = p
+		}
+	}
+	return port, port6
+}
+
+func tcpPort(a ma.Multiaddr) (int, error) {
+	s, err := a.ValueForProtocol(ma.P_TCP)
+	if err != nil {
+		return 0, err
+	}
+	var p int
+	_, err = fmt.Sscanf(s, "%d", &p)
+	return p, err
+}
+
+// buildInfo fills the static part of Info.
+func (n *Node) buildInfo() Info {
+	info := Info{
+		PeerID:      n.self.String(),
+		Room:        n.cfg.Room,
+		Network:     NetworkOpen,
+		Fingerprint: Fingerprint(n.cfg.PSK),
+	}
+	if n.cfg.PSK != nil {
+		info.Network = NetworkPrivate
+	}
+	for _, a := range n.host.Addrs() {
+		info.Addrs = append(info.Addrs, a.String()+"/p2p/"+n.self.String())
+	}
+	info.Port, info.Port6 = listenPorts(n.host)
+	return info
+}
+
+var libp2pLogOnce sync.Once
+
+// routeLibp2pLogs sends libp2p's process-wide logs (warnings and errors
+// only) to l, or discards them when l is nil, so they never reach a
+// terminal UI. Only the first call has an effect: libp2p reads the handler
+// once per subsystem.
+func routeLibp2pLogs(l *slog.Logger) {
+	libp2pLogOnce.Do(func() {
+		var h slog.Handler = slog.DiscardHandler
+		if l != nil {
+			h = minLevel{Handler: l.Handler(), min: slog.LevelWarn}
+		}
+		gologshim.SetDefaultHandler(h)
+	})
+}
+
+// minLevel is a slog.Handler that drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: m.Handler.WithAttrs(as), min: m.min}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: m.Handler.WithGroup(name), min: m.min}
+}
+
+// parseP2PAddr parses a multiaddr that ends in /p2p/<id>.
+func parseP2PAddr(s string) (*peer.AddrInfo, error) {
+	a, err := ma.NewMultiaddr(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %w", ErrBadAddr, s, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: want a multiaddr ending in /p2p/<peer id>, like /ip4/192.168.1.5/tcp/4001/p2p/12D3Koo…", ErrBadAddr, s)
+	}
+	if len(ai.Addrs) == 0 {
+		return nil, fmt.Errorf("%w %q: no address before /p2p/", ErrBadAddr, s)
+	}
+	return ai, nil
+}
+
+// Dial connects to a peer found by discovery, unless already connected or
+// backing off after failures to it (1 s, doubling to 30 s); in those cases it
+// returns nil at once. addrs are the peer's TCP addresses; IPv6 link-local
+// addresses need their zone. ctx bounds the dial (5 s when it has no
+// deadline). Safe to call often and concurrently.
+func (n *Node) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) error {
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	pid, err := peer.Decode(peerID)
+	if err != nil {
+		return fmt.Errorf("%w: peer id %q: %w", ErrBadAddr, peerID, err)
+	}
+	if pid == n.self || n.connected(pid) {
+		return nil
+	}
+	ai := peer.AddrInfo{ID: pid}
+	for _, ap := range addrs {
+		if a, ok := addrPortMultiaddr(ap); ok {
+			ai.Addrs = append(ai.Addrs, a)
+		}
+	}
+	if len(ai.Addrs) == 0 {
+		return fmt.Errorf("%w: no usable address for %s", ErrBadAddr, pid)
+	}
+	now := time.Now()
+	n.dialMu.Lock()
+	b := n.backoffs[pid]
+	if b == nil {
+		b = &backoff{}
+		n.backoffs[pid] = b
+	}
+	if !b.ready(now) {
+		n.dialMu.Unlock()
+		return nil
+	}
+	b.next = now.Add(dialTimeout) // one dial at a time per peer
+	n.dialMu.Unlock()
+
+	err = n.connect(ctx, ai)
+	n.dialMu.Lock()
+	if err != nil {
+		b.fail(time.Now())
+	} else {
+		delete(n.backoffs, pid)
+	}
+	n.dialMu.Unlock()
+	return err
+}
+
+// Connect dials a multiaddr that ends in /p2p/<id> (a --peer address) now,
+// ignoring any backoff. ctx bounds the dial (5 s when it has no deadline).
+// A peer on another key gives an error wrapping [ErrHandshake] that reads
+// "cannot connect to <addr>: handshake failed — does the peer use the same
+// key?".
+func (n *Node) Connect(ctx context.Context, addr string) error {
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	ai, err := parseP2PAddr(addr)
+	if err != nil {
+		return err
+	}
+	if ai.ID == n.self {
+		return fmt.Errorf("%w %q: that is this node itself", ErrBadAddr, addr)
+	}
+	return n.connect(ctx, *ai)
+}
+
+// connected reports whether there is a live connection to pid.
+func (n *Node) connected(pid peer.ID) bool {
+	return n.host.Network().Connectedness(pid) == network.Connected
+}
+
+// connect dials ai and turns failures into one plain sentence.
+func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+	}
+	// Our own backoff decides when to retry, not the swarm's.
+	if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(ai.ID)
+	}
+	n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	err := n.host.Connect(network.WithDialPeerTimeout(ctx, dialTimeout), ai)
+	if err == nil {
+		n.log.Debug("connected", "peer", ai.ID)
+		return nil
+	}
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	return n.dialError(ai, err)
+}
+
+// dialError maps a libp2p dial error to one sentence a user understands.
+func (n *Node) dialError(ai peer.AddrInfo, err error) error {
+	where := ai.ID.String()
+	if len(ai.Addrs) > 0 {
+		where = ai.Addrs[0].String() + "/p2p/" + ai.ID.String()
+	}
+	n.log.Debug("dial failed", "peer", ai.ID, "err", err)
+	msg := err.Error()
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(msg, "connection refused"):
+		return fmt.Errorf("cannot connect to %s: connection refused (is lanchat running there?)", where)
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		strings.Contains(msg, "no route to host") || strings.Contains(msg, "network is unreachable"):
+		return fmt.Errorf("cannot connect to %s: host unreachable", where)
+	case strings.Contains(msg, "peer id mismatch"):
+		return fmt.Errorf("cannot connect to %s: a different peer answers there", where)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("cannot connect to %s: %w", where, context.Canceled)
+	}
+	// Everything else that got as far as a TCP connection is the pnet, Noise
+	// or multistream handshake failing, which is what a peer on another key
+	// looks like (a third of such dials just hang until the timeout).
+	return fmt.Errorf("cannot connect to %s: %w — does the peer use the same key?", where, ErrHandshake)
+}
+
+// addrPortMultiaddr converts a TCP address to a multiaddr.
+func addrPortMultiaddr(ap netip.AddrPort) (ma.Multiaddr, bool) {
+	ip := ap.Addr()
+	if !ap.IsValid() || ap.Port() == 0 || ip.IsUnspecified() || ip.IsMulticast() {
+		return nil, false
+	}
+	var s string
+	switch {
+	case ip.Is4() || ip.Is4In6():
+		s = fmt.Sprintf("/ip4/%s/tcp/%d", ip.Unmap(), ap.Port())
+	case ip.Zone() != "":
+		s = fmt.Sprintf("/ip6zone/%s/ip6/%s/tcp/%d", ip.Zone(), ip.WithZone(""), ap.Port())
+	default:
+		s = fmt.Sprintf("/ip6/%s/tcp/%d", ip, ap.Port())
+	}
+	a, err := ma.NewMultiaddr(s)
+	return a, err == nil
+}
+
+// backoff is the retry state of dials to one peer.
+type backoff struct {
+	delay time.Duration // last wait; 0 before the first failure
+	next  time.Time     // no dial before this
+}
+
+// ready reports whether a dial may start at now.
+func (b *backoff) ready(now time.Time) bool { return !now.Before(b.next) }
+
+// fail records a failed dial at now and returns the wait before the next.
+func (b *backoff) fail(now time.Time) time.Duration {
+	b.delay = min(max(2*b.delay, backoffMin), backoffMax)
+	b.next = now.Add(b.delay)
+	return b.delay
+}
+
+// reset forgets past failures.
+func (b *backoff) reset() { *b = backoff{} }
+
+// staticLoop keeps a connection to one static peer: it dials at once, then
+// redials with backoff whenever the connection is gone, until ctx is done.
+// A failure is shown to the user once per distinct error.
+func (n *Node) staticLoop(ctx context.Context, ai peer.AddrInfo) {
+	defer n.annWG.Done()
+	redial(ctx, redialer{
+		connected: func() bool { return n.connected(ai.ID) },
+		dial:      func(ctx context.Context) error { return n.connect(ctx, ai) },
+		report: func(err error) {
+			n.log.Warn("static peer unreachable", "peer", ai.ID, "err", err)
+			n.emit(Event{Type: EventError, Time: time.Now(), Text: err.Error()})
+		},
+		recovered: func() {
+			n.log.Info("static peer connected", "peer", ai.ID)
+		},
+	})
+}
+
+// redialer is what redial needs; a struct of funcs so tests can drive it
+// without a network.
+type redialer struct {
+	connected func() bool
+	dial      func(context.Context) error
+	report    func(error) // a new kind of failure
+	recovered func()      // connected after a reported failure
+}
+
+// redial runs the static-peer loop of r until ctx is done.
+func redial(ctx context.Context, r redialer) {
+	var b backoff
+	lastErr := ""
+	for {
+		wait := staticPoll
+		if !r.connected() {
+			err := r.dial(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				wait = b.fail(time.Now())
+				if msg := err.Error(); msg != lastErr {
+					lastErr = msg
+					r.report(err)
+				}
+			} else {
+				b.reset()
+				if lastErr != "" {
+					lastErr = ""
+					r.recovered()
+				}
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDeliveryToAll(t *testing.T) {
+	psk, _ := GenerateKey()
+	var nodes []*testNode
+	for _, nick := range []string{"alice", "bob", "carol"} {
+		cfg := testConfig(nick)
+		cfg.PSK = psk
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	mesh(nodes...)
+	waitKnown(2*time.Second, nodes...)
+
+	for _, n := range nodes {
+		if err := n.Send("hello from " + n.name); err != nil {
+			t.Fatalf("%s: Send = %v", n.name, err)
+		}
+	}
+	if err := nodes[0].Action("waves"); err != nil {
+		t.Fatalf("Action = %v", err)
+	}
+	for _, rx := range nodes {
+		for _, tx := range nodes {
+			text := "hello from " + tx.name
+			ev := rx.wait(2*time.Second, "message "+text, isMessage(text))
+			if ev.PeerID != tx.id() || ev.Nick != tx.name || ev.Self != (rx == tx) || ev.ID == "" || ev.Action {
+				t.Errorf("%s got %+v, want from %s self=%v", rx.name, ev, tx.name, rx == tx)
+			}
+			if ev.Sent.IsZero() || time.Since(ev.Sent) > time.Minute {
+				t.Errorf("%s: Sent = %v", rx.name, ev.Sent)
+			}
+		}
+		ev := rx.wait(2*time.Second, "action", isMessage("waves"))
+		if !ev.Action {
+			t.Errorf("%s: action arrived as %+v", rx.name, ev)
+		}
+	}
+	// A bit more traffic so that duplicates, if any, have time to show.
+	for _, n := range nodes {
+		n.Send("end " + n.name)
+	}
+	for _, rx := range nodes {
+		for _, tx := range nodes {
+			rx.wait(2*time.Second, "end", isMessage("end "+tx.name))
+		}
+	}
+	for _, rx := range nodes {
+		for _, tx := range nodes {
+			if c := rx.count(isMessage("hello from " + tx.name)); c != 1 {
+				t.Errorf("%s got %q %d times, want once", rx.name, "hello from "+tx.name, c)
+			}
+		}
+		if c := rx.count(func(ev Event) bool { return ev.Type == EventJoin && ev.Self }); c != 1 {
+			t.Errorf("%s: %d self joins, want 1", rx.name, c)
+		}
+		ms := rx.Members()
+		if len(ms) != 3 {
+			t.Errorf("%s: Members = %+v, want 3", rx.name, ms)
+		}
+		for i, m := range ms {
+			if want := []string{"alice", "bob", "carol"}[i]; m.Nick != want {
+				t.Errorf("%s: Members[%d].Nick = %q, want %q", rx.name, i, m.Nick, want)
+			}
+			if m.Self != (m.PeerID == rx.id()) || m.Lost {
+				t.Errorf("%s: member %+v", rx.name, m)
+			}
+			if !m.Self && len(m.Addrs) == 0 {
+				t.Errorf("%s: member %s has no Addrs", rx.name, m.Nick)
+			}
+		}
+	}
+}
+
+// TestNewcomerLearnsNicks checks the 2-second promise with the default
+// heartbeat interval, for a newcomer connected to one member only.
+func TestNewcomerLearnsNicks(t *testing.T) {
+	mk := func(nick string) *testNode {
+		cfg := testConfig(nick)
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+		cfg.LostAfter = DefaultLostAfter
+		return startNode(t, cfg)
+	}
+	a, b := mk("alice"), mk("bob")
+	b.connect(a)
+	waitKnown(2*time.Second, a, b)
+
+	c := mk("carol")
+	start := time.Now()
+	c.connect(a)
+	waitKnown(2*time.Second-time.Since(start), a, b, c)
+	t.Logf("all nicks known %v after connect", time.Since(start))
+	for _, n := range []*testNode{a, b, c} {
+		for _, m := range []*testNode{a, b, c} {
+			if n == m {
+				continue
+			}
+			if ev := n.wait(0, "", isJoin(m)); ev.Nick != m.name {
+				t.Errorf("%s knows %s as %q", n.name, m.name, ev.Nick)
+			}
+		}
+	}
+}
+
+func TestLeaveQuit(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	const rounds = 20
+	for i := range rounds {
+		b := startNode(t, testConfig(fmt.Sprintf("bob%d", i)))
+		b.connect(a)
+		a.wait(2*time.Second, "join", isJoin(b))
+		b.close()
+		ev := a.wait(2*time.Second, "leave", func(ev Event) bool { return ev.Type == EventLeave && ev.PeerID == b.id() })
+		if ev.Reason != ReasonQuit {
+			t.Errorf("round %d: leave reason %q, want %q", i, ev.Reason, ReasonQuit)
+		}
+	}
+	for _, m := range a.Members() {
+		if !m.Self {
+			t.Errorf("left member still listed: %+v", m)
+		}
+	}
+}
+
+func TestLost(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	b := startNode(t, testConfig("bob"))
+	c := startNode(t, testConfig("carol"))
+	mesh(a, b, c)
+	waitKnown(2*time.Second, a, b, c)
+
+	// b goes silent but keeps its connections, like a cut cable that the
+	// kernel has not noticed yet.
+	b.mute.Store(true)
+	start := time.Now()
+	a.wait(3*time.Second, "lost", isLeave(b, ReasonLost))
+	t.Logf("silent member lost after %v (LostAfter %v)", time.Since(start), a.cfg.LostAfter)
+	if ms := a.Members(); !hasMember(ms, b.id(), true) {
+		t.Errorf("lost member not listed as Lost: %+v", ms)
+	}
+	b.mute.Store(false)
+	a.wait(3*time.Second, "second join", func(ev Event) bool {
+		return ev.Type == EventJoin && ev.PeerID == b.id() && ev.Time.After(start)
+	})
+	if ms := a.Members(); !hasMember(ms, b.id(), false) {
+		t.Errorf("returned member not listed: %+v", ms)
+	}
+
+	// c vanishes without a leave, like a crash.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.crash(ctx); err != nil {
+		t.Fatalf("shutdown = %v", err)
+	}
+	a.wait(3*time.Second, "lost", isLeave(c, ReasonLost))
+	if n := a.count(isLeave(c, ReasonQuit)); n != 0 {
+		t.Errorf("crashed member reported as quit")
+	}
+}
+
+func hasMember(ms []Member, id string, lost bool) bool {
+	for _, m := range ms {
+		if m.PeerID == id && m.Lost == lost {
+			return true
+		}
+	}
+	return false
+}
+
+func TestNickChange(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	b := startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitKnown(2*time.Second, a, b)
+
+	if err := a.SetNick("alice2"); err != nil {
+		t.Fatalf("SetNick = %v", err)
+	}
+	isNick := func(ev Event) bool { return ev.Type == EventNick && ev.PeerID == a.id() }
+	for _, n := range []*testNode{a, b} {
+		ev := n.wait(2*time.Second, "nick", isNick)
+		if ev.OldNick != "alice" || ev.Nick != "alice2" || ev.Self != (n == a) {
+			t.Errorf("%s: nick event %+v", n.name, ev)
+		}
+	}
+	if got := a.Info().Nick; got != "alice2" {
+		t.Errorf("Info().Nick = %q", got)
+	}
+	a.Send("after")
+	if ev := b.wait(2*time.Second, "message", isMessage("after")); ev.Nick != "alice2" {
+		t.Errorf("message nick %q, want alice2", ev.Nick)
+	}
+	for _, bad := range []string{"", " x", strings.Repeat("x", 33), "a\tb", "a\u202eb"} {
+		if err := a.SetNick(bad); !errors.Is(err, ErrInvalidNick) {
+			t.Errorf("SetNick(%q) = %v, want ErrInvalidNick", bad, err)
+		}
+	}
+	if n := b.count(isNick); n != 1 {
+		t.Errorf("b saw %d nick events, want 1", n)
+	}
+}

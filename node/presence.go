@@ -1,0 +1,400 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+)
+
+// Presence timing that is not worth a Config field.
+const (
+	// A re-announce goes out reannounceMin..+reannounceJitter after a
+	// trigger, and once more reannounceAgain later: a publish right after a
+	// peer joins is sometimes lost (see the package comment).
+	reannounceMin    = 100 * time.Millisecond
+	reannounceJitter = 200 * time.Millisecond
+	reannounceAgain  = time.Second
+	// lostForget is how long a lost member stays in the roster.
+	lostForget = time.Hour
+	// tombstoneTTL is how long a member's leave is remembered, to ignore
+	// its envelopes that arrive late by another route. Longer than pubsub's
+	// seen-cache (120 s).
+	tombstoneTTL = 3 * time.Minute
+	// maxWarned bounds the set of peers already warned about bad envelopes.
+	maxWarned = 1024
+)
+
+// inMsg is a validated pubsub message as presence needs it.
+type inMsg struct {
+	from peer.ID
+	seq  uint64
+	id   string
+	env  envelope
+}
+
+// readLoop moves messages from the subscription to presence. It ends when
+// the subscription is cancelled or ctx is done.
+func (n *Node) readLoop(ctx context.Context, inbox chan<- inMsg) {
+	defer n.wg.Done()
+	defer close(inbox)
+	for {
+		m, err := n.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		env, ok := m.ValidatorData.(envelope)
+		if !ok {
+			var err error
+			if env, err = decode(m.Data); err != nil {
+				continue // cannot happen: the validator accepted it
+			}
+		}
+		var seq uint64
+		if s := m.GetSeqno(); len(s) == 8 {
+			seq = binary.BigEndian.Uint64(s)
+		}
+		from := m.GetFrom()
+		in := inMsg{from: from, seq: seq, env: env,
+			id: fmt.Sprintf("%s/%x", from, m.GetSeqno())}
+		select {
+		case inbox <- in:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// presenceLoop owns roster changes: it applies messages in arrival order,
+// reports members silent for LostAfter as lost, and emits the events.
+func (n *Node) presenceLoop(ctx context.Context, inbox <-chan inMsg) {
+	defer n.wg.Done()
+	tick := time.NewTicker(max(n.cfg.LostAfter/8, 50*time.Millisecond))
+	defer tick.Stop()
+	for {
+		var evs []Event
+		reannounce := false
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-inbox:
+			if !ok {
+				return
+			}
+			n.mu.Lock()
+			evs, reannounce = n.roster.handle(m, time.Now())
+			n.mu.Unlock()
+		case <-tick.C:
+			now := time.Now()
+			n.mu.Lock()
+			evs = n.roster.expire(now, n.cfg.LostAfter)
+			n.mu.Unlock()
+			n.pruneLimiters()
+		}
+		if reannounce {
+			n.triggerAnnounce()
+		}
+		for _, ev := range evs {
+			n.emit(ev)
+		}
+	}
+}
+
+// triggerAnnounce asks the announcer for a re-announce, without blocking.
+func (n *Node) triggerAnnounce() {
+	select {
+	case n.announceCh <- struct{}{}:
+	default:
+	}
+}
+
+// peerEventLoop re-announces when a peer joins the topic.
+func (n *Node) peerEventLoop(ctx context.Context) {
+	defer n.annWG.Done()
+	for {
+		ev, err := n.peerEvts.NextPeerEvent(ctx)
+		if err != nil {
+			return
+		}
+		if ev.Type == pubsub.PeerJoin {
+			n.log.Debug("peer joined topic", "peer", ev.Peer)
+			n.triggerAnnounce()
+		}
+	}
+}
+
+// announceLoop publishes a heartbeat every HeartbeatInterval, and after each
+// trigger a re-announce soon (with jitter) and once more about a second
+// later. Bursts of triggers are coalesced.
+func (n *Node) announceLoop(ctx context.Context) {
+	defer n.annWG.Done()
+	tick := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	var s announceSchedule
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			n.heartbeat()
+		case <-n.announceCh:
+			s.trigger(time.Now(), rand.N(reannounceJitter))
+		case <-timer.C:
+			if s.due(time.Now()) {
+				n.heartbeat()
+			}
+		}
+		timer.Reset(s.wait(time.Now()))
+	}
+}
+
+// heartbeat publishes a presence heartbeat, logging failures.
+func (n *Node) heartbeat() {
+	if n.mute.Load() {
+		return
+	}
+	if err := n.publish(kindHeartbeat, ""); err != nil && !n.closing.Load() {
+		n.log.Warn("heartbeat failed", "err", err)
+	}
+}
+
+// announceSchedule holds the pending re-announces: one soon after a trigger
+// and one about a second later. The zero value has none pending.
+type announceSchedule struct {
+	soon, later time.Time
+}
+
+// trigger schedules re-announces for a trigger at now. A pending soon one is
+// kept (it covers this trigger too); the later one moves out.
+func (s *announceSchedule) trigger(now time.Time, jitter time.Duration) {
+	if s.soon.IsZero() {
+		s.soon = now.Add(reannounceMin + jitter)
+	}
+	s.later = now.Add(reannounceAgain + jitter)
+}
+
+// due reports whether a re-announce is due at now, and consumes it.
+func (s *announceSchedule) due(now time.Time) bool {
+	switch {
+	case !s.soon.IsZero() && !now.Before(s.soon):
+		s.soon = time.Time{}
+		if !s.later.IsZero() && !now.Before(s.later) {
+			s.later = time.Time{}
+		}
+		return true
+	case !s.later.IsZero() && !now.Before(s.later):
+		s.later = time.Time{}
+		return true
+	}
+	return false
+}
+
+// wait returns how long until the next pending re-announce (an hour if none).
+func (s *announceSchedule) wait(now time.Time) time.Duration {
+	d := time.Hour
+	for _, t := range []time.Time{s.soon, s.later} {
+		if !t.IsZero() {
+			d = min(d, max(t.Sub(now), 0))
+		}
+	}
+	return d
+}
+
+// validate is the topic validator. It rejects envelopes that do not decode
+// (short, oversize, bad version, unknown kind, bad UTF-8, bad nick, empty
+// text) and ignores authors over the flood limit. The author is the signer
+// (StrictSign); nothing in the payload says who sent it.
+func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	author := m.GetFrom()
+	env, err := decode(m.GetData())
+	if err != nil {
+		n.warnOnce(author, "rejected bad envelope", err)
+		return pubsub.ValidationReject
+	}
+	if author != n.self && !n.allow(author) {
+		n.warnOnce(author, "peer over the flood limit; dropping its messages", nil)
+		return pubsub.ValidationIgnore
+	}
+	m.ValidatorData = env
+	return pubsub.ValidationAccept
+}
+
+// allow takes one token of author's flood limit.
+func (n *Node) allow(author peer.ID) bool {
+	n.limMu.Lock()
+	defer n.limMu.Unlock()
+	l := n.limiters[author]
+	if l == nil {
+		l = rate.NewLimiter(recvRate, recvBurst)
+		n.limiters[author] = l
+	}
+	return l.Allow()
+}
+
+// pruneLimiters forgets limiters that are full again, so the map does not
+// grow with every peer ever seen.
+func (n *Node) pruneLimiters() {
+	n.limMu.Lock()
+	defer n.limMu.Unlock()
+	for p, l := range n.limiters {
+		if l.Tokens() >= recvBurst {
+			delete(n.limiters, p)
+		}
+	}
+}
+
+// warnOnce logs a problem with a peer's messages the first time only.
+func (n *Node) warnOnce(p peer.ID, msg string, err error) {
+	n.limMu.Lock()
+	seen := n.warned[p]
+	if !seen && len(n.warned) < maxWarned {
+		n.warned[p] = true
+	}
+	n.limMu.Unlock()
+	if !seen {
+		n.log.Warn(msg, "peer", p, "err", err)
+	} else {
+		n.log.Debug(msg, "peer", p, "err", err)
+	}
+}
+
+// roster is the room's member list. It is pure bookkeeping: callers pass
+// the time and emit the events it returns. Not safe for concurrent use.
+type roster struct {
+	self  peer.ID
+	peers map[peer.ID]*entry
+	tombs map[peer.ID]tombstone // members that left, by the seqno of their leave
+}
+
+// entry is one member of the roster.
+type entry struct {
+	nick     string
+	lastSeen time.Time
+	lastSeq  uint64 // highest seqno seen; older envelopes do not change the nick
+	lost     bool
+	lostAt   time.Time
+	self     bool
+}
+
+type tombstone struct {
+	seq uint64
+	at  time.Time
+}
+
+func newRoster(self peer.ID, nick string, now time.Time) *roster {
+	return &roster{
+		self:  self,
+		peers: map[peer.ID]*entry{self: {nick: nick, lastSeen: now, self: true}},
+		tombs: make(map[peer.ID]tombstone),
+	}
+}
+
+// handle applies one message at now. It returns the events to emit and
+// whether a re-announce is due (a member is new or back, so it may not know
+// us yet).
+func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
+	env := m.env
+	pid := m.from.String()
+	msgEvent := func(self bool) Event {
+		return Event{Type: EventMessage, Time: now, PeerID: pid, Nick: env.Nick, ID: m.id,
+			Text: env.Text, Action: env.Kind == kindAction, Sent: time.UnixMilli(env.Sent), Self: self}
+	}
+	if m.from == r.self {
+		e := r.peers[r.self]
+		switch env.Kind {
+		case kindMessage, kindAction:
+			evs = append(evs, msgEvent(true))
+		case kindNick:
+			if env.Nick != e.nick {
+				evs = append(evs, Event{Type: EventNick, Time: now, PeerID: pid, Nick: env.Nick, OldNick: e.nick, Self: true})
+				e.nick = env.Nick
+			}
+		}
+		return evs, false
+	}
+
+	if t, ok := r.tombs[m.from]; ok {
+		if m.seq <= t.seq {
+			// Sent before its leave, arrived after it: show the text, but do
+			// not bring the member back.
+			if env.Kind == kindMessage || env.Kind == kindAction {
+				evs = append(evs, msgEvent(false))
+			}
+			return evs, false
+		}
+		delete(r.tombs, m.from)
+	}
+
+	e := r.peers[m.from]
+	if env.Kind == kindLeave {
+		r.tombs[m.from] = tombstone{seq: m.seq, at: now}
+		if e != nil {
+			delete(r.peers, m.from)
+			if !e.lost {
+				evs = append(evs, Event{Type: EventLeave, Time: now, PeerID: pid, Nick: e.nick, Reason: ReasonQuit})
+			}
+		}
+		return evs, false
+	}
+	switch {
+	case e == nil:
+		e = &entry{nick: env.Nick, lastSeq: m.seq}
+		r.peers[m.from] = e
+		evs = append(evs, Event{Type: EventJoin, Time: now, PeerID: pid, Nick: env.Nick})
+		reannounce = true
+	case e.lost:
+		e.lost = false
+		if m.seq >= e.lastSeq {
+			e.nick = env.Nick
+		}
+		evs = append(evs, Event{Type: EventJoin, Time: now, PeerID: pid, Nick: e.nick})
+		reannounce = true
+	case m.seq > e.lastSeq && env.Nick != e.nick:
+		evs = append(evs, Event{Type: EventNick, Time: now, PeerID: pid, Nick: env.Nick, OldNick: e.nick})
+		e.nick = env.Nick
+	}
+	e.lastSeen = now
+	e.lastSeq = max(e.lastSeq, m.seq)
+	if env.Kind == kindMessage || env.Kind == kindAction {
+		evs = append(evs, msgEvent(false))
+	}
+	return evs, reannounce
+}
+
+// expire marks members silent for lostAfter as lost, and forgets old lost
+// members and tombstones.
+func (r *roster) expire(now time.Time, lostAfter time.Duration) (evs []Event) {
+	for p, e := range r.peers {
+		switch {
+		case e.self:
+		case !e.lost && now.Sub(e.lastSeen) >= lostAfter:
+			e.lost = true
+			e.lostAt = now
+			evs = append(evs, Event{Type: EventLeave, Time: now, PeerID: p.String(), Nick: e.nick, Reason: ReasonLost})
+		case e.lost && now.Sub(e.lostAt) >= lostForget:
+			delete(r.peers, p)
+		}
+	}
+	for p, t := range r.tombs {
+		if now.Sub(t.at) >= tombstoneTTL {
+			delete(r.tombs, p)
+		}
+	}
+	return evs
+}
+
+// members returns the roster as Members, unsorted, without Addrs.
+func (r *roster) members() []Member {
+	ms := make([]Member, 0, len(r.peers))
+	for p, e := range r.peers {
+		ms = append(ms, Member{PeerID: p.String(), Nick: e.nick, Lost: e.lost, Self: e.self})
+	}
+	return ms
+}
