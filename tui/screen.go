@@ -32,7 +32,9 @@ func RunScreen(ctx context.Context, r Room, opts ScreenOptions) error {
 	done := make(chan struct{})
 	m := newScreenModel(r, screenConfig{now: time.Now, done: done})
 
-	var popts []tea.ProgramOption
+	// The size is a fallback for output that is not a terminal; a
+	// terminal's own size replaces it.
+	popts := []tea.ProgramOption{tea.WithWindowSize(80, 24)}
 	if opts.In != nil {
 		popts = append(popts, tea.WithInput(opts.In))
 	}

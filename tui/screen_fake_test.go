@@ -25,6 +25,7 @@ type screenRoom struct {
 	now     func() time.Time
 	echo    bool
 	block   chan struct{} // if set, room calls wait for it to close
+	entered chan string   // if set, room calls report their text here first
 }
 
 // Peer IDs of the test members: the last four characters tell them apart.
@@ -77,6 +78,9 @@ func (r *screenRoom) Members() []node.Member {
 }
 
 func (r *screenRoom) call(kind, text string) error {
+	if r.entered != nil {
+		r.entered <- kind + text
+	}
 	if r.block != nil {
 		<-r.block
 	}
