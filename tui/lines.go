@@ -45,7 +45,8 @@ var errLinesRoomClosed = errors.New("tui: room closed")
 //
 // Output: the first line is the ready line; with an open network (no key) a
 // notice line warning that anyone on the LAN can join follows. Then each
-// [node.Event] is one line. In [JSON] mode every line is one JSON object with
+// [node.Event] is one line (plain mode skips this node's own join, which the
+// ready line already announced). In [JSON] mode every line is one JSON object with
 // "type" and "time" (RFC 3339 in UTC with milliseconds); text is data and is
 // emitted as-is (JSON-escaped). In [Plain] mode every string that came from the
 // room is passed through [Sanitize] first. Only the goroutine running RunLines
@@ -361,10 +362,14 @@ func (w *lineWriter) errorf(format string, args ...any) error {
 	return w.event(node.Event{Type: node.EventError, Time: time.Now(), Text: fmt.Sprintf(format, args...)})
 }
 
-// event writes one event as one line.
+// event writes one event as one line. Plain mode skips this node's own
+// join: the ready line already said it.
 func (w *lineWriter) event(ev node.Event) error {
 	if w.mode == JSON {
 		return w.writeJSON(jsonEvent(ev))
+	}
+	if ev.Type == node.EventJoin && ev.Self {
+		return nil
 	}
 	return w.writePlain(plainEvent(ev))
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"lanchat/discovery"
+)
+
+// dialTimeout bounds one dial of a peer found by discovery.
+const dialTimeout = 10 * time.Second
+
+// dialTarget is what the dialer needs of the node.
+type dialTarget interface {
+	Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) error
+	Notice(text string)
+}
+
+// peerDialer is the [discovery.Handler] of the binary: it hands peers found
+// on our network to the node to dial and tells the user about peers on
+// another key. Found and Foreign never block (discovery's rule): they queue
+// work for run, which does the dialing.
+type peerDialer struct {
+	node    dialTarget
+	log     *slog.Logger
+	found   chan discovery.Peer // sightings; dropped when full, discovery repeats them
+	foreign chan int            // latest count of foreign peers; capacity 1
+}
+
+// foundQueue bounds the sightings waiting for run.
+const foundQueue = 64
+
+func newPeerDialer(n dialTarget, log *slog.Logger) *peerDialer {
+	return &peerDialer{node: n, log: log, found: make(chan discovery.Peer, foundQueue), foreign: make(chan int, 1)}
+}
+
+// Found queues p for dialing; when the queue is full the sighting is
+// dropped (the next query sees the peer again).
+func (d *peerDialer) Found(p discovery.Peer) {
+	select {
+	case d.found <- p:
+	default:
+	}
+}
+
+// Foreign records the number of peers seen with another key; only the
+// latest count is kept. Only the browse goroutine calls it.
+func (d *peerDialer) Foreign(count int) {
+	select {
+	case <-d.foreign:
+	default:
+	}
+	select {
+	case d.foreign <- count:
+	default:
+	}
+}
+
+// run dials queued peers, at most one dial per peer at a time, and turns
+// foreign counts into notices, until ctx is done; then it cancels the dials
+// in flight and waits for them.
+func (d *peerDialer) run(ctx context.Context) {
+	inflight := map[string]bool{}
+	finished := make(chan string)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-finished:
+			delete(inflight, id)
+		case n := <-d.foreign:
+			d.node.Notice(foreignNotice(n))
+		case p := <-d.found:
+			if inflight[p.ID] {
+				continue
+			}
+			inflight[p.ID] = true
+			wg.Go(func() {
+				dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+				err := d.node.Dial(dctx, p.ID, p.Addrs)
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					d.log.Debug("dial failed", "peer", p.ID, "addrs", p.Addrs, "err", err)
+				}
+				select {
+				case finished <- p.ID:
+				case <-ctx.Done():
+				}
+			})
+		}
+	}
+}
+
+// foreignNotice is the notice about n peers on another key.
+func foreignNotice(n int) string {
+	if n == 1 {
+		return "1 lanchat peer nearby uses a different key"
+	}
+	return fmt.Sprintf("%d lanchat peers nearby use a different key", n)
+}

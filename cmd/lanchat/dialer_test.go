@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"lanchat/discovery"
+)
+
+// fakeTarget records dials and notices; each Dial blocks until released.
+type fakeTarget struct {
+	dials   chan string   // peer IDs, as Dial is entered
+	release chan struct{} // one receive lets one Dial return
+	notices chan string
+}
+
+func (f *fakeTarget) Dial(ctx context.Context, id string, _ []netip.AddrPort) error {
+	f.dials <- id
+	select {
+	case <-f.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakeTarget) Notice(text string) { f.notices <- text }
+
+func TestPeerDialer(t *testing.T) {
+	f := &fakeTarget{dials: make(chan string, 10), release: make(chan struct{}), notices: make(chan string, 10)}
+	d := newPeerDialer(f, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { d.run(ctx) })
+
+	recv := func(ch chan string, what string) string {
+		t.Helper()
+		select {
+		case s := <-ch:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+			return ""
+		}
+	}
+	a := discovery.Peer{ID: "A", Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:4001")}}
+	d.Found(a)
+	if got := recv(f.dials, "dial of A"); got != "A" {
+		t.Fatalf("dialled %q, want A", got)
+	}
+	// While A's dial is in flight, more sightings of A are not dialled, but
+	// another peer is.
+	d.Found(a)
+	d.Found(a)
+	d.Found(discovery.Peer{ID: "B"})
+	if got := recv(f.dials, "dial of B"); got != "B" {
+		t.Fatalf("dialled %q while A is in flight, want B", got)
+	}
+	f.release <- struct{}{}
+	f.release <- struct{}{}
+	// Once a dial is done, a new sighting dials again (node decides whether
+	// it is needed).
+	d.Found(a)
+	if got := recv(f.dials, "second dial of A"); got != "A" {
+		t.Fatalf("dialled %q, want A again", got)
+	}
+
+	d.Foreign(1)
+	if got, want := recv(f.notices, "notice"), "1 lanchat peer nearby uses a different key"; got != want {
+		t.Errorf("notice %q, want %q", got, want)
+	}
+	d.Foreign(3)
+	if got, want := recv(f.notices, "notice"), "3 lanchat peers nearby use a different key"; got != want {
+		t.Errorf("notice %q, want %q", got, want)
+	}
+
+	// Stopping cancels the dial in flight and waits for it.
+	cancel()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+}
+
+func TestPeerDialerNeverBlocks(t *testing.T) {
+	f := &fakeTarget{dials: make(chan string, 1), release: make(chan struct{}), notices: make(chan string, 1)}
+	d := newPeerDialer(f, slog.New(slog.DiscardHandler))
+	// run is not running: the handler methods must still return at once.
+	for range foundQueue * 3 {
+		d.Found(discovery.Peer{ID: "A"})
+	}
+	for i := range 10 {
+		d.Foreign(i)
+	}
+	if got := <-d.foreign; got != 9 {
+		t.Errorf("foreign count kept = %d, want the latest, 9", got)
+	}
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// loopWait bounds every wait of the loopback end-to-end test.
+const loopWait = 20 * time.Second
+
+// buildLoopBinary builds the lanchat binary into dir (with the race
+// detector when the test itself runs with it) and returns its path.
+func buildLoopBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "lanchat")
+	args := []string{"build", "-o", bin}
+	if loopRace {
+		args = append(args, "-race")
+	}
+	args = append(args, ".")
+	cmd := exec.Command("go", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// loopProc is one lanchat process in --json mode on loopback.
+type loopProc struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	events chan map[string]any // stdout, one object per line; closed at EOF
+	stderr *lockedBuffer
+	exited chan struct{} // closed when the process has exited
+	seen   []string      // stdout lines read so far, for failure messages
+	ready  map[string]any
+}
+
+// lockedBuffer is a bytes.Buffer safe for the exec copier and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startLoopProc starts the binary with --json, no mDNS, loopback only, a
+// fresh identity, and extra args; it waits for the ready line.
+func startLoopProc(t *testing.T, bin, name string, extra ...string) *loopProc {
+	t.Helper()
+	args := append([]string{"--json", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--identity", filepath.Join(t.TempDir(), name+".key"), "--nick", name}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "LANCHAT_KEY=", "LANCHAT_NICK=")
+	p := &loopProc{t: t, name: name, cmd: cmd, events: make(chan map[string]any, 1000),
+		stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(p.events)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				m = map[string]any{"type": "unparsable", "line": sc.Text()}
+			}
+			p.events <- m
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", name, p.stderr.String())
+		}
+	})
+	p.ready = p.waitFor("ready line", func(m map[string]any) bool { return m["type"] == "ready" })
+	return p
+}
+
+// addr returns the process' first listen address (with /p2p/).
+func (p *loopProc) addr() string {
+	addrs, _ := p.ready["addrs"].([]any)
+	if len(addrs) == 0 {
+		p.t.Fatalf("%s ready line has no addrs: %v", p.name, p.ready)
+	}
+	return addrs[0].(string)
+}
+
+func (p *loopProc) peerID() string { return p.ready["peer_id"].(string) }
+
+// waitFor reads events until match returns true.
+func (p *loopProc) waitFor(what string, match func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	deadline := time.After(loopWait)
+	for {
+		select {
+		case m, ok := <-p.events:
+			if !ok {
+				p.t.Fatalf("%s: stdout ended while waiting for %s; saw:\n%s", p.name, what, strings.Join(p.seen, "\n"))
+			}
+			b, _ := json.Marshal(m)
+			p.seen = append(p.seen, string(b))
+			if m["type"] == "unparsable" {
+				p.t.Errorf("%s: stdout line is not JSON: %q", p.name, m["line"])
+			}
+			if match(m) {
+				return m
+			}
+		case <-deadline:
+			p.t.Fatalf("%s: timed out waiting for %s; saw:\n%s", p.name, what, strings.Join(p.seen, "\n"))
+		}
+	}
+}
+
+func (p *loopProc) waitType(typ, peerID string) map[string]any {
+	p.t.Helper()
+	return p.waitFor(fmt.Sprintf("%s of %s", typ, peerID), func(m map[string]any) bool {
+		return m["type"] == typ && m["peer_id"] == peerID
+	})
+}
+
+func (p *loopProc) send(line string) {
+	p.t.Helper()
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		p.t.Fatalf("%s: write stdin: %v", p.name, err)
+	}
+}
+
+// waitExit waits for the process to exit and checks its exit code.
+func (p *loopProc) waitExit(want int) {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(loopWait):
+		p.t.Fatalf("%s did not exit", p.name)
+	}
+	if got := p.cmd.ProcessState.ExitCode(); got != want {
+		p.t.Errorf("%s exit code = %d (%v), want %d; stderr:\n%s", p.name, got, p.cmd.ProcessState, want, p.stderr.String())
+	}
+}
+
+// TestLoopbackChat runs the real binary, several processes on 127.0.0.1
+// connected with --peer (no mDNS): they see each other join, messages are
+// delivered, and every way of leaving (":end", SIGINT, SIGTERM, end of
+// input) exits 0 and is seen by the others as a leave with reason quit.
+func TestLoopbackChat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildLoopBinary(t, t.TempDir())
+	key := []string{"--key", "loopback test passphrase"}
+
+	alice := startLoopProc(t, bin, "alice", key...)
+	if alice.ready["network"] != "private" {
+		t.Errorf("ready = %v, want network private", alice.ready)
+	}
+	bob := startLoopProc(t, bin, "bob", append(key, "--peer", alice.addr())...)
+	alice.waitType("join", bob.peerID())
+	bob.waitType("join", alice.peerID())
+
+	const text = "hello from bob, こんにちは <b>&"
+	bob.send(text)
+	m := alice.waitType("message", bob.peerID())
+	if m["text"] != text || m["nick"] != "bob" || m["self"] != false {
+		t.Errorf("alice got %v, want bob's message %q with self false", m, text)
+	}
+	m = bob.waitType("message", bob.peerID())
+	if m["text"] != text || m["self"] != true {
+		t.Errorf("bob's echo %v, want his message with self true", m)
+	}
+
+	alice.send("/me waves")
+	m = bob.waitType("message", alice.peerID())
+	if m["text"] != "waves" || m["action"] != true {
+		t.Errorf("bob got %v, want alice's action", m)
+	}
+
+	bob.send("/nick robert")
+	m = alice.waitType("nick", bob.peerID())
+	if m["old"] != "bob" || m["new"] != "robert" {
+		t.Errorf("alice got %v, want bob renamed to robert", m)
+	}
+
+	bob.send(":end")
+	bob.waitExit(0)
+	if m := alice.waitType("leave", bob.peerID()); m["reason"] != "quit" {
+		t.Errorf("alice got %v after :end, want reason quit", m)
+	}
+
+	// Not subtests: alice belongs to this test and may fail it.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		name := strings.ToLower(strings.ReplaceAll(sig.String(), " ", ""))
+		p := startLoopProc(t, bin, name, append(key, "--peer", alice.addr())...)
+		alice.waitType("join", p.peerID())
+		p.waitType("join", alice.peerID())
+		if err := p.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		p.waitExit(0)
+		if m := alice.waitType("leave", p.peerID()); m["reason"] != "quit" {
+			t.Errorf("alice got %v after %v, want reason quit", m, sig)
+		}
+	}
+
+	alice.stdin.Close()
+	alice.waitExit(0)
+}

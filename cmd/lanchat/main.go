@@ -1,0 +1,169 @@
+// Command lanchat is a serverless chat for a local network.
+//
+// Every machine runs the same binary. Nodes find each other by mDNS, talk
+// over libp2p gossipsub, and a pre-shared key keeps strangers out. Run
+// "lanchat --help" for the flags; README.md has the whole story.
+//
+// This package only parses flags, wires [node], [discovery] and [tui]
+// together and maps errors to exit codes: 0 for a graceful leave, 2 for bad
+// usage or input, 1 for a runtime failure.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/charmbracelet/x/term"
+
+	"lanchat/discovery"
+	"lanchat/node"
+	"lanchat/tui"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0 // graceful leave
+	exitFailure = 1 // runtime failure (cannot listen, …)
+	exitUsage   = 2 // bad flags or bad input (key file, nick, address)
+)
+
+// closeTimeout bounds the graceful leave at exit: the leave announcement is
+// flushed within it, then everything is torn down.
+const closeTimeout = 3 * time.Second
+
+func main() {
+	// A reader that goes away must not kill us before the leave is sent:
+	// with SIGPIPE ignored a write to a closed stdout fails with EPIPE, the
+	// front end returns, and the node still says goodbye.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal we leave gracefully; a second one kills at once.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; it returns the exit code. ctx is cancelled on
+// SIGINT and SIGTERM, which leaves gracefully. getenv reads the environment.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "keygen" {
+		return runKeygen(args[1:], stdout, stderr)
+	}
+	opts, err := parseOptions(args, getenv)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "lanchat: %v\n", err)
+		return exitUsage
+	}
+	if opts.version {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
+
+	screen := !opts.json && !opts.plain && isTerminal(stdin) && isTerminal(stdout)
+	log, closeLog, err := openLogger(opts, screen, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "lanchat: %v\n", err)
+		return exitUsage
+	}
+	defer closeLog()
+
+	cfg, err := opts.nodeConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "lanchat: %v\n", err)
+		return exitUsage
+	}
+	cfg.Logger = log.With("component", "node")
+
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return exitOK // interrupted while starting: nothing to leave
+		}
+		fmt.Fprintf(stderr, "lanchat: %s\n", startError(err))
+		if isUsageError(err) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	info := n.Info()
+	log.Info("started", "peer", info.PeerID, "nick", info.Nick, "room", info.Room,
+		"network", info.Network, "addrs", info.Addrs)
+
+	// Discovery runs beside the front end and is stopped before the node
+	// closes, so it does not dial a closing node.
+	discCtx, stopDiscovery := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDiscovery()
+	var wg sync.WaitGroup
+	if !opts.noMDNS {
+		dcfg := discovery.DefaultConfig()
+		dcfg.Instance = info.PeerID
+		dcfg.Port = info.Port
+		dcfg.Port6 = info.Port6
+		dcfg.Fingerprint = info.Fingerprint
+		dcfg.Version = node.ProtocolVersion
+		dcfg.Iface = opts.iface
+		dcfg.Logger = log.With("component", "discovery")
+		// Without discovery the chat still works with --peer, so a failure
+		// here is a notice, not a reason to exit.
+		if svc, err := discovery.New(dcfg); err != nil {
+			log.Warn("local discovery unavailable", "err", err)
+			n.Notice(fmt.Sprintf("local discovery unavailable (%v); connect with --peer", err))
+		} else {
+			d := newPeerDialer(n, log.With("component", "dialer"))
+			wg.Go(func() { d.run(discCtx) })
+			wg.Go(func() {
+				if err := svc.Run(discCtx, d); err != nil && discCtx.Err() == nil {
+					log.Warn("local discovery stopped", "err", err)
+					n.Notice(fmt.Sprintf("local discovery stopped (%v); connect with --peer", err))
+				}
+			})
+		}
+	}
+
+	if screen {
+		err = tui.RunScreen(ctx, n, tui.ScreenOptions{In: stdin, Out: stdout})
+	} else {
+		mode := tui.Plain
+		if opts.json {
+			mode = tui.JSON
+		}
+		err = tui.RunLines(ctx, n, stdin, stdout, mode)
+	}
+
+	stopDiscovery()
+	closeNode(n, log)
+	wg.Wait()
+	if err != nil {
+		fmt.Fprintf(stderr, "lanchat: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// closeNode leaves the room, bounded by closeTimeout.
+func closeNode(n *node.Node, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		log.Warn("leaving the room", "err", err)
+	}
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f any) bool {
+	fd, ok := f.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(fd.Fd())
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lanchat/node"
+)
+
+// noEnv is an empty environment for run.
+func noEnv(string) string { return "" }
+
+// runArgs runs the program in-process with empty stdin and returns its exit
+// code, stdout and stderr.
+func runArgs(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb, noEnv)
+	return code, out.String(), errb.String()
+}
+
+// writeFile writes a test file and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	notKey := writeFile(t, "notkey", "hello\n")
+	shortKey := writeFile(t, "short.key", "/key/swarm/psk/1.0.0/\n/base16/\n00112233445566778899aabbccddeeff\n")
+	badHex := writeFile(t, "badhex.key", "/key/swarm/psk/1.0.0/\n/base16/\nzz\n")
+	// Safe defaults in case a case wrongly gets as far as starting a node:
+	// loopback only, no mDNS, a throwaway identity; empty stdin leaves at once.
+	safe := []string{"--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--identity", filepath.Join(dir, "id.key"), "--json"}
+	tests := []struct {
+		name string
+		args []string
+		want string // substring of the one-line error
+	}{
+		{"unknown flag", []string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{"flag without value", []string{"--nick"}, "flag needs an argument: -nick"},
+		{"bad bool", []string{"--plain=maybe"}, "invalid boolean value"},
+		{"positional argument", []string{"hello"}, `unexpected argument "hello"`},
+		{"key and key file", []string{"--key", "a", "--key-file", notKey}, "--key and --key-file cannot be used together"},
+		{"empty key", []string{"--key", ""}, "--key: the passphrase is empty"},
+		{"empty key file path", []string{"--key-file", ""}, "--key-file: the path is empty"},
+		{"plain and json", []string{"--plain", "--json"}, "--plain and --json cannot be used together"},
+		{"missing key file", []string{"--key-file", filepath.Join(dir, "nope.key")}, `cannot read key file "` + filepath.Join(dir, "nope.key") + `": no such file or directory`},
+		{"key file is a directory", []string{"--key-file", dir}, "it is a directory"},
+		{"not a swarm key", []string{"--key-file", notKey}, `key file "` + notKey + `": malformed swarm.key: first line must be /key/swarm/psk/1.0.0/`},
+		{"short key", []string{"--key-file", shortKey}, "key must be 32 bytes"},
+		{"bad hex key", []string{"--key-file", badHex}, "bad base16 key"},
+		{"unknown interface", []string{"--iface", "nosuchif0"}, `--iface "nosuchif0": no such network interface`},
+		{"log file in missing dir", []string{"--log-file", filepath.Join(dir, "no", "such", "log")}, "cannot open log file"},
+		{"bad peer multiaddr", []string{"--peer", "not-a-multiaddr"}, `--peer: bad peer address "not-a-multiaddr"`},
+		{"peer without p2p", []string{"--peer", "/ip4/127.0.0.1/tcp/4001"}, "want a multiaddr ending in /p2p/"},
+		{"nick with control character", []string{"--nick", "al\x07ice"}, "--nick: invalid nick"},
+		{"nick too long", []string{"--nick", strings.Repeat("n", 33)}, "--nick: invalid nick"},
+		{"nick only spaces", []string{"--nick", "   "}, "--nick: invalid nick"},
+		{"room with space", []string{"--room", "a b"}, "--room: invalid room name"},
+		{"empty room", []string{"--room", ""}, "--room: the name is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{}, safe...), tt.args...)
+			code, out, errs := runArgs(t, args...)
+			if code != exitUsage {
+				t.Errorf("run(%q) = %d, want %d (stdout %q, stderr %q)", tt.args, code, exitUsage, out, errs)
+			}
+			if !strings.HasPrefix(errs, "lanchat: ") || strings.Count(errs, "\n") != 1 || !strings.HasSuffix(errs, "\n") {
+				t.Errorf("run(%q) stderr = %q, want one line starting with \"lanchat: \"", tt.args, errs)
+			}
+			if !strings.Contains(errs, tt.want) {
+				t.Errorf("run(%q) stderr = %q, want it to contain %q", tt.args, errs, tt.want)
+			}
+			if out != "" {
+				t.Errorf("run(%q) stdout = %q, want nothing", tt.args, out)
+			}
+		})
+	}
+}
+
+func TestRunHelpVersion(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		code, out, errs := runArgs(t, arg)
+		if code != exitOK || !strings.Contains(out, "Usage:") || !strings.Contains(out, "--key-file") || errs != "" {
+			t.Errorf("run(%s) = %d, stdout %q, stderr %q; want 0 and the usage on stdout", arg, code, out, errs)
+		}
+	}
+	code, out, _ := runArgs(t, "--version")
+	if code != exitOK || !strings.HasPrefix(out, "lanchat ") {
+		t.Errorf("run(--version) = %d, %q; want 0 and a version line", code, out)
+	}
+}
+
+// TestRunLoopbackEOF runs the whole program in-process on loopback with an
+// empty stdin: it prints the ready line and the open-network notice, then
+// leaves at end of input with exit code 0.
+func TestRunLoopbackEOF(t *testing.T) {
+	dir := t.TempDir()
+	id := filepath.Join(dir, "sub", "identity.key")
+	env := func(k string) string {
+		if k == "LANCHAT_NICK" {
+			return "  eve\tthe\x1b tester  "
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--json", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--identity", id},
+		strings.NewReader(""), &out, &errb, env)
+	if code != exitOK {
+		t.Fatalf("run = %d, want 0; stderr %q", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var ready, notice map[string]any
+	if len(lines) < 2 || json.Unmarshal([]byte(lines[0]), &ready) != nil || json.Unmarshal([]byte(lines[1]), &notice) != nil {
+		t.Fatalf("stdout = %q, want a ready line and a notice", out.String())
+	}
+	if ready["type"] != "ready" || ready["network"] != "open" || ready["nick"] != "eve the tester" || ready["room"] != "lobby" {
+		t.Errorf("ready = %v, want open network, nick from LANCHAT_NICK clamped, room lobby", ready)
+	}
+	if notice["type"] != "notice" || !strings.Contains(notice["text"].(string), "anyone on this LAN") {
+		t.Errorf("second line = %v, want the open-network notice", notice)
+	}
+	if st, err := os.Stat(id); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("identity file: %v, %v; want it created with mode 0600", st, err)
+	}
+}
+
+func TestKeygen(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "swarm.key")
+		code, out, errs := runArgs(t, "keygen", p)
+		if code != exitOK || out != "" {
+			t.Fatalf("keygen %s = %d, stdout %q, stderr %q", p, code, out, errs)
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("key file mode = %v, want 0600", st.Mode().Perm())
+		}
+		first := readKey(t, p)
+		if !strings.Contains(errs, node.Fingerprint(first)) {
+			t.Errorf("stderr %q does not name the fingerprint %s", errs, node.Fingerprint(first))
+		}
+
+		code, _, errs = runArgs(t, "keygen", p)
+		if code != exitUsage || !strings.Contains(errs, "already exists") {
+			t.Errorf("keygen over an existing file = %d, %q; want 2 and a refusal", code, errs)
+		}
+		if again := readKey(t, p); !bytes.Equal(again, first) {
+			t.Error("keygen changed an existing key file")
+		}
+	})
+	t.Run("stdout", func(t *testing.T) {
+		code, out, errs := runArgs(t, "keygen")
+		if code != exitOK || errs != "" {
+			t.Fatalf("keygen = %d, stderr %q", code, errs)
+		}
+		k1, err := node.ReadSwarmKey(strings.NewReader(out))
+		if err != nil {
+			t.Fatalf("keygen output %q: %v", out, err)
+		}
+		_, out2, _ := runArgs(t, "keygen")
+		if k2, _ := node.ReadSwarmKey(strings.NewReader(out2)); bytes.Equal(k1, k2) {
+			t.Error("two keygen runs gave the same key")
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, args := range [][]string{
+			{"keygen", "a", "b"},
+			{"keygen", "--force"},
+			{"keygen", filepath.Join(dir, "missing", "swarm.key")},
+		} {
+			code, _, errs := runArgs(t, args...)
+			if code != exitUsage || !strings.HasPrefix(errs, "lanchat: keygen: ") || strings.Count(errs, "\n") != 1 {
+				t.Errorf("run(%q) = %d, %q; want 2 and one line", args, code, errs)
+			}
+		}
+	})
+	t.Run("key file works", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "swarm.key")
+		if code, _, errs := runArgs(t, "keygen", p); code != exitOK {
+			t.Fatalf("keygen: %d %s", code, errs)
+		}
+		code, out, errs := runArgs(t, "--json", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0",
+			"--identity", filepath.Join(t.TempDir(), "id"), "--key-file", p)
+		if code != exitOK || !strings.Contains(out, `"network":"private"`) ||
+			!strings.Contains(out, `"fingerprint":"`+node.Fingerprint(readKey(t, p))+`"`) {
+			t.Errorf("run --key-file = %d, stdout %q, stderr %q; want a private network with the key's fingerprint", code, out, errs)
+		}
+	})
+}
+
+func readKey(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	k, err := node.ReadSwarmKey(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return k
+}
+
+func TestClampNick(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"alice", "alice"},
+		{"  alice  ", "alice"},
+		{"alice\tbob\n", "alice bob"},
+		{"a  \t b", "a b"},
+		{"\x1b[31mred", "[31mred"},
+		{"\u202eevil", "evil"},
+		{"bad\xffutf8", "badutf8"},
+		{"\u0301accent", "accent"},
+		{"日本語のユーザー", "日本語のユーザー"},
+		{strings.Repeat("x", 40), strings.Repeat("x", 32)},
+		{strings.Repeat("日", 40), strings.Repeat("日", 32)},
+		{strings.Repeat("x", 31) + " yz", strings.Repeat("x", 31)},
+		{"", ""},
+		{" \t\x07 ", ""},
+	}
+	for _, tt := range tests {
+		if got := clampNick(tt.in); got != tt.want {
+			t.Errorf("clampNick(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestDefaultNick(t *testing.T) {
+	host, _ := os.Hostname()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"LANCHAT_NICK first", map[string]string{"LANCHAT_NICK": "nicky", "USER": "root"}, "nicky"},
+		{"then USER", map[string]string{"USER": "root"}, "root"},
+		{"unusable LANCHAT_NICK falls through", map[string]string{"LANCHAT_NICK": "\x07", "USER": "root"}, "root"},
+		{"then hostname", nil, clampNick(host)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := defaultNick(func(k string) string { return tt.env[k] }); got != tt.want {
+				t.Errorf("defaultNick = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

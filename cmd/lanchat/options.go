@@ -1,0 +1,317 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"lanchat/node"
+)
+
+// usageText is printed by --help.
+const usageText = `lanchat — serverless chat for the local network
+
+Usage:
+  lanchat [flags]          join a room (default "lobby") and chat
+  lanchat keygen [PATH]    write a new random swarm.key to PATH (or stdout)
+
+Flags:
+  --nick NAME         your nick (default $LANCHAT_NICK, else $USER, else the hostname)
+  --key PASSPHRASE    shared passphrase of the network (or env LANCHAT_KEY)
+  --key-file PATH     shared key in swarm.key format (see "lanchat keygen")
+  --room NAME         room to join (default lobby)
+  --identity PATH     identity key file (default <config dir>/lanchat/identity.key)
+  --iface NAME        use only this network interface for discovery
+  --no-mdns           do not discover peers by mDNS (use --peer)
+  --peer MULTIADDR    connect to this peer, e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…
+                      (repeatable; for networks that block multicast)
+  --listen MULTIADDR  listen address (repeatable; default all interfaces, any free port)
+  --plain             plain text lines instead of the full-screen UI
+  --json              one JSON object per line (for scripts and bots)
+  --log-file PATH     write logs here (default: none in the full-screen UI,
+                      warnings to stderr in the line modes)
+  -v, --verbose       more logs
+  --version           print the version and exit
+  -h, --help          show this help
+
+Without a key the network is open: anyone on the LAN can join and read.
+Leave with :end, /quit, Ctrl-D or Ctrl-C.
+`
+
+// errHelp is returned by parseOptions for -h and --help.
+var errHelp = flag.ErrHelp
+
+// options are the parsed command line.
+type options struct {
+	nick       string
+	nickSet    bool // --nick given: an invalid nick is an error, not clamped
+	passphrase string
+	keySet     bool // --key given
+	keyFile    string
+	room       string
+	identity   string
+	iface      string
+	noMDNS     bool
+	peers      []string
+	listens    []string
+	plain      bool
+	json       bool
+	logFile    string
+	verbose    bool
+	version    bool
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// parseOptions parses the flags. Errors are usage errors: one sentence for
+// the user, without the "lanchat: " prefix.
+func parseOptions(args []string, getenv func(string) string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("lanchat", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.nick, "nick", "", "")
+	fs.StringVar(&o.passphrase, "key", "", "")
+	fs.StringVar(&o.keyFile, "key-file", "", "")
+	fs.StringVar(&o.room, "room", node.DefaultRoom, "")
+	fs.StringVar(&o.identity, "identity", "", "")
+	fs.StringVar(&o.iface, "iface", "", "")
+	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
+	fs.Var((*stringList)(&o.peers), "peer", "")
+	fs.Var((*stringList)(&o.listens), "listen", "")
+	fs.BoolVar(&o.plain, "plain", false, "")
+	fs.BoolVar(&o.json, "json", false, "")
+	fs.StringVar(&o.logFile, "log-file", "", "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.BoolVar(&o.verbose, "verbose", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, errHelp
+		}
+		return o, fmt.Errorf("%v (see lanchat --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (see lanchat --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.nickSet, o.keySet = set["nick"], set["key"]
+
+	switch {
+	case o.keySet && set["key-file"]:
+		return o, errors.New("--key and --key-file cannot be used together")
+	case o.keySet && o.passphrase == "":
+		return o, errors.New("--key: the passphrase is empty")
+	case set["key-file"] && o.keyFile == "":
+		return o, errors.New("--key-file: the path is empty")
+	case o.plain && o.json:
+		return o, errors.New("--plain and --json cannot be used together")
+	case o.room == "":
+		return o, errors.New("--room: the name is empty")
+	case set["identity"] && o.identity == "":
+		return o, errors.New("--identity: the path is empty")
+	}
+	if o.iface != "" {
+		if _, err := net.InterfaceByName(o.iface); err != nil {
+			return o, fmt.Errorf("--iface %q: no such network interface", o.iface)
+		}
+	}
+	if !o.nickSet {
+		o.nick = defaultNick(getenv)
+	}
+	return o, nil
+}
+
+// nodeConfig turns the options into a node configuration: it reads the key
+// and picks the identity file. Errors are bad input (exit 2).
+func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	cfg.Nick = o.nick
+	cfg.Room = o.room
+	if len(o.listens) > 0 {
+		cfg.ListenAddrs = o.listens
+	}
+	cfg.StaticPeers = o.peers
+
+	switch {
+	case o.keySet:
+		cfg.PSK = node.DeriveKey(o.passphrase)
+	case o.keyFile != "":
+		psk, err := readKeyFile(o.keyFile)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.PSK = psk
+	case getenv("LANCHAT_KEY") != "":
+		cfg.PSK = node.DeriveKey(getenv("LANCHAT_KEY"))
+	}
+
+	cfg.IdentityPath = o.identity
+	if cfg.IdentityPath == "" {
+		// No config dir (no $HOME): an ephemeral identity still chats, it
+		// just gets a new peer ID each run.
+		if dir, err := os.UserConfigDir(); err == nil {
+			cfg.IdentityPath = filepath.Join(dir, "lanchat", "identity.key")
+		}
+	}
+	return cfg, nil
+}
+
+// readKeyFile reads a swarm.key file; its errors are one sentence.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("cannot read key file %q: %w", path, err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("cannot read key file %q: it is a directory", path)
+	}
+	psk, err := node.ReadSwarmKey(f)
+	if err != nil {
+		return nil, fmt.Errorf("key file %q: %s", path, trimNode(err))
+	}
+	return psk, nil
+}
+
+// maxNickRunes is the longest nick node accepts.
+const maxNickRunes = 32
+
+// defaultNick picks a nick from $LANCHAT_NICK, $USER or the hostname, made
+// valid: control and other invisible characters dropped, white space turned
+// into single spaces and trimmed, at most 32 characters. "" lets node pick
+// one from the peer ID.
+func defaultNick(getenv func(string) string) string {
+	host, _ := os.Hostname()
+	for _, s := range []string{getenv("LANCHAT_NICK"), getenv("USER"), host} {
+		if nick := clampNick(s); nick != "" {
+			return nick
+		}
+	}
+	return ""
+}
+
+// clampNick makes s a valid nick, or "" when nothing usable is left.
+func clampNick(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	var b strings.Builder
+	n := 0
+	space := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		case !unicode.IsGraphic(r) || unicode.Is(unicode.Mn, r) && b.Len() == 0:
+			continue
+		}
+		if space {
+			if n+2 > maxNickRunes {
+				break
+			}
+			b.WriteByte(' ')
+			n++
+			space = false
+		}
+		if n+1 > maxNickRunes {
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	if !utf8.ValidString(b.String()) {
+		return ""
+	}
+	return b.String()
+}
+
+// openLogger returns the logger for the run: to --log-file if given, else
+// warnings to stderr in the line modes and nothing in the full-screen UI
+// (logs on stderr would corrupt the screen). -v lowers the level to debug.
+func openLogger(o options, screen bool, stderr io.Writer) (*slog.Logger, func(), error) {
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, nil, fmt.Errorf("cannot open log file %q: %w", o.logFile, err)
+		}
+		return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: level})), func() { f.Close() }, nil
+	}
+	if screen {
+		return slog.New(slog.DiscardHandler), func() {}, nil
+	}
+	if !o.verbose {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), func() {}, nil
+}
+
+// startError turns an error of node.Start into one sentence.
+func startError(err error) string {
+	switch {
+	case errors.Is(err, node.ErrInvalidNick):
+		return "--nick: " + trimNode(err) + " (use 1 to 32 visible characters)"
+	case errors.Is(err, node.ErrInvalidRoom):
+		return "--room: " + trimNode(err)
+	case errors.Is(err, node.ErrBadAddr):
+		return "--peer: " + trimNode(err)
+	}
+	return trimNode(err)
+}
+
+// isUsageError reports whether an error of node.Start is the user's input.
+func isUsageError(err error) bool {
+	return errors.Is(err, node.ErrInvalidNick) || errors.Is(err, node.ErrInvalidRoom) ||
+		errors.Is(err, node.ErrBadAddr) || errors.Is(err, node.ErrConfig) ||
+		errors.Is(err, node.ErrSwarmKey) || errors.Is(err, node.ErrKeyLength)
+}
+
+// trimNode drops the "node: " prefixes of sentinel errors, which mean
+// nothing to a user.
+func trimNode(err error) string {
+	return strings.ReplaceAll(err.Error(), "node: ", "")
+}
+
+// versionString describes this build.
+func versionString() string {
+	v := "lanchat (devel)"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = "lanchat " + bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " rev " + s.Value[:12]
+		}
+	}
+	return v + " " + bi.GoVersion
+}
