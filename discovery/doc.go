@@ -21,7 +21,7 @@
 // hashicorp/mdns only answers queries; it never announces itself and says no
 // goodbye. So [Service.Run] queries FastQueries times back to back at start,
 // then once per QueryInterval (±10 % jitter). A newcomer therefore finds the
-// existing nodes within one QueryTimeout; existing nodes see the newcomer at
+// existing nodes within half a QueryTimeout (the first query is shorter); existing nodes see the newcomer at
 // their next query (or when it dials them). Every sighting of a peer on our
 // network is reported again through [Handler.Found], so the caller can redial
 // after a drop; the caller dedupes.

@@ -176,23 +176,30 @@ func TestHandleFilters(t *testing.T) {
 	}
 	rec := &recorder{}
 	r := &runner{s: &Service{cfg: cfg, log: slog.New(slog.DiscardHandler)}, h: rec, foreign: map[string]struct{}{}}
-	for _, a := range []answer{
-		peerAnswer("self", "mine"),      // ourselves: skipped
-		peerAnswer("friend", "mine"),    // Found
-		peerAnswer("friend", "mine"),    // Found again (every sighting)
-		peerAnswer("stranger", "other"), // Foreign(1)
-		peerAnswer("stranger", "other"), // same stranger: no call
-		peerAnswer("alien", "third"),    // Foreign(2)
-		{Name: "printer._ipp._tcp.local.", TXT: []string{"id=printer"}, Port: 631}, // other service
-		peerAnswer("bad id", "mine"), // malformed
-	} {
-		r.handle(a)
+	rounds := [][]answer{
+		{
+			peerAnswer("self", "mine"),      // ourselves: skipped
+			peerAnswer("friend", "mine"),    // Found
+			peerAnswer("friend", "mine"),    // Found again (every sighting)
+			peerAnswer("stranger", "other"), // counted
+			peerAnswer("stranger", "other"), // same stranger: not counted again
+			{Name: "printer._ipp._tcp.local.", TXT: []string{"id=printer"}, Port: 631}, // other service
+			peerAnswer("bad id", "mine"), // malformed
+		},
+		{peerAnswer("alien", "third"), peerAnswer("ufo", "fourth"), peerAnswer("stranger", "other")},
+		{peerAnswer("alien", "third")}, // nobody new: no Foreign call
+	}
+	for _, round := range rounds {
+		for _, a := range round {
+			r.handle(a)
+		}
+		r.reportForeign()
 	}
 	if len(rec.found) != 2 || rec.found[0].ID != "friend" || rec.found[1].ID != "friend" {
 		t.Errorf("Found calls = %+v, want friend twice", rec.found)
 	}
-	if !reflect.DeepEqual(rec.foreign, []int{1, 2}) {
-		t.Errorf("Foreign calls = %v, want [1 2]", rec.foreign)
+	if !reflect.DeepEqual(rec.foreign, []int{1, 3}) {
+		t.Errorf("Foreign calls = %v, want [1 3] (once per round that grew the count)", rec.foreign)
 	}
 }
 
