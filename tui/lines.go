@@ -43,7 +43,8 @@ var errLinesRoomClosed = errors.New("tui: room closed")
 // closes the room. It returns an error when writing to out fails or the room's
 // Events channel closes under it.
 //
-// Output: the first line is the ready line; with an open network (no key) a
+// Output: the first line is the ready line (in plain mode followed by the
+// non-loopback listen addresses, if any); with an open network (no key) a
 // notice line warning that anyone on the LAN can join follows. Then each
 // [node.Event] is one line (plain mode skips this node's own join, which the
 // ready line already announced). In [JSON] mode every line is one JSON object with
@@ -348,8 +349,21 @@ func (w *lineWriter) ready(info node.Info) error {
 	} else {
 		network = "open network"
 	}
-	return w.writePlain(fmt.Sprintf("* lanchat: joined room %s as %s (%s)",
-		Sanitize(info.Room), Sanitize(info.Nick), network))
+	if err := w.writePlain(fmt.Sprintf("* lanchat: joined room %s as %s (%s)",
+		Sanitize(info.Room), Sanitize(info.Nick), network)); err != nil {
+		return err
+	}
+	// Where others can reach us with --peer when multicast is blocked.
+	var addrs []string
+	for _, a := range info.Addrs {
+		if !strings.HasPrefix(a, "/ip4/127.") && !strings.HasPrefix(a, "/ip6/::1/") {
+			addrs = append(addrs, Sanitize(a))
+		}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	return w.writePlain("* reachable at " + strings.Join(addrs, " "))
 }
 
 // notice writes a local notice.

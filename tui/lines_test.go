@@ -303,6 +303,15 @@ func TestLinesReady(t *testing.T) {
 			}
 		})
 	}
+	t.Run("plain addresses", func(t *testing.T) {
+		room := newFakeRoom("private")
+		room.info.Addrs = []string{"/ip4/127.0.0.1/tcp/1/p2p/X", "/ip4/192.168.1.5/tcp/1/p2p/X", "/ip6/::1/tcp/2/p2p/X", "/ip6/fd00::5/tcp/2/p2p/X"}
+		r := startLines(t, room, Plain)
+		r.next() // joined
+		if got, want := r.next(), "* reachable at /ip4/192.168.1.5/tcp/1/p2p/X /ip6/fd00::5/tcp/2/p2p/X"; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
 	t.Run("no addrs is an empty list", func(t *testing.T) {
 		room := newFakeRoom("private")
 		room.info.Addrs = nil
