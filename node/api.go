@@ -80,7 +80,8 @@ var (
 	ErrInvalidRoom = errors.New("node: invalid room name")
 	ErrConfig      = errors.New("node: invalid config")
 	ErrBadAddr     = errors.New("node: bad peer address")
-	ErrHandshake   = errors.New("node: handshake failed")
+	ErrHandshake   = errors.New("node: handshake failed") // a peer answered but the handshake failed: most likely another key
+	ErrUnreachable = errors.New("node: peer unreachable") // nothing answered a dial
 )
 
 // Config configures a [Node]. Start from [DefaultConfig]; a zero field takes

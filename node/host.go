@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Connection and dialling limits.
@@ -237,9 +239,10 @@ func (n *Node) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) 
 
 // Connect dials a multiaddr that ends in /p2p/<id> (a --peer address) now,
 // ignoring any backoff. ctx bounds the dial (5 s when it has no deadline).
-// A peer on another key gives an error wrapping [ErrHandshake] that reads
-// "cannot connect to <addr>: handshake failed — does the peer use the same
-// key?".
+// Errors are one sentence, "cannot connect to <addr>: <why>"; a peer on
+// another key gives "…: handshake failed — does the peer use the same
+// key?" wrapping [ErrHandshake], a peer that does not answer wraps
+// [ErrUnreachable].
 func (n *Node) Connect(ctx context.Context, addr string) error {
 	if n.closing.Load() {
 		return ErrClosed
@@ -282,7 +285,10 @@ func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
 	return n.dialError(ai, err)
 }
 
-// dialError maps a libp2p dial error to one sentence a user understands.
+// dialError maps a libp2p dial error to one sentence a user understands,
+// "cannot connect to <addr>: <why>". It wraps ErrHandshake when the peer
+// answered but the handshake failed (what a peer on another key looks
+// like), ErrUnreachable when nothing answered, and the libp2p error.
 func (n *Node) dialError(ai peer.AddrInfo, err error) error {
 	where := ai.ID.String()
 	if len(ai.Addrs) > 0 {
@@ -290,21 +296,85 @@ func (n *Node) dialError(ai peer.AddrInfo, err error) error {
 	}
 	n.log.Debug("dial failed", "peer", ai.ID, "err", err)
 	msg := err.Error()
+	e := &connectError{cause: err}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(msg, "connection refused"):
-		return fmt.Errorf("cannot connect to %s: connection refused (is lanchat running there?)", where)
+		e.kind, e.msg = ErrUnreachable, "connection refused (is lanchat running there?)"
 	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
 		strings.Contains(msg, "no route to host") || strings.Contains(msg, "network is unreachable"):
-		return fmt.Errorf("cannot connect to %s: host unreachable", where)
+		e.kind, e.msg = ErrUnreachable, "host unreachable"
 	case strings.Contains(msg, "peer id mismatch"):
-		return fmt.Errorf("cannot connect to %s: a different peer answers there", where)
+		e.msg = "a different peer answers there"
+	case strings.Contains(msg, "failed to negotiate") || strings.Contains(msg, "privnet") ||
+		strings.Contains(msg, "message was too large"):
+		e.kind, e.msg = ErrHandshake, handshakeHint
+	case errors.Is(err, context.DeadlineExceeded):
+		// A third of dials to a peer on another key hang until the timeout
+		// with no detail; a TCP connection that opens tells them apart from a
+		// host that does not answer at all.
+		if tcpAnswers(ai.Addrs) {
+			e.kind, e.msg = ErrHandshake, handshakeHint
+		} else {
+			e.kind, e.msg = ErrUnreachable, "no answer (timed out)"
+		}
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("cannot connect to %s: %w", where, context.Canceled)
+		e.msg = "cancelled"
+	default:
+		e.msg = lastLine(msg)
 	}
-	// Everything else that got as far as a TCP connection is the pnet, Noise
-	// or multistream handshake failing, which is what a peer on another key
-	// looks like (a third of such dials just hang until the timeout).
-	return fmt.Errorf("cannot connect to %s: %w — does the peer use the same key?", where, ErrHandshake)
+	e.msg = "cannot connect to " + where + ": " + e.msg
+	return e
+}
+
+// handshakeHint is the reason given when the handshake fails.
+const handshakeHint = "handshake failed — does the peer use the same key?"
+
+// connectError is a dial failure explained in one sentence.
+type connectError struct {
+	msg   string
+	kind  error // ErrHandshake, ErrUnreachable or nil
+	cause error // from libp2p
+}
+
+func (e *connectError) Error() string { return e.msg }
+
+func (e *connectError) Unwrap() []error {
+	if e.kind == nil {
+		return []error{e.cause}
+	}
+	return []error{e.kind, e.cause}
+}
+
+// lastLine returns the last line of a multi-line libp2p error, without the
+// "* [addr]" bullet.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[i+1:])
+	}
+	if strings.HasPrefix(s, "* [") {
+		if i := strings.Index(s, "] "); i >= 0 {
+			s = s[i+2:]
+		}
+	}
+	return s
+}
+
+// tcpAnswers reports whether a plain TCP connection to one of addrs opens
+// within a short time.
+func tcpAnswers(addrs []ma.Multiaddr) bool {
+	for _, a := range addrs {
+		na, err := manet.ToNetAddr(a)
+		if err != nil {
+			continue
+		}
+		c, err := net.DialTimeout(na.Network(), na.String(), 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return true
+		}
+	}
+	return false
 }
 
 // addrPortMultiaddr converts a TCP address to a multiaddr.

@@ -157,9 +157,9 @@ func Fingerprint(psk []byte) string {
 	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
-// checkPSK reports whether psk is usable as a network key: nil (open) or 32 bytes.
+// checkPSK reports whether psk is usable as a network key: empty (open) or 32 bytes.
 func checkPSK(psk []byte) error {
-	if psk != nil && len(psk) != KeySize {
+	if len(psk) != 0 && len(psk) != KeySize {
 		return fmt.Errorf("%w, got %d", ErrKeyLength, len(psk))
 	}
 	return nil

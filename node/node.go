@@ -263,6 +263,9 @@ func withDefaults(cfg Config) (Config, error) {
 	case cfg.EventBuffer < 0:
 		return cfg, fmt.Errorf("%w: negative EventBuffer %d", ErrConfig, cfg.EventBuffer)
 	}
+	if len(cfg.PSK) == 0 {
+		cfg.PSK = nil
+	}
 	cfg.PSK = slices.Clone(cfg.PSK)
 	cfg.ListenAddrs = slices.Clone(cfg.ListenAddrs)
 	cfg.StaticPeers = slices.Clone(cfg.StaticPeers)

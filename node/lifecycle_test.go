@@ -1,0 +1,378 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func TestStartConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want error
+	}{
+		{"short key", func(c *Config) { c.PSK = make([]byte, 16) }, ErrKeyLength},
+		{"bad nick", func(c *Config) { c.Nick = "a\nb" }, ErrInvalidNick},
+		{"room with space", func(c *Config) { c.Room = "my room" }, ErrInvalidRoom},
+		{"room too long", func(c *Config) { c.Room = strings.Repeat("r", 65) }, ErrInvalidRoom},
+		{"lost too soon", func(c *Config) { c.LostAfter = c.HeartbeatInterval }, ErrConfig},
+		{"bad listen", func(c *Config) { c.ListenAddrs = []string{"tcp://x"} }, ErrConfig},
+		{"bad static peer", func(c *Config) { c.StaticPeers = []string{"/ip4/1.2.3.4/tcp/5"} }, ErrBadAddr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig("alice")
+			tt.edit(&cfg)
+			n, err := Start(ctx, cfg)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Start = %v, want %v", err, tt.want)
+			}
+			if n != nil {
+				n.Close(ctx)
+			}
+		})
+	}
+}
+
+func TestZeroConfigDefaults(t *testing.T) {
+	n := startNode(t, Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	info := n.Info()
+	if info.Room != DefaultRoom || info.Network != NetworkOpen || info.Fingerprint != "open" {
+		t.Errorf("Info = %+v", info)
+	}
+	if !strings.HasPrefix(info.Nick, "user-") || validNick(info.Nick) != nil {
+		t.Errorf("default nick %q", info.Nick)
+	}
+	if info.Port == 0 || info.Port6 != 0 {
+		t.Errorf("ports %d/%d, want v4 only", info.Port, info.Port6)
+	}
+	for _, a := range info.Addrs {
+		if !strings.HasSuffix(a, "/p2p/"+info.PeerID) {
+			t.Errorf("address %q lacks /p2p/", a)
+		}
+	}
+	n.wait(time.Second, "self join", func(ev Event) bool { return ev.Type == EventJoin && ev.Self && ev.Nick == info.Nick })
+}
+
+func TestDefaultListenDualStack(t *testing.T) {
+	cfg := testConfig("alice")
+	cfg.ListenAddrs = nil // defaults: all interfaces, v4 and v6
+	n := startNode(t, cfg)
+	info := n.Info()
+	if info.Port == 0 {
+		t.Errorf("no IPv4 port: %+v", info)
+	}
+	t.Logf("ports %d (v4) %d (v6), addrs %v", info.Port, info.Port6, info.Addrs)
+}
+
+func TestPrivateInfo(t *testing.T) {
+	psk, _ := GenerateKey()
+	cfg := testConfig("alice")
+	cfg.PSK = psk
+	info := startNode(t, cfg).Info()
+	if info.Network != NetworkPrivate || info.Fingerprint != Fingerprint(psk) {
+		t.Errorf("Info = %+v", info)
+	}
+}
+
+func TestSendErrorsAndClose(t *testing.T) {
+	n := startNode(t, testConfig("alice"))
+	if err := n.Send(""); err == nil {
+		t.Errorf("Send(\"\") = nil")
+	}
+	if err := n.Send(strings.Repeat("x", MaxTextBytes+1)); !errors.Is(err, ErrTooLong) {
+		t.Errorf("Send(4097 bytes) = %v, want ErrTooLong", err)
+	}
+	if err := n.Action(strings.Repeat("x", MaxTextBytes+1)); !errors.Is(err, ErrTooLong) {
+		t.Errorf("Action(4097 bytes) = %v, want ErrTooLong", err)
+	}
+	if err := n.Send("a\xffb"); err == nil {
+		t.Errorf("Send(bad UTF-8) = nil")
+	}
+	max := strings.Repeat("é", MaxTextBytes/2)
+	if err := n.Send(max); err != nil {
+		t.Errorf("Send(4096 bytes) = %v", err)
+	}
+	n.wait(2*time.Second, "own long message", isMessage(max))
+	n.Notice("hello")
+	n.wait(time.Second, "notice", func(ev Event) bool { return ev.Type == EventNotice && ev.Text == "hello" })
+
+	n.close()
+	n.close() // twice is fine
+	if err := n.Send("late"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+	if err := n.SetNick("bob"); !errors.Is(err, ErrClosed) {
+		t.Errorf("SetNick after Close = %v, want ErrClosed", err)
+	}
+	if err := n.Connect(context.Background(), "/ip4/127.0.0.1/tcp/1/p2p/"+n.id()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Connect after Close = %v, want ErrClosed", err)
+	}
+	n.Notice("after close") // must not panic or block
+	if _, ok := <-n.Node.Events(); ok {
+		t.Errorf("Events still open after Close")
+	}
+}
+
+// TestCloseWithStuckFrontEnd: a front end that stopped reading must not keep
+// Close from returning.
+func TestCloseWithStuckFrontEnd(t *testing.T) {
+	cfg := testConfig("alice")
+	cfg.EventBuffer = 1
+	n, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		n.Send("unread")
+	}
+	done := make(chan error)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		done <- n.Close(ctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close blocked by a full Events channel")
+	}
+}
+
+func TestConcurrentClose(t *testing.T) {
+	n := startNode(t, testConfig("alice"))
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- n.Close(context.Background()) }()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	}
+}
+
+func TestDialAndBackoff(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	b := startNode(t, testConfig("bob"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	ap := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(a.Info().Port))
+	if err := b.Dial(ctx, a.id(), []netip.AddrPort{ap}); err != nil {
+		t.Fatalf("Dial = %v", err)
+	}
+	waitKnown(2*time.Second, a, b)
+	if err := b.Dial(ctx, a.id(), nil); err != nil {
+		t.Errorf("Dial when connected = %v, want nil (no-op)", err)
+	}
+	if err := b.Dial(ctx, "not a peer id", []netip.AddrPort{ap}); !errors.Is(err, ErrBadAddr) {
+		t.Errorf("Dial(bad id) = %v", err)
+	}
+	if err := b.Dial(ctx, b.id(), []netip.AddrPort{ap}); err != nil {
+		t.Errorf("Dial(self) = %v, want nil", err)
+	}
+
+	// A peer that is not there: the first dial fails, the next ones back off.
+	ghost := testPeerID(t).String()
+	closed := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 1)
+	err := b.Dial(ctx, ghost, []netip.AddrPort{closed})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Dial(ghost) = %v, want ErrUnreachable", err)
+	}
+	for range 3 {
+		if err := b.Dial(ctx, ghost, []netip.AddrPort{closed}); err != nil {
+			t.Errorf("Dial(ghost) while backing off = %v, want nil", err)
+		}
+	}
+	b.dialMu.Lock()
+	bo := b.backoffs[mustPeer(t, ghost)]
+	b.dialMu.Unlock()
+	if bo == nil || bo.delay != backoffMin {
+		t.Errorf("backoff after one failure = %+v", bo)
+	}
+}
+
+func TestAddrPortMultiaddr(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+	}{
+		{"192.168.1.5:4001", "/ip4/192.168.1.5/tcp/4001"},
+		{"[::ffff:10.0.0.1]:80", "/ip4/10.0.0.1/tcp/80"},
+		{"[fd00::1]:4001", "/ip6/fd00::1/tcp/4001"},
+		{"[fe80::1%eth0]:4001", "/ip6zone/eth0/ip6/fe80::1/tcp/4001"},
+		{"0.0.0.0:4001", ""},
+		{"[::]:4001", ""},
+		{"10.0.0.1:0", ""},
+	}
+	for _, tt := range tests {
+		a, ok := addrPortMultiaddr(netip.MustParseAddrPort(tt.in))
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tt.want {
+			t.Errorf("addrPortMultiaddr(%s) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if _, ok := addrPortMultiaddr(netip.AddrPort{}); ok {
+		t.Errorf("zero AddrPort accepted")
+	}
+}
+
+func TestStaticPeers(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	cfg := testConfig("bob")
+	cfg.StaticPeers = []string{a.addr()}
+	b := startNode(t, cfg)
+	waitKnown(3*time.Second, a, b)
+
+	// A static peer that refuses: one error event, not one per retry.
+	ghost := "/ip4/127.0.0.1/tcp/1/p2p/" + testPeerID(t).String()
+	cfg = testConfig("carol")
+	cfg.StaticPeers = []string{ghost}
+	c := startNode(t, cfg)
+	ev := c.wait(3*time.Second, "error", func(ev Event) bool { return ev.Type == EventError })
+	if !strings.Contains(ev.Text, "cannot connect to /ip4/127.0.0.1/tcp/1/") {
+		t.Errorf("error text %q", ev.Text)
+	}
+}
+
+func TestIdentity(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "config", "lanchat")
+	path := filepath.Join(dir, "identity.key")
+
+	cfg := testConfig("alice")
+	cfg.IdentityPath = path
+	a := startNode(t, cfg)
+	id := a.id()
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("identity file: %v, mode %v", err, st.Mode())
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("identity dir mode %v, %v", st.Mode(), err)
+	}
+
+	// A second process on the same identity gets a temporary one and is told.
+	b := startNode(t, cfg)
+	if b.id() == id {
+		t.Errorf("second node shares the peer ID")
+	}
+	b.wait(time.Second, "notice", func(ev Event) bool {
+		return ev.Type == EventNotice && strings.Contains(ev.Text, "temporary identity")
+	})
+	b.close()
+
+	a.close()
+	c := startNode(t, cfg) // the lock is free again
+	if c.id() != id {
+		t.Errorf("peer ID after restart %s, want %s", c.id(), id)
+	}
+	if c.count(func(ev Event) bool { return ev.Type == EventNotice }) != 0 {
+		t.Errorf("unexpected notice: %v", c.events())
+	}
+	c.close()
+
+	t.Run("open permissions", func(t *testing.T) {
+		os.Chmod(path, 0o644)
+		defer os.Chmod(path, 0o600)
+		_, err := Start(context.Background(), cfg)
+		if !errors.Is(err, ErrIdentity) || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("Start = %v, want permission error", err)
+		}
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.key")
+		os.WriteFile(bad, []byte("garbage"), 0o600)
+		cfg := cfg
+		cfg.IdentityPath = bad
+		_, err := Start(context.Background(), cfg)
+		if !errors.Is(err, ErrIdentity) || !strings.Contains(err.Error(), "corrupt") {
+			t.Errorf("Start = %v, want corrupt error", err)
+		}
+	})
+	t.Run("directory", func(t *testing.T) {
+		cfg := cfg
+		cfg.IdentityPath = dir
+		if _, err := Start(context.Background(), cfg); !errors.Is(err, ErrIdentity) {
+			t.Errorf("Start = %v, want ErrIdentity", err)
+		}
+	})
+	t.Run("ephemeral", func(t *testing.T) {
+		cfg := cfg
+		cfg.IdentityPath = ""
+		n1, n2 := startNode(t, cfg), startNode(t, cfg)
+		if n1.id() == n2.id() {
+			t.Errorf("ephemeral identities collide")
+		}
+	})
+}
+
+// TestNoGoroutineLeak starts and stops a small room and checks that the
+// goroutine count returns to where it was.
+func TestNoGoroutineLeak(t *testing.T) {
+	run := func() {
+		var nodes []*testNode
+		for _, nick := range []string{"alice", "bob", "carol"} {
+			nodes = append(nodes, startNode(t, testConfig(nick)))
+		}
+		mesh(nodes...)
+		waitKnown(2*time.Second, nodes...)
+		nodes[0].Send("hi")
+		for _, n := range nodes {
+			n.wait(2*time.Second, "hi", isMessage("hi"))
+		}
+		for _, n := range nodes {
+			n.close()
+		}
+	}
+	run() // warm up process-wide libp2p goroutines (metrics sweeper and such)
+	before := runtime.NumGoroutine()
+	run()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		now := runtime.NumGoroutine()
+		if now <= before {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			var ours bytes.Buffer
+			for _, g := range bytes.Split(buf, []byte("\n\n")) {
+				if bytes.Contains(g, []byte("lanchat/node.")) && !bytes.Contains(g, []byte("TestNoGoroutineLeak")) {
+					ours.Write(g)
+					ours.WriteString("\n\n")
+				}
+			}
+			t.Fatalf("%d goroutines after Close, %d before; ours:\n%s", now, before, ours.String())
+		}
+		runtime.Gosched()
+		time.Sleep(20 * time.Millisecond) // polling a counter; there is no event to wait for
+	}
+}
+
+func mustPeer(t *testing.T, s string) peer.ID {
+	t.Helper()
+	p, err := peer.Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

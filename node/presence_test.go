@@ -1,0 +1,230 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func testPeerID(t *testing.T) peer.ID {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestRoster drives the roster through one scripted history and checks the
+// events of each step.
+func TestRoster(t *testing.T) {
+	self, bob := testPeerID(t), testPeerID(t)
+	t0 := time.Unix(1700000000, 0)
+	r := newRoster(self, "alice", t0)
+	const lostAfter = 6 * time.Second
+
+	msg := func(from peer.ID, seq uint64, k kind, nick, text string) inMsg {
+		return inMsg{from: from, seq: seq, id: fmt.Sprint(seq), env: envelope{Kind: k, Sent: 1, Nick: nick, Text: text}}
+	}
+	type step struct {
+		name       string
+		in         *inMsg        // message to handle, or
+		at         time.Duration // time of the step after t0
+		want       string        // events, formatted by evString
+		reannounce bool
+	}
+	hb := func(seq uint64, nick string) *inMsg { m := msg(bob, seq, kindHeartbeat, nick, ""); return &m }
+	say := func(seq uint64, nick, text string) *inMsg { m := msg(bob, seq, kindMessage, nick, text); return &m }
+	leave := func(seq uint64) *inMsg { m := msg(bob, seq, kindLeave, "bob", ""); return &m }
+	mine := func(k kind, nick, text string) *inMsg { m := msg(self, 1, k, nick, text); return &m }
+	steps := []step{
+		{name: "first heartbeat joins", in: hb(10, "bob"), want: "join bob", reannounce: true},
+		{name: "heartbeat is quiet", in: hb(11, "bob"), at: time.Second},
+		{name: "message", in: say(12, "bob", "hi"), at: 2 * time.Second, want: "message bob hi"},
+		{name: "newer nick", in: hb(14, "bobby"), at: 3 * time.Second, want: "nick bob->bobby"},
+		{name: "older envelope keeps nick", in: say(13, "bob", "late"), at: 3 * time.Second, want: "message bob late"},
+		{name: "not lost yet", at: 8 * time.Second},
+		{name: "lost", at: 9 * time.Second, want: "leave bobby lost"},
+		{name: "lost only once", at: 20 * time.Second},
+		{name: "back", in: hb(20, "bobby"), at: 21 * time.Second, want: "join bobby", reannounce: true},
+		{name: "quit", in: leave(21), at: 22 * time.Second, want: "leave bobby quit"},
+		{name: "late message after quit", in: say(19, "bobby", "bye"), at: 22 * time.Second, want: "message bobby bye"},
+		{name: "late heartbeat after quit", in: hb(20, "bobby"), at: 22 * time.Second},
+		{name: "restart joins", in: hb(100, "bob"), at: 30 * time.Second, want: "join bob", reannounce: true},
+		{name: "own join is quiet", in: mine(kindJoin, "alice", ""), at: 30 * time.Second},
+		{name: "own message", in: mine(kindMessage, "alice", "me"), at: 30 * time.Second, want: "message alice me self"},
+		{name: "own nick", in: mine(kindNick, "al", ""), at: 30 * time.Second, want: "nick alice->al self"},
+		{name: "bob lost again, self never", at: time.Hour, want: "leave bob lost"},
+	}
+	for _, s := range steps {
+		now := t0.Add(s.at)
+		var evs []Event
+		re := false
+		if s.in != nil {
+			evs, re = r.handle(*s.in, now)
+		} else {
+			evs = r.expire(now, lostAfter)
+		}
+		if got := evString(evs); got != s.want || re != s.reannounce {
+			t.Errorf("%s: events %q reannounce %v; want %q %v", s.name, got, re, s.want, s.reannounce)
+		}
+	}
+	// Lost members are forgotten lostForget after they were lost.
+	now := t0.Add(2*time.Hour + time.Second)
+	r.expire(now, lostAfter)
+	if got := len(r.members()); got != 1 {
+		t.Errorf("after lostForget: %d members, want 1 (self)", got)
+	}
+}
+
+func TestRosterLeaveOfLostIsQuiet(t *testing.T) {
+	self, bob := testPeerID(t), testPeerID(t)
+	t0 := time.Unix(0, 0)
+	r := newRoster(self, "alice", t0)
+	r.handle(inMsg{from: bob, seq: 1, env: envelope{Kind: kindJoin, Nick: "bob"}}, t0)
+	if got := evString(r.expire(t0.Add(time.Minute), time.Second)); got != "leave bob lost" {
+		t.Fatalf("expire = %q", got)
+	}
+	evs, _ := r.handle(inMsg{from: bob, seq: 2, env: envelope{Kind: kindLeave, Nick: "bob"}}, t0.Add(time.Minute))
+	if len(evs) != 0 || len(r.members()) != 1 {
+		t.Errorf("leave of a lost member: %q, members %+v", evString(evs), r.members())
+	}
+}
+
+func evString(evs []Event) string {
+	s := ""
+	for i, ev := range evs {
+		if i > 0 {
+			s += "; "
+		}
+		switch ev.Type {
+		case EventJoin:
+			s += "join " + ev.Nick
+		case EventLeave:
+			s += "leave " + ev.Nick + " " + ev.Reason
+		case EventNick:
+			s += "nick " + ev.OldNick + "->" + ev.Nick
+		case EventMessage:
+			s += "message " + ev.Nick + " " + ev.Text
+		default:
+			s += string(ev.Type)
+		}
+		if ev.Self {
+			s += " self"
+		}
+	}
+	return s
+}
+
+func TestAnnounceSchedule(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	var s announceSchedule
+	if w := s.wait(t0); w != time.Hour {
+		t.Errorf("idle wait = %v", w)
+	}
+	s.trigger(t0, 50*time.Millisecond)
+	s.trigger(at(20*time.Millisecond), 0) // coalesced into the pending soon one
+	if w := s.wait(t0); w != 150*time.Millisecond {
+		t.Errorf("wait = %v, want 150ms", w)
+	}
+	if s.due(at(100 * time.Millisecond)) {
+		t.Errorf("due too early")
+	}
+	if !s.due(at(150 * time.Millisecond)) {
+		t.Errorf("soon one not due")
+	}
+	if s.due(at(151 * time.Millisecond)) {
+		t.Errorf("soon one due twice")
+	}
+	// The later one follows the last trigger.
+	if w := s.wait(at(151 * time.Millisecond)); w != 869*time.Millisecond {
+		t.Errorf("wait for later = %v, want 869ms", w)
+	}
+	if !s.due(at(time.Second + 20*time.Millisecond)) {
+		t.Errorf("later one not due")
+	}
+	if s.due(at(time.Hour)) || s.wait(t0) != time.Hour {
+		t.Errorf("schedule not empty")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var b backoff
+	if !b.ready(t0) {
+		t.Fatal("fresh backoff not ready")
+	}
+	want := []time.Duration{1, 2, 4, 8, 16, 30, 30}
+	for i, w := range want {
+		if got := b.fail(t0); got != w*time.Second {
+			t.Errorf("failure %d: wait %v, want %v", i+1, got, w*time.Second)
+		}
+	}
+	if b.ready(t0.Add(29*time.Second)) || !b.ready(t0.Add(30*time.Second)) {
+		t.Errorf("ready does not follow next")
+	}
+	b.reset()
+	if got := b.fail(t0); got != time.Second {
+		t.Errorf("after reset: %v", got)
+	}
+}
+
+// TestRedial runs the static-peer loop on a fake clock: it dials at once,
+// backs off 1 s, 2 s, 4 s, reports the failure once, and redials within a
+// second of a disconnect.
+func TestRedial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var dials []time.Duration
+		var connected atomic.Bool
+		reports, recoveries := 0, 0
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			redial(ctx, redialer{
+				connected: connected.Load,
+				dial: func(context.Context) error {
+					dials = append(dials, time.Since(start))
+					if len(dials) <= 3 || len(dials) == 5 {
+						return errors.New("cannot connect to x: connection refused")
+					}
+					connected.Store(true)
+					return nil
+				},
+				report:    func(error) { reports++ },
+				recovered: func() { recoveries++ },
+			})
+		}()
+		time.Sleep(20*time.Second + 500*time.Millisecond)
+		connected.Store(false) // the peer went away
+		time.Sleep(10 * time.Second)
+		cancel()
+		<-done
+
+		want := []time.Duration{0, 1, 3, 7, 21, 22}
+		if len(dials) != len(want) {
+			t.Fatalf("dials at %v, want %v s", dials, want)
+		}
+		for i := range want {
+			if dials[i] != want[i]*time.Second {
+				t.Errorf("dial %d at %v, want %v", i, dials[i], want[i]*time.Second)
+			}
+		}
+		if reports != 2 || recoveries != 2 {
+			t.Errorf("reports %d recoveries %d, want 2 and 2", reports, recoveries)
+		}
+	})
+}

@@ -1,0 +1,207 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+func TestWrongKeyCannotConnect(t *testing.T) {
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	tests := []struct {
+		name   string
+		a, b   []byte
+		expect string
+	}{
+		{"different keys", k1, k2, "does the peer use the same key?"},
+		{"open to private", nil, k1, "does the peer use the same key?"},
+		{"private to open", k1, nil, "does the peer use the same key?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ca, cb := testConfig("alice"), testConfig("bob")
+			ca.PSK, cb.PSK = tt.a, tt.b
+			a, b := startNode(t, ca), startNode(t, cb)
+			for range 3 { // a third of such dials hang, the rest fail at once
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				err := b.Connect(ctx, a.addr())
+				cancel()
+				if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), tt.expect) ||
+					!strings.HasPrefix(err.Error(), "cannot connect to /ip4/127.0.0.1/tcp/") {
+					t.Fatalf("Connect = %v, want %q", err, tt.expect)
+				}
+				t.Logf("Connect = %v", err)
+			}
+			for _, n := range []*testNode{a, b} {
+				if len(n.Members()) != 1 || n.count(func(ev Event) bool { return ev.Type == EventJoin && !ev.Self }) != 0 {
+					t.Errorf("%s sees members through a wrong key: %+v", n.name, n.Members())
+				}
+			}
+		})
+	}
+}
+
+func TestConnectErrors(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, addr := range []string{"", "nonsense", "/ip4/127.0.0.1/tcp/1", "/p2p/" + a.id()} {
+		if err := a.Connect(ctx, addr); !errors.Is(err, ErrBadAddr) {
+			t.Errorf("Connect(%q) = %v, want ErrBadAddr", addr, err)
+		}
+	}
+	if err := a.Connect(ctx, a.addr()); !errors.Is(err, ErrBadAddr) {
+		t.Errorf("Connect(self) = %v, want ErrBadAddr", err)
+	}
+	// Nobody listens on port 1.
+	other := testPeerID(t)
+	err := a.Connect(ctx, "/ip4/127.0.0.1/tcp/1/p2p/"+other.String())
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Connect(closed port) = %v, want connection refused", err)
+	}
+}
+
+// rawPeer is a gossipsub peer without lanchat's validator: it can publish
+// anything, signed with its own key.
+type rawPeer struct {
+	id    peer.ID
+	h     host.Host
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+}
+
+func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
+	t.Helper()
+	opts := []libp2p.Option{
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.DisableRelay(),
+	}
+	if psk != nil {
+		opts = append(opts, libp2p.PrivateNetwork(psk))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(topicName(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sub.Cancel()
+		topic.Close()
+		h.Close()
+		cancel()
+	})
+	return &rawPeer{id: h.ID(), h: h, topic: topic, sub: sub}
+}
+
+func (r *rawPeer) publish(t *testing.T, data []byte) {
+	t.Helper()
+	if err := r.topic.Publish(context.Background(), data); err != nil {
+		t.Fatalf("raw publish: %v", err)
+	}
+}
+
+// TestValidatorRejectsBadEnvelopes has a raw pubsub peer publish broken
+// envelopes and an impersonation attempt into a room.
+func TestValidatorRejectsBadEnvelopes(t *testing.T) {
+	psk, _ := GenerateKey()
+	cfg := testConfig("alice")
+	cfg.PSK = psk
+	a := startNode(t, cfg)
+	cfg = testConfig("bob")
+	cfg.PSK = psk
+	b := startNode(t, cfg)
+	b.connect(a)
+	waitKnown(2*time.Second, a, b)
+
+	raw := newRawPeer(t, psk, cfg.Room)
+	ai, err := peer.AddrInfoFromString(a.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := raw.h.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	// Once a heartbeat of a reaches the raw peer, a knows it is in the room.
+	for {
+		m, err := raw.sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("raw peer never heard alice: %v", err)
+		}
+		if m.GetFrom().String() == a.id() {
+			break
+		}
+	}
+
+	head := func(v byte, k kind, nick string) []byte {
+		return append([]byte{v, byte(k), 0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0x7b, byte(len(nick))}, nick...)
+	}
+	bad := map[string][]byte{
+		"garbage":        []byte("hello, I am not an envelope"),
+		"short":          {1, 4, 0},
+		"future version": append(head(2, kindMessage, "eve"), "from the future"...),
+		"unknown kind":   append(head(1, 99, "eve"), "?"...),
+		"bad utf8":       append(head(1, kindMessage, "eve"), 0xff, 0xfe),
+		"control nick":   append(head(1, kindMessage, "e\x1b[2Jve"), "x"...),
+		"oversize":       append(head(1, kindMessage, "eve"), strings.Repeat("A", MaxTextBytes+1)...),
+	}
+	for name, data := range bad {
+		raw.publish(t, append(data, []byte(" bad:"+name)...))
+	}
+	// Then a valid message claiming to be from alice.
+	forged, _ := encode(envelope{Kind: kindMessage, Sent: time.Now().UnixMilli(), Nick: "alice", Text: "I am alice"})
+	raw.publish(t, forged)
+
+	for _, n := range []*testNode{a, b} {
+		ev := n.wait(3*time.Second, "forged message", isMessage("I am alice"))
+		if ev.PeerID != raw.id.String() || ev.PeerID == a.id() || ev.Self {
+			t.Errorf("%s: forged message attributed to %s (self %v), want the raw peer %s", n.name, ev.PeerID, ev.Self, raw.id)
+		}
+		// The roster has the impostor as a separate member with the same nick.
+		count := 0
+		for _, m := range n.Members() {
+			if m.Nick == "alice" {
+				count++
+			}
+		}
+		if count != 2 {
+			t.Errorf("%s: %d members called alice, want 2 (real and impostor): %+v", n.name, count, n.Members())
+		}
+	}
+	// The bad ones went out before the good one; give stragglers one more
+	// round trip by waiting for a fresh message from b.
+	b.Send("marker")
+	a.wait(2*time.Second, "marker", isMessage("marker"))
+	for _, ev := range append(a.events(), b.events()...) {
+		if strings.Contains(ev.Text, "bad:") || ev.Nick == "eve" {
+			t.Errorf("bad envelope delivered: %+v", ev)
+		}
+	}
+}
