@@ -33,15 +33,13 @@ const MaxLineBytes = 4096
 // milliseconds, always in UTC ("2006-01-02T15:04:05.000Z").
 const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 
-// errLinesRoomClosed is returned by RunLines when the room's Events channel
-// closes while the front end is still running.
-var errLinesRoomClosed = errors.New("tui: room closed")
 
 // RunLines runs a line-mode front end: it prints a ready line, then room events
 // to out, and reads messages and commands from in. It returns nil when the user
 // leaves (":end", "/quit", end of input) or ctx is cancelled; the caller then
-// closes the room. It returns an error when writing to out fails or the room's
-// Events channel closes under it.
+// closes the room. It returns an error when writing to out fails, and an
+// error wrapping [node.ErrClosed] when the room's Events channel closes under
+// it.
 //
 // Output: the first line is the ready line (in plain mode followed by the
 // non-loopback listen addresses, if any); with an open network (no key) a
@@ -90,7 +88,7 @@ func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 			return nil
 		case ev, ok := <-events:
 			if !ok {
-				return errLinesRoomClosed
+				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
 			}
 			if err := w.event(ev); err != nil {
 				return err

@@ -440,7 +440,7 @@ func TestLinesReturn(t *testing.T) {
 			r := startLines(t, newFakeRoom("private"), Plain)
 			r.next() // ready
 			tt.act(r)
-			if err := r.wait(); (err != nil) != tt.wantErr {
+			if err := r.wait(); (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, node.ErrClosed)) {
 				t.Errorf("RunLines = %v, want error %v", err, tt.wantErr)
 			}
 		})
