@@ -192,20 +192,27 @@ func TestLoopbackChat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
+	start := time.Now()
 	bin := buildLoopBinary(t, t.TempDir())
+	t.Logf("build: %v (race %v)", time.Since(start).Round(time.Millisecond), loopRace)
 	key := []string{"--key", "loopback test passphrase"}
 
 	alice := startLoopProc(t, bin, "alice", key...)
 	if alice.ready["network"] != "private" {
 		t.Errorf("ready = %v, want network private", alice.ready)
 	}
+	start = time.Now()
 	bob := startLoopProc(t, bin, "bob", append(key, "--peer", alice.addr())...)
+	t.Logf("bob ready: %v", time.Since(start).Round(time.Millisecond))
 	alice.waitType("join", bob.peerID())
 	bob.waitType("join", alice.peerID())
+	t.Logf("both joined: %v after bob started", time.Since(start).Round(time.Millisecond))
 
 	const text = "hello from bob, こんにちは <b>&"
+	start = time.Now()
 	bob.send(text)
 	m := alice.waitType("message", bob.peerID())
+	t.Logf("message bob → alice: %v (stdin to stdout)", time.Since(start).Round(time.Microsecond))
 	if m["text"] != text || m["nick"] != "bob" || m["self"] != false {
 		t.Errorf("alice got %v, want bob's message %q with self false", m, text)
 	}
@@ -226,8 +233,10 @@ func TestLoopbackChat(t *testing.T) {
 		t.Errorf("alice got %v, want bob renamed to robert", m)
 	}
 
+	start = time.Now()
 	bob.send(":end")
 	bob.waitExit(0)
+	t.Logf("bob exited: %v after :end", time.Since(start).Round(time.Millisecond))
 	if m := alice.waitType("leave", bob.peerID()); m["reason"] != "quit" {
 		t.Errorf("alice got %v after :end, want reason quit", m)
 	}
