@@ -36,8 +36,8 @@
 // the sender: the sender is the peer that signed the pubsub message, so
 // nobody can speak as somebody else (a nick is just a label). The message
 // ID is pubsub's default, author plus sequence number. A topic validator
-// drops envelopes that break these rules, and, per author, traffic above 50
-// messages per second after a burst of 200 (Send paces itself below that).
+// drops envelopes that break these rules, and, per author, traffic above 100
+// messages per second after a burst of 500 (Send paces itself below that).
 //
 // # Presence
 //

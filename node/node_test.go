@@ -207,3 +207,42 @@ func TestNickChange(t *testing.T) {
 		t.Errorf("b saw %d nick events, want 1", n)
 	}
 }
+
+// TestBurstDelivered sends a paste of sendBurst lines back to back: every
+// peer gets every line, in order, and nothing trips the flood limit.
+func TestBurstDelivered(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	b := startNode(t, testConfig("bob"))
+	c := startNode(t, testConfig("carol"))
+	mesh(a, b, c)
+	waitKnown(2*time.Second, a, b, c)
+	start := time.Now()
+	for i := range sendBurst {
+		if err := a.Send(fmt.Sprintf("line %d", i)); err != nil {
+			t.Fatalf("Send %d = %v", i, err)
+		}
+	}
+	last := fmt.Sprintf("line %d", sendBurst-1)
+	for _, n := range []*testNode{a, b, c} {
+		n.wait(10*time.Second, last, isMessage(last))
+	}
+	t.Logf("%d lines delivered to all in %v", sendBurst, time.Since(start))
+	for _, n := range []*testNode{a, b, c} {
+		var got []string
+		for _, ev := range n.events() {
+			if ev.Type == EventMessage && strings.HasPrefix(ev.Text, "line ") {
+				got = append(got, ev.Text)
+			}
+		}
+		if len(got) != sendBurst {
+			t.Errorf("%s got %d of %d lines", n.name, len(got), sendBurst)
+			continue
+		}
+		for i, s := range got {
+			if s != fmt.Sprintf("line %d", i) {
+				t.Errorf("%s: line %d is %q (out of order)", n.name, i, s)
+				break
+			}
+		}
+	}
+}

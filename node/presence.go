@@ -232,7 +232,7 @@ func (n *Node) allow(author peer.ID) bool {
 	defer n.limMu.Unlock()
 	l := n.limiters[author]
 	if l == nil {
-		l = rate.NewLimiter(recvRate, recvBurst)
+		l = rate.NewLimiter(n.recvLimit, n.recvBurst)
 		n.limiters[author] = l
 	}
 	return l.Allow()
@@ -244,7 +244,7 @@ func (n *Node) pruneLimiters() {
 	n.limMu.Lock()
 	defer n.limMu.Unlock()
 	for p, l := range n.limiters {
-		if l.Tokens() >= recvBurst {
+		if l.Tokens() >= float64(n.recvBurst) {
 			delete(n.limiters, p)
 		}
 	}
