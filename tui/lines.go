@@ -33,7 +33,6 @@ const MaxLineBytes = 4096
 // milliseconds, always in UTC ("2006-01-02T15:04:05.000Z").
 const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 
-
 // RunLines runs a line-mode front end: it prints a ready line, then room events
 // to out, and reads messages and commands from in. It returns nil when the user
 // leaves (":end", "/quit", end of input) or ctx is cancelled; the caller then
@@ -94,6 +93,12 @@ func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 				return err
 			}
 		case li := <-inputs:
+			// Events already queued happened before this line was acted
+			// on: print them first (also at end of input, so nothing
+			// already known is left unsaid).
+			if err := drainLineEvents(events, w); err != nil {
+				return err
+			}
 			if li.eof {
 				if li.err != nil {
 					// A broken input is a reason to leave, not to crash:
@@ -106,6 +111,23 @@ func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 			if err != nil || quit {
 				return err
 			}
+		}
+	}
+}
+
+// drainLineEvents writes the events waiting in events without blocking.
+func drainLineEvents(events <-chan node.Event, w *lineWriter) error {
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
+			}
+			if err := w.event(ev); err != nil {
+				return err
+			}
+		default:
+			return nil
 		}
 	}
 }

@@ -404,6 +404,23 @@ func TestLinesInput(t *testing.T) {
 	}
 }
 
+// TestLinesQueuedEventsFirst checks that events queued before an input line
+// is read are printed before it is acted on, even at end of input.
+func TestLinesQueuedEventsFirst(t *testing.T) {
+	room := newFakeRoom("private")
+	room.events <- node.Event{Type: node.EventNotice, Time: t0, Text: "one"}
+	room.events <- node.Event{Type: node.EventJoin, Time: t0, PeerID: "p", Nick: "bob"}
+	var out strings.Builder
+	if err := RunLines(context.Background(), room, strings.NewReader("/bogus\n"), &out, Plain); err != nil {
+		t.Fatal(err)
+	}
+	want := "* lanchat: joined room lobby as alice (private network, key fingerprint 1a2b3c4d)\n* one\n* bob joined\n" +
+		"! unknown command /bogus (try /help; start a line with // to send it as text)\n"
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
 func TestLinesInputJSON(t *testing.T) {
 	room := newFakeRoom("private")
 	r := startLines(t, room, JSON)

@@ -73,12 +73,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 
 	screen := !opts.json && !opts.plain && isTerminal(stdin) && isTerminal(stdout)
-	log, closeLog, err := openLogger(opts, screen, stderr)
+	logHandler, closeLog, err := openLogger(opts, screen, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "lanchat: %v\n", err)
 		return exitUsage
 	}
 	defer closeLog()
+	// Logs wait until the node has started: a failed start is told in one
+	// sentence, without libp2p's own account of it (unless -v).
+	gate := &logGate{}
+	defer gate.release(true)
+	log := slog.New(gateHandler{logHandler, gate})
 
 	cfg, err := opts.nodeConfig(getenv)
 	if err != nil {
@@ -88,6 +93,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg.Logger = log.With("component", "node")
 
 	n, err := node.Start(ctx, cfg)
+	var identityNotice string
+	if err != nil && errors.Is(err, node.ErrIdentity) && opts.identity == "" && ctx.Err() == nil {
+		// The default identity file is unusable (read-only home, a
+		// damaged file): chat anyway, with a peer ID for this run only.
+		identityNotice = fmt.Sprintf("cannot use the identity file (%s); using a temporary identity for this run", trimNode(err))
+		log.Warn("identity file unusable", "path", cfg.IdentityPath, "err", err)
+		cfg.IdentityPath = ""
+		n, err = node.Start(ctx, cfg)
+	}
+	gate.release(err == nil || opts.verbose)
 	if err != nil {
 		if ctx.Err() != nil {
 			return exitOK // interrupted while starting: nothing to leave
@@ -97,6 +112,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitUsage
 		}
 		return exitFailure
+	}
+	if identityNotice != "" {
+		n.Notice(identityNotice)
 	}
 	info := n.Info()
 	log.Info("started", "peer", info.PeerID, "nick", info.Nick, "room", info.Room,

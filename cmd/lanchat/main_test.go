@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,9 @@ func TestRunUsageErrors(t *testing.T) {
 		{"nick only spaces", []string{"--nick", "   "}, "--nick: invalid nick"},
 		{"room with space", []string{"--room", "a b"}, "--room: invalid room name"},
 		{"empty room", []string{"--room", ""}, "--room: the name is empty"},
+		{"empty identity", []string{"--identity", ""}, "--identity: the path is empty"},
+		{"identity is a directory", []string{"--identity", dir}, "--identity: identity file"},
+		{"listen garbage", []string{"--listen", "garbage"}, `listen address "garbage"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,5 +265,56 @@ func TestDefaultNick(t *testing.T) {
 				t.Errorf("defaultNick = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRunIdentityFallback checks that an unusable default identity file does
+// not stop the chat: lanchat runs with a temporary identity and says so.
+func TestRunIdentityFallback(t *testing.T) {
+	cfgDir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgDir) // os.UserConfigDir on Linux
+	t.Setenv("HOME", cfgDir)
+	def, err := os.UserConfigDir()
+	if err != nil {
+		t.Skip("no user config dir:", err)
+	}
+	bad := filepath.Join(def, "lanchat", "identity.key")
+	if err := os.MkdirAll(filepath.Dir(bad), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--json", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"},
+		strings.NewReader(""), &out, &errb, noEnv)
+	if code != exitOK {
+		t.Fatalf("run = %d, want 0; stderr %q", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "using a temporary identity") {
+		t.Errorf("stdout %q, want a notice about the temporary identity", out.String())
+	}
+	if got, _ := os.ReadFile(bad); string(got) != "not a key" {
+		t.Errorf("identity file changed to %q; it must be left alone", got)
+	}
+}
+
+func TestLogGate(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		var buf bytes.Buffer
+		g := &logGate{}
+		log := slog.New(gateHandler{slog.NewTextHandler(&buf, nil), g}).With("k", "v")
+		log.Info("held")
+		if buf.Len() != 0 {
+			t.Fatalf("gate closed but wrote %q", buf.String())
+		}
+		g.release(flush)
+		if got := strings.Contains(buf.String(), "msg=held k=v"); got != flush {
+			t.Errorf("release(%v): output %q", flush, buf.String())
+		}
+		log.Info("after")
+		if !strings.Contains(buf.String(), "msg=after") {
+			t.Errorf("open gate dropped a record: %q", buf.String())
+		}
 	}
 }

@@ -247,7 +247,7 @@ func clampNick(s string) string {
 // openLogger returns the logger for the run: to --log-file if given, else
 // warnings to stderr in the line modes and nothing in the full-screen UI
 // (logs on stderr would corrupt the screen). -v lowers the level to debug.
-func openLogger(o options, screen bool, stderr io.Writer) (*slog.Logger, func(), error) {
+func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(), error) {
 	level := slog.LevelInfo
 	if o.verbose {
 		level = slog.LevelDebug
@@ -261,15 +261,15 @@ func openLogger(o options, screen bool, stderr io.Writer) (*slog.Logger, func(),
 			}
 			return nil, nil, fmt.Errorf("cannot open log file %q: %w", o.logFile, err)
 		}
-		return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: level})), func() { f.Close() }, nil
+		return slog.NewTextHandler(f, &slog.HandlerOptions{Level: level}), func() { f.Close() }, nil
 	}
 	if screen {
-		return slog.New(slog.DiscardHandler), func() {}, nil
+		return slog.DiscardHandler, func() {}, nil
 	}
 	if !o.verbose {
 		level = slog.LevelWarn
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), func() {}, nil
+	return slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), func() {}, nil
 }
 
 // startError turns an error of node.Start into one sentence.
@@ -281,6 +281,8 @@ func startError(err error) string {
 		return "--room: " + trimNode(err)
 	case errors.Is(err, node.ErrBadAddr):
 		return "--peer: " + trimNode(err)
+	case errors.Is(err, node.ErrIdentity):
+		return "--identity: " + trimNode(err)
 	}
 	return trimNode(err)
 }
@@ -289,7 +291,8 @@ func startError(err error) string {
 func isUsageError(err error) bool {
 	return errors.Is(err, node.ErrInvalidNick) || errors.Is(err, node.ErrInvalidRoom) ||
 		errors.Is(err, node.ErrBadAddr) || errors.Is(err, node.ErrConfig) ||
-		errors.Is(err, node.ErrSwarmKey) || errors.Is(err, node.ErrKeyLength)
+		errors.Is(err, node.ErrSwarmKey) || errors.Is(err, node.ErrKeyLength) ||
+		errors.Is(err, node.ErrIdentity) // only an explicit --identity gets here
 }
 
 // trimNode drops the "node: " prefixes of sentinel errors, which mean
