@@ -10,7 +10,6 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"lanchat/node"
@@ -153,11 +152,17 @@ type screenModel struct {
 	method        ansi.Method // cell width method of the renderer
 	lay           layout
 
-	sb      scrollback
-	lastDay int // yyyymmdd of the newest dated entry; 0 = none yet
+	sb       scrollback
+	lastDay  int // yyyymmdd of the newest dated entry; 0 = none yet
+	stamp    string
+	stampMin int64 // Unix minute of stamp
+	stampLoc *time.Location
 
-	members []node.Member // roster snapshot, sorted
-	labels  map[string]string
+	members   []node.Member // roster snapshot, sorted
+	labels    map[string]string
+	rosterGen int // counts roster snapshots
+
+	chrome chrome
 
 	input        lineEditor
 	pendingPaste []string // lines waiting for the user's OK
@@ -186,6 +191,7 @@ func newScreenModel(r Room, cfg screenConfig) *screenModel {
 	m.sb.width = 1
 	m.refreshRoster()
 	m.welcome()
+	m.refreshChrome()
 	return m
 }
 
@@ -258,6 +264,7 @@ func (m *screenModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	}
 	m.sb.prepare(m.lay.paneH)
 	m.input.fit(m.inputWidth(), m.method)
+	m.refreshChrome()
 	return m, cmd
 }
 
@@ -320,6 +327,7 @@ func (m *screenModel) refreshRoster() {
 		labels[mb.PeerID] = l
 	}
 	m.members, m.labels = members, labels
+	m.rosterGen++
 }
 
 // shortID returns the last 4 characters of a peer ID, sanitised.
@@ -371,8 +379,12 @@ func (m *screenModel) addLine(kind entryKind, t time.Time, spans ...span) {
 		}
 		m.lastDay = k
 	}
+	if min := t.Unix() / 60; min != m.stampMin || t.Location() != m.stampLoc || m.stamp == "" {
+		// one string per minute, shared by the lines of that minute
+		m.stamp, m.stampMin, m.stampLoc = "["+t.Format("15:04")+"] ", min, t.Location()
+	}
 	all := make([]span, 0, len(spans)+1)
-	all = append(all, span{"[" + t.Format("15:04") + "] ", &m.st.time})
+	all = append(all, span{m.stamp, &m.st.time})
 	all = append(all, spans...)
 	m.sb.add(entry{kind: kind, spans: all, indent: timeIndent})
 }
@@ -416,7 +428,7 @@ func (m *screenModel) event(e node.Event) {
 		c := nickColor(e.PeerID, len(st.nicks))
 		text := Sanitize(e.Text)
 		kind, nickSt := kindMessage, &st.nicks[c]
-		var body *lipgloss.Style
+		var body *paint
 		if e.Self {
 			kind, nickSt = kindOwn, &st.ownNicks[c]
 			body = &st.ownText

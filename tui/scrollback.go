@@ -3,14 +3,13 @@ package tui
 import (
 	"strings"
 
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
 // span is a run of text drawn in one style. A nil style draws it plain.
 type span struct {
 	text  string
-	style *lipgloss.Style
+	style *paint
 }
 
 // entryKind classifies a scrollback entry.
@@ -67,7 +66,21 @@ func wrapSpans(spans []span, width, indent int, method ansi.Method) []styledRow 
 	if indent > width/2 {
 		indent = 0
 	}
-	var cells []cluster
+	// Most lines fit on one row: draw them without measuring clusters.
+	total, size := 0, 0
+	for _, sp := range spans {
+		total += method.StringWidth(sp.text)
+		size += len(sp.text)
+	}
+	if total <= width {
+		var b strings.Builder
+		b.Grow(size + len(spans)*16)
+		for _, sp := range spans {
+			b.WriteString(sp.style.Render(sp.text))
+		}
+		return []styledRow{{s: b.String(), w: total}}
+	}
+	cells := make([]cluster, 0, size)
 	for si, sp := range spans {
 		for s := sp.text; s != ""; {
 			c, w := ansi.FirstGraphemeCluster(s, method)
@@ -170,6 +183,30 @@ func wrapSpans(spans []span, width, indent int, method ansi.Method) []styledRow 
 	return out
 }
 
+// entryStore is an append-only list of entries kept in fixed-size blocks,
+// so a long session never copies its whole history to grow it (a pause
+// the user would feel while typing).
+type entryStore struct {
+	blocks [][]entry
+	n      int
+}
+
+// entryBlock is the number of entries per block.
+const entryBlock = 4096
+
+func (s *entryStore) len() int { return s.n }
+
+func (s *entryStore) at(i int) *entry { return &s.blocks[i/entryBlock][i%entryBlock] }
+
+func (s *entryStore) add(e entry) {
+	if s.n%entryBlock == 0 {
+		s.blocks = append(s.blocks, make([]entry, 0, entryBlock))
+	}
+	b := &s.blocks[len(s.blocks)-1]
+	*b = append(*b, e)
+	s.n++
+}
+
 // rowPos names one display row of the scrollback: row r of entry e.
 type rowPos struct{ e, r int }
 
@@ -185,18 +222,32 @@ func (p rowPos) less(q rowPos) bool {
 // and new entries do not move it. Rows are wrapped lazily for the current
 // width and cached per entry.
 type scrollback struct {
-	entries []entry
+	entries entryStore
 	follow  bool
 	anchor  rowPos
 	unread  int // chat lines that arrived while not following
 
 	width  int
 	method ansi.Method
+
+	// wrapped lists entries whose rows are cached, oldest first, with the
+	// key they were wrapped for. Beyond maxCachedEntries the oldest caches
+	// are dropped: a long session keeps its text, not every row drawn,
+	// which keeps the heap (and the garbage collector's pauses) small.
+	wrapped []cachedEntry
 }
+
+// cachedEntry is an entry whose rows were cached for wrapKey.
+type cachedEntry struct{ i, wrapKey int }
+
+// maxCachedEntries bounds how many entries keep their wrapped rows; far
+// more than a screen shows, so scrolling a page back never re-wraps more
+// than a screenful.
+const maxCachedEntries = 4096
 
 // add appends an entry; [scrollback.prepare] wraps it when it is shown.
 func (sb *scrollback) add(e entry) {
-	sb.entries = append(sb.entries, e)
+	sb.entries.add(e)
 	if !sb.follow && e.kind == kindMessage {
 		sb.unread++
 	}
@@ -204,7 +255,7 @@ func (sb *scrollback) add(e entry) {
 
 // clear forgets the whole history.
 func (sb *scrollback) clear() {
-	sb.entries = nil
+	sb.entries, sb.wrapped = entryStore{}, nil
 	sb.follow, sb.unread = true, 0
 	sb.anchor = rowPos{}
 }
@@ -212,19 +263,35 @@ func (sb *scrollback) clear() {
 // rowsOf returns entry i's rows for the current width, wrapping and caching
 // them if needed.
 func (sb *scrollback) rowsOf(i int) []styledRow {
-	e := &sb.entries[i]
+	e := sb.entries.at(i)
 	key := wrapKeyFor(sb.width, sb.method)
 	if e.wrapKey != key {
 		e.rows = wrapSpans(e.spans, sb.width, e.indent, sb.method)
 		e.wrapKey = key
+		sb.wrapped = append(sb.wrapped, cachedEntry{i, key})
+		if len(sb.wrapped) > 2*maxCachedEntries {
+			sb.evict()
+		}
 	}
 	return e.rows
+}
+
+// evict drops the oldest row caches beyond maxCachedEntries. A cache that
+// was re-wrapped since (a newer record exists) is left alone.
+func (sb *scrollback) evict() {
+	drop := sb.wrapped[:len(sb.wrapped)-maxCachedEntries]
+	for _, c := range drop {
+		if e := sb.entries.at(c.i); e.wrapKey == c.wrapKey {
+			e.rows, e.wrapKey = nil, 0
+		}
+	}
+	sb.wrapped = append(sb.wrapped[:0], sb.wrapped[len(drop):]...)
 }
 
 // peekRows returns entry i's rows for the current width without caching
 // them (for View, which must not change the model).
 func (sb *scrollback) peekRows(i int) []styledRow {
-	e := &sb.entries[i]
+	e := sb.entries.at(i)
 	if e.wrapKey == wrapKeyFor(sb.width, sb.method) {
 		return e.rows
 	}
@@ -233,7 +300,7 @@ func (sb *scrollback) peekRows(i int) []styledRow {
 
 // last returns the position of the newest row. The scrollback must not be empty.
 func (sb *scrollback) last() rowPos {
-	i := len(sb.entries) - 1
+	i := sb.entries.len() - 1
 	return rowPos{i, len(sb.rowsOf(i)) - 1}
 }
 
@@ -271,7 +338,7 @@ func (sb *scrollback) forward(p rowPos, n int) rowPos {
 			p.r += n
 			return p
 		}
-		if p.e == len(sb.entries)-1 {
+		if p.e == sb.entries.len()-1 {
 			p.r = rows - 1
 			return p
 		}
@@ -285,7 +352,7 @@ func (sb *scrollback) forward(p rowPos, n int) rowPos {
 // setAnchor scrolls so that p is the bottom row of a viewport of height
 // rows, keeping the viewport full and following when p is the newest row.
 func (sb *scrollback) setAnchor(p rowPos, height int) {
-	if len(sb.entries) == 0 {
+	if sb.entries.len() == 0 {
 		sb.follow, sb.unread = true, 0
 		return
 	}
@@ -301,7 +368,7 @@ func (sb *scrollback) setAnchor(p rowPos, height int) {
 
 // scroll moves the viewport n rows down (n < 0: up).
 func (sb *scrollback) scroll(n, height int) {
-	if len(sb.entries) == 0 {
+	if sb.entries.len() == 0 {
 		return
 	}
 	p := sb.bottom()
@@ -315,7 +382,7 @@ func (sb *scrollback) scroll(n, height int) {
 
 // toTop scrolls to the oldest row.
 func (sb *scrollback) toTop(height int) {
-	if len(sb.entries) == 0 {
+	if sb.entries.len() == 0 {
 		return
 	}
 	sb.setAnchor(rowPos{}, height)
@@ -330,7 +397,7 @@ func (sb *scrollback) toBottom() {
 // entry and the viewport full.
 func (sb *scrollback) resize(width int, method ansi.Method, height int) {
 	sb.width, sb.method = max(width, 1), method
-	if sb.follow || len(sb.entries) == 0 {
+	if sb.follow || sb.entries.len() == 0 {
 		return
 	}
 	p := sb.anchor
@@ -341,19 +408,21 @@ func (sb *scrollback) resize(width int, method ansi.Method, height int) {
 // prepare wraps and caches the entries a viewport of height rows shows, so
 // that View finds them ready.
 func (sb *scrollback) prepare(height int) {
-	if len(sb.entries) == 0 {
+	if sb.entries.len() == 0 {
 		return
 	}
-	sb.back(sb.bottom(), height-1)
+	p := sb.bottom()
+	sb.rowsOf(p.e) // back does not wrap the entry it starts in
+	sb.back(p, height-1)
 }
 
 // visible returns the rows of a viewport of height rows, top first. With
 // fewer rows in the history than the viewport holds they start at the top.
 func (sb *scrollback) visible(height int) []styledRow {
-	if len(sb.entries) == 0 || height <= 0 {
+	if sb.entries.len() == 0 || height <= 0 {
 		return nil
 	}
-	p := rowPos{len(sb.entries) - 1, -1}
+	p := rowPos{sb.entries.len() - 1, -1}
 	if !sb.follow {
 		p = sb.anchor
 	}

@@ -6,6 +6,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // inputPrompt starts the input line.
@@ -16,46 +17,114 @@ const inputPrompt = "> "
 // with fewer colours).
 var nickPalette = []string{"39", "208", "170", "114", "203", "178", "81", "141", "215", "77", "212", "117"}
 
+// paint is a style reduced to the escape sequences around the text, taken
+// once from a lipgloss style: applying it costs two concatenations, which
+// matters when a burst of messages is styled.
+type paint struct{ pre, post string }
+
+// newPaint takes the sequences of a lipgloss style without padding, margins
+// or width.
+func newPaint(s lipgloss.Style) paint {
+	out := s.Render("x")
+	i := strings.Index(out, "x")
+	if i < 0 {
+		return paint{}
+	}
+	return paint{out[:i], out[i+1:]}
+}
+
+// Render returns s in the style.
+func (p *paint) Render(s string) string {
+	if p == nil || p.pre == "" || s == "" {
+		return s
+	}
+	return p.pre + s + p.post
+}
+
 // screenStyles are the screen's styles. Styling is applied only to text
 // whose width is already measured; lipgloss never wraps or pads here.
 type screenStyles struct {
-	time, dim, info, notice, warn, errorText, day lipgloss.Style
-	action, ownText, mention                      lipgloss.Style
-	header, headerOpen                            lipgloss.Style
-	rule, alert, prompt                           lipgloss.Style
-	sideTitle, sideSelf, sideLost, sep            lipgloss.Style
-	nicks, ownNicks, dimNicks                     []lipgloss.Style
+	time, dim, info, notice, warn, errorText, day paint
+	action, ownText, mention                      paint
+	header, headerOpen                            paint
+	rule, alert, prompt                           paint
+	sideTitle, sideSelf, sideLost, sep            paint
+	nicks, ownNicks, dimNicks                     []paint
 }
 
 func newScreenStyles() *screenStyles {
+	plain := lipgloss.NewStyle()
+	bold, faint := plain.Bold(true), plain.Faint(true)
+	fg := func(c string) lipgloss.Style { return plain.Foreground(lipgloss.Color(c)) }
 	s := &screenStyles{
-		time:       lipgloss.NewStyle().Faint(true),
-		dim:        lipgloss.NewStyle().Faint(true),
-		info:       lipgloss.NewStyle(),
-		notice:     lipgloss.NewStyle().Foreground(lipgloss.Color("6")),
-		warn:       lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
-		errorText:  lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("1")),
-		day:        lipgloss.NewStyle().Faint(true),
-		action:     lipgloss.NewStyle().Bold(true),
-		ownText:    lipgloss.NewStyle(),
-		mention:    lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
-		header:     lipgloss.NewStyle().Reverse(true).Bold(true),
-		headerOpen: lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("0")).Background(lipgloss.Color("3")),
-		rule:       lipgloss.NewStyle().Faint(true),
-		alert:      lipgloss.NewStyle().Reverse(true).Bold(true),
-		prompt:     lipgloss.NewStyle().Bold(true),
-		sideTitle:  lipgloss.NewStyle().Bold(true),
-		sideSelf:   lipgloss.NewStyle().Bold(true),
-		sideLost:   lipgloss.NewStyle().Faint(true),
-		sep:        lipgloss.NewStyle().Faint(true),
+		time:       newPaint(faint),
+		dim:        newPaint(faint),
+		info:       newPaint(plain),
+		notice:     newPaint(fg("6")),
+		warn:       newPaint(fg("3").Bold(true)),
+		errorText:  newPaint(fg("1").Bold(true)),
+		day:        newPaint(faint),
+		action:     newPaint(bold),
+		ownText:    newPaint(plain),
+		mention:    newPaint(fg("3").Bold(true)),
+		header:     newPaint(bold.Reverse(true)),
+		headerOpen: newPaint(fg("0").Background(lipgloss.Color("3")).Bold(true)),
+		rule:       newPaint(faint),
+		alert:      newPaint(bold.Reverse(true)),
+		prompt:     newPaint(bold),
+		sideTitle:  newPaint(bold),
+		sideSelf:   newPaint(bold),
+		sideLost:   newPaint(faint),
+		sep:        newPaint(faint),
 	}
 	for _, c := range nickPalette {
-		fg := lipgloss.NewStyle().Foreground(lipgloss.Color(c))
-		s.nicks = append(s.nicks, fg)
-		s.ownNicks = append(s.ownNicks, fg.Bold(true).Reverse(true))
-		s.dimNicks = append(s.dimNicks, fg.Faint(true))
+		s.nicks = append(s.nicks, newPaint(fg(c)))
+		s.ownNicks = append(s.ownNicks, newPaint(fg(c).Bold(true).Reverse(true)))
+		s.dimNicks = append(s.dimNicks, newPaint(fg(c).Faint(true)))
 	}
 	return s
+}
+
+// chrome is everything on the screen but the messages and the input line,
+// drawn in Update when what it shows changed, so View only assembles.
+type chrome struct {
+	header, status string
+	side           []string
+
+	hk headerKey
+	sk statusKey
+	mk sideKey
+}
+
+type headerKey struct {
+	w, peers int
+	nick     string
+	method   ansi.Method
+}
+
+type statusKey struct {
+	w, unread, pending int
+	follow             bool
+	method             ansi.Method
+}
+
+type sideKey struct {
+	w, h, gen int
+	method    ansi.Method
+}
+
+// refreshChrome redraws the parts of the chrome whose inputs changed.
+func (m *screenModel) refreshChrome() {
+	c := &m.chrome
+	if hk := (headerKey{m.width, m.peerCount(), m.nick, m.method}); hk != c.hk || c.header == "" {
+		c.hk, c.header = hk, m.headerLine()
+	}
+	if sk := (statusKey{m.width, m.sb.unread, len(m.pendingPaste), m.sb.follow, m.method}); sk != c.sk || c.status == "" {
+		c.sk, c.status = sk, m.statusLine()
+	}
+	if mk := (sideKey{m.lay.sideW, m.lay.paneH, m.rosterGen, m.method}); mk != c.mk || c.side == nil {
+		c.mk, c.side = mk, m.sidebar(m.lay.paneH, m.lay.sideW)
+	}
 }
 
 // View draws the screen. It only reads the model.
@@ -75,46 +144,50 @@ func (m *screenModel) render() (string, *tea.Cursor) {
 	if m.width <= 0 || m.height <= 0 {
 		return "", nil
 	}
-	lines := make([]string, 0, m.height)
+	var b strings.Builder
+	b.Grow(m.width * m.height * 2)
+	y := 0
+	newline := func() {
+		b.WriteByte('\n')
+		y++
+	}
 	if l.header {
-		lines = append(lines, m.headerLine())
+		b.WriteString(m.chrome.header)
+		newline()
 	}
 	pane := m.sb.visible(l.paneH)
-	var side []string
-	if l.sideW > 0 {
-		side = m.sidebar(l.paneH, l.sideW)
-	}
+	side := m.chrome.side
 	sep := " " + m.st.sep.Render("│")
-	var b strings.Builder
 	for i := 0; i < l.paneH; i++ {
 		var row styledRow
 		if i < len(pane) {
 			row = pane[i]
 		}
-		if l.sideW == 0 {
-			lines = append(lines, row.s)
-			continue
-		}
-		b.Reset()
 		b.WriteString(row.s)
-		b.WriteString(strings.Repeat(" ", max(0, l.paneW-row.w)))
-		b.WriteString(sep)
-		b.WriteString(side[i])
-		lines = append(lines, b.String())
+		if l.sideW > 0 && i < len(side) {
+			for range l.paneW - row.w {
+				b.WriteByte(' ')
+			}
+			b.WriteString(sep)
+			b.WriteString(side[i])
+		}
+		newline()
 	}
 	if l.status {
-		lines = append(lines, m.statusLine())
+		b.WriteString(m.chrome.status)
+		newline()
 	}
-	field, cx := m.input.render(m.inputWidth(), m.method)
 	promptW := m.method.StringWidth(inputPrompt)
 	if promptW >= m.width {
 		// too narrow for a prompt: the field alone
-		field, cx = m.input.render(m.width, m.method)
-		lines = append(lines, field)
-		return strings.Join(lines, "\n"), tea.NewCursor(min(cx, m.width-1), len(lines)-1)
+		field, cx := m.input.render(m.width, m.method)
+		b.WriteString(field)
+		return b.String(), tea.NewCursor(min(cx, m.width-1), y)
 	}
-	lines = append(lines, m.st.prompt.Render(inputPrompt)+field)
-	return strings.Join(lines, "\n"), tea.NewCursor(promptW+cx, len(lines)-1)
+	field, cx := m.input.render(m.inputWidth(), m.method)
+	b.WriteString(m.st.prompt.Render(inputPrompt))
+	b.WriteString(field)
+	return b.String(), tea.NewCursor(promptW+cx, y)
 }
 
 // fit returns the first of texts that fits in width cells, or the last one
