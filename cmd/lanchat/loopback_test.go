@@ -19,21 +19,45 @@ import (
 // loopWait bounds every wait of the loopback end-to-end test.
 const loopWait = 20 * time.Second
 
-// buildLoopBinary builds the lanchat binary into dir (with the race
-// detector when the test itself runs with it) and returns its path.
-func buildLoopBinary(t *testing.T, dir string) string {
+// testBin is the lanchat binary shared by the end-to-end tests of this
+// package: built once, on first use, removed by TestMain.
+var testBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// TestMain removes the shared binary after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testBin.dir != "" {
+		os.RemoveAll(testBin.dir)
+	}
+	os.Exit(code)
+}
+
+// testBinary returns the path of the lanchat binary, building it on first
+// use. It is built without the race detector even under -race: the
+// end-to-end tests measure timing, and the in-process tests of run cover the
+// wiring with the race detector.
+func testBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "lanchat")
-	args := []string{"build", "-o", bin}
-	if loopRace {
-		args = append(args, "-race")
+	testBin.once.Do(func() {
+		testBin.dir, testBin.err = os.MkdirTemp("", "lanchat-test-")
+		if testBin.err != nil {
+			return
+		}
+		testBin.path = filepath.Join(testBin.dir, "lanchat")
+		cmd := exec.Command("go", "build", "-o", testBin.path, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			testBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if testBin.err != nil {
+		t.Fatal(testBin.err)
 	}
-	args = append(args, ".")
-	cmd := exec.Command("go", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return testBin.path
 }
 
 // loopProc is one lanchat process in --json mode on loopback.
@@ -193,8 +217,8 @@ func TestLoopbackChat(t *testing.T) {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
 	start := time.Now()
-	bin := buildLoopBinary(t, t.TempDir())
-	t.Logf("build: %v (race %v)", time.Since(start).Round(time.Millisecond), loopRace)
+	bin := testBinary(t)
+	t.Logf("binary: %v", time.Since(start).Round(time.Millisecond))
 	key := []string{"--key", "loopback test passphrase"}
 
 	alice := startLoopProc(t, bin, "alice", key...)
