@@ -244,9 +244,11 @@ func clampNick(s string) string {
 	return b.String()
 }
 
-// openLogger returns the logger for the run: to --log-file if given, else
-// warnings to stderr in the line modes and nothing in the full-screen UI
-// (logs on stderr would corrupt the screen). -v lowers the level to debug.
+// openLogger returns the log handler for the run: to --log-file if given,
+// else warnings to stderr in the line modes (only errors when stderr is a
+// terminal in plain mode, where warnings would repeat the "!" lines) and
+// nothing in the full-screen UI (logs on stderr would corrupt the screen).
+// -v lowers the level to debug.
 func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(), error) {
 	level := slog.LevelInfo
 	if o.verbose {
@@ -266,7 +268,14 @@ func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(),
 	if screen {
 		return slog.DiscardHandler, func() {}, nil
 	}
-	if !o.verbose {
+	switch {
+	case o.verbose:
+		level = slog.LevelDebug
+	case isTerminal(stderr) && !o.json:
+		// Plain lines on a terminal: stderr is the same screen, and what
+		// the node warns about it also reports as a "!" line.
+		level = slog.LevelError
+	default:
 		level = slog.LevelWarn
 	}
 	return slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), func() {}, nil
