@@ -126,29 +126,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer stopDiscovery()
 	var wg sync.WaitGroup
 	if !opts.noMDNS {
-		dcfg := discovery.DefaultConfig()
-		dcfg.Instance = info.PeerID
-		dcfg.Port = info.Port
-		dcfg.Port6 = info.Port6
-		dcfg.Fingerprint = info.Fingerprint
-		dcfg.Version = node.ProtocolVersion
-		dcfg.Iface = opts.iface
-		dcfg.Logger = log.With("component", "discovery")
-		// Without discovery the chat still works with --peer, so a failure
-		// here is a notice, not a reason to exit.
-		if svc, err := discovery.New(dcfg); err != nil {
-			log.Warn("local discovery unavailable", "err", err)
-			n.Notice(fmt.Sprintf("local discovery unavailable (%v); connect with --peer", err))
-		} else {
-			d := newPeerDialer(n, log.With("component", "dialer"))
-			wg.Go(func() { d.run(discCtx) })
-			wg.Go(func() {
-				if err := svc.Run(discCtx, d); err != nil && discCtx.Err() == nil {
-					log.Warn("local discovery stopped", "err", err)
-					n.Notice(fmt.Sprintf("local discovery stopped (%v); connect with --peer", err))
-				}
-			})
-		}
+		startDiscovery(discCtx, &wg, n, opts.iface, log)
 	}
 
 	if screen {
@@ -169,6 +147,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitFailure
 	}
 	return exitOK
+}
+
+// startDiscovery advertises n by mDNS and dials the peers it finds, in
+// goroutines added to wg that stop when ctx is done. Without discovery the
+// chat still works with --peer, so a failure is a notice, not an exit.
+func startDiscovery(ctx context.Context, wg *sync.WaitGroup, n *node.Node, iface string, log *slog.Logger) {
+	info := n.Info()
+	cfg := discovery.DefaultConfig()
+	cfg.Instance = info.PeerID
+	cfg.Port = info.Port
+	cfg.Port6 = info.Port6
+	cfg.Fingerprint = info.Fingerprint
+	cfg.Version = node.ProtocolVersion
+	cfg.Iface = iface
+	cfg.Logger = log.With("component", "discovery")
+	svc, err := discovery.New(cfg)
+	if err != nil {
+		log.Warn("local discovery unavailable", "err", err)
+		n.Notice(fmt.Sprintf("local discovery unavailable (%v); connect with --peer", err))
+		return
+	}
+	d := newPeerDialer(n, log.With("component", "dialer"))
+	wg.Go(func() { d.run(ctx) })
+	wg.Go(func() {
+		if err := svc.Run(ctx, d); err != nil && ctx.Err() == nil {
+			log.Warn("local discovery stopped", "err", err)
+			n.Notice(fmt.Sprintf("local discovery stopped (%v); connect with --peer", err))
+		}
+	})
 }
 
 // closeNode leaves the room, bounded by closeTimeout.
