@@ -181,12 +181,14 @@ func mesh(nodes ...*testNode) {
 	}
 }
 
-// waitKnown waits until every node has a join event for every other.
+// waitKnown waits until every node has a join event for every other, all
+// within d.
 func waitKnown(d time.Duration, nodes ...*testNode) {
+	end := time.Now().Add(d)
 	for _, a := range nodes {
 		for _, b := range nodes {
 			if a != b {
-				a.wait(d, "join of "+b.name, isJoin(b))
+				a.wait(max(time.Until(end), 0), "join of "+b.name, isJoin(b))
 			}
 		}
 	}

@@ -8,13 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 // ErrIdentity is wrapped by every error about the identity file.
 var ErrIdentity = errors.New("node: identity file")
+
+// errLocked is what tryLock returns when another process holds the lock.
+var errLocked = errors.New("node: identity in use")
 
 // identity is this node's key and, if it came from a file, the lock that
 // keeps a second process on the same machine from using the same file.
@@ -51,9 +53,9 @@ func loadIdentity(path string) (*identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: open lock: %w", ErrIdentity, err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(lock); err != nil {
 		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			k, err := newKey()
 			return &identity{key: k, busy: true}, err
 		}

@@ -176,7 +176,7 @@ func TestDialAndBackoff(t *testing.T) {
 	if err := b.Dial(ctx, a.id(), []netip.AddrPort{ap}); err != nil {
 		t.Fatalf("Dial = %v", err)
 	}
-	waitKnown(2*time.Second, a, b)
+	waitKnown(5*time.Second, a, b)
 	if err := b.Dial(ctx, a.id(), nil); err != nil {
 		t.Errorf("Dial when connected = %v, want nil (no-op)", err)
 	}
@@ -333,7 +333,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 			nodes = append(nodes, startNode(t, testConfig(nick)))
 		}
 		mesh(nodes...)
-		waitKnown(2*time.Second, nodes...)
+		waitKnown(5*time.Second, nodes...)
 		nodes[0].Send("hi")
 		for _, n := range nodes {
 			n.wait(2*time.Second, "hi", isMessage("hi"))

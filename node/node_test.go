@@ -18,7 +18,7 @@ func TestDeliveryToAll(t *testing.T) {
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	mesh(nodes...)
-	waitKnown(2*time.Second, nodes...)
+	waitKnown(5*time.Second, nodes...)
 
 	for _, n := range nodes {
 		if err := n.Send("hello from " + n.name); err != nil {
@@ -91,7 +91,7 @@ func TestNewcomerLearnsNicks(t *testing.T) {
 	}
 	a, b := mk("alice"), mk("bob")
 	b.connect(a)
-	waitKnown(2*time.Second, a, b)
+	waitKnown(5*time.Second, a, b)
 
 	c := mk("carol")
 	start := time.Now()
@@ -135,7 +135,7 @@ func TestLost(t *testing.T) {
 	b := startNode(t, testConfig("bob"))
 	c := startNode(t, testConfig("carol"))
 	mesh(a, b, c)
-	waitKnown(2*time.Second, a, b, c)
+	waitKnown(5*time.Second, a, b, c)
 
 	// b goes silent but keeps its connections, like a cut cable that the
 	// kernel has not noticed yet.
@@ -179,7 +179,7 @@ func TestNickChange(t *testing.T) {
 	a := startNode(t, testConfig("alice"))
 	b := startNode(t, testConfig("bob"))
 	b.connect(a)
-	waitKnown(2*time.Second, a, b)
+	waitKnown(5*time.Second, a, b)
 
 	if err := a.SetNick("alice2"); err != nil {
 		t.Fatalf("SetNick = %v", err)
@@ -215,7 +215,7 @@ func TestBurstDelivered(t *testing.T) {
 	b := startNode(t, testConfig("bob"))
 	c := startNode(t, testConfig("carol"))
 	mesh(a, b, c)
-	waitKnown(2*time.Second, a, b, c)
+	waitKnown(5*time.Second, a, b, c)
 	start := time.Now()
 	for i := range sendBurst {
 		if err := a.Send(fmt.Sprintf("line %d", i)); err != nil {

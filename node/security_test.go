@@ -137,7 +137,7 @@ func TestValidatorRejectsBadEnvelopes(t *testing.T) {
 	cfg.PSK = psk
 	b := startNode(t, cfg)
 	b.connect(a)
-	waitKnown(2*time.Second, a, b)
+	waitKnown(5*time.Second, a, b)
 
 	raw := newRawPeer(t, psk, cfg.Room)
 	ai, err := peer.AddrInfoFromString(a.addr())
