@@ -57,6 +57,12 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // with an error line and not sent. Errors from the room (a refused nick, a
 // failed send) are printed as error lines and do not stop RunLines.
 //
+// Input is held back for up to 2 s after start, until the node has found
+// the room's members (another member joined, then 300 ms without a further
+// join): lines piped in at once, like `echo done | lanchat`, then reach the
+// members instead of a room the node has not found yet. Events are printed
+// meanwhile.
+//
 // Reads cannot be cancelled, so in is read by a goroutine that RunLines
 // starts. When RunLines returns because in reached its end, that goroutine has
 // already finished. When it returns for another reason (":end", ctx) while a
@@ -64,6 +70,28 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // closed, or the next line arrives) and never blocks after that; for
 // os.Stdin this means it is abandoned at process exit.
 func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode LineMode) error {
+	return runLines(ctx, r, in, out, mode, lineSettle{max: lineSettleMax, quiet: lineSettleQuiet})
+}
+
+// lineSettle is how long RunLines holds input back after start, so that
+// lines piped in at once reach the peers the node is still finding instead
+// of an empty room: until another member has joined and no further one
+// joined for quiet, or at most max.
+type lineSettle struct {
+	max   time.Duration // longest hold: about mDNS's first queries plus a dial
+	quiet time.Duration // after the latest join of another member
+}
+
+// The settle times of RunLines: discovery's first answers arrive within
+// ~0.5 s and a join within ~1 s of start on a LAN; an empty room costs at
+// most 2 s.
+const (
+	lineSettleMax   = 2 * time.Second
+	lineSettleQuiet = 300 * time.Millisecond
+)
+
+// runLines is RunLines with the settle times as a parameter.
+func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode LineMode, settle lineSettle) error {
 	w := &lineWriter{out: out, mode: mode}
 	info := r.Info()
 	if err := w.ready(info); err != nil {
@@ -80,19 +108,42 @@ func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 	defer close(done)
 	go readLineInputs(in, inputs, done)
 
+	// Input is read from inputsOn once the room has settled; until then
+	// it is nil and the lines wait in the reader (and the pipe).
+	var inputsOn <-chan lineInput
+	settleMax := time.NewTimer(settle.max)
+	defer settleMax.Stop()
+	quiet := time.NewTimer(settle.quiet)
+	defer quiet.Stop()
+	if !hasOthers(r.Members()) {
+		quiet.Stop()
+	}
+	settled := func() {
+		inputsOn = inputs
+		settleMax.Stop()
+		quiet.Stop()
+	}
+
 	events := r.Events()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-settleMax.C:
+			settled()
+		case <-quiet.C:
+			settled()
 		case ev, ok := <-events:
 			if !ok {
 				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
 			}
+			if inputsOn == nil && ev.Type == node.EventJoin && !ev.Self {
+				quiet.Reset(settle.quiet)
+			}
 			if err := w.event(ev); err != nil {
 				return err
 			}
-		case li := <-inputs:
+		case li := <-inputsOn:
 			// Events already queued happened before this line was acted
 			// on: print them first (also at end of input, so nothing
 			// already known is left unsaid).
@@ -113,6 +164,16 @@ func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 			}
 		}
 	}
+}
+
+// hasOthers reports whether members lists anyone but this node.
+func hasOthers(members []node.Member) bool {
+	for _, m := range members {
+		if !m.Self {
+			return true
+		}
+	}
+	return false
 }
 
 // drainLineEvents writes the events waiting in events without blocking.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"lanchat/node"
@@ -96,13 +97,16 @@ type linesRun struct {
 
 const testWait = 5 * time.Second
 
+// noSettle reads input at once; TestLinesSettle covers the hold.
+var noSettle = lineSettle{}
+
 func startLines(t *testing.T, room *fakeRoom, mode LineMode) *linesRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	r := &linesRun{t: t, room: room, in: pw, cancel: cancel, done: make(chan error, 1),
 		out: &lineSink{t: t, lines: make(chan string, 1000)}}
-	go func() { r.done <- RunLines(ctx, room, pr, r.out, mode) }()
+	go func() { r.done <- runLines(ctx, room, pr, r.out, mode, noSettle) }()
 	t.Cleanup(func() {
 		cancel()
 		pw.Close()
@@ -411,13 +415,68 @@ func TestLinesQueuedEventsFirst(t *testing.T) {
 	room.events <- node.Event{Type: node.EventNotice, Time: t0, Text: "one"}
 	room.events <- node.Event{Type: node.EventJoin, Time: t0, PeerID: "p", Nick: "bob"}
 	var out strings.Builder
-	if err := RunLines(context.Background(), room, strings.NewReader("/bogus\n"), &out, Plain); err != nil {
+	if err := runLines(context.Background(), room, strings.NewReader("/bogus\n"), &out, Plain, noSettle); err != nil {
 		t.Fatal(err)
 	}
 	want := "* lanchat: joined room lobby as alice (private network, key fingerprint 1a2b3c4d)\n* one\n* bob joined\n" +
 		"! unknown command /bogus (try /help; start a line with // to send it as text)\n"
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestLinesSettle checks that input is held back after start until another
+// member has joined and the joins have gone quiet, or at most settle.max.
+func TestLinesSettle(t *testing.T) {
+	settle := lineSettle{max: 2 * time.Second, quiet: 300 * time.Millisecond}
+	other := node.Member{PeerID: "p", Nick: "bob"}
+	self := node.Member{PeerID: "s", Nick: "alice", Self: true}
+	join := node.Event{Type: node.EventJoin, PeerID: "p", Nick: "bob"}
+	tests := []struct {
+		name    string
+		members []node.Member
+		joinAt  []time.Duration // joins of other members, after start
+		want    time.Duration   // when the input line is sent
+	}{
+		{"empty room: the whole hold", []node.Member{self}, nil, 2 * time.Second},
+		{"members present: quiet only", []node.Member{self, other}, nil, 300 * time.Millisecond},
+		{"a join releases after quiet", []node.Member{self}, []time.Duration{500 * time.Millisecond}, 800 * time.Millisecond},
+		{"joins extend the quiet", []node.Member{self}, []time.Duration{500 * time.Millisecond, 700 * time.Millisecond}, time.Second},
+		{"never past max", []node.Member{self}, []time.Duration{1900 * time.Millisecond}, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				room := newFakeRoom("private")
+				room.members = tt.members
+				pr, pw := io.Pipe()
+				out := &lineSink{t: t, lines: make(chan string, 100)}
+				done := make(chan error, 1)
+				start := time.Now()
+				go func() { done <- runLines(context.Background(), room, pr, out, Plain, settle) }()
+				go io.WriteString(pw, "hi\n")
+				go func() {
+					for _, at := range tt.joinAt {
+						time.Sleep(at - time.Since(start))
+						room.events <- join
+					}
+				}()
+				for {
+					synctest.Wait()
+					if len(room.recorded()) > 0 {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				if got := time.Since(start); got < tt.want || got > tt.want+2*time.Millisecond {
+					t.Errorf("line sent after %v, want %v", got, tt.want)
+				}
+				pw.Close()
+				if err := <-done; err != nil {
+					t.Errorf("RunLines = %v", err)
+				}
+			})
+		})
 	}
 }
 
@@ -485,7 +544,7 @@ func TestLinesNoLeak(t *testing.T) {
 			pr, pw := io.Pipe()
 			out := &lineSink{t: t, lines: make(chan string, 100)}
 			done := make(chan error, 1)
-			go func() { done <- RunLines(ctx, room, pr, out, Plain) }()
+			go func() { done <- runLines(ctx, room, pr, out, Plain, noSettle) }()
 			<-out.lines
 			switch how {
 			case "eof":

@@ -236,7 +236,8 @@ func TestLoopbackChat(t *testing.T) {
 	start = time.Now()
 	bob.send(text)
 	m := alice.waitType("message", bob.peerID())
-	t.Logf("message bob → alice: %v (stdin to stdout)", time.Since(start).Round(time.Microsecond))
+	t.Logf("first message bob → alice: %v (stdin to stdout; includes the line modes' settle hold, up to 300 ms after the last join)",
+		time.Since(start).Round(time.Microsecond))
 	if m["text"] != text || m["nick"] != "bob" || m["self"] != false {
 		t.Errorf("alice got %v, want bob's message %q with self false", m, text)
 	}
@@ -250,6 +251,14 @@ func TestLoopbackChat(t *testing.T) {
 	if m["text"] != "waves" || m["action"] != true {
 		t.Errorf("bob got %v, want alice's action", m)
 	}
+
+	// bob's input is past the settle hold now (his first line was read).
+	start = time.Now()
+	bob.send("second")
+	if m := alice.waitType("message", bob.peerID()); m["text"] != "second" {
+		t.Errorf("alice got %v, want bob's second message", m)
+	}
+	t.Logf("next message bob → alice: %v (stdin to stdout)", time.Since(start).Round(time.Microsecond))
 
 	bob.send("/nick robert")
 	m = alice.waitType("nick", bob.peerID())

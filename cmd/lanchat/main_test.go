@@ -111,6 +111,7 @@ func TestRunHelpVersion(t *testing.T) {
 // empty stdin: it prints the ready line and the open-network notice, then
 // leaves at end of input with exit code 0.
 func TestRunLoopbackEOF(t *testing.T) {
+	t.Parallel() // end of input waits out the line modes' 2 s settle in an empty room
 	dir := t.TempDir()
 	id := filepath.Join(dir, "sub", "identity.key")
 	env := func(k string) string {
@@ -196,6 +197,7 @@ func TestKeygen(t *testing.T) {
 		}
 	})
 	t.Run("key file works", func(t *testing.T) {
+		t.Parallel()
 		p := filepath.Join(t.TempDir(), "swarm.key")
 		if code, _, errs := runArgs(t, "keygen", p); code != exitOK {
 			t.Fatalf("keygen: %d %s", code, errs)
