@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -186,7 +188,7 @@ func newScreenModel(r Room, cfg screenConfig) *screenModel {
 		calls: &roomCalls{},
 		st:    newScreenStyles(),
 	}
-	m.nick = Sanitize(m.info.Nick)
+	m.nick = clean(m.info.Nick)
 	m.sb.follow = true
 	m.sb.width = 1
 	m.refreshRoster()
@@ -320,7 +322,7 @@ func (m *screenModel) refreshRoster() {
 	}
 	labels := make(map[string]string, len(members))
 	for _, mb := range members {
-		l := Sanitize(mb.Nick)
+		l := clean(mb.Nick)
 		if count[mb.Nick] > 1 {
 			l += "#" + shortID(mb.PeerID)
 		}
@@ -330,9 +332,42 @@ func (m *screenModel) refreshRoster() {
 	m.rosterGen++
 }
 
+// clean makes remote text safe to show (see [Sanitize]) and keeps it from
+// joining the text around it into one character: text that starts with a
+// combining mark, a zero-width joiner or an emoji modifier gets a space to
+// sit on, and text that ends with a prepended mark gets a space after it.
+// The screen measures its spans one by one, as the terminal draws them.
+func clean(s string) string {
+	s = Sanitize(s)
+	if s == "" {
+		return s
+	}
+	if c, _ := ansi.FirstGraphemeCluster("a"+s, ansi.GraphemeWidth); len(c) > 1 {
+		s = " " + s
+	}
+	// Does the end join a following "a"? Looking at the last 64 bytes is
+	// enough: only the last cluster matters.
+	i := max(0, len(s)-64)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	last := ""
+	for t := s[i:] + "a"; t != ""; {
+		c, _ := ansi.FirstGraphemeCluster(t, ansi.GraphemeWidth)
+		if len(c) == 0 {
+			break
+		}
+		last, t = c, t[len(c):]
+	}
+	if last != "a" {
+		s += " "
+	}
+	return s
+}
+
 // shortID returns the last 4 characters of a peer ID, sanitised.
 func shortID(id string) string {
-	id = Sanitize(id)
+	id = clean(id)
 	r := []rune(id)
 	if len(r) > 4 {
 		r = r[len(r)-4:]
@@ -345,10 +380,10 @@ func shortID(id string) string {
 func (m *screenModel) label(peerID, nick string) string {
 	for _, mb := range m.members {
 		if mb.Nick == nick && mb.PeerID != peerID {
-			return Sanitize(nick) + "#" + shortID(peerID)
+			return clean(nick) + "#" + shortID(peerID)
 		}
 	}
-	return Sanitize(nick)
+	return clean(nick)
 }
 
 // nickColor returns the palette index of a peer: a hash of its ID, so a
@@ -404,14 +439,14 @@ func (m *screenModel) errorLine(text string) {
 
 // welcome adds the first lines of the session.
 func (m *screenModel) welcome() {
-	room := Sanitize(m.info.Room)
+	room := clean(m.info.Room)
 	m.infoLines(fmt.Sprintf("Welcome to #%s, %s. Type /help for commands, :end to leave.", room, m.nick))
 	t := m.now()
 	if m.open() {
 		m.addLine(kindNotice, t, span{"open network — anyone on this LAN can join and read along. Use --key to make it private.", &m.st.warn})
 		return
 	}
-	m.addLine(kindNotice, t, span{"🔒 private network, key fingerprint " + Sanitize(m.info.Fingerprint) + " (/key)", &m.st.notice})
+	m.addLine(kindNotice, t, span{"🔒 private network, key fingerprint " + clean(m.info.Fingerprint) + " (/key)", &m.st.notice})
 }
 
 // open reports whether this node is on an open network (no key).
@@ -426,13 +461,13 @@ func (m *screenModel) event(e node.Event) {
 	case node.EventMessage:
 		lbl := m.label(e.PeerID, e.Nick)
 		c := nickColor(e.PeerID, len(st.nicks))
-		text := Sanitize(e.Text)
+		text := clean(e.Text)
 		kind, nickSt := kindMessage, &st.nicks[c]
 		var body *paint
 		if e.Self {
 			kind, nickSt = kindOwn, &st.ownNicks[c]
 			body = &st.ownText
-		} else if m.mentions(text) {
+		} else if mentions(text, m.nick) {
 			body = &st.mention
 		}
 		if e.Action {
@@ -455,25 +490,49 @@ func (m *screenModel) event(e node.Event) {
 		m.addLine(kindPresence, e.Time, span{"<-- ", &st.dim}, span{lbl, &st.dimNicks[nickColor(e.PeerID, len(st.nicks))]}, span{why, &st.dim})
 	case node.EventNick:
 		if e.Self {
-			m.nick = Sanitize(e.Nick)
+			m.nick = clean(e.Nick)
 			m.addLine(kindPresence, e.Time, span{"-- you are now known as ", &st.dim}, span{m.nick, &st.dimNicks[nickColor(e.PeerID, len(st.nicks))]})
 			return
 		}
-		m.addLine(kindPresence, e.Time, span{"-- " + Sanitize(e.OldNick) + " is now known as ", &st.dim},
+		m.addLine(kindPresence, e.Time, span{"-- " + clean(e.OldNick) + " is now known as ", &st.dim},
 			span{m.label(e.PeerID, e.Nick), &st.dimNicks[nickColor(e.PeerID, len(st.nicks))]})
 	case node.EventNotice:
-		m.addLine(kindNotice, e.Time, span{"-!- " + Sanitize(e.Text), &st.notice})
+		m.addLine(kindNotice, e.Time, span{"-!- " + clean(e.Text), &st.notice})
 	case node.EventError:
-		m.addLine(kindError, e.Time, span{"error: " + Sanitize(e.Text), &st.errorText})
+		m.addLine(kindError, e.Time, span{"error: " + clean(e.Text), &st.errorText})
 	}
 }
 
-// mentions reports whether text names our nick.
-func (m *screenModel) mentions(text string) bool {
-	if len(m.nick) < 2 {
+// mentions reports whether text names our nick as a word of its own
+// (any case): "alice:" and "hi Alice!" do, "malice" does not.
+func mentions(text, nick string) bool {
+	if nick == "" {
 		return false
 	}
-	return strings.Contains(strings.ToLower(text), strings.ToLower(m.nick))
+	text, nick = strings.ToLower(text), strings.ToLower(nick)
+	for i := 0; ; {
+		j := strings.Index(text[i:], nick)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(nick)
+		before, _ := utf8.DecodeLastRuneInString(text[:start])
+		after, _ := utf8.DecodeRuneInString(text[end:])
+		if !isWordRune(before) && !isWordRune(after) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// isWordRune reports whether r continues a word. Scripts written without
+// spaces (Han, kana, Hangul) have no word boundaries to look for: "ゆきさん"
+// mentions ゆき.
+func isWordRune(r rune) bool {
+	if r == utf8.RuneError || unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) {
+		return false
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_'
 }
 
 // opsDone reports failed room calls and starts the next queued ones.
@@ -485,7 +544,7 @@ func (m *screenModel) opsDone(msg opsDoneMsg) tea.Cmd {
 		}
 		switch {
 		case r.op.kind == opNick && errors.Is(r.err, node.ErrInvalidNick):
-			m.errorLine(fmt.Sprintf("invalid nick %q: use 1 to 32 characters, no control characters", Sanitize(r.op.text)))
+			m.errorLine(fmt.Sprintf("invalid nick %q: use 1 to 32 characters, no control characters", clean(r.op.text)))
 		case errors.Is(r.err, node.ErrTooLong):
 			m.input.remember(r.op.text)
 			m.errorLine("message too long, not sent (press Up to edit it)")
@@ -493,7 +552,7 @@ func (m *screenModel) opsDone(msg opsDoneMsg) tea.Cmd {
 			m.errorLine("not sent: the room is closed")
 		default:
 			m.input.remember(r.op.text)
-			m.errorLine("not sent: " + Sanitize(r.err.Error()))
+			m.errorLine("not sent: " + clean(r.err.Error()))
 		}
 	}
 	if cmd := m.startOps(); cmd != nil {
@@ -603,8 +662,11 @@ func (m *screenModel) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
-	if ks == "enter" {
+	switch {
+	case ks == "enter":
 		return m.submit(m.input.submit())
+	case ks == "ctrl+d" && m.input.text == "":
+		return m.quit() // end of input, as in a shell
 	}
 	m.input.handleKey(ks, k.Text, m.complete)
 	return nil
@@ -625,7 +687,7 @@ func (m *screenModel) complete(prefix string, atStart bool) []string {
 	}
 	seen := map[string]bool{}
 	for _, mb := range m.members {
-		n := Sanitize(mb.Nick)
+		n := clean(mb.Nick)
 		if mb.Self || seen[n] || !strings.HasPrefix(strings.ToLower(n), lp) {
 			continue
 		}
@@ -725,11 +787,11 @@ func (m *screenModel) command(line string) tea.Cmd {
 		if m.open() {
 			m.addLine(kindNotice, m.now(), span{"open network: no key — anyone on this LAN can join. Start lanchat with --key to make it private.", &m.st.warn})
 		} else {
-			m.infoLines("network key fingerprint: "+Sanitize(m.info.Fingerprint),
+			m.infoLines("network key fingerprint: "+clean(m.info.Fingerprint),
 				"Everyone in this room shows the same fingerprint: compare it out loud.")
 		}
 	default:
-		m.errorLine(fmt.Sprintf("unknown command %s — nothing was sent", Sanitize(name)))
+		m.errorLine(fmt.Sprintf("unknown command %s — nothing was sent", clean(name)))
 		m.infoLines(screenHelp...)
 	}
 	return nil
@@ -743,16 +805,16 @@ var screenHelp = []string{
 	"  /who            members with their peer IDs and addresses",
 	"  /key            the network key fingerprint, to compare out loud",
 	"  /clear          clear the message history on this screen",
-	"  /quit or :end   leave the room (Ctrl-C too)",
+	"  /quit or :end   leave the room (also Ctrl-C, or Ctrl-D on an empty line)",
 	"  //text          send a line that starts with /",
-	"Keys: Enter send · Up/Down history · Tab complete nick · PgUp/PgDn Home/End or wheel scroll · Ctrl-A/E/K/U/W/Y edit",
+	"Keys: Enter send · Up/Down history · Tab complete nick · PgUp/PgDn Home/End or wheel scroll · Ctrl-A/E/K/U/W/Y edit · Shift+drag selects text",
 }
 
 // who lists the members with peer IDs and addresses.
 func (m *screenModel) who() {
 	m.refreshRoster()
 	t := m.now()
-	m.addLine(kindInfo, t, span{fmt.Sprintf("%d in #%s:", len(m.members), Sanitize(m.info.Room)), &m.st.info})
+	m.addLine(kindInfo, t, span{fmt.Sprintf("%d in #%s:", len(m.members), clean(m.info.Room)), &m.st.info})
 	for _, mb := range m.members {
 		c := nickColor(mb.PeerID, len(m.st.nicks))
 		spans := []span{{"  ", nil}, {m.labels[mb.PeerID], &m.st.nicks[c]}}
@@ -766,22 +828,22 @@ func (m *screenModel) who() {
 		if len(notes) > 0 {
 			spans = append(spans, span{" (" + strings.Join(notes, ", ") + ")", &m.st.dim})
 		}
-		spans = append(spans, span{" " + Sanitize(mb.PeerID), &m.st.info})
+		spans = append(spans, span{" " + clean(mb.PeerID), &m.st.info})
 		addrs := mb.Addrs
 		if mb.Self {
 			addrs = m.info.Addrs
 		}
 		switch {
 		case len(addrs) > 0:
-			clean := make([]string, len(addrs))
+			shown := make([]string, len(addrs))
 			for i, a := range addrs {
-				clean[i] = Sanitize(a)
+				shown[i] = clean(a)
 			}
 			verb := " via "
 			if mb.Self {
 				verb = " listening on "
 			}
-			spans = append(spans, span{verb + strings.Join(clean, ", "), &m.st.dim})
+			spans = append(spans, span{verb + strings.Join(shown, ", "), &m.st.dim})
 		case !mb.Self:
 			spans = append(spans, span{" (not directly connected)", &m.st.dim})
 		}

@@ -89,12 +89,12 @@ func TestScreenCommands(t *testing.T) {
 }
 
 func TestScreenQuit(t *testing.T) {
-	for _, how := range []string{":end", "/quit", "  :end  ", "ctrl+c"} {
+	for _, how := range []string{":end", "/quit", "  :end  ", "ctrl+c", "ctrl+d"} {
 		t.Run(how, func(t *testing.T) {
 			ts := newTestScreen(t, newScreenRoom("private"), 80, 24)
 			var cmd tea.Cmd
-			if how == "ctrl+c" {
-				cmd = ts.key("ctrl+c")
+			if strings.HasPrefix(how, "ctrl+") {
+				cmd = ts.key(how)
 			} else {
 				ts.typeText(how)
 				cmd = ts.key("enter")
@@ -314,5 +314,41 @@ func TestScreenRoomClosed(t *testing.T) {
 	}
 	if ts.m.exitErr == nil {
 		t.Error("no exit error")
+	}
+}
+
+func TestScreenCtrlDDeletesWhenTyping(t *testing.T) {
+	ts := newTestScreen(t, newScreenRoom("private"), 80, 24)
+	ts.typeText("ab")
+	ts.key("ctrl+a")
+	if cmd := ts.key("ctrl+d"); cmd != nil {
+		t.Error("Ctrl-D on a line with text did something besides deleting")
+	}
+	if got := ts.m.input.text; got != "b" {
+		t.Errorf("input = %q, want %q", got, "b")
+	}
+}
+
+func TestMentions(t *testing.T) {
+	tests := []struct {
+		text, nick string
+		want       bool
+	}{
+		{"alice: hi", "alice", true},
+		{"hi Alice!", "alice", true},
+		{"ALICE", "alice", true},
+		{"malice aforethought", "alice", false},
+		{"alices", "alice", false},
+		{"alice_2 is not alice", "alice", true},
+		{"alice_2", "alice", false},
+		{"ゆきさん、おはよう", "ゆき", true},
+		{"yukiさん", "yuki", true},
+		{"ゆき、おはよう", "ゆき", true},
+		{"anything", "", false},
+	}
+	for _, tt := range tests {
+		if got := mentions(tt.text, tt.nick); got != tt.want {
+			t.Errorf("mentions(%q, %q) = %v, want %v", tt.text, tt.nick, got, tt.want)
+		}
 	}
 }

@@ -63,9 +63,7 @@ type cluster struct {
 // than a row is broken at the row's end. Spaces at a break are dropped.
 func wrapSpans(spans []span, width, indent int, method ansi.Method) []styledRow {
 	width = max(width, 1)
-	if indent > width/2 {
-		indent = 0
-	}
+	indent = effectiveIndent(width, indent)
 	// Most lines fit on one row: draw them without measuring clusters.
 	total, size := 0, 0
 	for _, sp := range spans {
@@ -87,12 +85,12 @@ func wrapSpans(spans []span, width, indent int, method ansi.Method) []styledRow 
 			if len(c) == 0 {
 				break
 			}
-			if w > width {
-				// a wide character in a one-cell row: it cannot be shown
-				c, w = strings.Repeat(" ", width), width
+			s = s[len(c):]
+			if w > width-indent {
+				// a character wider than a row: it cannot be shown
+				c, w = strings.Repeat(" ", width-indent), width-indent
 			}
 			cells = append(cells, cluster{s: c, w: w, span: si, space: c == " "})
-			s = s[len(c):]
 		}
 	}
 
@@ -132,13 +130,21 @@ func wrapSpans(spans []span, width, indent int, method ansi.Method) []styledRow 
 			continue // no leading space on a continuation row
 		}
 		for len(cur) > 0 && curW+c.w > avail() {
+			a := avail()
 			switch {
-			case c.space || c.w > 1:
+			case (c.space || c.w > 1) && curW <= a:
 				flush(len(cur)) // break before a space or a wide character
-			case breakAt > 0 && breakAt < len(cur):
+			case breakAt > 0 && breakAt < len(cur) && widthOf(cur[:breakAt]) <= a:
 				flush(breakAt)
 			default:
-				flush(len(cur)) // hard break inside a long word
+				// hard break inside a word too long for a row (also what
+				// was carried over from a wider first row)
+				n, w := 0, 0
+				for n < len(cur) && w+cur[n].w <= a {
+					w += cur[n].w
+					n++
+				}
+				flush(max(n, 1))
 			}
 		}
 		if c.space && len(cur) == 0 && len(rows) > 0 {
@@ -205,6 +211,25 @@ func (s *entryStore) add(e entry) {
 	b := &s.blocks[len(s.blocks)-1]
 	*b = append(*b, e)
 	s.n++
+}
+
+// effectiveIndent returns the continuation indent used for rows of width
+// cells: none when it would leave less than half the row, or no room for a
+// wide character.
+func effectiveIndent(width, indent int) int {
+	if indent > width/2 || width-indent < 2 {
+		return 0
+	}
+	return indent
+}
+
+// widthOf returns the width of clusters.
+func widthOf(cs []cluster) int {
+	w := 0
+	for _, c := range cs {
+		w += c.w
+	}
+	return w
 }
 
 // rowPos names one display row of the scrollback: row r of entry e.

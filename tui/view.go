@@ -133,7 +133,7 @@ func (m *screenModel) View() tea.View {
 	v := tea.NewView(content)
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
-	v.WindowTitle = "lanchat #" + Sanitize(m.info.Room)
+	v.WindowTitle = "lanchat #" + clean(m.info.Room)
 	v.Cursor = cursor
 	return v
 }
@@ -219,7 +219,7 @@ func (m *screenModel) peerCount() int {
 
 // headerLine draws the top bar: room, network, own nick, peer count.
 func (m *screenModel) headerLine() string {
-	room := "#" + Sanitize(m.info.Room)
+	room := "#" + clean(m.info.Room)
 	peers := fmt.Sprintf("%d peers", m.peerCount())
 	if m.peerCount() == 1 {
 		peers = "1 peer"
