@@ -451,7 +451,7 @@ func (m *screenModel) welcome() {
 
 // open reports whether this node is on an open network (no key).
 func (m *screenModel) open() bool {
-	return m.info.Network != "private"
+	return m.info.Network != node.NetworkPrivate
 }
 
 // event shows one room event.
@@ -547,7 +547,7 @@ func (m *screenModel) opsDone(msg opsDoneMsg) tea.Cmd {
 			m.errorLine(fmt.Sprintf("invalid nick %q: use 1 to 32 characters, no control characters", clean(r.op.text)))
 		case errors.Is(r.err, node.ErrTooLong):
 			m.input.remember(r.op.text)
-			m.errorLine("message too long, not sent (press Up to edit it)")
+			m.errorLine(fmt.Sprintf("message too long, not sent: the limit is %d bytes (press Up to edit it)", node.MaxTextBytes))
 		case errors.Is(r.err, node.ErrClosed):
 			m.errorLine("not sent: the room is closed")
 		default:

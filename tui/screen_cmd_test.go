@@ -156,14 +156,14 @@ func TestScreenSendErrors(t *testing.T) {
 		}
 		return nil
 	}
-	ts := newTestScreen(t, room, 100, 24)
+	ts := newTestScreen(t, room, 200, 24)
 	long := strings.Repeat("x", 30)
 	ts.enter(long)
 	ts.enter("/nick !!")
 	ts.enter("closed")
 	s := ts.screen()
 	for _, want := range []string{
-		"error: message too long, not sent (press Up to edit it)",
+		"error: message too long, not sent: the limit is 4096 bytes (press Up to edit it)",
 		`error: invalid nick "!!"`,
 		"error: not sent: the room is closed",
 	} {
