@@ -60,22 +60,22 @@ func TestTmuxTwoNodes(t *testing.T) {
 
 	// Resize: the narrow layout has no member list, every line fits, and
 	// the Japanese text is re-wrapped, not cut.
-	tm.run(t, "resize-window", "-t", "alice", "-x", "45", "-y", "12")
+	tm.run(t, "resize-window", "-t", "alice:", "-x", "45", "-y", "12")
 	narrow := alice.waitFor(t, "the 45×12 redraw", fits(45, 12), not(contains("│")), containsWrapped(long))
 	t.Logf("alice, 45×12:\n%s", narrow)
-	tm.run(t, "resize-window", "-t", "alice", "-x", "40", "-y", "10")
+	tm.run(t, "resize-window", "-t", "alice:", "-x", "40", "-y", "10")
 	alice.waitFor(t, "the 40×10 redraw", fits(40, 10), containsWrapped(long))
-	tm.run(t, "resize-window", "-t", "alice", "-x", "100", "-y", "30")
+	tm.run(t, "resize-window", "-t", "alice:", "-x", "100", "-y", "30")
 	alice.waitFor(t, "the 100×30 redraw", fits(100, 30), contains("2 members"), contains("<alice> こんにちは世界"))
 
 	// The cursor after Japanese input is on the cell after the last
 	// character: "> " plus three wide characters.
-	tm.run(t, "send-keys", "-t", "alice", "-l", "日本語")
+	tm.run(t, "send-keys", "-t", "alice:", "-l", "日本語")
 	alice.waitFor(t, "the typed Japanese", inputIs("日本語"))
-	if x := tm.cursorX(t, "alice"); x != 2+6 {
+	if x := tm.cursorX(t, "alice:"); x != 2+6 {
 		t.Errorf("cursor after typing 日本語 is at column %d, want 8", x)
 	}
-	tm.run(t, "send-keys", "-t", "alice", "C-u")
+	tm.run(t, "send-keys", "-t", "alice:", "C-u")
 	alice.waitFor(t, "the cleared input line", inputIs(""))
 
 	// bob leaves with :end: exit status 0, and alice sees the leave.
@@ -185,9 +185,13 @@ func (tm *tmux) start(t *testing.T, nick, bin, dir string, extra ...string) *pan
 	return &pane{tm: tm, name: nick, dir: dir}
 }
 
+// target names the pane's session for tmux's -t. The colon matters: a bare
+// name can match a window name (e.g. "b" matches "bash") in another session.
+func (p *pane) target() string { return p.name + ":" }
+
 // capture returns the visible screen of the pane.
 func (p *pane) capture() (string, error) {
-	return p.tm.try("capture-pane", "-p", "-t", p.name)
+	return p.tm.try("capture-pane", "-p", "-t", p.target())
 }
 
 // screenCheck is a condition on a captured screen.
@@ -269,8 +273,8 @@ func (p *pane) waitFor(t *testing.T, what string, checks ...screenCheck) string 
 // typeLine types text and presses Enter.
 func (p *pane) typeLine(t *testing.T, text string) {
 	t.Helper()
-	p.tm.run(t, "send-keys", "-t", p.name, "-l", text)
-	p.tm.run(t, "send-keys", "-t", p.name, "Enter")
+	p.tm.run(t, "send-keys", "-t", p.target(), "-l", text)
+	p.tm.run(t, "send-keys", "-t", p.target(), "Enter")
 }
 
 // waitExit waits for the wrapper to record lanchat's exit status.
