@@ -509,8 +509,10 @@ func (n *Node) sendLeave(ctx context.Context) error {
 		n.log.Warn("cannot announce leave", "err", err)
 		return nil
 	}
+	start := time.Now()
 	select {
 	case <-flushed:
+		n.log.Debug("leave written to every peer", "after", time.Since(start))
 		settle := time.NewTimer(leaveSettle)
 		defer settle.Stop()
 		select {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true), pubsub.WithPeerOutboundQueueSize(4096))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +118,30 @@ func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
 		cancel()
 	})
 	return &rawPeer{id: h.ID(), h: h, topic: topic, sub: sub}
+}
+
+// join connects the raw peer to n and waits until n knows it is in the room.
+func (r *rawPeer) join(t *testing.T, n *testNode) {
+	t.Helper()
+	ai, err := peer.AddrInfoFromString(n.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.h.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	// Once a heartbeat of n reaches the raw peer, n knows it is in the room.
+	for {
+		m, err := r.sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("raw peer never heard %s: %v", n.name, err)
+		}
+		if m.GetFrom().String() == n.id() {
+			return
+		}
+	}
 }
 
 func (r *rawPeer) publish(t *testing.T, data []byte) {
@@ -140,25 +165,7 @@ func TestValidatorRejectsBadEnvelopes(t *testing.T) {
 	waitKnown(5*time.Second, a, b)
 
 	raw := newRawPeer(t, psk, cfg.Room)
-	ai, err := peer.AddrInfoFromString(a.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := raw.h.Connect(ctx, *ai); err != nil {
-		t.Fatal(err)
-	}
-	// Once a heartbeat of a reaches the raw peer, a knows it is in the room.
-	for {
-		m, err := raw.sub.Next(ctx)
-		if err != nil {
-			t.Fatalf("raw peer never heard alice: %v", err)
-		}
-		if m.GetFrom().String() == a.id() {
-			break
-		}
-	}
+	raw.join(t, a)
 
 	head := func(v byte, k kind, nick string) []byte {
 		return append([]byte{v, byte(k), 0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0x7b, byte(len(nick))}, nick...)
@@ -203,5 +210,35 @@ func TestValidatorRejectsBadEnvelopes(t *testing.T) {
 		if strings.Contains(ev.Text, "bad:") || ev.Nick == "eve" {
 			t.Errorf("bad envelope delivered: %+v", ev)
 		}
+	}
+}
+
+// TestFloodLimit: a peer publishing far faster than anyone types is cut
+// off after its burst, and the room keeps working.
+func TestFloodLimit(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	b := startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	raw := newRawPeer(t, nil, DefaultRoom)
+	raw.join(t, a)
+
+	const flood = recvBurst + 1000
+	isFlood := func(ev Event) bool { return ev.Type == EventMessage && strings.HasPrefix(ev.Text, "flood ") }
+	start := time.Now()
+	for i := range flood {
+		data, _ := encode(envelope{Kind: kindMessage, Sent: 1, Nick: "mallory", Text: fmt.Sprint("flood ", i)})
+		raw.publish(t, data)
+	}
+	// The burst gets through whole (the bucket starts full).
+	a.wait(5*time.Second, "the burst", isMessage(fmt.Sprint("flood ", recvBurst-1)))
+	elapsed := time.Since(start)
+	b.Send("still here")
+	a.wait(5*time.Second, "bob after the flood", isMessage("still here"))
+	got := a.count(isFlood)
+	allowed := recvBurst + int(recvRate*time.Since(start).Seconds()) + 1
+	t.Logf("flood of %d in %v: %d delivered, limit %d", flood, elapsed, got, allowed)
+	if got > allowed || got >= flood {
+		t.Errorf("%d flood messages delivered, want at most %d", got, allowed)
 	}
 }
