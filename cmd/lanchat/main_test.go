@@ -320,3 +320,20 @@ func TestLogGate(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCannotListen checks a runtime failure: exit code 1 and one line on
+// stderr, without libp2p's own logs of the failed start.
+func TestRunCannotListen(t *testing.T) {
+	// 203.0.113.0/24 (TEST-NET-3) is never a local address: bind fails.
+	code, out, errs := runArgs(t, "--json", "--no-mdns", "--listen", "/ip4/203.0.113.7/tcp/4001",
+		"--identity", filepath.Join(t.TempDir(), "id"))
+	if code != exitFailure {
+		t.Errorf("run = %d, want %d; stderr %q", code, exitFailure, errs)
+	}
+	if !strings.HasPrefix(errs, "lanchat: ") || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "203.0.113.7") {
+		t.Errorf("stderr = %q, want one line naming the address", errs)
+	}
+	if out != "" {
+		t.Errorf("stdout = %q, want nothing", out)
+	}
+}
