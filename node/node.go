@@ -311,17 +311,17 @@ func (n *Node) Info() Info {
 
 // Events returns the channel of room events, in the order they happened.
 //
-// Delivery rule: when the channel is full, the node blocks until the front
-// end reads (nothing is dropped), watching only its own shutdown. A front end
-// that stops reading therefore stalls presence processing after
-// EventBuffer+4352 events (the subscription and inbox buffers), after which
-// pubsub drops incoming messages; it does not stall heartbeats. The channel is
-// closed when Close returns.
+// Delivery rule: when the channel is full, the node waits until the front end
+// reads, so nothing is dropped; only Close ends the wait. While it waits,
+// incoming messages queue in the inbox and subscription buffers (4352
+// more); a front end that stops reading for longer loses messages beyond
+// that, dropped by pubsub. Heartbeats go on regardless, so peers do not see
+// this node as lost. The channel is closed before Close returns.
 func (n *Node) Events() <-chan Event { return n.events }
 
 // Send publishes a chat line; the sender gets its own message once as an
 // [EventMessage] with Self set, when pubsub echoes it. Text must be 1..4096
-// bytes of valid UTF-8 ([ErrTooLong] otherwise). To stay under every peer's
+// bytes of valid UTF-8 ([ErrEmptyText], [ErrTooLong], [ErrBadUTF8]). To stay under every peer's
 // flood limit Send paces bursts: up to 400 lines go out at once, further lines
 // at 80 per second, so Send may block; Close unblocks it with [ErrClosed].
 func (n *Node) Send(text string) error { return n.say(kindMessage, text) }

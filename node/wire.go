@@ -57,7 +57,8 @@ const (
 	maxEnvelope = headerLen + maxNickBytes + MaxTextBytes
 )
 
-// Wire errors. Decode's errors wrap one of these.
+// Wire errors. An envelope that fails to decode gives an error wrapping one
+// of these (or [ErrInvalidNick], [ErrTooLong]).
 var (
 	ErrShort       = errors.New("node: envelope too short")
 	ErrOversize    = errors.New("node: envelope too large")
