@@ -14,6 +14,12 @@ import (
 // dialTimeout bounds one dial of a peer found by discovery.
 const dialTimeout = 10 * time.Second
 
+// foreignSettle is how long the dialer gathers counts of peers on another
+// key before it tells the user, once: the first queries of a start see
+// the neighbours one answer at a time, and one notice with the full count
+// is better than a notice per answer.
+const foreignSettle = 2 * time.Second
+
 // dialTarget is what the dialer needs of the node.
 type dialTarget interface {
 	Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) error
@@ -29,13 +35,14 @@ type peerDialer struct {
 	log     *slog.Logger
 	found   chan discovery.Peer // sightings; dropped when full, discovery repeats them
 	foreign chan int            // latest count of foreign peers; capacity 1
+	settle  time.Duration       // foreignSettle; shorter in tests
 }
 
 // foundQueue bounds the sightings waiting for run.
 const foundQueue = 64
 
 func newPeerDialer(n dialTarget, log *slog.Logger) *peerDialer {
-	return &peerDialer{node: n, log: log, found: make(chan discovery.Peer, foundQueue), foreign: make(chan int, 1)}
+	return &peerDialer{node: n, log: log, found: make(chan discovery.Peer, foundQueue), foreign: make(chan int, 1), settle: foreignSettle}
 }
 
 // Found queues p for dialing; when the queue is full the sighting is
@@ -60,14 +67,20 @@ func (d *peerDialer) Foreign(count int) {
 	}
 }
 
-// run dials queued peers, at most one dial per peer at a time, and turns
-// foreign counts into notices, until ctx is done; then it cancels the dials
-// in flight and waits for them.
+// run dials queued peers, at most one dial per peer at a time, and tells
+// the user once, settle after the first sighting, how many peers use
+// another key; it runs until ctx is done, then cancels the dials in flight
+// and waits for them.
 func (d *peerDialer) run(ctx context.Context) {
 	inflight := map[string]bool{}
 	finished := make(chan string)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var (
+		foreign int              // latest count, 0 before the first sighting
+		tell    <-chan time.Time // fires once, settle after the first sighting
+		told    bool
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -75,7 +88,16 @@ func (d *peerDialer) run(ctx context.Context) {
 		case id := <-finished:
 			delete(inflight, id)
 		case n := <-d.foreign:
-			d.node.Notice(foreignNotice(n))
+			if told {
+				continue
+			}
+			if foreign == 0 {
+				tell = time.After(d.settle)
+			}
+			foreign = max(foreign, n)
+		case <-tell:
+			tell, told = nil, true
+			d.node.Notice(foreignNotice(foreign))
 		case p := <-d.found:
 			if inflight[p.ID] {
 				continue

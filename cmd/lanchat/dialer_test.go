@@ -33,6 +33,7 @@ func (f *fakeTarget) Notice(text string) { f.notices <- text }
 func TestPeerDialer(t *testing.T) {
 	f := &fakeTarget{dials: make(chan string, 10), release: make(chan struct{}), notices: make(chan string, 10)}
 	d := newPeerDialer(f, slog.New(slog.DiscardHandler))
+	d.settle = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { d.run(ctx) })
@@ -82,14 +83,14 @@ redial:
 		}
 	}
 
+	// Peers on another key: counts that arrive within the settle time make
+	// one notice with the latest count; later counts make none.
 	d.Foreign(1)
-	if got, want := recv(f.notices, "notice"), "1 lanchat peer nearby uses a different key"; got != want {
-		t.Errorf("notice %q, want %q", got, want)
-	}
 	d.Foreign(3)
 	if got, want := recv(f.notices, "notice"), "3 lanchat peers nearby use a different key"; got != want {
 		t.Errorf("notice %q, want %q", got, want)
 	}
+	d.Foreign(5)
 
 	// Stopping cancels the dial in flight and waits for it.
 	cancel()
@@ -99,6 +100,11 @@ redial:
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("run did not return after cancel")
+	}
+	select {
+	case got := <-f.notices:
+		t.Errorf("second notice %q, want the user told once", got)
+	default:
 	}
 }
 
@@ -114,5 +120,16 @@ func TestPeerDialerNeverBlocks(t *testing.T) {
 	}
 	if got := <-d.foreign; got != 9 {
 		t.Errorf("foreign count kept = %d, want the latest, 9", got)
+	}
+}
+
+func TestForeignNotice(t *testing.T) {
+	for n, want := range map[int]string{
+		1: "1 lanchat peer nearby uses a different key",
+		2: "2 lanchat peers nearby use a different key",
+	} {
+		if got := foreignNotice(n); got != want {
+			t.Errorf("foreignNotice(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
