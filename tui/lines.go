@@ -61,7 +61,8 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // the room's members (another member joined, then 300 ms without a further
 // join): lines piped in at once, like `echo done | lanchat`, then reach the
 // members instead of a room the node has not found yet. Events are printed
-// meanwhile.
+// meanwhile. When the user leaves, RunLines first waits (up to 2 s) for the
+// echoes of the messages it sent, so they are printed too.
 //
 // Reads cannot be cancelled, so in is read by a goroutine that RunLines
 // starts. When RunLines returns because in reached its end, that goroutine has
@@ -70,35 +71,46 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // closed, or the next line arrives) and never blocks after that; for
 // os.Stdin this means it is abandoned at process exit.
 func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode LineMode) error {
-	return runLines(ctx, r, in, out, mode, lineSettle{max: lineSettleMax, quiet: lineSettleQuiet})
+	return runLines(ctx, r, in, out, mode, lineTimes{
+		settleMax: lineSettleMax, settleQuiet: lineSettleQuiet, echo: lineEchoWait,
+	})
 }
 
-// lineSettle is how long RunLines holds input back after start, so that
-// lines piped in at once reach the peers the node is still finding instead
-// of an empty room: until another member has joined and no further one
-// joined for quiet, or at most max.
-type lineSettle struct {
-	max   time.Duration // longest hold: about mDNS's first queries plus a dial
-	quiet time.Duration // after the latest join of another member
+// lineTimes are RunLines' waits.
+//
+// Input is held back after start so that lines piped in at once reach the
+// peers the node is still finding instead of an empty room: until another
+// member has joined and no further one joined for settleQuiet, or at most
+// settleMax.
+//
+// When the user leaves, RunLines waits up to echo for the echoes of the
+// messages it sent, so that `echo hi | lanchat --json` prints its own
+// message (and whether it reached anyone) before it exits.
+type lineTimes struct {
+	settleMax   time.Duration // longest hold: about mDNS's first queries plus a dial
+	settleQuiet time.Duration // after the latest join of another member
+	echo        time.Duration // longest wait for our own messages' echoes
 }
 
-// The settle times of RunLines: discovery's first answers arrive within
-// ~0.5 s and a join within ~1 s of start on a LAN; an empty room costs at
-// most 2 s.
+// The waits of RunLines: discovery's first answers arrive within ~0.5 s and
+// a join within ~1 s of start on a LAN; an empty room costs at most 2 s. The
+// echo is local and normally comes back well under a millisecond after a
+// send.
 const (
 	lineSettleMax   = 2 * time.Second
 	lineSettleQuiet = 300 * time.Millisecond
+	lineEchoWait    = 2 * time.Second
 )
 
-// runLines is RunLines with the settle times as a parameter.
-func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode LineMode, settle lineSettle) error {
-	w := &lineWriter{out: out, mode: mode}
+// runLines is RunLines with its waits as a parameter.
+func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode LineMode, times lineTimes) error {
+	s := &lineSession{r: r, w: &lineWriter{out: out, mode: mode}, echoWait: times.echo}
 	info := r.Info()
-	if err := w.ready(info); err != nil {
+	if err := s.w.ready(info); err != nil {
 		return err
 	}
-	if info.Network != "private" {
-		if err := w.notice("open network: no key is set, so anyone on this LAN can join and read this room"); err != nil {
+	if info.Network != node.NetworkPrivate {
+		if err := s.w.notice("open network: no key is set, so anyone on this LAN can join and read this room"); err != nil {
 			return err
 		}
 	}
@@ -111,9 +123,9 @@ func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 	// Input is read from inputsOn once the room has settled; until then
 	// it is nil and the lines wait in the reader (and the pipe).
 	var inputsOn <-chan lineInput
-	settleMax := time.NewTimer(settle.max)
+	settleMax := time.NewTimer(times.settleMax)
 	defer settleMax.Stop()
-	quiet := time.NewTimer(settle.quiet)
+	quiet := time.NewTimer(times.settleQuiet)
 	defer quiet.Stop()
 	if !hasOthers(r.Members()) {
 		quiet.Stop()
@@ -138,32 +150,54 @@ func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
 			}
 			if inputsOn == nil && ev.Type == node.EventJoin && !ev.Self {
-				quiet.Reset(settle.quiet)
+				quiet.Reset(times.settleQuiet)
 			}
-			if err := w.event(ev); err != nil {
+			if err := s.show(ev); err != nil {
 				return err
 			}
 		case li := <-inputsOn:
 			// Events already queued happened before this line was acted
 			// on: print them first (also at end of input, so nothing
 			// already known is left unsaid).
-			if err := drainLineEvents(events, w); err != nil {
+			if err := s.drain(events); err != nil {
 				return err
 			}
 			if li.eof {
+				if err := s.awaitEchoes(ctx, events); err != nil {
+					return err
+				}
 				if li.err != nil {
 					// A broken input is a reason to leave, not to crash:
 					// say so on the output and leave gracefully.
-					return w.errorf("reading input: %v", li.err)
+					return s.w.errorf("reading input: %v", li.err)
 				}
 				return nil
 			}
-			quit, err := handleLineInput(r, w, li)
+			quit, err := s.input(li)
+			if err == nil && quit {
+				err = s.awaitEchoes(ctx, events)
+			}
 			if err != nil || quit {
 				return err
 			}
 		}
 	}
+}
+
+// lineSession is the state of one RunLines.
+type lineSession struct {
+	r        Room
+	w        *lineWriter
+	pending  int           // messages sent whose echo has not been shown yet
+	echoWait time.Duration // see lineTimes.echo
+}
+
+// show writes one room event and counts the echoes of our own messages.
+func (s *lineSession) show(ev node.Event) error {
+	if ev.Type == node.EventMessage && ev.Self {
+		s.pending = max(0, s.pending-1)
+	}
+	return s.w.event(ev)
 }
 
 // hasOthers reports whether members lists anyone but this node.
@@ -176,21 +210,47 @@ func hasOthers(members []node.Member) bool {
 	return false
 }
 
-// drainLineEvents writes the events waiting in events without blocking.
-func drainLineEvents(events <-chan node.Event, w *lineWriter) error {
+// drain writes the events waiting in events without blocking.
+func (s *lineSession) drain(events <-chan node.Event) error {
 	for {
 		select {
 		case ev, ok := <-events:
 			if !ok {
 				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
 			}
-			if err := w.event(ev); err != nil {
+			if err := s.show(ev); err != nil {
 				return err
 			}
 		default:
 			return nil
 		}
 	}
+}
+
+// awaitEchoes shows events until every message sent has come back as its
+// echo, at most for s.echoWait or until ctx is done.
+func (s *lineSession) awaitEchoes(ctx context.Context, events <-chan node.Event) error {
+	if s.pending == 0 || s.echoWait <= 0 {
+		return nil
+	}
+	timeout := time.NewTimer(s.echoWait)
+	defer timeout.Stop()
+	for s.pending > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timeout.C:
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
+			}
+			if err := s.show(ev); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // lineInput is one line read from the input, or its end.
@@ -244,26 +304,27 @@ func readLineInputs(in io.Reader, ch chan<- lineInput, done <-chan struct{}) {
 	}
 }
 
-// handleLineInput acts on one input line. It reports whether the user left;
-// the error is a failure to write output.
-func handleLineInput(r Room, w *lineWriter, li lineInput) (quit bool, err error) {
+// input acts on one input line. It reports whether the user left; the
+// error is a failure to write output.
+func (s *lineSession) input(li lineInput) (quit bool, err error) {
+	r, w := s.r, s.w
 	if li.tooLong {
 		return false, w.errorf("message too long (max %d bytes)", MaxLineBytes)
 	}
-	s := li.text
-	if strings.TrimSpace(s) == "" {
+	line := li.text
+	if strings.TrimSpace(line) == "" {
 		return false, nil
 	}
-	if strings.TrimSpace(s) == ":end" {
+	if strings.TrimSpace(line) == ":end" {
 		return true, nil
 	}
-	if strings.HasPrefix(s, "//") {
-		return false, sendLine(r, w, s[1:], false)
+	if strings.HasPrefix(line, "//") {
+		return false, s.send(line[1:], false)
 	}
-	if !strings.HasPrefix(s, "/") {
-		return false, sendLine(r, w, s, false)
+	if !strings.HasPrefix(line, "/") {
+		return false, s.send(line, false)
 	}
-	name, arg, _ := strings.Cut(s[1:], " ")
+	name, arg, _ := strings.Cut(line[1:], " ")
 	arg = strings.TrimSpace(arg)
 	switch strings.ToLower(name) {
 	case "quit":
@@ -272,7 +333,7 @@ func handleLineInput(r Room, w *lineWriter, li lineInput) (quit bool, err error)
 		if arg == "" {
 			return false, w.errorf("usage: /me ACTION")
 		}
-		return false, sendLine(r, w, arg, true)
+		return false, s.send(arg, true)
 	case "nick":
 		if arg == "" {
 			return false, w.errorf("usage: /nick NAME")
@@ -302,9 +363,10 @@ func handleLineInput(r Room, w *lineWriter, li lineInput) (quit bool, err error)
 // lineHelp is the text of /help in the line modes.
 const lineHelp = "commands: /nick NAME, /me ACTION, /who, /key, /help, /quit or :end to leave; //text sends a line that starts with /"
 
-// sendLine sends text as a message or action and turns a failure into an
-// error line.
-func sendLine(r Room, w *lineWriter, text string, action bool) error {
+// send sends text as a message or action and turns a failure into an error
+// line.
+func (s *lineSession) send(text string, action bool) error {
+	r, w := s.r, s.w
 	text = strings.ToValidUTF8(text, "\uFFFD")
 	if len(text) > MaxLineBytes {
 		return w.errorf("message too long (max %d bytes)", MaxLineBytes)
@@ -317,6 +379,7 @@ func sendLine(r Room, w *lineWriter, text string, action bool) error {
 	}
 	switch {
 	case err == nil:
+		s.pending++
 		return nil
 	case errors.Is(err, node.ErrTooLong):
 		return w.errorf("message too long (max %d bytes)", MaxLineBytes)

@@ -98,7 +98,7 @@ type linesRun struct {
 const testWait = 5 * time.Second
 
 // noSettle reads input at once; TestLinesSettle covers the hold.
-var noSettle = lineSettle{}
+var noSettle = lineTimes{}
 
 func startLines(t *testing.T, room *fakeRoom, mode LineMode) *linesRun {
 	t.Helper()
@@ -426,9 +426,9 @@ func TestLinesQueuedEventsFirst(t *testing.T) {
 }
 
 // TestLinesSettle checks that input is held back after start until another
-// member has joined and the joins have gone quiet, or at most settle.max.
+// member has joined and the joins have gone quiet, or at most settleMax.
 func TestLinesSettle(t *testing.T) {
-	settle := lineSettle{max: 2 * time.Second, quiet: 300 * time.Millisecond}
+	settle := lineTimes{settleMax: 2 * time.Second, settleQuiet: 300 * time.Millisecond}
 	other := node.Member{PeerID: "p", Nick: "bob"}
 	self := node.Member{PeerID: "s", Nick: "alice", Self: true}
 	join := node.Event{Type: node.EventJoin, PeerID: "p", Nick: "bob"}
@@ -475,6 +475,77 @@ func TestLinesSettle(t *testing.T) {
 				if err := <-done; err != nil {
 					t.Errorf("RunLines = %v", err)
 				}
+			})
+		})
+	}
+}
+
+// echoRoom is a fakeRoom that echoes our own messages like the node does:
+// later, from another goroutine, the n-th message n×delay after it was sent
+// (so in order), or never when delay < 0.
+type echoRoom struct {
+	*fakeRoom
+	delay time.Duration
+	sent  int
+	wg    sync.WaitGroup
+}
+
+func (e *echoRoom) Send(text string) error {
+	if err := e.fakeRoom.Send(text); err != nil {
+		return err
+	}
+	e.sent++
+	if e.delay >= 0 {
+		d := time.Duration(e.sent) * e.delay
+		e.wg.Go(func() {
+			time.Sleep(d)
+			e.events <- node.Event{Type: node.EventMessage, Time: t0, ID: "m-" + text, PeerID: "12D3KooWSelf", Nick: "alice", Text: text, Sent: t0, Self: true}
+		})
+	}
+	return nil
+}
+
+// TestLinesAwaitEchoes checks that on leaving, RunLines waits for the echoes
+// of the messages it sent, so a piped line is always printed, but not for
+// ever when an echo never comes.
+func TestLinesAwaitEchoes(t *testing.T) {
+	times := lineTimes{echo: 2 * time.Second}
+	tests := []struct {
+		name     string
+		input    string
+		delay    time.Duration
+		want     []string // output after the ready line
+		wantTime time.Duration
+	}{
+		{"end of input", "one\ntwo\n", 50 * time.Millisecond,
+			[]string{"[14:03] <alice> one", "[14:03] <alice> two"}, 100 * time.Millisecond},
+		{":end", "one\n:end\n", 50 * time.Millisecond,
+			[]string{"[14:03] <alice> one"}, 50 * time.Millisecond},
+		{"echo never comes", "one\n", -1, nil, 2 * time.Second},
+		{"nothing sent", "/who\n", 50 * time.Millisecond, []string{"* 1 in lobby: alice (you)"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				room := &echoRoom{fakeRoom: newFakeRoom("private"), delay: tt.delay}
+				room.members = []node.Member{{PeerID: "12D3KooWSelf", Nick: "alice", Self: true}}
+				out := &lineSink{t: t, lines: make(chan string, 100)}
+				start := time.Now()
+				if err := runLines(context.Background(), room, strings.NewReader(tt.input), out, Plain, times); err != nil {
+					t.Fatalf("RunLines = %v", err)
+				}
+				if got := time.Since(start); got != tt.wantTime {
+					t.Errorf("RunLines took %v, want %v", got, tt.wantTime)
+				}
+				close(out.lines)
+				var got []string
+				for l := range out.lines {
+					got = append(got, l)
+				}
+				if got, want := got[1:], tt.want; !slices.Equal(got, want) {
+					t.Errorf("output %q, want %q", got, want)
+				}
+				room.wg.Wait()
 			})
 		})
 	}
