@@ -57,6 +57,10 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // with an error line and not sent. Errors from the room (a refused nick, a
 // failed send) are printed as error lines and do not stop RunLines.
 //
+// The echo of our own message is followed by a notice when no other live
+// member was in the room to receive it ("nobody else is here yet — this
+// message reached no one"): publishing to an empty room succeeds silently.
+//
 // Input is held back for up to 2 s after start, until the node has found
 // the room's members (another member joined, then 300 ms without a further
 // join): lines piped in at once, like `echo done | lanchat`, then reach the
@@ -127,7 +131,7 @@ func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 	defer settleMax.Stop()
 	quiet := time.NewTimer(times.settleQuiet)
 	defer quiet.Stop()
-	if !hasOthers(r.Members()) {
+	if _, alone := aloneText(r.Members()); alone {
 		quiet.Stop()
 	}
 	settled := func() {
@@ -192,22 +196,20 @@ type lineSession struct {
 	echoWait time.Duration // see lineTimes.echo
 }
 
-// show writes one room event and counts the echoes of our own messages.
+// show writes one room event. After the echo of our own message it says so
+// when nobody else was in the room to receive it.
 func (s *lineSession) show(ev node.Event) error {
-	if ev.Type == node.EventMessage && ev.Self {
-		s.pending = max(0, s.pending-1)
+	if err := s.w.event(ev); err != nil {
+		return err
 	}
-	return s.w.event(ev)
-}
-
-// hasOthers reports whether members lists anyone but this node.
-func hasOthers(members []node.Member) bool {
-	for _, m := range members {
-		if !m.Self {
-			return true
-		}
+	if ev.Type != node.EventMessage || !ev.Self {
+		return nil
 	}
-	return false
+	s.pending = max(0, s.pending-1)
+	if text, alone := aloneText(s.r.Members()); alone {
+		return s.w.notice(text)
+	}
+	return nil
 }
 
 // drain writes the events waiting in events without blocking.

@@ -480,6 +480,68 @@ func TestLinesSettle(t *testing.T) {
 	}
 }
 
+// TestLinesAloneNotice checks that the echo of our own message is followed
+// by a notice when no other live member is in the room, and only then.
+func TestLinesAloneNotice(t *testing.T) {
+	self := node.Member{PeerID: "12D3KooWSelf", Nick: "alice", Self: true}
+	bob := node.Member{PeerID: "12D3KooWBob", Nick: "bob"}
+	lost := node.Member{PeerID: "12D3KooWDave", Nick: "dave", Lost: true}
+	echo := node.Event{Type: node.EventMessage, Time: t0, ID: "m1", PeerID: self.PeerID, Nick: "alice", Text: "hi", Sent: t0, Self: true}
+	tests := []struct {
+		name      string
+		members   []node.Member
+		ev        node.Event
+		wantPlain string // line after the event; "* next" = no notice
+		wantJSON  string
+	}{
+		{"alone", []node.Member{self}, echo,
+			"* nobody else is here yet — this message reached no one",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"nobody else is here yet — this message reached no one"}`},
+		{"alone action", []node.Member{self}, func() node.Event { e := echo; e.Action = true; return e }(),
+			"* nobody else is here yet — this message reached no one",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"nobody else is here yet — this message reached no one"}`},
+		{"only lost members", []node.Member{self, lost}, echo,
+			"* everyone else here was lost — this message may have reached no one",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"everyone else here was lost — this message may have reached no one"}`},
+		{"someone here", []node.Member{self, bob, lost}, echo, "* next",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"next"}`},
+		{"someone else's message", []node.Member{self}, msgFrom(bob), "* next",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"next"}`},
+	}
+	for _, tt := range tests {
+		for _, mode := range []LineMode{Plain, JSON} {
+			want, name := tt.wantPlain, tt.name+"/plain"
+			if mode == JSON {
+				want, name = tt.wantJSON, tt.name+"/json"
+			}
+			t.Run(name, func(t *testing.T) {
+				room := newFakeRoom("private")
+				room.members = tt.members
+				r := startLines(t, room, mode)
+				r.next() // ready
+				room.events <- tt.ev
+				room.events <- node.Event{Type: node.EventNotice, Time: t0, Text: "next"}
+				r.next() // the message
+				got := r.next()
+				if mode == JSON {
+					got = jsonTimeRE.ReplaceAllString(got, `"time":"2025-03-01T14:03:07.123Z"`)
+				}
+				if got != want {
+					t.Errorf("after %+v with members %v:\n got %s\nwant %s", tt.ev, tt.members, got, want)
+				}
+			})
+		}
+	}
+}
+
+// jsonTimeRE matches the "time" field of a JSON line.
+var jsonTimeRE = regexp.MustCompile(`"time":"[^"]*"`)
+
+// msgFrom is a chat line from m.
+func msgFrom(m node.Member) node.Event {
+	return node.Event{Type: node.EventMessage, Time: t0, ID: "m9", PeerID: m.PeerID, Nick: m.Nick, Text: "yo", Sent: t0}
+}
+
 // echoRoom is a fakeRoom that echoes our own messages like the node does:
 // later, from another goroutine, the n-th message n×delay after it was sent
 // (so in order), or never when delay < 0.
@@ -518,9 +580,10 @@ func TestLinesAwaitEchoes(t *testing.T) {
 		wantTime time.Duration
 	}{
 		{"end of input", "one\ntwo\n", 50 * time.Millisecond,
-			[]string{"[14:03] <alice> one", "[14:03] <alice> two"}, 100 * time.Millisecond},
+			[]string{"[14:03] <alice> one", "* nobody else is here yet — this message reached no one",
+				"[14:03] <alice> two", "* nobody else is here yet — this message reached no one"}, 100 * time.Millisecond},
 		{":end", "one\n:end\n", 50 * time.Millisecond,
-			[]string{"[14:03] <alice> one"}, 50 * time.Millisecond},
+			[]string{"[14:03] <alice> one", "* nobody else is here yet — this message reached no one"}, 50 * time.Millisecond},
 		{"echo never comes", "one\n", -1, nil, 2 * time.Second},
 		{"nothing sent", "/who\n", 50 * time.Millisecond, []string{"* 1 in lobby: alice (you)"}, 0},
 	}

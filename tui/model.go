@@ -472,9 +472,17 @@ func (m *screenModel) event(e node.Event) {
 		}
 		if e.Action {
 			m.addLine(kind, e.Time, span{"* ", &st.action}, span{lbl, nickSt}, span{" " + text, body})
+		} else {
+			m.addLine(kind, e.Time, span{"<", nil}, span{lbl, nickSt}, span{"> ", nil}, span{text, body})
+		}
+		if !e.Self {
 			return
 		}
-		m.addLine(kind, e.Time, span{"<", nil}, span{lbl, nickSt}, span{"> ", nil}, span{text, body})
+		// The roster snapshot is as new as this batch of events, so it
+		// tells whether anyone was there to receive the message.
+		if notice, alone := aloneText(m.members); alone {
+			m.addLine(kindPresence, e.Time, span{"-- " + notice, &st.dim})
+		}
 	case node.EventJoin:
 		if e.Self {
 			return // the welcome line said it

@@ -352,3 +352,58 @@ func TestMentions(t *testing.T) {
 		}
 	}
 }
+
+// TestScreenAloneNotice checks that our own message is followed by a dim
+// notice when nobody else was in the room to receive it, and only then.
+func TestScreenAloneNotice(t *testing.T) {
+	self := node.Member{PeerID: idAlice, Nick: "alice", Self: true}
+	bob := node.Member{PeerID: idBob, Nick: "bob"}
+	lostDave := node.Member{PeerID: idDave, Nick: "dave", Lost: true}
+	tests := []struct {
+		name    string
+		members []node.Member
+		line    string
+		shown   string // our message on the screen
+		want    string // the notice after it; "" = none
+	}{
+		{"alone", []node.Member{self}, "anyone there?", "<alice> anyone there?", "-- nobody else is here yet — this message reached no one"},
+		{"alone action", []node.Member{self}, "/me waves", "* alice waves", "-- nobody else is here yet — this message reached no one"},
+		{"only lost members", []node.Member{self, lostDave}, "hello?", "<alice> hello?", "-- everyone else here was lost — this message may have reached no one"},
+		{"someone here", []node.Member{self, bob}, "hi bob", "<alice> hi bob", ""},
+		{"someone here and one lost", []node.Member{self, bob, lostDave}, "hi bob", "<alice> hi bob", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			room := newScreenRoom("private")
+			room.setMembers(tt.members...)
+			ts := newTestScreen(t, room, 120, 20)
+			ts.enter(tt.line)
+			s := ts.screen()
+			if !strings.Contains(s, tt.shown) {
+				t.Fatalf("screen lacks %q:\n%s", tt.shown, s)
+			}
+			if tt.want == "" {
+				if strings.Contains(s, "reached no one") {
+					t.Errorf("notice shown with someone in the room:\n%s", s)
+				}
+				return
+			}
+			lines := strings.Split(s, "\n")
+			i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, tt.shown) })
+			if i < 0 || i+1 >= len(lines) || !strings.Contains(lines[i+1], tt.want) {
+				t.Errorf("want %q right after our message:\n%s", tt.want, s)
+			}
+		})
+	}
+
+	t.Run("not after someone joined", func(t *testing.T) {
+		room := newScreenRoom("private")
+		ts := newTestScreen(t, room, 120, 20)
+		room.setMembers(self, bob)
+		ts.events(node.Event{Type: node.EventJoin, Time: testStart, PeerID: idBob, Nick: "bob"})
+		ts.enter("hi bob")
+		if s := ts.screen(); strings.Contains(s, "reached no one") {
+			t.Errorf("notice shown after bob joined:\n%s", s)
+		}
+	})
+}

@@ -39,6 +39,10 @@ func TestTmuxTwoNodes(t *testing.T) {
 
 	alice := tm.start(t, "alice", bin, dir)
 	addr := waitListenAddr(t, filepath.Join(dir, "alice.log"))
+	// Alone in the room, a line reaches no one, and the screen says so.
+	alice.typeLine(t, "anyone here?")
+	alice.waitFor(t, "the nobody-here notice", contains("<alice> anyone here?"),
+		contains("nobody else is here yet — this message reached no one"))
 	bob := tm.start(t, "bob", bin, dir, "--peer", addr)
 
 	alice.waitFor(t, "bob joined", contains("--> bob joined"), contains(" bob "))
@@ -46,6 +50,9 @@ func TestTmuxTwoNodes(t *testing.T) {
 
 	bob.typeLine(t, "hello from bob")
 	alice.waitFor(t, "bob's line", contains("<bob> hello from bob"))
+	if s := bob.waitFor(t, "bob's own line", contains("<bob> hello from bob")); strings.Contains(s, "reached no one") {
+		t.Errorf("bob was told his line reached no one, with alice in the room:\n%s", s)
+	}
 
 	alice.typeLine(t, "こんにちは世界")
 	bob.waitFor(t, "alice's Japanese line", contains("<alice> こんにちは世界"))
