@@ -39,6 +39,16 @@
 // drops envelopes that break these rules, and, per author, traffic above 100
 // messages per second after a burst of 500 (Send paces itself below that).
 //
+// The validator also drops replays. pubsub forgets a message ID after two
+// minutes, after which anybody could publish a recorded message again, its
+// signature still valid. So for each author the validator keeps an
+// anti-replay window: the highest sequence number accepted and which of the
+// 2048 below it were; a message accepted before, or older than the window,
+// is ignored. The window is remembered for an hour after the author's last
+// message. (pubsub starts an author's sequence numbers at its clock in
+// nanoseconds, so a restarted author clears the window; one whose clock was
+// set back by more than its last run lasted is not heard for that hour.)
+//
 // # Presence
 //
 // The roster is keyed by peer ID. A node publishes a join when it starts, a
@@ -48,6 +58,8 @@
 // silence for [Config.LostAfter] (6 s) marks it lost ([EventLeave], "lost")
 // until it is heard again (another [EventJoin]). A nick different from the
 // roster's, on a newer envelope (higher sequence number), is an [EventNick].
+// An envelope older than the newest heard from a member changes no presence:
+// such a leave is stale, and a lost member is not back on its strength.
 //
 // gossipsub alone loses a publish made right after a peer joins (~5–10 %),
 // so presence never relies on one message: when a peer joins the topic, or

@@ -94,7 +94,7 @@ type Node struct {
 	limMu     sync.Mutex
 	recvLimit rate.Limit // per-author flood limit: recvRate (tests raise it)
 	recvBurst int        // recvBurst
-	limiters  map[peer.ID]*rate.Limiter
+	authors   map[peer.ID]*author
 	warned    map[peer.ID]bool
 
 	closing   atomic.Bool
@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		backoffs:   make(map[peer.ID]*backoff),
 		recvLimit:  recvRate,
 		recvBurst:  recvBurst,
-		limiters:   make(map[peer.ID]*rate.Limiter),
+		authors:    make(map[peer.ID]*author),
 		warned:     make(map[peer.ID]bool),
 	}
 	lifetime, cancel := context.WithCancel(context.Background())

@@ -26,6 +26,12 @@ const (
 	// its envelopes that arrive late by another route. Longer than pubsub's
 	// seen-cache (120 s).
 	tombstoneTTL = 3 * time.Minute
+	// replayMemory is how long an author's replay window is remembered
+	// after its last message. A replay of its messages is recognised for
+	// that long; an author whose clock was set back by more than its uptime
+	// cannot be heard again for that long either (its new sequence numbers
+	// look old).
+	replayMemory = time.Hour
 	// maxWarned bounds the set of peers already warned about bad envelopes.
 	maxWarned = 1024
 )
@@ -55,10 +61,7 @@ func (n *Node) readLoop(ctx context.Context, inbox chan<- inMsg) {
 				continue // cannot happen: the validator accepted it
 			}
 		}
-		var seq uint64
-		if s := m.GetSeqno(); len(s) == 8 {
-			seq = binary.BigEndian.Uint64(s)
-		}
+		seq, _ := seqno(m) // the validator checked it
 		from := m.GetFrom()
 		in := inMsg{from: from, seq: seq, env: env,
 			id: fmt.Sprintf("%s/%x", from, m.GetSeqno())}
@@ -94,7 +97,7 @@ func (n *Node) presenceLoop(ctx context.Context, inbox <-chan inMsg) {
 			n.mu.Lock()
 			evs = n.roster.expire(now, n.cfg.LostAfter)
 			n.mu.Unlock()
-			n.pruneLimiters()
+			n.pruneAuthors(now)
 		}
 		if reannounce {
 			n.triggerAnnounce()
@@ -209,8 +212,9 @@ func (s *announceSchedule) wait(now time.Time) time.Duration {
 
 // validate is the topic validator. It rejects envelopes that do not decode
 // (short, oversize, bad version, unknown kind, bad UTF-8, bad nick, empty
-// text) and ignores authors over the flood limit. The author is the signer
-// (StrictSign); nothing in the payload says who sent it.
+// text) and ignores replays and authors over the flood limit (see
+// [Node.screen]). The author is the signer (StrictSign); nothing in the
+// payload says who sent it.
 func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	author := m.GetFrom()
 	env, err := decode(m.GetData())
@@ -218,34 +222,75 @@ func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.
 		n.warnOnce(author, "rejected bad envelope", err)
 		return pubsub.ValidationReject
 	}
-	if author != n.self && !n.allow(author) {
-		n.warnOnce(author, "peer over the flood limit; dropping its messages", nil)
-		return pubsub.ValidationIgnore
+	seq, ok := seqno(m)
+	if !ok {
+		n.warnOnce(author, "rejected message without a sequence number", nil)
+		return pubsub.ValidationReject
+	}
+	// pubsub itself drops messages of ours that come back from the network.
+	if author != n.self {
+		if res := n.screen(author, seq); res != pubsub.ValidationAccept {
+			return res
+		}
 	}
 	m.ValidatorData = env
 	return pubsub.ValidationAccept
 }
 
-// allow takes one token of author's flood limit.
-func (n *Node) allow(author peer.ID) bool {
-	n.limMu.Lock()
-	defer n.limMu.Unlock()
-	l := n.limiters[author]
-	if l == nil {
-		l = rate.NewLimiter(n.recvLimit, n.recvBurst)
-		n.limiters[author] = l
+// seqno returns the pubsub sequence number of m.
+func seqno(m *pubsub.Message) (uint64, bool) {
+	s := m.GetSeqno()
+	if len(s) != 8 {
+		return 0, false
 	}
-	return l.Allow()
+	return binary.BigEndian.Uint64(s), true
 }
 
-// pruneLimiters forgets limiters that are full again, so the map does not
-// grow with every peer ever seen.
-func (n *Node) pruneLimiters() {
+// author is what the validator remembers of one message author.
+type author struct {
+	lim   *rate.Limiter // flood limit
+	seqs  seqWindow     // sequence numbers accepted, to spot replays
+	heard time.Time     // last message accepted
+}
+
+// screen applies the per-author rules to message seq of from: a message
+// already accepted once, or older than the author's replay window, is a
+// replay and ignored (pubsub's own seen-cache forgets a message after two
+// minutes, after which anybody could publish it again); so is traffic above
+// the flood limit. Replays are checked first, so they do not use up the
+// author's flood allowance.
+func (n *Node) screen(from peer.ID, seq uint64) pubsub.ValidationResult {
+	n.limMu.Lock()
+	a := n.authors[from]
+	if a == nil {
+		a = &author{lim: rate.NewLimiter(n.recvLimit, n.recvBurst)}
+		n.authors[from] = a
+	}
+	replay := !a.seqs.accept(seq)
+	flood := !replay && !a.lim.Allow()
+	if !replay && !flood {
+		a.heard = time.Now()
+	}
+	n.limMu.Unlock()
+	switch {
+	case replay:
+		n.warnOnce(from, "ignored a replayed message", nil)
+		return pubsub.ValidationIgnore
+	case flood:
+		n.warnOnce(from, "peer over the flood limit; dropping its messages", nil)
+		return pubsub.ValidationIgnore
+	}
+	return pubsub.ValidationAccept
+}
+
+// pruneAuthors forgets authors not heard for replayMemory, so the map does
+// not grow with every peer ever seen.
+func (n *Node) pruneAuthors(now time.Time) {
 	n.limMu.Lock()
 	defer n.limMu.Unlock()
-	for p, l := range n.limiters {
-		if l.Tokens() >= float64(n.recvBurst) {
-			delete(n.limiters, p)
+	for p, a := range n.authors {
+		if now.Sub(a.heard) >= replayMemory {
+			delete(n.authors, p)
 		}
 	}
 }
@@ -324,7 +369,7 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 		if m.seq <= t.seq {
 			// Sent before its leave, arrived after it: show the text, but do
 			// not bring the member back.
-			if env.Kind == kindMessage || env.Kind == kindAction {
+			if env.Kind.needsText() {
 				evs = append(evs, msgEvent(false))
 			}
 			return evs, false
@@ -333,6 +378,16 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 	}
 
 	e := r.peers[m.from]
+	if e != nil && m.seq < e.lastSeq && (env.Kind == kindLeave || e.lost) {
+		// Older than something already heard from this member (a straggler
+		// or a replay within the window): it says nothing about presence
+		// now. A leave sent before a newer envelope is not true any more, and
+		// a lost member is not back on the strength of an old envelope.
+		if env.Kind.needsText() {
+			evs = append(evs, msgEvent(false))
+		}
+		return evs, false
+	}
 	if env.Kind == kindLeave {
 		r.tombs[m.from] = tombstone{seq: m.seq, at: now}
 		if e != nil {
@@ -351,9 +406,7 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 		reannounce = true
 	case e.lost:
 		e.lost = false
-		if m.seq >= e.lastSeq {
-			e.nick = env.Nick
-		}
+		e.nick = env.Nick
 		evs = append(evs, Event{Type: EventJoin, Time: now, PeerID: pid, Nick: e.nick})
 		reannounce = true
 	case m.seq > e.lastSeq && env.Nick != e.nick:
@@ -362,7 +415,7 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 	}
 	e.lastSeen = now
 	e.lastSeq = max(e.lastSeq, m.seq)
-	if env.Kind == kindMessage || env.Kind == kindAction {
+	if env.Kind.needsText() {
 		evs = append(evs, msgEvent(false))
 	}
 	return evs, reannounce

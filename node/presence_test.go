@@ -57,7 +57,11 @@ func TestRoster(t *testing.T) {
 		{name: "not lost yet", at: 8 * time.Second},
 		{name: "lost", at: 9 * time.Second, want: "leave bobby lost"},
 		{name: "lost only once", at: 20 * time.Second},
+		{name: "old heartbeat does not bring a lost member back", in: hb(9, "bob"), at: 20 * time.Second},
+		{name: "old message shown, member stays lost", in: say(8, "bob", "stale"), at: 20 * time.Second, want: "message bob stale"},
 		{name: "back", in: hb(20, "bobby"), at: 21 * time.Second, want: "join bobby", reannounce: true},
+		{name: "leave older than the last envelope is stale", in: leave(15), at: 21 * time.Second},
+		{name: "still here after the stale leave", at: 26 * time.Second},
 		{name: "quit", in: leave(21), at: 22 * time.Second, want: "leave bobby quit"},
 		{name: "late message after quit", in: say(19, "bobby", "bye"), at: 22 * time.Second, want: "message bobby bye"},
 		{name: "late heartbeat after quit", in: hb(20, "bobby"), at: 22 * time.Second},
@@ -85,6 +89,53 @@ func TestRoster(t *testing.T) {
 	r.expire(now, lostAfter)
 	if got := len(r.members()); got != 1 {
 		t.Errorf("after lostForget: %d members, want 1 (self)", got)
+	}
+}
+
+func TestSeqWindow(t *testing.T) {
+	const top = 1_000_000
+	tests := []struct {
+		name string
+		seqs []uint64 // accepted in turn before the last
+		last uint64
+		want bool
+	}{
+		{"first", nil, 5, true},
+		{"first zero", nil, 0, true},
+		{"zero again", []uint64{0}, 0, false},
+		{"next", []uint64{top}, top + 1, true},
+		{"duplicate", []uint64{top}, top, false},
+		{"late within window", []uint64{top, top + 2}, top + 1, true},
+		{"late twice", []uint64{top, top + 2, top + 1}, top + 1, false},
+		{"oldest in window", []uint64{top}, top - replayWindow + 1, true},
+		{"just below window", []uint64{top}, top - replayWindow, false},
+		{"far below", []uint64{top}, 1, false},
+		{"window cleared on a long jump", []uint64{top - 1, top + replayWindow - 1}, top + replayWindow/2, true},
+		{"stale slot cleared on advance", []uint64{top - replayWindow + 3, top, top + 10}, top + 3, true},
+		{"slot reused after a wrap", []uint64{top, top + replayWindow}, top + replayWindow, false},
+		{"restart far above", []uint64{top, top + 1}, top + 10*replayWindow, true},
+		{"old after restart", []uint64{top, top + 10*replayWindow}, top + 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w seqWindow
+			for _, s := range tt.seqs {
+				if !w.accept(s) {
+					t.Fatalf("setup: accept(%d) = false after %v", s, tt.seqs)
+				}
+			}
+			if got := w.accept(tt.last); got != tt.want {
+				t.Errorf("accept(%d) after %v = %v, want %v", tt.last, tt.seqs, got, tt.want)
+			}
+		})
+	}
+	// Every number in a shuffled run is accepted exactly once.
+	var w seqWindow
+	for i := range uint64(3 * replayWindow) {
+		s := top + i ^ 7 // local reordering
+		if !w.accept(s) || w.accept(s) {
+			t.Fatalf("seq %d: not accepted exactly once", s)
+		}
 	}
 }
 

@@ -2,19 +2,23 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestWrongKeyCannotConnect(t *testing.T) {
@@ -82,7 +86,8 @@ type rawPeer struct {
 	sub   *pubsub.Subscription
 }
 
-func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
+// newRawHost is a libp2p host like a node's, without pubsub.
+func newRawHost(t *testing.T, psk []byte) host.Host {
 	t.Helper()
 	opts := []libp2p.Option{
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
@@ -98,6 +103,13 @@ func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
+	t.Helper()
+	h := newRawHost(t, psk)
 	ctx, cancel := context.WithCancel(context.Background())
 	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true), pubsub.WithPeerOutboundQueueSize(4096))
 	if err != nil {
@@ -114,7 +126,6 @@ func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
 	t.Cleanup(func() {
 		sub.Cancel()
 		topic.Close()
-		h.Close()
 		cancel()
 	})
 	return &rawPeer{id: h.ID(), h: h, topic: topic, sub: sub}
@@ -142,6 +153,50 @@ func (r *rawPeer) join(t *testing.T, n *testNode) {
 			return
 		}
 	}
+}
+
+// capture returns the next message the raw peer receives that matches.
+func (r *rawPeer) capture(t *testing.T, what string, match func(*pubsub.Message, envelope) bool) *pb.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		m, err := r.sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("raw peer: no %s: %v", what, err)
+		}
+		if env, err := decode(m.GetData()); err == nil && match(m, env) {
+			return m.Message
+		}
+	}
+}
+
+// inject connects a fresh host to n and hands it msgs in one pubsub RPC, as
+// if forwarding them: pubsub checks their signatures, not who forwards them.
+func inject(t *testing.T, n *testNode, psk []byte, msgs ...*pb.Message) {
+	t.Helper()
+	h := newRawHost(t, psk)
+	ai, err := peer.AddrInfoFromString(n.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.NewStream(ctx, ai.ID, pubsub.GossipSubID_v11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(&pb.RPC{Publish: msgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(append(binary.AppendUvarint(nil, uint64(len(data))), data...)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 }
 
 func (r *rawPeer) publish(t *testing.T, data []byte) {
@@ -240,5 +295,49 @@ func TestFloodLimit(t *testing.T) {
 	t.Logf("flood of %d in %v: %d delivered, limit %d", flood, elapsed, got, allowed)
 	if got > allowed || got >= flood {
 		t.Errorf("%d flood messages delivered, want at most %d", got, allowed)
+	}
+}
+
+// TestReplayIgnored: a peer that recorded alice's signed messages of an
+// earlier session publishes them again while she is back: her old leave
+// must not make her leave, her old line must not show up as new.
+func TestReplayIgnored(t *testing.T) {
+	cfg := testConfig("alice")
+	cfg.IdentityPath = filepath.Join(t.TempDir(), "alice.key")
+	alice := startNode(t, cfg)
+	rec := newRawPeer(t, nil, DefaultRoom)
+	rec.join(t, alice)
+	fromAlice := func(k kind) func(*pubsub.Message, envelope) bool {
+		id := alice.id()
+		return func(m *pubsub.Message, env envelope) bool { return m.GetFrom().String() == id && env.Kind == k }
+	}
+	if err := alice.Send("old news"); err != nil {
+		t.Fatal(err)
+	}
+	oldLine := rec.capture(t, "alice's line", fromAlice(kindMessage))
+	alice.close()
+	oldLeave := rec.capture(t, "alice's leave", fromAlice(kindLeave))
+
+	alice = startNode(t, cfg) // same identity, new session
+	bob := startNode(t, testConfig("bob"))
+	bob.connect(alice)
+	waitKnown(5*time.Second, alice, bob)
+
+	// The recorder's own line, which bob has not seen either, goes last in
+	// the same RPC: once bob shows it, he has judged the two before it.
+	data, _ := encode(envelope{Kind: kindMessage, Sent: time.Now().UnixMilli(), Nick: "rec", Text: "marker"})
+	rec.publish(t, data)
+	marker := rec.capture(t, "own marker", func(m *pubsub.Message, env envelope) bool { return env.Text == "marker" })
+	inject(t, bob, nil, oldLine, oldLeave, marker)
+	bob.wait(5*time.Second, "marker", isMessage("marker"))
+
+	if n := bob.count(isMessage("old news")); n != 0 {
+		t.Errorf("bob shows alice's replayed line %d times", n)
+	}
+	if n := bob.count(func(ev Event) bool { return ev.Type == EventLeave && ev.PeerID == alice.id() }); n != 0 {
+		t.Errorf("bob saw alice leave after her old leave was replayed:\n%s", formatEvents(bob.events()))
+	}
+	if !hasMember(bob.Members(), alice.id(), false) {
+		t.Errorf("alice not a present member after the replay: %+v", bob.Members())
 	}
 }
