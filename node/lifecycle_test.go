@@ -153,6 +153,30 @@ func TestCloseWithStuckFrontEnd(t *testing.T) {
 	}
 }
 
+// TestNothingAfterLeave: a line whose Send was under way when Close began
+// (paced, say) must not go out after the leave: peers would take it for a
+// return and show the member again, then lose it.
+func TestNothingAfterLeave(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	b := startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+
+	b.closing.Store(true) // what Close does first
+	if err := b.sendLeave(context.Background()); err != nil {
+		t.Fatalf("sendLeave = %v", err)
+	}
+	// The Send that was already past its closing check publishes now.
+	if err := b.publish(kindMessage, "after the leave"); !errors.Is(err, ErrClosed) {
+		t.Errorf("publish after the leave = %v, want ErrClosed", err)
+	}
+	a.wait(2*time.Second, "leave", isLeave(b, ReasonQuit))
+	b.close()
+	if n := a.count(isJoin(b)); n != 1 {
+		t.Errorf("alice saw bob join %d times, want once:\n%s", n, formatEvents(a.events()))
+	}
+}
+
 func TestConcurrentClose(t *testing.T) {
 	n := startNode(t, testConfig("alice"))
 	errs := make(chan error, 3)

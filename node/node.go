@@ -81,6 +81,7 @@ type Node struct {
 	// never published after the nick envelope.
 	pubMu   sync.Mutex
 	nick    string // current nick; guarded by pubMu and mu (write both, read either)
+	left    bool   // the leave is published: nothing may follow it; guarded by pubMu
 	sendLim *rate.Limiter
 
 	mu     sync.Mutex
@@ -324,6 +325,7 @@ func (n *Node) Events() <-chan Event { return n.events }
 // bytes of valid UTF-8 ([ErrEmptyText], [ErrTooLong], [ErrBadUTF8]). To stay under every peer's
 // flood limit Send paces bursts: up to 400 lines go out at once, further lines
 // at 80 per second, so Send may block; Close unblocks it with [ErrClosed].
+// Nothing is published after Close has published the leave.
 func (n *Node) Send(text string) error { return n.say(kindMessage, text) }
 
 // Action publishes a /me action; like [Node.Send].
@@ -504,6 +506,7 @@ func (n *Node) sendLeave(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveGrace)
 	err = n.topic.Publish(pctx, data)
 	cancel()
+	n.left = true
 	n.pubMu.Unlock()
 	if err != nil {
 		n.log.Warn("cannot announce leave", "err", err)
@@ -533,8 +536,12 @@ func (n *Node) publish(k kind, text string) error {
 	return n.publishLocked(k, text)
 }
 
-// publishLocked is publish with pubMu held.
+// publishLocked is publish with pubMu held. After the leave it publishes
+// nothing: peers would take a later envelope for a return.
 func (n *Node) publishLocked(k kind, text string) error {
+	if n.left {
+		return ErrClosed
+	}
 	data, err := n.envelope(k, text)
 	if err != nil {
 		return err
