@@ -317,7 +317,8 @@ func (n *Node) Info() Info {
 // incoming messages queue in the inbox and subscription buffers (4352
 // more); a front end that stops reading for longer loses messages beyond
 // that, dropped by pubsub. Heartbeats go on regardless, so peers do not see
-// this node as lost. The channel is closed before Close returns.
+// this node as lost, and members heard meanwhile are not reported lost
+// because their messages waited. The channel is closed before Close returns.
 func (n *Node) Events() <-chan Event { return n.events }
 
 // Send publishes a chat line; the sender gets its own message once as an

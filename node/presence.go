@@ -232,6 +232,12 @@ func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.
 		if res := n.screen(author, seq); res != pubsub.ValidationAccept {
 			return res
 		}
+		// The author is alive now, whatever the front end's pace: while
+		// Events is full, presence falls behind the messages queued for it
+		// and must not report members lost that are only waiting in line.
+		n.mu.Lock()
+		n.roster.heard(author, time.Now())
+		n.mu.Unlock()
 	}
 	m.ValidatorData = env
 	return pubsub.ValidationAccept
@@ -419,6 +425,13 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 		evs = append(evs, msgEvent(false))
 	}
 	return evs, reannounce
+}
+
+// heard records that p was heard at now, before its message is handled.
+func (r *roster) heard(p peer.ID, now time.Time) {
+	if e := r.peers[p]; e != nil && !e.lost {
+		e.lastSeen = now
+	}
 }
 
 // expire marks members silent for lostAfter as lost, and forgets old lost

@@ -279,3 +279,39 @@ func TestRedial(t *testing.T) {
 		}
 	})
 }
+
+// TestStalledFrontEnd: while the front end does not read Events, presence
+// cannot handle the messages queued for it; members that keep sending must
+// not be reported lost for that when it catches up.
+func TestStalledFrontEnd(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	cfg := testConfig("bob")
+	cfg.LostAfter = 2 * cfg.HeartbeatInterval
+	cfg.EventBuffer = 1
+	b, err := Start(t.Context(), cfg) // nobody reads b.Events() for now
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := b.Connect(ctx, a.addr()); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's own join fills Events; once alice is in his roster, presence
+	// is stuck delivering her join.
+	for !hasMember(b.Members(), a.id(), false) {
+		if ctx.Err() != nil {
+			t.Fatal("alice never reached bob's roster")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the roster; no event can tell
+	}
+	time.Sleep(2 * cfg.LostAfter) // the stall; alice heartbeats all along
+	b.mu.Lock()
+	evs := b.roster.expire(time.Now(), cfg.LostAfter) // what the next tick does
+	b.mu.Unlock()
+	if len(evs) != 0 {
+		t.Errorf("after a stalled front end: %s; want nothing, alice kept sending", evString(evs))
+	}
+}
+
