@@ -314,4 +314,3 @@ func TestStalledFrontEnd(t *testing.T) {
 		t.Errorf("after a stalled front end: %s; want nothing, alice kept sending", evString(evs))
 	}
 }
-
