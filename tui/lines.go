@@ -114,7 +114,7 @@ func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 		return err
 	}
 	if info.Network != node.NetworkPrivate {
-		if err := s.w.notice("open network: no key is set, so anyone on this LAN can join and read this room"); err != nil {
+		if err := s.w.notice(openText); err != nil {
 			return err
 		}
 	}
@@ -309,57 +309,33 @@ func readLineInputs(in io.Reader, ch chan<- lineInput, done <-chan struct{}) {
 // input acts on one input line. It reports whether the user left; the
 // error is a failure to write output.
 func (s *lineSession) input(li lineInput) (quit bool, err error) {
-	r, w := s.r, s.w
 	if li.tooLong {
-		return false, w.errorf("message too long (max %d bytes)", MaxLineBytes)
+		return false, s.w.errorf("message too long (max %d bytes)", MaxLineBytes)
 	}
-	line := li.text
-	if strings.TrimSpace(line) == "" {
-		return false, nil
-	}
-	if strings.TrimSpace(line) == ":end" {
+	c := parseInput(li.text)
+	switch c.kind {
+	case cmdQuit:
 		return true, nil
-	}
-	if strings.HasPrefix(line, "//") {
-		return false, s.send(line[1:], false)
-	}
-	if !strings.HasPrefix(line, "/") {
-		return false, s.send(line, false)
-	}
-	name, arg, _ := strings.Cut(line[1:], " ")
-	arg = strings.TrimSpace(arg)
-	switch strings.ToLower(name) {
-	case "quit":
-		return true, nil
-	case "me":
-		if arg == "" {
-			return false, w.errorf("usage: /me ACTION")
+	case cmdSend:
+		return false, s.send(c.arg, false)
+	case cmdAction:
+		return false, s.send(c.arg, true)
+	case cmdNick:
+		if err := s.r.SetNick(c.arg); err != nil {
+			return false, s.w.errorf("%s", nickErrorText(c.arg, err))
 		}
-		return false, s.send(arg, true)
-	case "nick":
-		if arg == "" {
-			return false, w.errorf("usage: /nick NAME")
-		}
-		if err := r.SetNick(arg); err != nil {
-			if errors.Is(err, node.ErrInvalidNick) {
-				return false, w.errorf("invalid nick %q: use 1 to 32 characters, no control characters", arg)
-			}
-			return false, w.errorf("cannot change nick: %v", err)
-		}
-		return false, nil
-	case "who":
-		return false, w.notice(whoText(r))
-	case "key":
-		info := r.Info()
-		if info.Network != "private" {
-			return false, w.notice("open network: no key is set, anyone on this LAN can join")
-		}
-		return false, w.notice("private network, key fingerprint " + info.Fingerprint)
-	case "help":
-		return false, w.notice(lineHelp)
-	default:
-		return false, w.errorf("unknown command /%s (try /help; start a line with // to send it as text)", name)
+	case cmdWho:
+		return false, s.w.notice(whoText(s.r))
+	case cmdKey:
+		return false, s.w.notice(keyText(s.r.Info()))
+	case cmdHelp:
+		return false, s.w.notice(lineHelp)
+	case cmdClear:
+		return false, s.w.notice("/clear clears the full-screen chat; the line modes have nothing to clear")
+	case cmdUsage, cmdUnknown:
+		return false, s.w.errorf("%s", c.arg)
 	}
+	return false, nil
 }
 
 // lineHelp is the text of /help in the line modes.

@@ -272,7 +272,7 @@ func TestLinesReady(t *testing.T) {
 		{"open", map[string]any{"type": "ready", "peer_id": "12D3KooWSelf", "nick": "alice", "room": "lobby",
 			"network": "open", "fingerprint": "open", "addrs": []any{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWSelf"}},
 			[]string{"* lanchat: joined room lobby as alice (open network)",
-				"* open network: no key is set, so anyone on this LAN can join and read this room"}},
+				"* " + openText}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.network+"/json", func(t *testing.T) {
@@ -345,7 +345,7 @@ func TestLinesInput(t *testing.T) {
 		{name: "leading spaces kept", input: "  indented\n", wantCalls: []string{"send   indented"}},
 		{name: "double slash sends slash", input: "//etc/hosts\n", wantCalls: []string{"send /etc/hosts"}},
 		{name: "me", input: "/me waves\n", wantCalls: []string{"action waves"}},
-		{name: "me without text", input: "/me\n", wantOut: []string{"! usage: /me ACTION"}},
+		{name: "me without text", input: "/me\n", wantOut: []string{"! usage: /me ACTION, e.g. /me waves"}},
 		{name: "nick", input: "/nick robert\n", wantCalls: []string{"nick robert"}},
 		{name: "nick upper case command", input: "/NICK robert\n", wantCalls: []string{"nick robert"}},
 		{name: "nick without name", input: "/nick  \n", wantOut: []string{"! usage: /nick NAME"}},
@@ -353,15 +353,17 @@ func TestLinesInput(t *testing.T) {
 			wantCalls: []string{"nick x"},
 			wantOut:   []string{`! invalid nick "x": use 1 to 32 characters, no control characters`}},
 		{name: "nick other error", input: "/nick x\n", nickErr: node.ErrClosed,
-			wantCalls: []string{"nick x"}, wantOut: []string{"! cannot change nick: node: closed"}},
+			wantCalls: []string{"nick x"}, wantOut: []string{"! cannot change nick: the room is closed"}},
 		{name: "unknown command not sent", input: "/frobnicate now\n",
-			wantOut: []string{"! unknown command /frobnicate (try /help; start a line with // to send it as text)"}},
+			wantOut: []string{"! unknown command /frobnicate, nothing was sent (try /help; start a line with // to send it as text)"}},
 		{name: "unknown command with escape is sanitised", input: "/a\x1b[2J\n",
-			wantOut: []string{"! unknown command /a (try /help; start a line with // to send it as text)"}},
+			wantOut: []string{"! unknown command /a, nothing was sent (try /help; start a line with // to send it as text)"}},
 		{name: "help", input: "/help\n", wantOut: []string{"* " + lineHelp}},
 		{name: "who", input: "/who\n", members: []node.Member{{Nick: "alice", Self: true}, {Nick: "b\x1b[2Job"}, {Nick: "carol", Lost: true}},
 			wantOut: []string{"* 3 in lobby: alice (you), bob, carol (lost)"}},
-		{name: "key", input: "/key\n", wantOut: []string{"* private network, key fingerprint 1a2b3c4d"}},
+		{name: "key", input: "/key\n", wantOut: []string{"* private network, key fingerprint 1a2b3c4d: everyone in the room shows the same one, compare it out loud"}},
+		{name: "clear has nothing to clear", input: "/clear\n", wantOut: []string{"* /clear clears the full-screen chat; the line modes have nothing to clear"}},
+		{name: "nick with a space", input: "/nick Mary Ann\n", wantCalls: []string{"nick Mary Ann"}},
 		{name: "exactly max length is sent", input: long + "\n", wantCalls: []string{"send " + long}},
 		{name: "max length plus cr is sent", input: long + "\r\n", wantCalls: []string{"send " + long}},
 		{name: "one byte too long", input: long + "x\nok\n", wantCalls: []string{"send ok"},
@@ -419,7 +421,7 @@ func TestLinesQueuedEventsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "* lanchat: joined room lobby as alice (private network, key fingerprint 1a2b3c4d)\n* one\n* bob joined\n" +
-		"! unknown command /bogus (try /help; start a line with // to send it as text)\n"
+		"! unknown command /bogus, nothing was sent (try /help; start a line with // to send it as text)\n"
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}

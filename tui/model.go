@@ -443,7 +443,7 @@ func (m *screenModel) welcome() {
 	m.infoLines(fmt.Sprintf("Welcome to #%s, %s. Type /help for commands, :end to leave.", room, m.nick))
 	t := m.now()
 	if m.open() {
-		m.addLine(kindNotice, t, span{"open network — anyone on this LAN can join and read along. Use --key to make it private.", &m.st.warn})
+		m.addLine(kindNotice, t, span{openText, &m.st.warn})
 		return
 	}
 	m.addLine(kindNotice, t, span{"🔒 private network, key fingerprint " + clean(m.info.Fingerprint) + " (/key)", &m.st.notice})
@@ -551,8 +551,8 @@ func (m *screenModel) opsDone(msg opsDoneMsg) tea.Cmd {
 			continue
 		}
 		switch {
-		case r.op.kind == opNick && errors.Is(r.err, node.ErrInvalidNick):
-			m.errorLine(fmt.Sprintf("invalid nick %q: use 1 to 32 characters, no control characters", clean(r.op.text)))
+		case r.op.kind == opNick:
+			m.errorLine(nickErrorText(r.op.text, r.err))
 		case errors.Is(r.err, node.ErrTooLong):
 			m.input.remember(r.op.text)
 			m.errorLine(fmt.Sprintf("message too long, not sent: the limit is %d bytes (press Up to edit it)", node.MaxTextBytes))
@@ -686,7 +686,7 @@ func (m *screenModel) complete(prefix string, atStart bool) []string {
 	var out []string
 	lp := strings.ToLower(prefix)
 	if atStart && strings.HasPrefix(prefix, "/") {
-		for _, c := range screenCommands {
+		for _, c := range commandNames {
 			if strings.HasPrefix(c, lp) {
 				out = append(out, c)
 			}
@@ -704,9 +704,6 @@ func (m *screenModel) complete(prefix string, atStart bool) []string {
 	}
 	return out
 }
-
-// screenCommands are the commands Tab completes.
-var screenCommands = []string{"/clear", "/help", "/key", "/me", "/nick", "/quit", "/who"}
 
 // sendLines queues lines as chat messages, in order, and shows the newest
 // messages.
@@ -751,55 +748,33 @@ func (m *screenModel) paste(content string) tea.Cmd {
 
 // submit handles an entered line: a command or a chat message.
 func (m *screenModel) submit(line string) tea.Cmd {
-	trim := strings.TrimSpace(line)
-	switch {
-	case trim == "":
-		return nil
-	case trim == ":end":
+	c := parseInput(line)
+	switch c.kind {
+	case cmdQuit:
 		return m.quit()
-	case strings.HasPrefix(trim, "//"):
-		return m.sendLines([]string{trim[1:]})
-	case strings.HasPrefix(trim, "/"):
-		return m.command(trim)
-	}
-	return m.sendLines([]string{strings.TrimRight(line, " \t")})
-}
-
-// command runs a slash command.
-func (m *screenModel) command(line string) tea.Cmd {
-	name, arg, _ := strings.Cut(line, " ")
-	arg = strings.TrimSpace(arg)
-	switch strings.ToLower(name) {
-	case "/quit", "/exit", "/q":
-		return m.quit()
-	case "/help", "/h", "/?":
-		m.infoLines(screenHelp...)
-	case "/nick":
-		if arg == "" || strings.ContainsAny(arg, " \t") {
-			m.errorLine("usage: /nick NAME (one word)")
-			return nil
-		}
-		return m.enqueue(roomOp{opNick, arg})
-	case "/me":
-		if arg == "" {
-			m.errorLine("usage: /me ACTION, e.g. /me waves")
-			return nil
-		}
+	case cmdSend:
+		return m.sendLines([]string{c.arg})
+	case cmdAction:
 		m.sb.toBottom()
-		return m.enqueue(roomOp{opAction, arg})
-	case "/who", "/names":
+		return m.enqueue(roomOp{opAction, c.arg})
+	case cmdNick:
+		return m.enqueue(roomOp{opNick, c.arg})
+	case cmdHelp:
+		m.infoLines(screenHelp...)
+	case cmdWho:
 		m.who()
-	case "/clear":
+	case cmdClear:
 		m.sb.clear()
-	case "/key":
+	case cmdKey:
 		if m.open() {
-			m.addLine(kindNotice, m.now(), span{"open network: no key — anyone on this LAN can join. Start lanchat with --key to make it private.", &m.st.warn})
+			m.addLine(kindNotice, m.now(), span{keyText(m.info), &m.st.warn})
 		} else {
-			m.infoLines("network key fingerprint: "+clean(m.info.Fingerprint),
-				"Everyone in this room shows the same fingerprint: compare it out loud.")
+			m.infoLines(keyText(m.info))
 		}
-	default:
-		m.errorLine(fmt.Sprintf("unknown command %s — nothing was sent", clean(name)))
+	case cmdUsage:
+		m.errorLine(c.arg)
+	case cmdUnknown:
+		m.errorLine(c.arg)
 		m.infoLines(screenHelp...)
 	}
 	return nil
