@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -165,7 +166,7 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, n *node.Node, iface
 	svc, err := discovery.New(cfg)
 	if err != nil {
 		log.Warn("local discovery unavailable", "err", err)
-		n.Notice(fmt.Sprintf("local discovery unavailable (%v); connect with --peer", err))
+		n.Notice(discoveryNotice("is unavailable", err))
 		return
 	}
 	d := newPeerDialer(n, log.With("component", "dialer"))
@@ -173,9 +174,21 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, n *node.Node, iface
 	wg.Go(func() {
 		if err := svc.Run(ctx, d); err != nil && ctx.Err() == nil {
 			log.Warn("local discovery stopped", "err", err)
-			n.Notice(fmt.Sprintf("local discovery stopped (%v); connect with --peer", err))
+			n.Notice(discoveryNotice("stopped", err))
 		}
 	})
+}
+
+// discoveryNotice tells the user, in one sentence, that local discovery
+// failed (what: "stopped", "is unavailable") and how to chat anyway.
+func discoveryNotice(what string, err error) string {
+	if errors.Is(err, discovery.ErrNoMulticastRoute) {
+		// discovery's own text adds socket details nobody needs here.
+		return "local discovery " + what + ": no network route for multicast (not connected to a network, " +
+			"or an interface without multicast: see --iface); connect to others with --peer"
+	}
+	return fmt.Sprintf("local discovery %s: %s; connect to others with --peer",
+		what, strings.ReplaceAll(err.Error(), "discovery: ", ""))
 }
 
 // closeNode leaves the room, bounded by closeTimeout.

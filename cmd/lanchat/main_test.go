@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"lanchat/discovery"
 	"lanchat/node"
 )
 
@@ -48,9 +50,10 @@ func TestRunUsageErrors(t *testing.T) {
 		args []string
 		want string // substring of the one-line error
 	}{
-		{"unknown flag", []string{"--bogus"}, "flag provided but not defined: -bogus"},
-		{"flag without value", []string{"--nick"}, "flag needs an argument: -nick"},
-		{"bad bool", []string{"--plain=maybe"}, "invalid boolean value"},
+		{"unknown flag", []string{"--bogus"}, "lanchat: unknown flag --bogus (see lanchat --help)\n"},
+		{"unknown short flag", []string{"-x"}, "lanchat: unknown flag -x (see lanchat --help)\n"},
+		{"flag without value", []string{"--nick"}, "lanchat: --nick needs a value (see lanchat --help)\n"},
+		{"bad bool", []string{"--plain=maybe"}, "lanchat: --plain=maybe: the value must be true or false, or left out (see lanchat --help)\n"},
 		{"positional argument", []string{"hello"}, `unexpected argument "hello"`},
 		{"key and key file", []string{"--key", "a", "--key-file", notKey}, "--key and --key-file cannot be used together"},
 		{"empty key", []string{"--key", ""}, "--key: the passphrase is empty"},
@@ -335,5 +338,23 @@ func TestRunCannotListen(t *testing.T) {
 	}
 	if out != "" {
 		t.Errorf("stdout = %q, want nothing", out)
+	}
+}
+
+func TestDiscoveryNotice(t *testing.T) {
+	tests := []struct {
+		what string
+		err  error
+		want string
+	}{
+		{"stopped", fmt.Errorf("%w (no default route? connect to a network, or dial peers directly): dial udp4 224.0.0.251:5353: connect: network is unreachable", discovery.ErrNoMulticastRoute),
+			"local discovery stopped: no network route for multicast (not connected to a network, or an interface without multicast: see --iface); connect to others with --peer"},
+		{"is unavailable", fmt.Errorf("%w: eth7", discovery.ErrNoInterface),
+			"local discovery is unavailable: no such interface: eth7; connect to others with --peer"},
+	}
+	for _, tt := range tests {
+		if got := discoveryNotice(tt.what, tt.err); got != tt.want {
+			t.Errorf("discoveryNotice(%q, %q) = %q, want %q", tt.what, tt.err, got, tt.want)
+		}
 	}
 }

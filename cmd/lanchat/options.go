@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"unicode"
@@ -103,7 +104,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
 		}
-		return o, fmt.Errorf("%v (see lanchat --help)", err)
+		return o, fmt.Errorf("%s (see lanchat --help)", flagError(err))
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (see lanchat --help)", fs.Arg(0))
@@ -136,6 +137,33 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	return o, nil
 }
+
+// flagError rewords the flag package's errors, which name flags with one
+// dash and in Go's terms ("flag provided but not defined: -bogus"), as the
+// help text names them ("unknown flag --bogus").
+func flagError(err error) string {
+	msg := err.Error()
+	dashes := func(name string) string {
+		name = strings.TrimLeft(name, "-")
+		if len(name) == 1 {
+			return "-" + name
+		}
+		return "--" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return "unknown flag " + dashes(name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return dashes(name) + " needs a value"
+	}
+	if m := badBoolRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s=%s: the value must be true or false, or left out", dashes(m[2]), m[1])
+	}
+	return msg
+}
+
+// badBoolRE matches the flag package's error for a bad boolean value.
+var badBoolRE = regexp.MustCompile(`^invalid boolean value "(.*)" for (-[^:]+): `)
 
 // nodeConfig turns the options into a node configuration: it reads the key
 // and picks the identity file. Errors are bad input (exit 2).
