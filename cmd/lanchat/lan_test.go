@@ -1,8 +1,9 @@
-package main_test
+package main
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,30 +18,63 @@ import (
 	"time"
 
 	"lanchat/internal/netns"
+	"lanchat/node"
 )
 
-// TestLAN is the end-to-end test of the issue: the real binary on hosts of a
+// The figures of issue 2's "Done when", checked by TestLAN. A figure over
+// its target is flagged in the summary line ("MISSED"); only one over its
+// limit fails the test: speed targets belong in benchmarks, and this test
+// must not be flaky on a loaded 2-core CI machine. "Lost" comes from the
+// node's fixed silence timeout (6 s), so its target is also its limit.
+const (
+	lanJoinTarget    = 2 * time.Second  // all of three hosts joined, after the last start
+	lanJoinLimit     = 5 * time.Second  // ... fails the test
+	lanMessageTarget = time.Second      // a message on every other host ("well under a second")
+	lanMessageLimit  = 2 * time.Second  // ... fails the test
+	lanLostTarget    = 10 * time.Second // a killed or cut-off host shown as lost; fails the test
+)
+
+// TestLAN is the end-to-end test of issue 2: the real binary on hosts of a
 // network-namespace LAN, finding each other by mDNS, chatting, leaving,
-// crashing, losing their link, and a host on another key kept out.
+// crashing, losing their link and getting it back, and a host on another key
+// kept out.
 //
 // It runs one scenario on six hosts, in order:
 //
-//	h1 h2 h3   same key, started together: all join each other (timed)
-//	h1         says hello: h2 and h3 get it (timed)
-//	h4 h5      same key, join later; h6 another key: told, sees nothing
+//	h1 h2 h3   same key (swarm.key file), started together: all join each other (timed)
+//	h1 h2 h3   each says a line: the two others get it (timed)
+//	h4 h5      same key (passphrase), join later; h6 another key: told, sees nothing
 //	h3         :end → exit 0, others see "left (quit)"
-//	h4, h5     SIGKILL, link cut (together) → others see "lost" within 10 s (timed)
-//	h1 h2      :end → exit 0; nobody ever saw h6 join
+//	h4, h5     SIGKILL, link cut (together) → others see "lost" (timed)
+//	h5         link restored → joins again and chats (timed)
+//	h1 h2 h5   :end → exit 0; h6 :end → exit 0, nobody ever saw it
+//
+// The figures go into one line starting with "LAN summary:" (go test -v, or
+// the failure output): grep for it.
 func TestLAN(t *testing.T) {
 	lan := netns.New(t, 6)
-	bin := buildLanchat(t)
+	bin := testBinary(t)
 	dir := t.TempDir()
-	start := func(i int, key string) *lanProc {
-		return startLanchat(t, bin, lan.Host(i), dir, fmt.Sprintf("h%d", i), key)
+	start := func(i int, key ...string) *lanProc {
+		return startLanchat(t, bin, lan.Host(i), dir, fmt.Sprintf("h%d", i), key...)
 	}
+	// The first three hosts read the key from a swarm.key file, the
+	// latecomers derive the same key from the passphrase: both ways must
+	// meet. The file keeps the timed join fair: on a real LAN each machine
+	// runs the passphrase's argon2id on its own CPU, here three processes
+	// starting at once would share two cores for it (1–2 s instead of
+	// ~0.5 s to the ready line).
+	keyFile := filepath.Join(dir, "swarm.key")
+	if err := os.WriteFile(keyFile, node.FormatSwarmKey(node.DeriveKey("samepass")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sameFile := []string{"--key-file", keyFile}
+	samePass := []string{"--key", "samepass"}
+	var sum lanSummary
+	defer func() { reportSummary(t, sum.String()) }()
 
 	// Three nodes with the same key find each other.
-	h1, h2, h3 := start(1, "samepass"), start(2, "samepass"), start(3, "samepass")
+	h1, h2, h3 := start(1, sameFile...), start(2, sameFile...), start(3, sameFile...)
 	lastStart := h3.started
 	trio := []*lanProc{h1, h2, h3}
 	var lastReady time.Time
@@ -57,28 +91,47 @@ func TestLAN(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("discovery: 3 nodes all joined %v after the last start (%v after the last ready)",
-		allJoined.Sub(lastStart).Round(time.Millisecond), allJoined.Sub(lastReady).Round(time.Millisecond))
-	if d := allJoined.Sub(lastStart); d > 2*time.Second {
-		t.Logf("NOTE: slower than the 2 s target of the issue")
+	sum.join = allJoined.Sub(lastStart)
+	t.Logf("LAN: all 3 joined %v after the last start (%v after the last ready line; target %v)",
+		sum.join.Round(time.Millisecond), allJoined.Sub(lastReady).Round(time.Millisecond), lanJoinTarget)
+	if sum.join > lanJoinLimit {
+		t.Errorf("LAN: 3 hosts all joined %v after the last start, want ≤ %v (target %v)", sum.join, lanJoinLimit, lanJoinTarget)
 	}
 
-	// A message reaches both others.
-	sent := time.Now()
-	h1.say(t, "hello from h1")
-	for _, p := range []*lanProc{h2, h3} {
-		e := p.waitFor(t, 5*time.Second, "message from h1", func(e lanEvent) bool {
-			return e.Type == "message" && e.Text == "hello from h1" && e.PeerID == h1.id && e.Nick == "h1" && !e.Self
+	// Each says a line; both others get it. Latency is measured from the
+	// write to the sender's stdin to the line on the receiver's stdout (the
+	// first line may wait for the line modes' settle hold, up to 300 ms
+	// after the last join), and from the sender's own echo to the receiver's
+	// line (the network part).
+	for _, from := range trio {
+		text := "hello from " + from.nick
+		sent := time.Now()
+		from.say(t, text)
+		echo := from.waitFor(t, 5*time.Second, "own message echoed", func(e lanEvent) bool {
+			return e.Type == "message" && e.Text == text && e.Self && e.PeerID == from.id
 		})
-		t.Logf("message latency h1→%s: %v", p.nick, e.at.Sub(sent).Round(time.Microsecond))
+		for _, to := range trio {
+			if to == from {
+				continue
+			}
+			e := to.waitFor(t, 5*time.Second, "message from "+from.nick, func(e lanEvent) bool {
+				return e.Type == "message" && e.Text == text && e.PeerID == from.id && e.Nick == from.nick && !e.Self
+			})
+			d, onNet := e.at.Sub(sent), e.at.Sub(echo.at)
+			sum.msg = max(sum.msg, d)
+			sum.msgNet = max(sum.msgNet, onNet)
+			t.Logf("LAN: message %s→%s %v after stdin (%v after the sender's echo)",
+				from.nick, to.nick, d.Round(time.Microsecond), onNet.Round(time.Microsecond))
+			if d > lanMessageLimit {
+				t.Errorf("LAN: message %s→%s took %v, want < %v (target %v)", from.nick, to.nick, d, lanMessageLimit, lanMessageTarget)
+			}
+		}
 	}
-	h1.waitFor(t, 5*time.Second, "own message echoed", func(e lanEvent) bool {
-		return e.Type == "message" && e.Text == "hello from h1" && e.Self
-	})
 
 	// Latecomers on the same key, and a stranger on another key.
-	h4, h5 := start(4, "samepass"), start(5, "samepass")
-	h6 := start(6, "otherpass")
+	h4, h5 := start(4, samePass...), start(5, samePass...)
+	h6 := start(6, "--key", "otherpass")
+	h6Start := h6.started
 	h4.waitReady(t)
 	h5.waitReady(t)
 	h6.waitReady(t)
@@ -91,16 +144,22 @@ func TestLAN(t *testing.T) {
 	notice := h6.waitFor(t, 15*time.Second, "different-key notice", func(e lanEvent) bool {
 		return e.Type == "notice" && strings.Contains(e.Text, "different key")
 	})
-	t.Logf("h6 (other key) was told: %q", notice.Text)
+	sum.notice = notice.at.Sub(h6Start)
+	t.Logf("LAN: h6 (other key) was told %v after its start: %q", sum.notice.Round(time.Millisecond), notice.Text)
 
 	// :end leaves gracefully.
+	ended := time.Now()
 	h3.say(t, ":end")
 	if code := h3.waitExit(t, 10*time.Second); code != 0 {
 		t.Errorf("h3 exit code after :end = %d, want 0", code)
 	}
-	for _, p := range []*lanProc{h1, h2} {
-		p.waitFor(t, 5*time.Second, "h3 left (quit)", leaveOf(h3, "quit"))
+	sum.exit = time.Since(ended)
+	for _, p := range []*lanProc{h1, h2, h4, h5} {
+		e := p.waitFor(t, 5*time.Second, "h3 left (quit)", leaveOf(h3, "quit"))
+		sum.leave = max(sum.leave, e.at.Sub(ended))
 	}
+	t.Logf("LAN: h3 exited 0 %v after :end; all others saw it leave (quit) within %v",
+		sum.exit.Round(time.Millisecond), sum.leave.Round(time.Millisecond))
 
 	// A killed node and a node whose link is cut are lost. Both at once:
 	// each takes seconds to detect.
@@ -111,58 +170,150 @@ func TestLAN(t *testing.T) {
 	lan.Host(5).CutLink()
 	cut := time.Now()
 	for _, c := range []struct {
-		what string
-		p    *lanProc
-		at   time.Time
-	}{{"killed", h4, killed}, {"cut-off", h5, cut}} {
+		what, cause string
+		p           *lanProc
+		at          time.Time
+		d           *time.Duration
+	}{{"killed", "SIGKILL", h4, killed, &sum.killed}, {"cut-off", "link cut", h5, cut, &sum.cut}} {
 		for _, p := range []*lanProc{h1, h2} {
-			e := p.waitFor(t, 15*time.Second, c.p.nick+" lost", leaveOf(c.p, "lost"))
+			e := p.waitFor(t, lanLostTarget+5*time.Second, c.p.nick+" lost", leaveOf(c.p, "lost"))
 			d := e.at.Sub(c.at)
-			t.Logf("%s %s shown as lost on %s after %v", c.what, c.p.nick, p.nick, d.Round(time.Millisecond))
-			if d > 10*time.Second {
-				t.Errorf("%s saw %s %s lost after %v, want ≤ 10s", p.nick, c.what, c.p.nick, d)
+			*c.d = max(*c.d, d)
+			t.Logf("LAN: %s %s shown as lost on %s %v after the %s", c.what, c.p.nick, p.nick,
+				d.Round(time.Millisecond), c.cause)
+			if d > lanLostTarget {
+				t.Errorf("%s saw %s %s lost after %v, want ≤ %v", p.nick, c.what, c.p.nick, d, lanLostTarget)
 			}
 		}
 	}
 
-	// The stranger never got in, and saw nobody.
-	for _, p := range []*lanProc{h1, h2, h3, h4, h5} {
-		if e, ok := p.find(joinOf(h6)); ok {
-			t.Errorf("%s saw the other-key host join: %+v", p.nick, e)
+	// The cut-off node, still running, comes back when its link does: it
+	// is heard again (joins again everywhere) and chats both ways.
+	// First the cut-off host, too, must have lost the others.
+	pairs := []struct{ p, q *lanProc }{{h1, h5}, {h2, h5}, {h5, h1}, {h5, h2}}
+	lostAt := make([]time.Time, len(pairs))
+	for i, c := range pairs {
+		lostAt[i] = c.p.waitFor(t, lanLostTarget+5*time.Second, c.q.nick+" lost", leaveOf(c.q, "lost")).at
+	}
+	lan.Host(5).RestoreLink()
+	restored := time.Now()
+	for i, c := range pairs {
+		e := c.p.waitFor(t, 15*time.Second, c.q.nick+" joining again", func(e lanEvent) bool {
+			return joinOf(c.q)(e) && e.at.After(lostAt[i])
+		})
+		sum.rejoin = max(sum.rejoin, e.at.Sub(restored))
+	}
+	t.Logf("LAN: h5's link restored: h5, h1, h2 all saw each other join again within %v", sum.rejoin.Round(time.Millisecond))
+	for _, c := range []struct {
+		from *lanProc
+		to   []*lanProc
+	}{{h5, []*lanProc{h1, h2}}, {h1, []*lanProc{h5}}} {
+		text := "back again, from " + c.from.nick
+		sent := time.Now()
+		c.from.say(t, text)
+		for _, to := range c.to {
+			e := to.waitFor(t, 5*time.Second, "message from "+c.from.nick+" after the restore", func(e lanEvent) bool {
+				return e.Type == "message" && e.Text == text && e.PeerID == c.from.id && !e.Self
+			})
+			sum.rejoinMsg = max(sum.rejoinMsg, e.at.Sub(sent))
 		}
 	}
-	for _, e := range h6.all() {
-		if (e.Type == "join" && e.PeerID != h6.id) || (e.Type == "message" && !e.Self) {
-			t.Errorf("other-key host h6 saw %+v", e)
-		}
-		if e.Type == "notice" {
-			t.Logf("h6 notice: %q", e.Text)
-		}
-	}
+	t.Logf("LAN: after the restore, messages h5→h1,h2 and h1→h5 arrived within %v", sum.rejoinMsg.Round(time.Millisecond))
 
-	for _, p := range []*lanProc{h1, h2, h6} {
+	// Everyone left leaves gracefully, and is seen to.
+	for _, p := range []*lanProc{h1, h2, h5, h6} {
 		p.say(t, ":end")
 	}
-	for _, p := range []*lanProc{h1, h2, h6} {
+	for _, p := range []*lanProc{h1, h2, h5, h6} {
 		if code := p.waitExit(t, 10*time.Second); code != 0 {
 			t.Errorf("%s exit code after :end = %d, want 0", p.nick, code)
 		}
 	}
+
+	// The stranger never got in, and saw nobody; it was told once.
+	sum.keptOut = "yes"
+	stranger := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+		sum.keptOut = "NO"
+	}
+	for _, p := range []*lanProc{h1, h2, h3, h4, h5} {
+		if e, ok := p.find(func(e lanEvent) bool { return e.PeerID == h6.id }); ok {
+			stranger("%s saw something of the other-key host: %s", p.nick, e.raw)
+		}
+	}
+	notices := 0
+	for _, e := range h6.all() {
+		switch {
+		case e.Type == "notice":
+			notices++
+		case e.Type == "ready", e.Self, e.PeerID == h6.id:
+		default:
+			stranger("other-key host h6 saw %s", e.raw)
+		}
+	}
+	if notices != 1 {
+		stranger("other-key host h6 got %d notices, want the different-key notice once", notices)
+	}
 }
 
-// buildLanchat builds the binary under test into a temporary directory.
-func buildLanchat(t *testing.T) string {
+// summaryEnv names a file that end-to-end tests append their summary line
+// to, when set: .ci/run sets it and prints the file at its end, since go test
+// shows a passing test's log only with -v.
+const summaryEnv = "LANCHAT_TEST_SUMMARY"
+
+// reportSummary logs line and appends it, with the test's name and result,
+// to the file named by $LANCHAT_TEST_SUMMARY if that is set.
+func reportSummary(t *testing.T, line string) {
 	t.Helper()
-	gotool, err := exec.LookPath("go")
+	t.Log(line)
+	path := os.Getenv(summaryEnv)
+	if path == "" {
+		return
+	}
+	result := "ok"
+	if t.Failed() {
+		result = "FAILED"
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err == nil {
+		_, err = fmt.Fprintf(f, "%s (%s): %s\n", t.Name(), result, line)
+		err = cmp.Or(err, f.Close())
+	}
 	if err != nil {
-		gotool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		t.Errorf("$%s: %v", summaryEnv, err)
 	}
-	bin := filepath.Join(t.TempDir(), "lanchat")
-	cmd := exec.Command(gotool, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+}
+
+// lanSummary holds TestLAN's figures for its one summary line.
+type lanSummary struct {
+	join, msg, msgNet, notice, exit, leave, killed, cut, rejoin, rejoinMsg time.Duration
+	keptOut                                                                string // "yes", "NO", "" not checked
+}
+
+// String is the summary line: every figure that was reached, "-" for the
+// others (the test stopped before them); a figure over its target says
+// "MISSED".
+func (s lanSummary) String() string {
+	f := func(d time.Duration) string {
+		if d == 0 {
+			return "-"
+		}
+		return d.Round(time.Millisecond).String()
 	}
-	return bin
+	vs := func(d, target time.Duration) string {
+		if d > target {
+			return fmt.Sprintf("MISSED target %v", target)
+		}
+		return fmt.Sprintf("target %v", target)
+	}
+	return fmt.Sprintf("LAN summary: all 3 joined %s after the last start (%s); "+
+		"message on all others ≤ %s after stdin, ≤ %s after the sender's echo (%s); "+
+		":end exit 0 in %s, leave seen by all in %s; lost after kill %s, after link cut %s (%s); "+
+		"cut host back %s after restore, chatting in %s; other key: notice after %s, kept out: %s",
+		f(s.join), vs(s.join, lanJoinTarget), f(s.msg), f(s.msgNet), vs(s.msg, lanMessageTarget),
+		f(s.exit), f(s.leave), f(s.killed), f(s.cut), vs(max(s.killed, s.cut), lanLostTarget),
+		f(s.rejoin), f(s.rejoinMsg), f(s.notice), cmp.Or(s.keptOut, "-"))
 }
 
 // lanEvent is one JSON line of `lanchat --json` (the union of all types).
@@ -206,11 +357,14 @@ type lanProc struct {
 	id    string
 }
 
-func startLanchat(t *testing.T, bin string, h *netns.Host, dir, nick, key string) *lanProc {
+// startLanchat starts lanchat --json on host h with a fresh identity, a log
+// file in dir and keyArgs (--key or --key-file).
+func startLanchat(t *testing.T, bin string, h *netns.Host, dir, nick string, keyArgs ...string) *lanProc {
 	t.Helper()
 	p := &lanProc{nick: nick, host: h, changed: make(chan struct{}), logFile: filepath.Join(dir, nick+".log")}
-	p.cmd = h.Command(context.Background(), bin, "--json", "--nick", nick, "--key", key,
-		"--identity", filepath.Join(dir, "id-"+nick), "--room", "lobby", "--log-file", p.logFile, "-v")
+	args := append([]string{"--json", "--nick", nick, "--identity", filepath.Join(dir, "id-"+nick),
+		"--room", "lobby", "--log-file", p.logFile, "-v"}, keyArgs...)
+	p.cmd = h.Command(context.Background(), bin, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "LANCHAT_") {
 			p.cmd.Env = append(p.cmd.Env, kv)
