@@ -120,7 +120,10 @@ type Config struct {
 	// LostAfter is how long a member may stay silent before it is reported
 	// lost. Default 6 s (three heartbeats). Must be at least twice
 	// HeartbeatInterval; keep it under 10 s. Shorter reports a vanished
-	// member sooner but risks false "lost" on a congested network.
+	// member sooner but risks false "lost" on a congested network. A member
+	// whose last connection closed without a leave is reported lost after
+	// 1.5 HeartbeatInterval of silence instead. Every node is assumed to
+	// use the same HeartbeatInterval.
 	LostAfter time.Duration
 	// EventBuffer is the capacity of the Events channel. Default 1024. When
 	// it is full, event delivery blocks (see [Node.Events]); a bigger buffer

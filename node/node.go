@@ -14,8 +14,10 @@ import (
 	"unicode/utf8"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"golang.org/x/time/rate"
 )
 
@@ -58,6 +60,7 @@ type Node struct {
 	topic    *pubsub.Topic
 	sub      *pubsub.Subscription
 	peerEvts *pubsub.TopicEventHandler
+	connEvts event.Subscription // EvtPeerConnectednessChanged
 	flush    *flushTracer
 	info     Info // static part; Nick is filled in by Info()
 
@@ -169,7 +172,7 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 		n.cfg.Nick = cfg.Nick
 	}
 	n.nick = cfg.Nick
-	n.roster = newRoster(n.self, cfg.Nick, time.Now())
+	n.roster = newRoster(n.self, cfg.Nick, time.Now(), cfg.HeartbeatInterval, cfg.LostAfter)
 	n.info = n.buildInfo()
 
 	n.flush = &flushTracer{self: n.self}
@@ -201,6 +204,9 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 	if n.peerEvts, err = n.topic.EventHandler(); err != nil {
 		return fmt.Errorf("join room %q: %w", cfg.Room, err)
 	}
+	if n.connEvts, err = h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(64)); err != nil {
+		return fmt.Errorf("watch connections: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -222,9 +228,10 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 
 	annCtx, stopAnnounce := context.WithCancel(lifetime)
 	n.stopAnnounce = stopAnnounce
-	n.annWG.Add(2 + len(statics))
+	n.annWG.Add(3 + len(statics))
 	go n.announceLoop(annCtx)
 	go n.peerEventLoop(annCtx)
+	go n.connLoop(annCtx)
 	for _, ai := range statics {
 		go n.staticLoop(annCtx, ai)
 	}
@@ -472,13 +479,18 @@ func (n *Node) teardown() error {
 	if n.stopAnnounce != nil {
 		n.stopAnnounce()
 	}
+	n.annWG.Wait()
+	if n.connEvts != nil {
+		// Before the host closes its connections: the swarm would wait
+		// for a full subscription that nobody reads.
+		n.connEvts.Close()
+	}
 	if n.host != nil {
 		if e := n.host.Close(); e != nil {
 			err = fmt.Errorf("close host: %w", e)
 		}
 	}
 	n.cancel()
-	n.annWG.Wait()
 	n.wg.Wait()
 	n.emitMu.Lock()
 	if !n.eventsClosed {

@@ -166,6 +166,28 @@ func TestLost(t *testing.T) {
 	}
 }
 
+// TestLostOnDisconnect: a member whose process dies (its connections
+// close, no leave) is lost once a heartbeat fails to come by another route,
+// long before LostAfter.
+func TestLostOnDisconnect(t *testing.T) {
+	cfg := testConfig("alice")
+	cfg.LostAfter = time.Minute // only the disconnect can explain a quick "lost"
+	a := startNode(t, cfg)
+	b := startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.crash(ctx); err != nil {
+		t.Fatalf("crash = %v", err)
+	}
+	a.wait(5*time.Second, "lost", isLeave(b, ReasonLost))
+	t.Logf("crashed member lost %v after it vanished (heartbeat %v, LostAfter %v)",
+		time.Since(start).Round(time.Millisecond), cfg.HeartbeatInterval, cfg.LostAfter)
+}
+
 func hasMember(ms []Member, id string, lost bool) bool {
 	for _, m := range ms {
 		if m.PeerID == id && m.Lost == lost {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 )
@@ -77,7 +79,7 @@ func (n *Node) readLoop(ctx context.Context, inbox chan<- inMsg) {
 // reports members silent for LostAfter as lost, and emits the events.
 func (n *Node) presenceLoop(ctx context.Context, inbox <-chan inMsg) {
 	defer n.wg.Done()
-	tick := time.NewTicker(max(n.cfg.LostAfter/8, 50*time.Millisecond))
+	tick := time.NewTicker(max(n.cfg.HeartbeatInterval/8, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
 		var evs []Event
@@ -95,7 +97,7 @@ func (n *Node) presenceLoop(ctx context.Context, inbox <-chan inMsg) {
 		case <-tick.C:
 			now := time.Now()
 			n.mu.Lock()
-			evs = n.roster.expire(now, n.cfg.LostAfter)
+			evs = n.roster.expire(now)
 			n.mu.Unlock()
 			n.pruneAuthors(now)
 		}
@@ -127,6 +129,36 @@ func (n *Node) peerEventLoop(ctx context.Context) {
 		if ev.Type == pubsub.PeerJoin {
 			n.log.Debug("peer joined topic", "peer", ev.Peer)
 			n.triggerAnnounce()
+		}
+	}
+}
+
+// connLoop tells the roster when the last connection to a peer has closed
+// (a crashed or killed member: no leave will come) and when a peer is
+// connected again. It must keep reading: the swarm waits for it.
+func (n *Node) connLoop(ctx context.Context) {
+	defer n.annWG.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-n.connEvts.Out():
+			if !ok {
+				return
+			}
+			ev, ok := e.(event.EvtPeerConnectednessChanged)
+			if !ok {
+				continue
+			}
+			now := time.Now()
+			n.mu.Lock()
+			switch ev.Connectedness {
+			case network.NotConnected:
+				n.roster.disconnected(ev.Peer, now)
+			case network.Connected:
+				n.roster.reconnected(ev.Peer)
+			}
+			n.mu.Unlock()
 		}
 	}
 }
@@ -319,9 +351,11 @@ func (n *Node) warnOnce(p peer.ID, msg string, err error) {
 // roster is the room's member list. It is pure bookkeeping: callers pass
 // the time and emit the events it returns. Not safe for concurrent use.
 type roster struct {
-	self  peer.ID
-	peers map[peer.ID]*entry
-	tombs map[peer.ID]tombstone // members that left, by the seqno of their leave
+	self      peer.ID
+	lostAfter time.Duration // silence after which a member is lost
+	downAfter time.Duration // the same once its last connection has closed
+	peers     map[peer.ID]*entry
+	tombs     map[peer.ID]tombstone // members that left, by the seqno of their leave
 }
 
 // entry is one member of the roster.
@@ -331,6 +365,7 @@ type entry struct {
 	lastSeq  uint64 // highest seqno seen; older envelopes do not change the nick
 	lost     bool
 	lostAt   time.Time
+	downAt   time.Time // when the last direct connection closed; zero while connected (or never)
 	self     bool
 }
 
@@ -339,11 +374,16 @@ type tombstone struct {
 	at  time.Time
 }
 
-func newRoster(self peer.ID, nick string, now time.Time) *roster {
+// newRoster returns a roster holding only self. Members are lost after
+// lostAfter of silence, or after one and a half heartbeat intervals of
+// silence once their last direct connection has closed.
+func newRoster(self peer.ID, nick string, now time.Time, heartbeat, lostAfter time.Duration) *roster {
 	return &roster{
-		self:  self,
-		peers: map[peer.ID]*entry{self: {nick: nick, lastSeen: now, self: true}},
-		tombs: make(map[peer.ID]tombstone),
+		self:      self,
+		lostAfter: lostAfter,
+		downAfter: min(heartbeat+heartbeat/2, lostAfter),
+		peers:     map[peer.ID]*entry{self: {nick: nick, lastSeen: now, self: true}},
+		tombs:     make(map[peer.ID]tombstone),
 	}
 }
 
@@ -412,6 +452,7 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 		reannounce = true
 	case e.lost:
 		e.lost = false
+		e.downAt = time.Time{}
 		e.nick = env.Nick
 		evs = append(evs, Event{Type: EventJoin, Time: now, PeerID: pid, Nick: e.nick})
 		reannounce = true
@@ -434,15 +475,40 @@ func (r *roster) heard(p peer.ID, now time.Time) {
 	}
 }
 
-// expire marks members silent for lostAfter as lost, and forgets old lost
-// members and tombstones.
-func (r *roster) expire(now time.Time, lostAfter time.Duration) (evs []Event) {
+// disconnected records that the last direct connection to p closed at now.
+// If nothing more is heard from p, by another route, it is lost
+// r.downAfter after it was last heard instead of r.lostAfter: its heartbeat
+// would have come by then.
+func (r *roster) disconnected(p peer.ID, now time.Time) {
+	if e := r.peers[p]; e != nil && !e.lost && !e.self {
+		e.downAt = now
+	}
+}
+
+// reconnected records that p is directly connected again.
+func (r *roster) reconnected(p peer.ID) {
+	if e := r.peers[p]; e != nil {
+		e.downAt = time.Time{}
+	}
+}
+
+// silent reports whether e has been silent long enough at now to be lost.
+func (r *roster) silent(e *entry, now time.Time) bool {
+	quiet := now.Sub(e.lastSeen)
+	down := !e.downAt.IsZero() && !e.lastSeen.After(e.downAt)
+	return quiet >= r.lostAfter || down && quiet >= r.downAfter
+}
+
+// expire marks silent members as lost, and forgets old lost members and
+// tombstones.
+func (r *roster) expire(now time.Time) (evs []Event) {
 	for p, e := range r.peers {
 		switch {
 		case e.self:
-		case !e.lost && now.Sub(e.lastSeen) >= lostAfter:
+		case !e.lost && r.silent(e, now):
 			e.lost = true
 			e.lostAt = now
+			e.downAt = time.Time{}
 			evs = append(evs, Event{Type: EventLeave, Time: now, PeerID: p.String(), Nick: e.nick, Reason: ReasonLost})
 		case e.lost && now.Sub(e.lostAt) >= lostForget:
 			delete(r.peers, p)

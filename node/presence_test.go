@@ -31,8 +31,8 @@ func testPeerID(t *testing.T) peer.ID {
 func TestRoster(t *testing.T) {
 	self, bob := testPeerID(t), testPeerID(t)
 	t0 := time.Unix(1700000000, 0)
-	r := newRoster(self, "alice", t0)
 	const lostAfter = 6 * time.Second
+	r := newRoster(self, "alice", t0, 2*time.Second, lostAfter)
 
 	msg := func(from peer.ID, seq uint64, k kind, nick, text string) inMsg {
 		return inMsg{from: from, seq: seq, id: fmt.Sprint(seq), env: envelope{Kind: k, Sent: 1, Nick: nick, Text: text}}
@@ -78,7 +78,7 @@ func TestRoster(t *testing.T) {
 		if s.in != nil {
 			evs, re = r.handle(*s.in, now)
 		} else {
-			evs = r.expire(now, lostAfter)
+			evs = r.expire(now)
 		}
 		if got := evString(evs); got != s.want || re != s.reannounce {
 			t.Errorf("%s: events %q reannounce %v; want %q %v", s.name, got, re, s.want, s.reannounce)
@@ -86,7 +86,7 @@ func TestRoster(t *testing.T) {
 	}
 	// Lost members are forgotten lostForget after they were lost.
 	now := t0.Add(2*time.Hour + time.Second)
-	r.expire(now, lostAfter)
+	r.expire(now)
 	if got := len(r.members()); got != 1 {
 		t.Errorf("after lostForget: %d members, want 1 (self)", got)
 	}
@@ -139,12 +139,90 @@ func TestSeqWindow(t *testing.T) {
 	}
 }
 
+// TestRosterDisconnect: a member whose last connection closed is lost after
+// one and a half heartbeat intervals of silence instead of LostAfter, unless
+// it is heard again by another route or reconnects.
+func TestRosterDisconnect(t *testing.T) {
+	const (
+		hb        = 2 * time.Second
+		lostAfter = 6 * time.Second
+	)
+	t0 := time.Unix(1700000000, 0)
+	ms := func(d int) time.Time { return t0.Add(time.Duration(d) * time.Millisecond) }
+	type step struct {
+		at   int    // ms after t0
+		do   string // "down", "up", "heard", "hb" or "" (expire only)
+		want string // events of the expire that follows
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"silent after disconnect", []step{
+			{at: 1000, do: "down"},
+			{at: 2999},
+			{at: 3000, want: "leave bob lost"},
+		}},
+		{"silent long before the disconnect", []step{
+			{at: 5000, do: "down", want: "leave bob lost"},
+		}},
+		{"heartbeat by another route", []step{
+			{at: 1000, do: "down"},
+			{at: 2000, do: "hb"},
+			{at: 4500},
+			{at: 7999},
+			{at: 8000, want: "leave bob lost"},
+		}},
+		{"heard by the validator", []step{
+			{at: 1000, do: "down"},
+			{at: 2000, do: "heard"},
+			{at: 4500},
+			{at: 8000, want: "leave bob lost"},
+		}},
+		{"reconnected", []step{
+			{at: 500, do: "down"},
+			{at: 1000, do: "up"},
+			{at: 3500},
+			{at: 6000, want: "leave bob lost"},
+		}},
+		{"connected: LostAfter", []step{
+			{at: 5999},
+			{at: 6000, want: "leave bob lost"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			self, bob := testPeerID(t), testPeerID(t)
+			r := newRoster(self, "alice", t0, hb, lostAfter)
+			seq := uint64(1)
+			r.handle(inMsg{from: bob, seq: seq, env: envelope{Kind: kindJoin, Nick: "bob"}}, t0)
+			for _, s := range tt.steps {
+				now := ms(s.at)
+				switch s.do {
+				case "down":
+					r.disconnected(bob, now)
+				case "up":
+					r.reconnected(bob)
+				case "heard":
+					r.heard(bob, now)
+				case "hb":
+					seq++
+					r.handle(inMsg{from: bob, seq: seq, env: envelope{Kind: kindHeartbeat, Nick: "bob"}}, now)
+				}
+				if got := evString(r.expire(now)); got != s.want {
+					t.Errorf("at %dms after %q: expire = %q, want %q", s.at, s.do, got, s.want)
+				}
+			}
+		})
+	}
+}
+
 func TestRosterLeaveOfLostIsQuiet(t *testing.T) {
 	self, bob := testPeerID(t), testPeerID(t)
 	t0 := time.Unix(0, 0)
-	r := newRoster(self, "alice", t0)
+	r := newRoster(self, "alice", t0, 250*time.Millisecond, time.Second)
 	r.handle(inMsg{from: bob, seq: 1, env: envelope{Kind: kindJoin, Nick: "bob"}}, t0)
-	if got := evString(r.expire(t0.Add(time.Minute), time.Second)); got != "leave bob lost" {
+	if got := evString(r.expire(t0.Add(time.Minute))); got != "leave bob lost" {
 		t.Fatalf("expire = %q", got)
 	}
 	evs, _ := r.handle(inMsg{from: bob, seq: 2, env: envelope{Kind: kindLeave, Nick: "bob"}}, t0.Add(time.Minute))
@@ -308,7 +386,7 @@ func TestStalledFrontEnd(t *testing.T) {
 	}
 	time.Sleep(2 * cfg.LostAfter) // the stall; alice heartbeats all along
 	b.mu.Lock()
-	evs := b.roster.expire(time.Now(), cfg.LostAfter) // what the next tick does
+	evs := b.roster.expire(time.Now()) // what the next tick does
 	b.mu.Unlock()
 	if len(evs) != 0 {
 		t.Errorf("after a stalled front end: %s; want nothing, alice kept sending", evString(evs))
