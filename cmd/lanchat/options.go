@@ -82,24 +82,7 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 // the user, without the "lanchat: " prefix.
 func parseOptions(args []string, getenv func(string) string) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("lanchat", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVar(&o.nick, "nick", "", "")
-	fs.StringVar(&o.passphrase, "key", "", "")
-	fs.StringVar(&o.keyFile, "key-file", "", "")
-	fs.StringVar(&o.room, "room", node.DefaultRoom, "")
-	fs.StringVar(&o.identity, "identity", "", "")
-	fs.StringVar(&o.iface, "iface", "", "")
-	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
-	fs.Var((*stringList)(&o.peers), "peer", "")
-	fs.Var((*stringList)(&o.listens), "listen", "")
-	fs.BoolVar(&o.plain, "plain", false, "")
-	fs.BoolVar(&o.json, "json", false, "")
-	fs.StringVar(&o.logFile, "log-file", "", "")
-	fs.BoolVar(&o.verbose, "v", false, "")
-	fs.BoolVar(&o.verbose, "verbose", false, "")
-	fs.BoolVar(&o.version, "version", false, "")
+	fs := newFlagSet(&o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
@@ -136,6 +119,31 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		o.nick = defaultNick(getenv)
 	}
 	return o, nil
+}
+
+// newFlagSet returns the command line's flags, parsing into o. Its output
+// is discarded: errors are reworded by flagError, and --help prints
+// usageText.
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("lanchat", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.nick, "nick", "", "")
+	fs.StringVar(&o.passphrase, "key", "", "")
+	fs.StringVar(&o.keyFile, "key-file", "", "")
+	fs.StringVar(&o.room, "room", node.DefaultRoom, "")
+	fs.StringVar(&o.identity, "identity", "", "")
+	fs.StringVar(&o.iface, "iface", "", "")
+	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
+	fs.Var((*stringList)(&o.peers), "peer", "")
+	fs.Var((*stringList)(&o.listens), "listen", "")
+	fs.BoolVar(&o.plain, "plain", false, "")
+	fs.BoolVar(&o.json, "json", false, "")
+	fs.StringVar(&o.logFile, "log-file", "", "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.BoolVar(&o.verbose, "verbose", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
+	return fs
 }
 
 // flagError rewords the flag package's errors, which name flags with one
