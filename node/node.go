@@ -176,7 +176,11 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 	n.info = n.buildInfo()
 
 	n.flush = &flushTracer{self: n.self}
+	topic := topicName(cfg.Room)
 	n.ps, err = pubsub.NewGossipSub(lifetime, h,
+		// Track only our room's subscriptions: a peer announcing a million
+		// topics would otherwise grow pubsub's tables without bound.
+		pubsub.WithSubscriptionFilter(pubsub.NewAllowlistSubscriptionFilter(topic)),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerOutboundQueueSize(256),
@@ -191,7 +195,6 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 	if err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
-	topic := topicName(cfg.Room)
 	if err := n.ps.RegisterTopicValidator(topic, n.validate, pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("join room %q: %w", cfg.Room, err)
 	}

@@ -82,6 +82,7 @@ func TestConnectErrors(t *testing.T) {
 type rawPeer struct {
 	id    peer.ID
 	h     host.Host
+	ps    *pubsub.PubSub
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
 }
@@ -128,7 +129,7 @@ func newRawPeer(t *testing.T, psk []byte, room string) *rawPeer {
 		topic.Close()
 		cancel()
 	})
-	return &rawPeer{id: h.ID(), h: h, topic: topic, sub: sub}
+	return &rawPeer{id: h.ID(), h: h, ps: ps, topic: topic, sub: sub}
 }
 
 // join connects the raw peer to n and waits until n knows it is in the room.
@@ -339,5 +340,34 @@ func TestReplayIgnored(t *testing.T) {
 	}
 	if !hasMember(bob.Members(), alice.id(), false) {
 		t.Errorf("alice not a present member after the replay: %+v", bob.Members())
+	}
+}
+
+// TestOtherTopicsNotTracked: a peer's subscriptions to other topics are
+// not remembered (a peer announcing a million topics must not grow the
+// node's memory).
+func TestOtherTopicsNotTracked(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	raw := newRawPeer(t, nil, DefaultRoom)
+	var junk []string
+	for i := range 50 {
+		name := fmt.Sprintf("junk/%d", i)
+		tp, err := raw.ps.Join(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tp.Subscribe(); err != nil {
+			t.Fatal(err)
+		}
+		junk = append(junk, name)
+	}
+	raw.join(t, a) // its subscriptions, all in one hello, have arrived
+	if got := a.ps.ListPeers(topicName(DefaultRoom)); len(got) != 1 || got[0] != raw.id {
+		t.Fatalf("room peers = %v, want the raw peer", got)
+	}
+	for _, name := range junk {
+		if got := a.ps.ListPeers(name); len(got) != 0 {
+			t.Fatalf("alice tracks %v in topic %q", got, name)
+		}
 	}
 }
