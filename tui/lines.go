@@ -150,13 +150,10 @@ func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 		case <-quiet.C:
 			settled()
 		case ev, ok := <-events:
-			if !ok {
-				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
-			}
-			if inputsOn == nil && ev.Type == node.EventJoin && !ev.Self {
+			if ok && inputsOn == nil && ev.Type == node.EventJoin && !ev.Self {
 				quiet.Reset(times.settleQuiet)
 			}
-			if err := s.show(ev); err != nil {
+			if err := s.received(ev, ok); err != nil {
 				return err
 			}
 		case li := <-inputsOn:
@@ -212,15 +209,21 @@ func (s *lineSession) show(ev node.Event) error {
 	return nil
 }
 
+// received shows an event taken from the room's Events channel; ok false
+// means the channel was closed: the room went away under us.
+func (s *lineSession) received(ev node.Event, ok bool) error {
+	if !ok {
+		return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
+	}
+	return s.show(ev)
+}
+
 // drain writes the events waiting in events without blocking.
 func (s *lineSession) drain(events <-chan node.Event) error {
 	for {
 		select {
 		case ev, ok := <-events:
-			if !ok {
-				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
-			}
-			if err := s.show(ev); err != nil {
+			if err := s.received(ev, ok); err != nil {
 				return err
 			}
 		default:
@@ -244,10 +247,7 @@ func (s *lineSession) awaitEchoes(ctx context.Context, events <-chan node.Event)
 		case <-timeout.C:
 			return nil
 		case ev, ok := <-events:
-			if !ok {
-				return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
-			}
-			if err := s.show(ev); err != nil {
+			if err := s.received(ev, ok); err != nil {
 				return err
 			}
 		}
