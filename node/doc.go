@@ -49,6 +49,13 @@
 // nanoseconds, so a restarted author clears the window; one whose clock was
 // set back by more than its last run lasted is not heard for that hour.)
 //
+// Identities cost nothing to make, so per-author limits alone would let one
+// peer sign as thousands of authors. An author that delivers its own
+// message is always admitted (each identity then costs a connection); a
+// peer relaying authors not heard before may introduce 256 at once, then 4
+// a second. At most 4096 authors are remembered; the one heard longest ago
+// makes room.
+//
 // # Presence
 //
 // The roster is keyed by peer ID. A node publishes a join when it starts, a

@@ -99,6 +99,7 @@ type Node struct {
 	recvLimit rate.Limit // per-author flood limit: recvRate (tests raise it)
 	recvBurst int        // recvBurst
 	authors   map[peer.ID]*author
+	intros    map[peer.ID]*rate.Limiter // new authors each relay may introduce
 	warned    map[peer.ID]bool
 
 	closing   atomic.Bool
@@ -146,6 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		recvLimit:  recvRate,
 		recvBurst:  recvBurst,
 		authors:    make(map[peer.ID]*author),
+		intros:     make(map[peer.ID]*rate.Limiter),
 		warned:     make(map[peer.ID]bool),
 	}
 	lifetime, cancel := context.WithCancel(context.Background())

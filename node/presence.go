@@ -34,6 +34,13 @@ const (
 	// cannot be heard again for that long either (its new sequence numbers
 	// look old).
 	replayMemory = time.Hour
+	// maxAuthors bounds the authors the validator remembers (replay window
+	// and flood limit, ~400 bytes each).
+	maxAuthors = 4096
+	// A peer may introduce introBurst authors not heard before at once,
+	// then introRate a second; see [Node.admitLocked].
+	introBurst = 256
+	introRate  = 4
 	// maxWarned bounds the set of peers already warned about bad envelopes.
 	maxWarned = 1024
 )
@@ -247,7 +254,7 @@ func (s *announceSchedule) wait(now time.Time) time.Duration {
 // text) and ignores replays and authors over the flood limit (see
 // [Node.screen]). The author is the signer (StrictSign); nothing in the
 // payload says who sent it.
-func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+func (n *Node) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	author := m.GetFrom()
 	env, err := decode(m.GetData())
 	if err != nil {
@@ -261,7 +268,7 @@ func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.
 	}
 	// pubsub itself drops messages of ours that come back from the network.
 	if author != n.self {
-		if res := n.screen(author, seq); res != pubsub.ValidationAccept {
+		if res := n.screen(author, src, seq); res != pubsub.ValidationAccept {
 			return res
 		}
 		// The author is alive now, whatever the front end's pace: while
@@ -291,16 +298,22 @@ type author struct {
 	heard time.Time     // last message accepted
 }
 
-// screen applies the per-author rules to message seq of from: a message
-// already accepted once, or older than the author's replay window, is a
-// replay and ignored (pubsub's own seen-cache forgets a message after two
-// minutes, after which anybody could publish it again); so is traffic above
-// the flood limit. Replays are checked first, so they do not use up the
-// author's flood allowance.
-func (n *Node) screen(from peer.ID, seq uint64) pubsub.ValidationResult {
+// screen applies the per-author rules to message seq of from, forwarded by
+// src: a message already accepted once, or older than the author's replay
+// window, is a replay and ignored (pubsub's own seen-cache forgets a message
+// after two minutes, after which anybody could publish it again); so is
+// traffic above the flood limit. Replays are checked first, so they do not
+// use up the author's flood allowance. An author not heard before must be
+// admitted first (see [Node.admitLocked]).
+func (n *Node) screen(from, src peer.ID, seq uint64) pubsub.ValidationResult {
 	n.limMu.Lock()
 	a := n.authors[from]
 	if a == nil {
+		if !n.admitLocked(from, src) {
+			n.limMu.Unlock()
+			n.warnOnce(src, "peer forwards messages of too many new authors; ignoring them", nil)
+			return pubsub.ValidationIgnore
+		}
 		a = &author{lim: rate.NewLimiter(n.recvLimit, n.recvBurst)}
 		n.authors[from] = a
 	}
@@ -321,14 +334,54 @@ func (n *Node) screen(from peer.ID, seq uint64) pubsub.ValidationResult {
 	return pubsub.ValidationAccept
 }
 
-// pruneAuthors forgets authors not heard for replayMemory, so the map does
-// not grow with every peer ever seen.
+// admitLocked reports whether a first message of author from, forwarded by
+// src, may be accepted, and makes room for it; n.limMu is held. Anybody can
+// make up identities and sign messages with them, thousands a second, each
+// a new member and a new entry in every table, and bypass the per-author
+// flood limit. An author that delivers its own message is admitted: every
+// identity then costs a connection. An author relayed by another peer (in a
+// room that is not fully connected) uses up one of the relay's
+// introductions: introBurst at once, then introRate a second, enough to
+// pass on a whole room. When the table is full the author heard longest ago
+// makes room, so members that keep talking are never forgotten.
+func (n *Node) admitLocked(from, src peer.ID) bool {
+	if src != from {
+		l := n.intros[src]
+		if l == nil {
+			l = rate.NewLimiter(introRate, introBurst)
+			n.intros[src] = l
+		}
+		if !l.Allow() {
+			return false
+		}
+	}
+	if len(n.authors) >= maxAuthors {
+		var oldest peer.ID
+		var at time.Time
+		for p, a := range n.authors {
+			if oldest == "" || a.heard.Before(at) {
+				oldest, at = p, a.heard
+			}
+		}
+		delete(n.authors, oldest)
+	}
+	return true
+}
+
+// pruneAuthors forgets authors not heard for replayMemory, and relays whose
+// introductions are all available again, so the maps do not grow with every
+// peer ever seen.
 func (n *Node) pruneAuthors(now time.Time) {
 	n.limMu.Lock()
 	defer n.limMu.Unlock()
 	for p, a := range n.authors {
 		if now.Sub(a.heard) >= replayMemory {
 			delete(n.authors, p)
+		}
+	}
+	for p, l := range n.intros {
+		if l.TokensAt(now) >= introBurst {
+			delete(n.intros, p)
 		}
 	}
 }

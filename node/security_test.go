@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,11 +14,13 @@ import (
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -369,5 +372,88 @@ func TestOtherTopicsNotTracked(t *testing.T) {
 		if got := a.ps.ListPeers(name); len(got) != 0 {
 			t.Fatalf("alice tracks %v in topic %q", got, name)
 		}
+	}
+}
+
+// signedBy returns a pubsub message of the room signed by a fresh identity,
+// as StrictSign wants it.
+func signedBy(t *testing.T, seq uint64, data []byte) *pb.Message {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := topicName(DefaultRoom)
+	m := &pb.Message{From: []byte(id), Data: data, Seqno: binary.BigEndian.AppendUint64(nil, seq), Topic: &topic}
+	unsigned, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Signature, err = key.Sign(append([]byte(pubsub.SignPrefix), unsigned...)); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestManyNewAuthorsFromOneRelay: one peer forwarding messages of
+// hundreds of made-up identities introduces only so many new members.
+func TestManyNewAuthorsFromOneRelay(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	rec := newRawPeer(t, nil, DefaultRoom)
+	rec.join(t, a)
+	data, _ := encode(envelope{Kind: kindMessage, Sent: time.Now().UnixMilli(), Nick: "rec", Text: "hello"})
+	rec.publish(t, data) // delivered by its author itself: admitted
+	a.wait(5*time.Second, "hello", isMessage("hello"))
+
+	// The marker comes last in the injected RPC only, not directly.
+	if err := rec.h.Network().ClosePeer(a.Node.self); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = encode(envelope{Kind: kindMessage, Sent: time.Now().UnixMilli(), Nick: "rec", Text: "marker"})
+	rec.publish(t, data)
+	marker := rec.capture(t, "own marker", func(m *pubsub.Message, env envelope) bool { return env.Text == "marker" })
+
+	const sybils = 2 * introBurst
+	var msgs []*pb.Message
+	for i := range sybils {
+		data, _ := encode(envelope{Kind: kindHeartbeat, Sent: time.Now().UnixMilli(), Nick: fmt.Sprint("sybil", i)})
+		msgs = append(msgs, signedBy(t, 1, data))
+	}
+	inject(t, a, nil, append(msgs, marker)...)
+	a.wait(10*time.Second, "marker", isMessage("marker"))
+
+	joined := a.count(func(ev Event) bool { return ev.Type == EventJoin && strings.HasPrefix(ev.Nick, "sybil") })
+	t.Logf("%d of %d made-up authors from one relay joined", joined, sybils)
+	if joined < introBurst/2 || joined > introBurst+introRate {
+		t.Errorf("%d made-up authors joined, want about %d (the relay's introductions)", joined, introBurst)
+	}
+}
+
+// TestAuthorTableBounded: the validator's table of authors stays bounded;
+// the author heard longest ago makes room for a new one.
+func TestAuthorTableBounded(t *testing.T) {
+	n := &Node{
+		log:       slog.New(slog.DiscardHandler),
+		recvLimit: recvRate, recvBurst: recvBurst,
+		authors: make(map[peer.ID]*author), intros: make(map[peer.ID]*rate.Limiter), warned: make(map[peer.ID]bool),
+	}
+	t0 := time.Now().Add(-time.Minute)
+	for i := range maxAuthors {
+		p := peer.ID(fmt.Sprint("author", i))
+		n.authors[p] = &author{lim: rate.NewLimiter(recvRate, recvBurst), heard: t0.Add(time.Duration(i) * time.Millisecond)}
+	}
+	newcomer := peer.ID("newcomer")
+	if res := n.screen(newcomer, newcomer, 1); res != pubsub.ValidationAccept {
+		t.Fatalf("screen(newcomer) = %v, want accept", res)
+	}
+	if len(n.authors) > maxAuthors {
+		t.Errorf("%d authors remembered, want at most %d", len(n.authors), maxAuthors)
+	}
+	if n.authors["author0"] != nil || n.authors["author1"] == nil || n.authors[newcomer] == nil {
+		t.Errorf("the author heard longest ago did not make room for the newcomer")
 	}
 }
