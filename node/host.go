@@ -44,6 +44,9 @@ const (
 	backoffMax = 30 * time.Second
 	// staticPoll is how often a static peer's connection is checked.
 	staticPoll = time.Second
+	// maxBackoffs bounds the peers whose dial failures are remembered:
+	// discovery hands over whatever the LAN answers, made-up peers too.
+	maxBackoffs = 1024
 )
 
 // newHost builds a libp2p host for a LAN: TCP only, Noise, yamux, pnet when
@@ -216,6 +219,7 @@ func (n *Node) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) 
 	n.dialMu.Lock()
 	b := n.backoffs[pid]
 	if b == nil {
+		n.pruneBackoffsLocked(now)
 		b = &backoff{}
 		n.backoffs[pid] = b
 	}
@@ -235,6 +239,26 @@ func (n *Node) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) 
 	}
 	n.dialMu.Unlock()
 	return err
+}
+
+// pruneBackoffsLocked makes room in a full backoff table: first it forgets
+// peers that may be dialled again anyway (only how long they would wait
+// next time is lost), then, if that is not enough, any. n.dialMu is held.
+func (n *Node) pruneBackoffsLocked(now time.Time) {
+	if len(n.backoffs) < maxBackoffs {
+		return
+	}
+	for p, b := range n.backoffs {
+		if b.ready(now) {
+			delete(n.backoffs, p)
+		}
+	}
+	for p := range n.backoffs {
+		if len(n.backoffs) < maxBackoffs {
+			break
+		}
+		delete(n.backoffs, p)
+	}
 }
 
 // Connect dials a multiaddr that ends in /p2p/<id> (a --peer address) now,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -228,6 +229,29 @@ func TestDialAndBackoff(t *testing.T) {
 	b.dialMu.Unlock()
 	if bo == nil || bo.delay != backoffMin {
 		t.Errorf("backoff after one failure = %+v", bo)
+	}
+}
+
+// TestBackoffTableBounded: dialling ever new peer IDs (made-up mDNS
+// answers, say) does not grow the backoff table without bound.
+func TestBackoffTableBounded(t *testing.T) {
+	n := startNode(t, testConfig("alice"))
+	later := time.Now().Add(time.Hour)
+	n.dialMu.Lock()
+	for i := range maxBackoffs {
+		n.backoffs[peer.ID(fmt.Sprint("ghost", i))] = &backoff{delay: backoffMax, next: later}
+	}
+	n.dialMu.Unlock()
+	closed := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Dial(ctx, testPeerID(t).String(), []netip.AddrPort{closed}); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Dial = %v, want ErrUnreachable", err)
+	}
+	n.dialMu.Lock()
+	defer n.dialMu.Unlock()
+	if len(n.backoffs) > maxBackoffs {
+		t.Errorf("%d peers in the backoff table, want at most %d", len(n.backoffs), maxBackoffs)
 	}
 }
 
