@@ -18,7 +18,8 @@ import (
 // TestTmuxTwoNodes runs two real lanchat binaries in tmux, connected over
 // loopback with --peer (never mDNS), and uses them as a person would:
 // typing with send-keys (Japanese too), reading the other screen with
-// capture-pane, resizing the window, and leaving with :end.
+// capture-pane, resizing the window, and leaving with :end or by closing
+// the terminal.
 //
 // Without tmux the test is skipped, except under CI=true, where tmux must
 // be installed (.ci/run installs it).
@@ -84,6 +85,14 @@ func TestTmuxTwoNodes(t *testing.T) {
 	}
 	tm.run(t, "send-keys", "-t", "alice:", "C-u")
 	alice.waitFor(t, "the cleared input line", inputIs(""))
+
+	// carol closes her terminal (tmux sends SIGHUP): alice sees her leave
+	// at once, not lost seconds later.
+	carol := tm.start(t, "carol", bin, dir, "--peer", addr)
+	alice.waitFor(t, "carol joined", contains("--> carol joined"))
+	carol.waitFor(t, "carol's screen", contains("--> alice joined"))
+	tm.run(t, "kill-session", "-t", carol.target())
+	alice.waitFor(t, "carol's leave", contains("<-- carol left (quit)"))
 
 	// bob leaves with :end: exit status 0, and alice sees the leave.
 	bob.typeLine(t, ":end")

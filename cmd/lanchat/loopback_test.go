@@ -210,8 +210,8 @@ func (p *loopProc) waitExit(want int) {
 
 // TestLoopbackChat runs the real binary, several processes on 127.0.0.1
 // connected with --peer (no mDNS): they see each other join, messages are
-// delivered, and every way of leaving (":end", SIGINT, SIGTERM, end of
-// input) exits 0 and is seen by the others as a leave with reason quit.
+// delivered, and every way of leaving (":end", SIGINT, SIGTERM, SIGHUP, end
+// of input) exits 0 and is seen by the others as a leave with reason quit.
 func TestLoopbackChat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
@@ -275,7 +275,7 @@ func TestLoopbackChat(t *testing.T) {
 	}
 
 	// Not subtests: alice belongs to this test and may fail it.
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		name := strings.ToLower(strings.ReplaceAll(sig.String(), " ", ""))
 		p := startLoopProc(t, bin, name, append(key, "--peer", alice.addr())...)
 		alice.waitType("join", p.peerID())

@@ -45,7 +45,10 @@ func main() {
 	// with SIGPIPE ignored a write to a closed stdout fails with EPIPE, the
 	// front end returns, and the node still says goodbye.
 	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP is the terminal going away (its window closed, the ssh
+	// session dropped): a leave like any other, not a crash that the
+	// others would see as "lost" only seconds later.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	// After the first signal we leave gracefully; a second one kills at once.
 	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
@@ -54,7 +57,7 @@ func main() {
 }
 
 // run is the whole program; it returns the exit code. ctx is cancelled on
-// SIGINT and SIGTERM, which leaves gracefully. getenv reads the environment.
+// SIGINT, SIGTERM and SIGHUP, which leaves gracefully. getenv reads the environment.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) > 0 && args[0] == "keygen" {
 		return runKeygen(args[1:], stdout, stderr)
