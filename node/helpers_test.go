@@ -60,6 +60,13 @@ func startNode(t testing.TB, cfg Config) *testNode {
 	return tn
 }
 
+// crash shuts the node down like Close but without the leave, as if the
+// process had died, to provoke "lost".
+func (n *Node) crash(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.shutdown(ctx, false) })
+	return n.closeErr
+}
+
 // close closes the node and waits until its events are drained.
 func (tn *testNode) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

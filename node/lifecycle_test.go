@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 func TestStartConfigErrors(t *testing.T) {
@@ -75,6 +76,26 @@ func TestDefaultListenDualStack(t *testing.T) {
 		t.Errorf("no IPv4 port: %+v", info)
 	}
 	t.Logf("ports %d (v4) %d (v6), addrs %v", info.Port, info.Port6, info.Addrs)
+}
+
+// TestLANOnlyHost pins the transport: TCP only, and none of
+// relay, AutoNAT or hole punching.
+func TestLANOnlyHost(t *testing.T) {
+	cfg := testConfig("alice")
+	cfg.ListenAddrs = nil
+	n := startNode(t, cfg)
+	for _, p := range n.host.Mux().Protocols() {
+		for _, banned := range []string{"relay", "autonat", "dcutr", "holepunch"} {
+			if strings.Contains(string(p), banned) {
+				t.Errorf("host speaks %s", p)
+			}
+		}
+	}
+	for _, a := range n.host.Network().ListenAddresses() {
+		if _, err := a.ValueForProtocol(ma.P_TCP); err != nil || len(a.Protocols()) != 2 {
+			t.Errorf("listens on %s, want plain TCP only", a)
+		}
+	}
 }
 
 func TestPrivateInfo(t *testing.T) {

@@ -445,13 +445,6 @@ func (n *Node) Close(ctx context.Context) error {
 	return n.closeErr
 }
 
-// crash shuts the node down like Close but without the leave, as if the
-// process had died. Tests use it to provoke "lost".
-func (n *Node) crash(ctx context.Context) error {
-	n.closeOnce.Do(func() { n.closeErr = n.shutdown(ctx, false) })
-	return n.closeErr
-}
-
 // shutdown implements Close. With leave false it vanishes without a word,
 // like a crashed process (tests use it to provoke "lost").
 func (n *Node) shutdown(ctx context.Context, leave bool) error {
