@@ -11,6 +11,7 @@ import (
 )
 
 func TestDeriveKeyVector(t *testing.T) {
+	t.Parallel()
 	// Pinned: a change here changes every network's key. Parameters:
 	// argon2id, time 3, 64 MiB, 2 threads, salt "lanchat pnet key v1".
 	tests := []struct{ pass, want string }{

@@ -48,6 +48,7 @@ func TestStartConfigErrors(t *testing.T) {
 }
 
 func TestZeroConfigDefaults(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	info := n.Info()
 	if info.Room != DefaultRoom || info.Network != NetworkOpen || info.Fingerprint != "open" {
@@ -68,6 +69,7 @@ func TestZeroConfigDefaults(t *testing.T) {
 }
 
 func TestDefaultListenDualStack(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig("alice")
 	cfg.ListenAddrs = nil // defaults: all interfaces, v4 and v6
 	n := startNode(t, cfg)
@@ -81,6 +83,7 @@ func TestDefaultListenDualStack(t *testing.T) {
 // TestLANOnlyHost pins the transport: TCP only, and none of
 // relay, AutoNAT or hole punching.
 func TestLANOnlyHost(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig("alice")
 	cfg.ListenAddrs = nil
 	n := startNode(t, cfg)
@@ -99,6 +102,7 @@ func TestLANOnlyHost(t *testing.T) {
 }
 
 func TestPrivateInfo(t *testing.T) {
+	t.Parallel()
 	psk, _ := GenerateKey()
 	cfg := testConfig("alice")
 	cfg.PSK = psk
@@ -109,6 +113,7 @@ func TestPrivateInfo(t *testing.T) {
 }
 
 func TestSendErrorsAndClose(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, testConfig("alice"))
 	if err := n.Send(""); err == nil {
 		t.Errorf("Send(\"\") = nil")
@@ -150,6 +155,7 @@ func TestSendErrorsAndClose(t *testing.T) {
 // TestCloseWithStuckFrontEnd: a front end that stopped reading must not keep
 // Close from returning.
 func TestCloseWithStuckFrontEnd(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig("alice")
 	cfg.EventBuffer = 1
 	n, err := Start(context.Background(), cfg)
@@ -179,6 +185,7 @@ func TestCloseWithStuckFrontEnd(t *testing.T) {
 // (paced, say) must not go out after the leave: peers would take it for a
 // return and show the member again, then lose it.
 func TestNothingAfterLeave(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	b := startNode(t, testConfig("bob"))
 	b.connect(a)
@@ -200,6 +207,7 @@ func TestNothingAfterLeave(t *testing.T) {
 }
 
 func TestConcurrentClose(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, testConfig("alice"))
 	errs := make(chan error, 3)
 	for range 3 {
@@ -213,6 +221,7 @@ func TestConcurrentClose(t *testing.T) {
 }
 
 func TestDialAndBackoff(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	b := startNode(t, testConfig("bob"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -256,6 +265,7 @@ func TestDialAndBackoff(t *testing.T) {
 // TestBackoffTableBounded: dialling ever new peer IDs (made-up mDNS
 // answers, say) does not grow the backoff table without bound.
 func TestBackoffTableBounded(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, testConfig("alice"))
 	later := time.Now().Add(time.Hour)
 	n.dialMu.Lock()
@@ -305,6 +315,7 @@ func TestAddrPortMultiaddr(t *testing.T) {
 }
 
 func TestStaticPeers(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	cfg := testConfig("bob")
 	cfg.StaticPeers = []string{a.addr()}
@@ -323,6 +334,7 @@ func TestStaticPeers(t *testing.T) {
 }
 
 func TestIdentity(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "config", "lanchat")
 	path := filepath.Join(dir, "identity.key")
 

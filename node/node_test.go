@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 func TestDeliveryToAll(t *testing.T) {
+	t.Parallel()
 	psk, _ := GenerateKey()
 	var nodes []*testNode
 	for _, nick := range []string{"alice", "bob", "carol"} {
@@ -110,17 +112,33 @@ func TestNewcomerLearnsNicks(t *testing.T) {
 	}
 }
 
+// TestLeaveQuit: members that close are seen leaving with "quit", not
+// "lost": the leave is flushed before the connections close. Twenty of
+// them, five closing at a time.
 func TestLeaveQuit(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
-	const rounds = 20
-	for i := range rounds {
-		b := startNode(t, testConfig(fmt.Sprintf("bob%d", i)))
-		b.connect(a)
-		a.wait(2*time.Second, "join", isJoin(b))
-		b.close()
-		ev := a.wait(2*time.Second, "leave", func(ev Event) bool { return ev.Type == EventLeave && ev.PeerID == b.id() })
-		if ev.Reason != ReasonQuit {
-			t.Errorf("round %d: leave reason %q, want %q", i, ev.Reason, ReasonQuit)
+	const batches, perBatch = 4, 5
+	for i := range batches {
+		var bs []*testNode
+		for j := range perBatch {
+			b := startNode(t, testConfig(fmt.Sprintf("bob%d", i*perBatch+j)))
+			b.connect(a)
+			bs = append(bs, b)
+		}
+		for _, b := range bs {
+			a.wait(2*time.Second, "join of "+b.name, isJoin(b))
+		}
+		var wg sync.WaitGroup
+		for _, b := range bs {
+			wg.Go(b.close)
+		}
+		wg.Wait()
+		for _, b := range bs {
+			ev := a.wait(2*time.Second, "leave of "+b.name, func(ev Event) bool { return ev.Type == EventLeave && ev.PeerID == b.id() })
+			if ev.Reason != ReasonQuit {
+				t.Errorf("%s: leave reason %q, want %q", b.name, ev.Reason, ReasonQuit)
+			}
 		}
 	}
 	for _, m := range a.Members() {
@@ -131,6 +149,7 @@ func TestLeaveQuit(t *testing.T) {
 }
 
 func TestLost(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	b := startNode(t, testConfig("bob"))
 	c := startNode(t, testConfig("carol"))
@@ -170,6 +189,7 @@ func TestLost(t *testing.T) {
 // close, no leave) is lost once a heartbeat fails to come by another route,
 // long before LostAfter.
 func TestLostOnDisconnect(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig("alice")
 	cfg.LostAfter = time.Minute // only the disconnect can explain a quick "lost"
 	a := startNode(t, cfg)
@@ -198,6 +218,7 @@ func hasMember(ms []Member, id string, lost bool) bool {
 }
 
 func TestNickChange(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	b := startNode(t, testConfig("bob"))
 	b.connect(a)
@@ -233,6 +254,7 @@ func TestNickChange(t *testing.T) {
 // TestBurstDelivered sends a paste of sendBurst lines back to back: every
 // peer gets every line, in order, and nothing trips the flood limit.
 func TestBurstDelivered(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	b := startNode(t, testConfig("bob"))
 	c := startNode(t, testConfig("carol"))

@@ -362,9 +362,10 @@ func TestRedial(t *testing.T) {
 // cannot handle the messages queued for it; members that keep sending must
 // not be reported lost for that when it catches up.
 func TestStalledFrontEnd(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	cfg := testConfig("bob")
-	cfg.LostAfter = 2 * cfg.HeartbeatInterval
+	cfg.LostAfter = 4 * cfg.HeartbeatInterval
 	cfg.EventBuffer = 1
 	b, err := Start(t.Context(), cfg) // nobody reads b.Events() for now
 	if err != nil {

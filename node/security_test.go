@@ -25,6 +25,7 @@ import (
 )
 
 func TestWrongKeyCannotConnect(t *testing.T) {
+	t.Parallel()
 	k1, _ := GenerateKey()
 	k2, _ := GenerateKey()
 	tests := []struct {
@@ -38,6 +39,7 @@ func TestWrongKeyCannotConnect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ca, cb := testConfig("alice"), testConfig("bob")
 			ca.PSK, cb.PSK = tt.a, tt.b
 			a, b := startNode(t, ca), startNode(t, cb)
@@ -61,6 +63,7 @@ func TestWrongKeyCannotConnect(t *testing.T) {
 }
 
 func TestConnectErrors(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -213,6 +216,7 @@ func (r *rawPeer) publish(t *testing.T, data []byte) {
 // TestValidatorRejectsBadEnvelopes has a raw pubsub peer publish broken
 // envelopes and an impersonation attempt into a room.
 func TestValidatorRejectsBadEnvelopes(t *testing.T) {
+	t.Parallel()
 	psk, _ := GenerateKey()
 	cfg := testConfig("alice")
 	cfg.PSK = psk
@@ -275,6 +279,7 @@ func TestValidatorRejectsBadEnvelopes(t *testing.T) {
 // TestFloodLimit: a peer publishing far faster than anyone types is cut
 // off after its burst, and the room keeps working.
 func TestFloodLimit(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	b := startNode(t, testConfig("bob"))
 	b.connect(a)
@@ -306,6 +311,7 @@ func TestFloodLimit(t *testing.T) {
 // earlier session publishes them again while she is back: her old leave
 // must not make her leave, her old line must not show up as new.
 func TestReplayIgnored(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig("alice")
 	cfg.IdentityPath = filepath.Join(t.TempDir(), "alice.key")
 	alice := startNode(t, cfg)
@@ -350,6 +356,7 @@ func TestReplayIgnored(t *testing.T) {
 // not remembered (a peer announcing a million topics must not grow the
 // node's memory).
 func TestOtherTopicsNotTracked(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	raw := newRawPeer(t, nil, DefaultRoom)
 	var junk []string
@@ -402,6 +409,7 @@ func signedBy(t *testing.T, seq uint64, data []byte) *pb.Message {
 // TestManyNewAuthorsFromOneRelay: one peer forwarding messages of
 // hundreds of made-up identities introduces only so many new members.
 func TestManyNewAuthorsFromOneRelay(t *testing.T) {
+	t.Parallel()
 	a := startNode(t, testConfig("alice"))
 	rec := newRawPeer(t, nil, DefaultRoom)
 	rec.join(t, a)
