@@ -215,6 +215,46 @@ func TestScreenLayoutFacts(t *testing.T) {
 	})
 }
 
+// TestScreenNickStyles checks the colours the styled golden pins, as facts:
+// a member keeps its colour across a nick change (it follows the peer ID),
+// and our own lines are marked with a style of their own.
+func TestScreenNickStyles(t *testing.T) {
+	ts := newTestScreen(t, newScreenRoom("private"), 100, 20)
+	ts.room.setMembers(node.Member{PeerID: idAlice, Nick: "alice", Self: true}, node.Member{PeerID: idBob, Nick: "bob"})
+	ts.events(
+		msgEvent(1, idBob, "bob", "before"),
+		node.Event{Type: node.EventNick, Time: testStart, PeerID: idBob, OldNick: "bob", Nick: "robert"},
+		msgEvent(2, idBob, "robert", "after"),
+		node.Event{Type: node.EventMessage, Time: testStart, PeerID: idAlice, Nick: "alice", Text: "mine", Self: true},
+	)
+	// nickStyle returns the escape sequences right before nick+"> "+text.
+	content := ts.m.View().Content
+	nickStyle := func(nick, text string) string {
+		t.Helper()
+		for _, row := range strings.Split(content, "\n") {
+			plain := ansi.Strip(row)
+			if !strings.Contains(plain, "<"+nick+"> "+text) {
+				continue
+			}
+			_, rest, _ := strings.Cut(row, "<")
+			i := strings.Index(rest, nick)
+			return rest[:i]
+		}
+		t.Fatalf("no row shows <%s> %s:\n%s", nick, text, ansi.Strip(content))
+		return ""
+	}
+	before, after, own := nickStyle("bob", "before"), nickStyle("robert", "after"), nickStyle("alice", "mine")
+	if before == "" || before != after {
+		t.Errorf("bob's colour %q changed to %q with his nick", before, after)
+	}
+	if own == "" || own == before {
+		t.Errorf("our own nick style %q is not marked apart from others' (%q)", own, before)
+	}
+	if want := ts.m.st.ownNicks[nickColor(idAlice, len(nickPalette))].pre; own != want {
+		t.Errorf("our own nick style = %q, want the own-nick style %q", own, want)
+	}
+}
+
 // TestScreenSizes draws every size from 0×0 to 45×12 and a few huge and
 // degenerate ones: no panic, the right number of lines, none too wide.
 func TestScreenSizes(t *testing.T) {
