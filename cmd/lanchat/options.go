@@ -325,11 +325,26 @@ func startError(err error) string {
 	case errors.Is(err, node.ErrInvalidRoom):
 		return "--room: " + trimNode(err)
 	case errors.Is(err, node.ErrBadAddr):
-		return "--peer: " + trimNode(err)
+		return "--peer: " + peerAddrError(trimNode(err))
 	case errors.Is(err, node.ErrIdentity):
 		return "--identity: " + trimNode(err)
 	}
 	return trimNode(err)
+}
+
+// peerAddrError shortens node's account of a bad --peer address: the
+// multiaddr parser's own words ("failed to parse multiaddr …: invalid value
+// … for protocol p2p: … multihash length inconsistent: expected 17; got 19")
+// help nobody who pasted half an address.
+func peerAddrError(msg string) string {
+	i := strings.Index(msg, ": failed to parse multiaddr")
+	if i < 0 {
+		return msg
+	}
+	if strings.Contains(msg[i:], "for protocol p2p") {
+		return msg[:i] + ": the peer ID after /p2p/ is not valid (cut short when copied?)"
+	}
+	return msg[:i] + ": want a multiaddr like /ip4/192.168.1.5/tcp/4001/p2p/12D3Koo…"
 }
 
 // isUsageError reports whether an error of node.Start is the user's input.
