@@ -78,7 +78,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"empty room", []string{"--room", ""}, "--room: the name is empty"},
 		{"empty identity", []string{"--identity", ""}, "--identity: the path is empty"},
 		{"identity is a directory", []string{"--identity", dir}, "--identity: identity file"},
-		{"listen garbage", []string{"--listen", "garbage"}, `listen address "garbage"`},
+		{"listen garbage", []string{"--listen", "garbage"}, `lanchat: --listen: listen address "garbage": want a multiaddr like /ip4/0.0.0.0/tcp/4001` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

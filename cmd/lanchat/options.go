@@ -328,6 +328,12 @@ func startError(err error) string {
 		return "--peer: " + peerAddrError(trimNode(err))
 	case errors.Is(err, node.ErrIdentity):
 		return "--identity: " + trimNode(err)
+	case errors.Is(err, node.ErrConfig) && strings.HasPrefix(trimNode(err), "invalid config: listen address "):
+		msg := strings.TrimPrefix(trimNode(err), "invalid config: ")
+		if i := strings.Index(msg, ": failed to parse multiaddr"); i >= 0 {
+			msg = msg[:i] + ": want a multiaddr like /ip4/0.0.0.0/tcp/4001"
+		}
+		return "--listen: " + msg
 	}
 	return trimNode(err)
 }
