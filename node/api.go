@@ -23,7 +23,7 @@ const (
 // Leave reasons.
 const (
 	ReasonQuit = "quit" // the member said goodbye
-	ReasonLost = "lost" // the member went silent for [Config.LostAfter]
+	ReasonLost = "lost" // the member went silent without a goodbye (see [Config.LostAfter])
 )
 
 // Event is one thing that happened in the room. It is a plain value: copy freely.

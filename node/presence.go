@@ -389,12 +389,14 @@ func (n *Node) pruneAuthors(now time.Time) {
 // warnOnce logs a problem with a peer's messages the first time only.
 func (n *Node) warnOnce(p peer.ID, msg string, err error) {
 	n.limMu.Lock()
-	seen := n.warned[p]
-	if !seen && len(n.warned) < maxWarned {
+	// Once maxWarned peers have been warned about, made-up identities
+	// (thousands a second) must not flood the log: the rest is debug.
+	warn := !n.warned[p] && len(n.warned) < maxWarned
+	if warn {
 		n.warned[p] = true
 	}
 	n.limMu.Unlock()
-	if !seen {
+	if warn {
 		n.log.Warn(msg, "peer", p, "err", err)
 	} else {
 		n.log.Debug(msg, "peer", p, "err", err)

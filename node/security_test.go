@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -465,5 +466,42 @@ func TestAuthorTableBounded(t *testing.T) {
 	}
 	if n.authors["author0"] != nil || n.authors["author1"] == nil || n.authors[newcomer] == nil {
 		t.Errorf("the author heard longest ago did not make room for the newcomer")
+	}
+}
+
+// countWarns is a slog.Handler that counts warnings.
+type countWarns struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (c countWarns) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c countWarns) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		c.n.Add(1)
+	}
+	return nil
+}
+
+// TestWarnOnceBounded: once maxWarned peers were warned about, bad
+// messages of yet more peers (made-up identities) do not flood the log.
+func TestWarnOnceBounded(t *testing.T) {
+	var warns atomic.Int64
+	n := &Node{log: slog.New(countWarns{Handler: slog.DiscardHandler, n: &warns}), warned: make(map[peer.ID]bool)}
+	n.warnOnce("first", "bad", nil)
+	n.warnOnce("first", "bad", nil)
+	if got := warns.Load(); got != 1 {
+		t.Fatalf("%d warnings for one peer, want 1", got)
+	}
+	for i := range maxWarned {
+		n.warnOnce(peer.ID(fmt.Sprint("peer", i)), "bad", nil)
+	}
+	before := warns.Load()
+	for i := range 100 {
+		n.warnOnce(peer.ID(fmt.Sprint("more", i)), "bad", nil)
+	}
+	if got := warns.Load() - before; got != 0 {
+		t.Errorf("%d warnings once the set was full, want 0", got)
 	}
 }
