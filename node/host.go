@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,9 +118,7 @@ func tcpPort(a ma.Multiaddr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var p int
-	_, err = fmt.Sscanf(s, "%d", &p)
-	return p, err
+	return strconv.Atoi(s)
 }
 
 // buildInfo fills the static part of Info.

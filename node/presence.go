@@ -65,10 +65,7 @@ func (n *Node) readLoop(ctx context.Context, inbox chan<- inMsg) {
 		}
 		env, ok := m.ValidatorData.(envelope)
 		if !ok {
-			var err error
-			if env, err = decode(m.Data); err != nil {
-				continue // cannot happen: the validator accepted it
-			}
+			continue // cannot happen: the validator sets it on all it accepts
 		}
 		seq, _ := seqno(m) // the validator checked it
 		from := m.GetFrom()
