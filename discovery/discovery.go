@@ -38,6 +38,21 @@ type Handler interface {
 	Foreign(count int)
 }
 
+// Waiter is an optional interface of a [Handler], for a node that may start
+// before its network is up (a laptop whose Wi-Fi connects later). When the
+// Handler implements it, [Service.Run] does not fail when the network cannot
+// be used (no route for multicast, interface missing, down or without an
+// address): it calls Unavailable with the reason, retries every
+// QueryInterval, and calls Available when discovery works (again). The same
+// happens when the network goes away while Run runs. The methods are called
+// like Handler's: from Run's goroutine, and must not block.
+type Waiter interface {
+	// Unavailable is called once when discovery cannot work for now.
+	Unavailable(err error)
+	// Available is called when it works again after Unavailable.
+	Available()
+}
+
 // DefaultService is the DNS-SD service type lanchat advertises.
 const DefaultService = "_lanchat._tcp"
 
@@ -52,6 +67,9 @@ var (
 	ErrNoMulticastRoute = errors.New("discovery: no route for multicast")
 	// ErrRunning is returned by Run while another Run of the same Service is active.
 	ErrRunning = errors.New("discovery: already running")
+	// ErrInterfaceDown is wrapped when the interface is down or has no
+	// address.
+	ErrInterfaceDown = errors.New("discovery: interface down or without address")
 )
 
 // Config configures a [Service]. Start from [DefaultConfig].
@@ -178,9 +196,10 @@ func validate(cfg Config) error {
 
 // Run advertises and browses until ctx is cancelled, then shuts the
 // responder down and returns nil. It fails at once when the interface cannot
-// be used (no such interface, no multicast route, no address); later
-// failures (a query that cannot be sent, an interface going down) are logged
-// and retried at the next round. Run returns within about QueryTimeout of
+// be used (no such interface, no multicast route, no address), unless h is a
+// [Waiter]: then it waits for the network. Later failures (a query that
+// cannot be sent, an interface going down) are logged and retried at the
+// next round. Run returns within about QueryTimeout of
 // the cancellation (a query in flight is not cut short) and leaves no
 // goroutine behind. Handler methods are called from Run's goroutine.
 func (s *Service) Run(ctx context.Context, h Handler) error {
@@ -193,19 +212,36 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 	defer s.running.Store(false)
 
 	r := &runner{s: s, h: h, foreign: make(map[string]struct{})}
+	r.waiter, _ = h.(Waiter)
 	defer r.stopResponder()
-	if err := r.refresh(); err != nil {
-		return err
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		err := r.refresh()
+		if err == nil {
+			break
+		}
+		if r.waiter == nil || !transient(err) {
+			return err
+		}
+		r.unavailable(err)
+		timer.Reset(jitter(s.cfg.QueryInterval))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
 	}
 	s.log.Info("mdns started", "iface", r.ifi.Name, "ips", r.ips, "service", s.cfg.Service,
 		"instance", s.cfg.Instance, "port", s.cfg.Port, "port6", s.cfg.Port6)
 
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	for round := 0; ; round++ {
 		if round > 0 {
 			if err := r.refresh(); err != nil {
 				r.warn("refresh", err)
+				if r.waiter != nil && transient(err) {
+					r.unavailable(err)
+				}
 			}
 		}
 		timeout := s.cfg.QueryTimeout
@@ -257,6 +293,24 @@ type runner struct {
 	foreign   map[string]struct{}
 	reported  int    // foreign count last given to Handler.Foreign
 	lastWarn  string // last warning logged, to log a repeated failure once
+	waiter    Waiter // h as a Waiter, or nil
+	down      bool   // waiter was told Unavailable and not Available since
+}
+
+// transient reports whether err of refresh may go away by itself: the
+// network is not (or no longer) up.
+func transient(err error) bool {
+	return errors.Is(err, ErrNoMulticastRoute) || errors.Is(err, ErrNoInterface) || errors.Is(err, ErrInterfaceDown)
+}
+
+// unavailable tells the waiter, once, that discovery cannot work for now.
+func (r *runner) unavailable(err error) {
+	if r.down {
+		return
+	}
+	r.down = true
+	r.s.log.Warn("mdns waiting for the network", "err", err)
+	r.waiter.Unavailable(err)
 }
 
 // warn logs a failure once until a different failure or a success happens.
@@ -289,10 +343,11 @@ func (r *runner) refresh() error {
 		return fmt.Errorf("discovery: %w", err)
 	}
 	if len(ips) == 0 {
-		return fmt.Errorf("discovery: interface %s is down or has no address", ifi.Name)
+		return fmt.Errorf("%w: %s", ErrInterfaceDown, ifi.Name)
 	}
 	if r.responder != nil && r.ifi.Index == ifi.Index && slices.EqualFunc(r.ips, ips, net.IP.Equal) {
 		r.ok("refresh")
+		r.available()
 		return nil
 	}
 	if r.responder != nil {
@@ -311,7 +366,18 @@ func (r *runner) refresh() error {
 	r.ifi, r.ips, r.responder = ifi, ips, srv
 	r.v6 = hasIPv6(ifi)
 	r.ok("refresh")
+	r.available()
 	return nil
+}
+
+// available tells the waiter that discovery works again, if it was told
+// otherwise.
+func (r *runner) available() {
+	if r.down {
+		r.down = false
+		r.s.log.Info("mdns network available")
+		r.waiter.Available()
+	}
 }
 
 func (r *runner) stopResponder() {

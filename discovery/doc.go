@@ -42,6 +42,8 @@
 // default the interface the kernel routes multicast through (the default
 // route's). Only that interface's addresses are advertised. Without a default
 // route hashicorp/mdns cannot query at all; Run then fails with
-// [ErrNoMulticastRoute] instead of failing silently. Machines on several LANs
-// name the one to use with Config.Iface.
+// [ErrNoMulticastRoute] instead of failing silently — unless the Handler is
+// also a [Waiter]: then Run tells it, waits for the network (a laptop whose
+// Wi-Fi connects after the start) and carries on when it comes. Machines on
+// several LANs name the one to use with Config.Iface.
 package discovery

@@ -75,6 +75,12 @@ func (o *agentOut) Found(p discovery.Peer) {
 
 func (o *agentOut) Foreign(n int) { o.emit(agentEvent{Ev: "foreign", Count: n}) }
 
+// waitingOut is an agentOut that is also a discovery.Waiter (DA_WAIT=1).
+type waitingOut struct{ *agentOut }
+
+func (o waitingOut) Unavailable(err error) { o.emit(agentEvent{Ev: "unavailable", Err: err.Error()}) }
+func (o waitingOut) Available()            { o.emit(agentEvent{Ev: "available"}) }
+
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return n
@@ -102,10 +108,14 @@ func runAgent() int {
 		<-ctx.Done()
 		cancelled <- time.Now()
 	}()
+	var h discovery.Handler = out
+	if os.Getenv("DA_WAIT") == "1" {
+		h = waitingOut{out}
+	}
 	s, err := discovery.New(cfg)
 	if err == nil {
 		out.emit(agentEvent{Ev: "started"})
-		err = s.Run(ctx, out)
+		err = s.Run(ctx, h)
 	}
 	returned := time.Now()
 	if err != nil {
@@ -459,6 +469,32 @@ func TestNoDefaultRoute(t *testing.T) {
 		t.Errorf("agent without default route printed %+v, want an error about the multicast route", e)
 	}
 	t.Logf("error: %s", e.Err)
+}
+
+// TestWaitsForNetwork: a node started before its network is up (no
+// route yet) says so, waits, and finds its peers once the route appears;
+// when the network goes away and comes back, it says so again.
+func TestWaitsForNetwork(t *testing.T) {
+	lan := netns.New(t, 2)
+	h := lan.Host(1)
+	h.MustRun("ip", "route", "del", "default")
+	a := startAgent(t, h, "early", "net-a", "DA_WAIT=1", "DA_INTERVAL_MS=300")
+	e := a.waitFor(t, 10*time.Second, "unavailable", func(e agentEvent) bool { return e.Ev == "unavailable" })
+	if !strings.Contains(e.Err, "no route for multicast") {
+		t.Errorf("unavailable because %q, want the missing multicast route", e.Err)
+	}
+	startAgent(t, lan.Host(2), "other", "net-a")
+
+	h.MustRun("ip", "route", "add", "default", "dev", netns.HostIface)
+	a.waitFor(t, 10*time.Second, "available", func(e agentEvent) bool { return e.Ev == "available" })
+	a.waitFor(t, 10*time.Second, "found other", foundID("other"))
+
+	h.MustRun("ip", "link", "set", netns.HostIface, "down")
+	a.waitFor(t, 10*time.Second, "unavailable again", func(e agentEvent) bool { return e.Ev == "unavailable" })
+	h.MustRun("ip", "link", "set", netns.HostIface, "up")
+	h.MustRun("ip", "route", "add", "default", "dev", netns.HostIface)
+	a.waitFor(t, 10*time.Second, "available again", func(e agentEvent) bool { return e.Ev == "available" })
+	a.waitFor(t, 10*time.Second, "found other again", foundID("other"))
 }
 
 // TestStopsOnSIGTERM: cancelling Run's context stops it within about one
