@@ -187,9 +187,9 @@ func TestLAN(t *testing.T) {
 		}
 	}
 
-	// The cut-off node, still running, comes back when its link does: it
-	// is heard again (joins again everywhere) and chats both ways.
-	// First the cut-off host, too, must have lost the others.
+	// The cut-off node, still running, comes back when its link does: once
+	// it has lost the others too, its link is restored; then it is heard
+	// again (joins again everywhere) and chats both ways.
 	pairs := []struct{ p, q *lanProc }{{h1, h5}, {h2, h5}, {h5, h1}, {h5, h2}}
 	lostAt := make([]time.Time, len(pairs))
 	for i, c := range pairs {
@@ -220,7 +220,7 @@ func TestLAN(t *testing.T) {
 	}
 	t.Logf("LAN: after the restore, messages h5→h1,h2 and h1→h5 arrived within %v", sum.rejoinMsg.Round(time.Millisecond))
 
-	// Everyone left leaves gracefully, and is seen to.
+	// Everyone still running leaves with :end and exits 0.
 	for _, p := range []*lanProc{h1, h2, h5, h6} {
 		p.say(t, ":end")
 	}

@@ -68,8 +68,14 @@ func unavailable() string {
 	if err := ip("netns", "add", probe); err != nil {
 		return fmt.Sprintf("cannot create a network namespace: %v", err)
 	}
+	// Entering one needs more than creating it (ip -n remounts /, which
+	// fails e.g. in a chroot whose root is not a mount point).
+	enter := ip("-n", probe, "link", "set", "lo", "up")
 	if err := ip("netns", "del", probe); err != nil {
 		return fmt.Sprintf("cannot delete a network namespace: %v", err)
+	}
+	if enter != nil {
+		return fmt.Sprintf("cannot enter a network namespace: %v", enter)
 	}
 	return ""
 }
