@@ -117,12 +117,13 @@ func TestNewcomerLearnsNicks(t *testing.T) {
 // them, five closing at a time.
 func TestLeaveQuit(t *testing.T) {
 	t.Parallel()
-	a := startNode(t, testConfig("alice"))
+	cfg := testConfig
+	a := startNode(t, cfg("alice"))
 	const batches, perBatch = 4, 5
 	for i := range batches {
 		var bs []*testNode
 		for j := range perBatch {
-			b := startNode(t, testConfig(fmt.Sprintf("bob%d", i*perBatch+j)))
+			b := startNode(t, cfg(fmt.Sprintf("bob%d", i*perBatch+j)))
 			b.connect(a)
 			bs = append(bs, b)
 		}

@@ -272,7 +272,7 @@ func (n *Node) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsu
 		// Events is full, presence falls behind the messages queued for it
 		// and must not report members lost that are only waiting in line.
 		n.mu.Lock()
-		n.roster.heard(author, time.Now())
+		n.roster.heard(author, time.Now(), env.Kind == kindLeave)
 		n.mu.Unlock()
 	}
 	m.ValidatorData = env
@@ -418,6 +418,7 @@ type entry struct {
 	lost     bool
 	lostAt   time.Time
 	downAt   time.Time // when the last direct connection closed; zero while connected (or never)
+	leaving  bool      // its leave was heard and is yet to be handled
 	self     bool
 }
 
@@ -481,6 +482,7 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 		// or a replay within the window): it says nothing about presence
 		// now. A leave sent before a newer envelope is not true any more, and
 		// a lost member is not back on the strength of an old envelope.
+		e.leaving = false
 		if env.Kind.needsText() {
 			evs = append(evs, msgEvent(false))
 		}
@@ -521,9 +523,12 @@ func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
 }
 
 // heard records that p was heard at now, before its message is handled.
-func (r *roster) heard(p peer.ID, now time.Time) {
+// A leave heard is on its way to handle, which reports "quit": until then
+// the member's closing connection must not make it "lost".
+func (r *roster) heard(p peer.ID, now time.Time, leave bool) {
 	if e := r.peers[p]; e != nil && !e.lost {
 		e.lastSeen = now
+		e.leaving = e.leaving || leave
 	}
 }
 
@@ -547,7 +552,7 @@ func (r *roster) reconnected(p peer.ID) {
 // silent reports whether e has been silent long enough at now to be lost.
 func (r *roster) silent(e *entry, now time.Time) bool {
 	quiet := now.Sub(e.lastSeen)
-	down := !e.downAt.IsZero() && !e.lastSeen.After(e.downAt)
+	down := !e.downAt.IsZero() && !e.lastSeen.After(e.downAt) && !e.leaving
 	return quiet >= r.lostAfter || down && quiet >= r.downAfter
 }
 

@@ -179,6 +179,12 @@ func TestRosterDisconnect(t *testing.T) {
 			{at: 4500},
 			{at: 8000, want: "leave bob lost"},
 		}},
+		{"leave heard before the close, not handled yet", []step{
+			{at: 900, do: "leave"},
+			{at: 1000, do: "down"},
+			{at: 3500},
+			{at: 6900, want: "leave bob lost"}, // never handled: LostAfter still applies
+		}},
 		{"reconnected", []step{
 			{at: 500, do: "down"},
 			{at: 1000, do: "up"},
@@ -204,7 +210,9 @@ func TestRosterDisconnect(t *testing.T) {
 				case "up":
 					r.reconnected(bob)
 				case "heard":
-					r.heard(bob, now)
+					r.heard(bob, now, false)
+				case "leave":
+					r.heard(bob, now, true)
 				case "hb":
 					seq++
 					r.handle(inMsg{from: bob, seq: seq, env: envelope{Kind: kindHeartbeat, Nick: "bob"}}, now)
