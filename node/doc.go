@@ -82,7 +82,11 @@
 // newcomer therefore learns every nick in well under two seconds, and
 // heartbeats repair anything still missing.
 //
-// Close publishes the leave and waits (at most 250 ms) until pubsub has
-// written it to every peer in the room before closing connections, so
-// peers see "quit" rather than "lost".
+// Close publishes the leave and waits until every peer in the room has
+// confirmed it, at most 500 ms, before closing its connections, so peers
+// see "quit" rather than "lost". A node that accepts a leave confirms it by
+// closing its connection to the leaver: it has read the leave, so nothing
+// is lost when the leaver's side closes. (Closing right after writing lost
+// it whenever a peer was slow to read: a socket closed with unread data is
+// reset.)
 package node

@@ -67,6 +67,14 @@ func (n *Node) crash(ctx context.Context) error {
 	return n.closeErr
 }
 
+// beginClose does the first step of Close: it stops heartbeats, static
+// dialling and the loops that watch peers, so sendLeave can run alone.
+func (n *Node) beginClose() {
+	n.closing.Store(true)
+	n.stopAnnounce()
+	n.annWG.Wait()
+}
+
 // close closes the node and waits until its events are drained.
 func (tn *testNode) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

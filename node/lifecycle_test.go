@@ -191,7 +191,7 @@ func TestNothingAfterLeave(t *testing.T) {
 	b.connect(a)
 	waitKnown(5*time.Second, a, b)
 
-	b.closing.Store(true) // what Close does first
+	b.beginClose()
 	if err := b.sendLeave(context.Background()); err != nil {
 		t.Fatalf("sendLeave = %v", err)
 	}
@@ -204,6 +204,28 @@ func TestNothingAfterLeave(t *testing.T) {
 	if n := a.count(isJoin(b)); n != 1 {
 		t.Errorf("alice saw bob join %d times, want once:\n%s", n, formatEvents(a.events()))
 	}
+}
+
+// TestLeaveConfirmed: a member that accepts a leave closes its connection
+// to the leaver; that is how the leaver knows it may close its side without
+// losing the leave on the way.
+func TestLeaveConfirmed(t *testing.T) {
+	t.Parallel()
+	a := startNode(t, testConfig("alice"))
+	b := startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+
+	b.beginClose()
+	start := time.Now()
+	if err := b.sendLeave(context.Background()); err != nil {
+		t.Fatalf("sendLeave = %v", err)
+	}
+	t.Logf("leave confirmed after %v", time.Since(start))
+	if b.connected(a.Node.self) {
+		t.Errorf("alice is still connected after accepting bob's leave")
+	}
+	a.wait(2*time.Second, "leave", isLeave(b, ReasonQuit))
 }
 
 func TestConcurrentClose(t *testing.T) {

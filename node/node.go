@@ -16,6 +16,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"golang.org/x/time/rate"
@@ -23,12 +24,13 @@ import (
 
 // Tuning that is not worth a Config field.
 const (
-	// leaveGrace bounds how long Close waits for the leave envelope to be
-	// written to every peer.
-	leaveGrace = 250 * time.Millisecond
-	// leaveSettle is the extra time Close gives written bytes to be read by
-	// peers before the connections are reset.
-	leaveSettle = 30 * time.Millisecond
+	// leaveGrace bounds how long Close waits for its peers to confirm the
+	// leave (by closing their connections); it is also how long a peer may
+	// take to read it.
+	leaveGrace = 500 * time.Millisecond
+	// byeQueue is the capacity of the queue of peers whose leave was
+	// accepted, whose connections byeLoop closes.
+	byeQueue = 64
 	// subBuffer is the subscription buffer. pubsub drops messages for a full
 	// subscription; this plus inboxSize plus EventBuffer is the slack a slow
 	// front end has.
@@ -61,7 +63,6 @@ type Node struct {
 	sub      *pubsub.Subscription
 	peerEvts *pubsub.TopicEventHandler
 	connEvts event.Subscription // EvtPeerConnectednessChanged
-	flush    *flushTracer
 	info     Info // static part; Nick is filled in by Info()
 
 	// lifetime is the node's own life span (not a caller's context): Close
@@ -91,6 +92,7 @@ type Node struct {
 	roster *roster
 
 	announceCh chan struct{} // re-announce trigger, cap 1
+	byes       chan peer.ID  // peers whose leave was accepted; see byeLoop
 
 	dialMu   sync.Mutex
 	backoffs map[peer.ID]*backoff
@@ -143,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		events:     make(chan Event, cfg.EventBuffer),
 		sendLim:    rate.NewLimiter(sendRate, sendBurst),
 		announceCh: make(chan struct{}, 1),
+		byes:       make(chan peer.ID, byeQueue),
 		backoffs:   make(map[peer.ID]*backoff),
 		recvLimit:  recvRate,
 		recvBurst:  recvBurst,
@@ -177,7 +180,6 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 	n.roster = newRoster(n.self, cfg.Nick, time.Now(), cfg.HeartbeatInterval, cfg.LostAfter)
 	n.info = n.buildInfo()
 
-	n.flush = &flushTracer{self: n.self}
 	topic := topicName(cfg.Room)
 	n.ps, err = pubsub.NewGossipSub(lifetime, h,
 		// Track only our room's subscriptions: a peer announcing a million
@@ -191,7 +193,6 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 		// signature checks finish out of order and so do deliveries. One
 		// core checks ~20000 signatures a second, plenty for a chat.
 		pubsub.WithValidateWorkers(1),
-		pubsub.WithRawTracer(n.flush),
 		pubsub.WithLogger(n.log.With("lib", "pubsub")),
 	)
 	if err != nil {
@@ -227,9 +228,10 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 		"fingerprint", n.info.Fingerprint, "port", n.info.Port, "port6", n.info.Port6)
 
 	inbox := make(chan inMsg, inboxSize)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.readLoop(lifetime, inbox)
 	go n.presenceLoop(lifetime, inbox)
+	go n.byeLoop(lifetime)
 
 	annCtx, stopAnnounce := context.WithCancel(lifetime)
 	n.stopAnnounce = stopAnnounce
@@ -426,9 +428,8 @@ func (n *Node) Notice(text string) {
 // Close leaves the room and shuts the node down, in this order:
 //
 //  1. stop heartbeats, re-announces and static-peer redials;
-//  2. publish the leave envelope and wait until pubsub has written it to every
-//     peer in the room (bounded by ctx and 250 ms), plus a few ms for peers to
-//     read it;
+//  2. publish the leave envelope and wait until every peer in the room has
+//     confirmed it by closing its connection (bounded by ctx and 500 ms);
 //  3. cancel the subscription and close the topic (peers are told we
 //     unsubscribed);
 //  4. close the libp2p host (all connections);
@@ -500,18 +501,26 @@ func (n *Node) teardown() error {
 	return err
 }
 
-// sendLeave publishes the leave envelope and waits for it to be written to
-// every peer in the room, bounded by ctx and leaveGrace.
+// sendLeave publishes the leave envelope and waits until every peer in the
+// room has closed its connection to us, bounded by ctx and leaveGrace. A
+// peer closes once it has accepted the leave (see [Node.byeLoop]): it has
+// read it, so closing our side cannot lose it. (Closing right after
+// writing could: a socket closed with unread data is reset, and a peer that
+// had not read the leave yet, busy or slow, would report us lost.)
 func (n *Node) sendLeave(ctx context.Context) error {
 	deadline := time.NewTimer(leaveGrace)
 	defer deadline.Stop()
+	peers := n.topic.ListPeers()
 	n.pubMu.Lock()
+	if n.left {
+		n.pubMu.Unlock()
+		return nil
+	}
 	data, err := n.envelope(kindLeave, "")
 	if err != nil {
 		n.pubMu.Unlock()
 		return err
 	}
-	flushed := n.flush.expect(data, n.topic.ListPeers())
 	// Publish even when ctx is already done (a signal's context, say):
 	// publishing takes microseconds, and only the wait is optional.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveGrace)
@@ -524,20 +533,57 @@ func (n *Node) sendLeave(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	select {
-	case <-flushed:
-		n.log.Debug("leave written to every peer", "after", time.Since(start))
-		settle := time.NewTimer(leaveSettle)
-		defer settle.Stop()
-		select {
-		case <-settle.C:
-		case <-ctx.Done():
-		}
-	case <-deadline.C:
-		n.log.Debug("leave not written to every peer in time")
-	case <-ctx.Done():
+	if n.waitGone(ctx, deadline.C, peers) {
+		n.log.Debug("every peer has the leave", "peers", len(peers), "after", time.Since(start))
+	} else {
+		n.log.Debug("not every peer confirmed the leave in time", "peers", len(peers))
 	}
 	return nil
+}
+
+// waitGone waits until none of peers is connected, and reports whether
+// that happened before deadline fired or ctx was done. It reads the
+// connection events itself: connLoop has stopped.
+func (n *Node) waitGone(ctx context.Context, deadline <-chan time.Time, peers []peer.ID) bool {
+	pending := make(map[peer.ID]bool, len(peers))
+	for _, p := range peers {
+		if n.connected(p) {
+			pending[p] = true
+		}
+	}
+	for len(pending) > 0 {
+		select {
+		case e, ok := <-n.connEvts.Out():
+			if !ok {
+				return false
+			}
+			if ev, ok := e.(event.EvtPeerConnectednessChanged); ok && ev.Connectedness == network.NotConnected {
+				delete(pending, ev.Peer)
+			}
+		case <-deadline:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// byeLoop closes the connections to peers whose leave the validator
+// accepted: the leaver waits for that before it closes its own side (see
+// [Node.sendLeave]). It runs until ctx is done.
+func (n *Node) byeLoop(ctx context.Context) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-n.byes:
+			if err := n.host.Network().ClosePeer(p); err != nil {
+				n.log.Debug("cannot close connection to a member that left", "peer", p, "err", err)
+			}
+		}
+	}
 }
 
 // publish sends an envelope of kind k with the current nick.

@@ -265,8 +265,18 @@ func (n *Node) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsu
 	}
 	// pubsub itself drops messages of ours that come back from the network.
 	if author != n.self {
-		if res := n.screen(author, src, seq); res != pubsub.ValidationAccept {
+		res, newest := n.screen(author, src, seq)
+		if res != pubsub.ValidationAccept {
 			return res
+		}
+		if env.Kind == kindLeave && newest {
+			// Confirm it to the leaver by closing the connection (see
+			// [Node.sendLeave]). Not for a leave older than something
+			// already heard: the author may have restarted since.
+			select {
+			case n.byes <- author:
+			default:
+			}
 		}
 		// The author is alive now, whatever the front end's pace: while
 		// Events is full, presence falls behind the messages queued for it
@@ -301,19 +311,21 @@ type author struct {
 // after two minutes, after which anybody could publish it again); so is
 // traffic above the flood limit. Replays are checked first, so they do not
 // use up the author's flood allowance. An author not heard before must be
-// admitted first (see [Node.admitLocked]).
-func (n *Node) screen(from, src peer.ID, seq uint64) pubsub.ValidationResult {
+// admitted first (see [Node.admitLocked]). newest reports whether seq is the
+// highest accepted from the author so far.
+func (n *Node) screen(from, src peer.ID, seq uint64) (res pubsub.ValidationResult, newest bool) {
 	n.limMu.Lock()
 	a := n.authors[from]
 	if a == nil {
 		if !n.admitLocked(from, src) {
 			n.limMu.Unlock()
 			n.warnOnce(src, "peer forwards messages of too many new authors; ignoring them", nil)
-			return pubsub.ValidationIgnore
+			return pubsub.ValidationIgnore, false
 		}
 		a = &author{lim: rate.NewLimiter(n.recvLimit, n.recvBurst)}
 		n.authors[from] = a
 	}
+	newest = !a.seqs.any || seq > a.seqs.top
 	replay := !a.seqs.accept(seq)
 	flood := !replay && !a.lim.Allow()
 	if !replay && !flood {
@@ -323,12 +335,12 @@ func (n *Node) screen(from, src peer.ID, seq uint64) pubsub.ValidationResult {
 	switch {
 	case replay:
 		n.warnOnce(from, "ignored a replayed message", nil)
-		return pubsub.ValidationIgnore
+		return pubsub.ValidationIgnore, false
 	case flood:
 		n.warnOnce(from, "peer over the flood limit; dropping its messages", nil)
-		return pubsub.ValidationIgnore
+		return pubsub.ValidationIgnore, false
 	}
-	return pubsub.ValidationAccept
+	return pubsub.ValidationAccept, newest
 }
 
 // admitLocked reports whether a first message of author from, forwarded by

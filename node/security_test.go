@@ -474,7 +474,7 @@ func TestAuthorTableBounded(t *testing.T) {
 		n.authors[p] = &author{lim: rate.NewLimiter(recvRate, recvBurst), heard: t0.Add(time.Duration(i) * time.Millisecond)}
 	}
 	newcomer := peer.ID("newcomer")
-	if res := n.screen(newcomer, newcomer, 1); res != pubsub.ValidationAccept {
+	if res, _ := n.screen(newcomer, newcomer, 1); res != pubsub.ValidationAccept {
 		t.Fatalf("screen(newcomer) = %v, want accept", res)
 	}
 	if len(n.authors) > maxAuthors {
