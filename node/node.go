@@ -63,7 +63,7 @@ type Node struct {
 	sub      *pubsub.Subscription
 	peerEvts *pubsub.TopicEventHandler
 	connEvts event.Subscription // EvtPeerConnectednessChanged
-	info     Info // static part; Nick is filled in by Info()
+	info     Info               // static part; Nick is filled in by Info()
 
 	// lifetime is the node's own life span (not a caller's context): Close
 	// cancels it at the end, which stops pubsub and every goroutine and
