@@ -52,6 +52,9 @@ const (
 // The figures go into one line starting with "LAN summary:" (go test -v, or
 // the failure output): grep for it.
 func TestLAN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary on six network-namespace hosts; skipped with -short")
+	}
 	lan := netns.New(t, 6)
 	bin := testBinary(t)
 	dir := t.TempDir()
