@@ -63,17 +63,18 @@
 // [Node.Close]. The first envelope of any kind from an unknown author adds
 // it to the roster ([EventJoin]); a leave removes it ([EventLeave], "quit");
 // silence for [Config.LostAfter] (6 s) marks it lost ([EventLeave], "lost")
-// until it is heard again (another [EventJoin]). A member whose last
-// connection to this node closes without a leave (a killed process) is lost
-// sooner: when one and a half heartbeat intervals (3 s) have passed since
-// it was last heard and nothing came since the close, by another route
-// either — 1 to 3 s after it died instead of 4 to 6. A silently cut link
-// closes nothing and takes LostAfter. Silence is measured when pubsub
-// validates a message, so a front end slow to read Events does not make
-// members look silent. A nick different from the
+// until it is heard again (another [EventJoin]). A nick different from the
 // roster's, on a newer envelope (higher sequence number), is an [EventNick].
 // An envelope older than the newest heard from a member changes no presence:
 // such a leave is stale, and a lost member is not back on its strength.
+//
+// A member whose last connection to this node closes without a leave (a
+// killed process) is lost sooner: when one and a half heartbeat intervals
+// (3 s) have passed since it was last heard and nothing came since the
+// close, by another route either — 1 to 3 s after it died instead of 4 to
+// 6. A silently cut link closes nothing and takes LostAfter. Silence is
+// measured when pubsub validates a message, so a front end slow to read
+// Events does not make members look silent.
 //
 // gossipsub alone loses a publish made right after a peer joins (~5–10 %),
 // so presence never relies on one message: when a peer joins the topic, or
