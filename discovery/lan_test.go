@@ -145,6 +145,7 @@ type agent struct {
 	exited  chan struct{}  // closed after Wait
 	running chan time.Time // receives when the agent called Run
 	exitErr error
+	backlog []agentEvent // read but not yet matched by waitFor, in order
 }
 
 type lockedBuffer struct {
@@ -221,9 +222,16 @@ func startAgent(t testing.TB, h *netns.Host, id, fp string, env ...string) *agen
 }
 
 // waitFor returns the first event matching pred within d, failing the test
-// otherwise. Events not matching are passed to skip (may be nil).
+// otherwise. Events read but not matched are kept, in order, for later
+// calls: waiting for one peer must not throw away the sighting of another.
 func (a *agent) waitFor(t testing.TB, d time.Duration, what string, pred func(agentEvent) bool) agentEvent {
 	t.Helper()
+	for i, e := range a.backlog {
+		if pred(e) {
+			a.backlog = append(a.backlog[:i:i], a.backlog[i+1:]...)
+			return e
+		}
+	}
 	timeout := time.After(d)
 	for {
 		select {
@@ -237,6 +245,7 @@ func (a *agent) waitFor(t testing.TB, d time.Duration, what string, pred func(ag
 			if pred(e) {
 				return e
 			}
+			a.backlog = append(a.backlog, e)
 		case <-timeout:
 			t.Fatalf("agent %s: no %s within %v", a.id, what, d)
 			return agentEvent{}
