@@ -40,6 +40,9 @@ func TestTmuxTwoNodes(t *testing.T) {
 
 	alice := tm.start(t, "alice", bin, dir)
 	addr := waitListenAddr(t, filepath.Join(dir, "alice.log"))
+	// Keys typed before the screen puts the terminal in raw mode are
+	// discarded by the terminal, as for any full-screen program: wait for it.
+	alice.waitFor(t, "alice's screen", contains("Welcome to #lobby"))
 	// Alone in the room, a line reaches no one, and the screen says so.
 	alice.typeLine(t, "anyone here?")
 	alice.waitFor(t, "the nobody-here notice", contains("<alice> anyone here?"),
