@@ -187,7 +187,10 @@ func (n *Node) start(ctx, lifetime context.Context, statics []peer.AddrInfo) err
 		pubsub.WithSubscriptionFilter(pubsub.NewAllowlistSubscriptionFilter(topic)),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerOutboundQueueSize(256),
+		// Room for a whole paste burst (sendBurst lines) per peer, with
+		// margin: a line dropped from a full queue arrives later by
+		// gossip, out of order, or not at all.
+		pubsub.WithPeerOutboundQueueSize(1024),
 		pubsub.WithValidateQueueSize(4096),
 		// One worker keeps each author's lines in order: with several,
 		// signature checks finish out of order and so do deliveries. One
