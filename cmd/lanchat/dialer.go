@@ -36,13 +36,14 @@ type peerDialer struct {
 	found   chan discovery.Peer // sightings; dropped when full, discovery repeats them
 	foreign chan int            // latest count of foreign peers; capacity 1
 	settle  time.Duration       // foreignSettle; shorter in tests
+	status  chan string         // notices about discovery itself; dropped when full
 }
 
 // foundQueue bounds the sightings waiting for run.
 const foundQueue = 64
 
 func newPeerDialer(n dialTarget, log *slog.Logger) *peerDialer {
-	return &peerDialer{node: n, log: log, found: make(chan discovery.Peer, foundQueue), foreign: make(chan int, 1), settle: foreignSettle}
+	return &peerDialer{node: n, log: log, found: make(chan discovery.Peer, foundQueue), foreign: make(chan int, 1), settle: foreignSettle, status: make(chan string, 4)}
 }
 
 // Found queues p for dialing; when the queue is full the sighting is
@@ -63,6 +64,28 @@ func (d *peerDialer) Foreign(count int) {
 	}
 	select {
 	case d.foreign <- count:
+	default:
+	}
+}
+
+// Unavailable tells the user that discovery waits for the network (it
+// implements [discovery.Waiter]: a laptop whose Wi-Fi connects after
+// lanchat starts finds its peers once it does).
+func (d *peerDialer) Unavailable(err error) {
+	d.say(discoveryNotice("is waiting for the network", err))
+}
+
+// Available tells the user that discovery works (again).
+func (d *peerDialer) Available() {
+	d.say("local discovery works again: looking for peers on the network")
+}
+
+// say queues a notice for run without blocking; discovery's rare status
+// changes do not fill the queue, and one dropped is better than a stalled
+// browse loop.
+func (d *peerDialer) say(text string) {
+	select {
+	case d.status <- text:
 	default:
 	}
 }
@@ -95,6 +118,8 @@ func (d *peerDialer) run(ctx context.Context) {
 				tell = time.After(d.settle)
 			}
 			foreign = max(foreign, n)
+		case text := <-d.status:
+			d.node.Notice(text)
 		case <-tell:
 			tell, told = nil, true
 			d.node.Notice(foreignNotice(foreign))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,5 +132,36 @@ func TestForeignNotice(t *testing.T) {
 		if got := foreignNotice(n); got != want {
 			t.Errorf("foreignNotice(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestPeerDialerDiscoveryStatus(t *testing.T) {
+	f := &fakeTarget{dials: make(chan string, 1), release: make(chan struct{}), notices: make(chan string, 2)}
+	d := newPeerDialer(f, slog.New(slog.DiscardHandler))
+	var _ discovery.Waiter = d
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { d.run(ctx) })
+	recv := func(ch chan string, what string) string {
+		t.Helper()
+		select {
+		case s := <-ch:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+			return ""
+		}
+	}
+	d.Unavailable(discovery.ErrNoMulticastRoute)
+	if got := recv(f.notices, "notice"); !strings.Contains(got, "local discovery is waiting for the network") ||
+		!strings.Contains(got, "--peer") {
+		t.Errorf("Unavailable notice %q, want it to say discovery waits and mention --peer", got)
+	}
+	d.Available()
+	if got, want := recv(f.notices, "notice"), "local discovery works again: looking for peers on the network"; got != want {
+		t.Errorf("Available notice %q, want %q", got, want)
 	}
 }
