@@ -39,16 +39,7 @@ func TestPeerDialer(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { d.run(ctx) })
 
-	recv := func(ch chan string, what string) string {
-		t.Helper()
-		select {
-		case s := <-ch:
-			return s
-		case <-time.After(5 * time.Second):
-			t.Fatalf("timed out waiting for %s", what)
-			return ""
-		}
-	}
+	recv := func(ch chan string, what string) string { t.Helper(); return recvWithin(t, ch, what) }
 	a := discovery.Peer{ID: "A", Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:4001")}}
 	d.Found(a)
 	if got := recv(f.dials, "dial of A"); got != "A" {
@@ -145,16 +136,7 @@ func TestPeerDialerDiscoveryStatus(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { d.run(ctx) })
-	recv := func(ch chan string, what string) string {
-		t.Helper()
-		select {
-		case s := <-ch:
-			return s
-		case <-time.After(5 * time.Second):
-			t.Fatalf("timed out waiting for %s", what)
-			return ""
-		}
-	}
+	recv := func(ch chan string, what string) string { t.Helper(); return recvWithin(t, ch, what) }
 	d.Unavailable(discovery.ErrNoMulticastRoute)
 	if got := recv(f.notices, "notice"); !strings.Contains(got, "local discovery is waiting for the network") ||
 		!strings.Contains(got, "--peer") {
@@ -163,5 +145,17 @@ func TestPeerDialerDiscoveryStatus(t *testing.T) {
 	d.Available()
 	if got, want := recv(f.notices, "notice"), "local discovery works again: looking for peers on the network"; got != want {
 		t.Errorf("Available notice %q, want %q", got, want)
+	}
+}
+
+// recvWithin returns the next string from ch, failing the test after 5 s.
+func recvWithin(t *testing.T, ch chan string, what string) string {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		return ""
 	}
 }
