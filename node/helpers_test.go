@@ -208,3 +208,15 @@ func waitKnown(d time.Duration, nodes ...*testNode) {
 		}
 	}
 }
+
+// startTrio starts alice, bob and carol, connects each to the others and
+// waits until all three know each other.
+func startTrio(t testing.TB) (a, b, c *testNode) {
+	t.Helper()
+	a = startNode(t, testConfig("alice"))
+	b = startNode(t, testConfig("bob"))
+	c = startNode(t, testConfig("carol"))
+	mesh(a, b, c)
+	waitKnown(5*time.Second, a, b, c)
+	return a, b, c
+}

@@ -151,11 +151,7 @@ func TestLeaveQuit(t *testing.T) {
 
 func TestLost(t *testing.T) {
 	t.Parallel()
-	a := startNode(t, testConfig("alice"))
-	b := startNode(t, testConfig("bob"))
-	c := startNode(t, testConfig("carol"))
-	mesh(a, b, c)
-	waitKnown(5*time.Second, a, b, c)
+	a, b, c := startTrio(t)
 
 	// b goes silent but keeps its connections, like a cut cable that the
 	// kernel has not noticed yet.
@@ -256,11 +252,7 @@ func TestNickChange(t *testing.T) {
 // peer gets every line, in order, and nothing trips the flood limit.
 func TestBurstDelivered(t *testing.T) {
 	t.Parallel()
-	a := startNode(t, testConfig("alice"))
-	b := startNode(t, testConfig("bob"))
-	c := startNode(t, testConfig("carol"))
-	mesh(a, b, c)
-	waitKnown(5*time.Second, a, b, c)
+	a, b, c := startTrio(t)
 	start := time.Now()
 	for i := range sendBurst {
 		if err := a.Send(fmt.Sprintf("line %d", i)); err != nil {

@@ -721,26 +721,21 @@ func waitNoGoroutine(t *testing.T, fn string) {
 	}
 }
 
-func BenchmarkLinesJSON(b *testing.B) {
-	w := &lineWriter{out: io.Discard, mode: JSON}
+func BenchmarkLines(b *testing.B) {
 	ev := node.Event{Type: node.EventMessage, Time: t0, ID: "12D3KooWBob/42", PeerID: "12D3KooWBob", Nick: "bob",
 		Text: "a typical chat line of some sixty characters, more or less ok", Sent: t0}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := w.event(ev); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkLinesPlain(b *testing.B) {
-	w := &lineWriter{out: io.Discard, mode: Plain}
-	ev := node.Event{Type: node.EventMessage, Time: t0, ID: "12D3KooWBob/42", PeerID: "12D3KooWBob", Nick: "bob",
-		Text: "a typical chat line of some sixty characters, more or less ok", Sent: t0}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := w.event(ev); err != nil {
-			b.Fatal(err)
-		}
+	for _, mode := range []struct {
+		name string
+		mode LineMode
+	}{{"JSON", JSON}, {"Plain", Plain}} {
+		b.Run(mode.name, func(b *testing.B) {
+			w := &lineWriter{out: io.Discard, mode: mode.mode}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := w.event(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
