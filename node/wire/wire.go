@@ -1,0 +1,309 @@
+// Package wire is lanchat's envelope codec: the bytes inside every signed
+// pubsub message (and, later, inside the direct-message, file and history
+// streams). It imports nothing of libp2p.
+//
+// # Envelope, version 2
+//
+// Two header bytes, then fields; integers are big-endian, lengths are
+// unsigned varints (encoding/binary's Uvarint):
+//
+//	+---------+------+-----+--------+-------+-----+--------+-------+---
+//	| version | kind | tag | length | value | tag | length | value | ...
+//	|  = 2    |      | u8  | uvarint| bytes | u8  | uvarint| bytes |
+//	+---------+------+-----+--------+-------+-----+--------+-------+---
+//
+// Fields come in ascending tag order, each at most once. A reader skips a
+// field whose tag it does not know: that is how the format grows without
+// splitting the LAN (tailscale disco's "always ignore bytes at the end",
+// field by field). The tags (ONLY APPEND TO THIS LIST):
+//
+//	tag  field   value                                   kinds
+//	1    room    the room's wire ID, 1..64 bytes UTF-8     all
+//	2    sent    sender's clock, unix ms, int64 (8 bytes)  all but sealed
+//	3    nick    the sender's nick, see chat.ValidNick     all but sealed
+//	4    text    1..4096 bytes UTF-8                       message, action
+//	5    sealed  24-byte nonce + XChaCha20-Poly1305 box    sealed
+//
+// The kinds (ONLY APPEND TO THIS LIST): 1 join, 2 leave, 3 heartbeat,
+// 4 message, 5 action, 6 nick (nick is the new one), 7 sealed. A field a
+// kind does not carry is an error ([ErrMalformed]), a missing one too; an
+// unknown kind is [ErrUnknownKind], so that a peer never acts on an
+// envelope it cannot understand.
+//
+// The room field scopes every envelope to one room: a message signed for
+// one room cannot be replayed into another. A room's wire ID is its name;
+// for a private room (one with a passphrase) it is a tag derived from the
+// room key, and the whole envelope — kind, nick, text — travels inside a
+// sealed envelope of that room: its sealed field opens, with the room key,
+// to an inner envelope of any other kind whose room is the same tag.
+//
+// Nothing here names the sender: the sender is the peer that signed the
+// pubsub message that carries the envelope.
+//
+// Example, the join of "alice" in "lobby" at unix ms 0x0193a5b2c3d4:
+//
+//	02 01                          version 2, join
+//	01 05 6c 6f 62 62 79           room "lobby"
+//	02 08 00 00 01 93 a5 b2 c3 d4  sent
+//	03 05 61 6c 69 63 65           nick "alice"
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"lanchat/node/chat"
+)
+
+// Version is the envelope version this package writes and reads.
+const Version = 2
+
+// Kind is what an envelope announces.
+type Kind uint8
+
+// Envelope kinds. ONLY APPEND TO THIS LIST: the values are on the wire.
+const (
+	KindJoin      Kind = 1 // entered the room
+	KindLeave     Kind = 2 // left the room gracefully
+	KindHeartbeat Kind = 3 // still here (periodic, and re-announce)
+	KindMessage   Kind = 4 // chat line
+	KindAction    Kind = 5 // /me action
+	KindNick      Kind = 6 // renamed; Nick is the new nick
+	KindSealed    Kind = 7 // another envelope, sealed with the room key
+	kindLast           = KindSealed
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindJoin:
+		return "join"
+	case KindLeave:
+		return "leave"
+	case KindHeartbeat:
+		return "heartbeat"
+	case KindMessage:
+		return "message"
+	case KindAction:
+		return "action"
+	case KindNick:
+		return "nick"
+	case KindSealed:
+		return "sealed"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// HasText reports whether envelopes of kind k carry text.
+func (k Kind) HasText() bool { return k == KindMessage || k == KindAction }
+
+// Field tags. ONLY APPEND TO THIS LIST: the values are on the wire.
+const (
+	tagRoom   = 1
+	tagSent   = 2
+	tagNick   = 3
+	tagText   = 4
+	tagSealed = 5
+)
+
+// Limits.
+const (
+	// MaxSize is the largest envelope accepted, in bytes: the largest
+	// valid one plus room for extensions (and, for sealed, the overhead).
+	MaxSize = 8192
+	// NonceSize and Overhead are those of XChaCha20-Poly1305: a sealed
+	// field is at least NonceSize+Overhead bytes.
+	NonceSize = 24
+	Overhead  = 16
+)
+
+// Errors. Every error of [Decode] and [Encode] wraps one of these, or one of
+// [chat.ErrInvalidNick], [chat.ErrInvalidRoom], [chat.ErrTooLong].
+var (
+	ErrShort       = errors.New("wire: envelope too short")
+	ErrOversize    = errors.New("wire: envelope too large")
+	ErrBadVersion  = errors.New("wire: unsupported envelope version")
+	ErrUnknownKind = errors.New("wire: unknown envelope kind")
+	ErrMalformed   = errors.New("wire: malformed envelope")
+	// ErrBadUTF8 and ErrEmptyText are chat's: the same mistake is the same
+	// error whether a user typed it or a peer sent it.
+	ErrBadUTF8   = chat.ErrBadUTF8
+	ErrEmptyText = chat.ErrEmptyText
+)
+
+// Envelope is one decoded envelope. The zero value is not valid: set Kind
+// and the fields it carries.
+type Envelope struct {
+	Kind   Kind
+	Room   string // the room's wire ID
+	Sent   int64  // sender's clock, unix milliseconds (not in sealed)
+	Nick   string // not in sealed
+	Text   string // message and action only
+	Sealed []byte // sealed only: nonce || ciphertext
+}
+
+// Validate checks e against the rules of the package comment.
+func (e Envelope) Validate() error {
+	if e.Kind == 0 || e.Kind > kindLast {
+		return fmt.Errorf("%w: %d", ErrUnknownKind, e.Kind)
+	}
+	if err := validRoomID(e.Room); err != nil {
+		return err
+	}
+	if e.Kind == KindSealed {
+		if e.Nick != "" || e.Text != "" || e.Sent != 0 {
+			return fmt.Errorf("%w: sealed envelope with clear fields", ErrMalformed)
+		}
+		if len(e.Sealed) < NonceSize+Overhead {
+			return fmt.Errorf("%w: sealed field of %d bytes", ErrShort, len(e.Sealed))
+		}
+		if n := 2 + fieldSize(len(e.Room)) + fieldSize(len(e.Sealed)); n > MaxSize {
+			return fmt.Errorf("%w: %d bytes, max %d", ErrOversize, n, MaxSize)
+		}
+		return nil
+	}
+	if e.Sealed != nil {
+		return fmt.Errorf("%w: %s with a sealed field", ErrMalformed, e.Kind)
+	}
+	if err := chat.ValidNick(e.Nick); err != nil {
+		return err
+	}
+	if len(e.Text) > chat.MaxTextBytes {
+		return fmt.Errorf("%w: %w: text of %d bytes, max %d", ErrOversize, chat.ErrTooLong, len(e.Text), chat.MaxTextBytes)
+	}
+	if !utf8.ValidString(e.Text) {
+		return fmt.Errorf("%w in text", ErrBadUTF8)
+	}
+	if e.Kind.HasText() {
+		if e.Text == "" {
+			return fmt.Errorf("%w in %s", ErrEmptyText, e.Kind)
+		}
+	} else if e.Text != "" {
+		return fmt.Errorf("%w: %s carries text", ErrMalformed, e.Kind)
+	}
+	return nil
+}
+
+// validRoomID checks the room field: a room name, or a private room's tag
+// (hex digits, which are a valid room name too).
+func validRoomID(id string) error {
+	return chat.ValidRoom(id)
+}
+
+// Append appends the encoding of e to b, after validating e; on error it
+// returns b unchanged.
+func (e Envelope) Append(b []byte) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return b, err
+	}
+	b = append(b, Version, byte(e.Kind))
+	b = appendField(b, tagRoom, []byte(e.Room))
+	if e.Kind == KindSealed {
+		return appendField(b, tagSealed, e.Sealed), nil
+	}
+	b = appendField(b, tagSent, binary.BigEndian.AppendUint64(nil, uint64(e.Sent)))
+	b = appendField(b, tagNick, []byte(e.Nick))
+	if e.Kind.HasText() {
+		b = appendField(b, tagText, []byte(e.Text))
+	}
+	return b, nil
+}
+
+func appendField(b []byte, tag byte, v []byte) []byte {
+	b = append(b, tag)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// Encode returns the wire form of e, or nil and the reason e is invalid.
+func Encode(e Envelope) ([]byte, error) {
+	b, err := e.Append(make([]byte, 0, 32+len(e.Room)+len(e.Nick)+len(e.Text)+len(e.Sealed)))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Decode parses and validates one envelope. Unknown fields are skipped. It
+// never panics, and the result shares no memory with b.
+func Decode(b []byte) (Envelope, error) {
+	if len(b) < 2 {
+		return Envelope{}, fmt.Errorf("%w: %d bytes", ErrShort, len(b))
+	}
+	if b[0] != Version {
+		return Envelope{}, fmt.Errorf("%w: %d", ErrBadVersion, b[0])
+	}
+	if len(b) > MaxSize {
+		return Envelope{}, fmt.Errorf("%w: %d bytes, max %d", ErrOversize, len(b), MaxSize)
+	}
+	e := Envelope{Kind: Kind(b[1])}
+	if e.Kind == 0 || e.Kind > kindLast {
+		return Envelope{}, fmt.Errorf("%w: %d", ErrUnknownKind, e.Kind)
+	}
+	var seen [tagSealed + 1]bool
+	last := 0
+	for rest := b[2:]; len(rest) > 0; {
+		tag := int(rest[0])
+		n, w := binary.Uvarint(rest[1:])
+		if w <= 0 {
+			return Envelope{}, fmt.Errorf("%w: bad length of field %d", ErrMalformed, tag)
+		}
+		rest = rest[1+w:]
+		if n > uint64(len(rest)) {
+			return Envelope{}, fmt.Errorf("%w: field %d of %d bytes, %d left", ErrShort, tag, n, len(rest))
+		}
+		v := rest[:n]
+		rest = rest[n:]
+		if tag <= last {
+			return Envelope{}, fmt.Errorf("%w: field %d after field %d", ErrMalformed, tag, last)
+		}
+		last = tag
+		if tag >= len(seen) {
+			continue // an extension this version does not know
+		}
+		seen[tag] = true
+		switch tag {
+		case tagRoom:
+			e.Room = string(v)
+		case tagSent:
+			if len(v) != 8 {
+				return Envelope{}, fmt.Errorf("%w: sent field of %d bytes", ErrMalformed, len(v))
+			}
+			e.Sent = int64(binary.BigEndian.Uint64(v))
+		case tagNick:
+			e.Nick = string(v)
+		case tagText:
+			e.Text = string(v)
+		case tagSealed:
+			e.Sealed = append([]byte{}, v...)
+		}
+	}
+	// Required fields: Validate catches an empty room, nick or text, and
+	// fields a kind must not carry; sent has no invalid value, so check
+	// that it is there.
+	if e.Kind != KindSealed && !seen[tagSent] {
+		return Envelope{}, fmt.Errorf("%w: %s without a sent field", ErrMalformed, e.Kind)
+	}
+	if e.Kind == KindSealed && !seen[tagSealed] {
+		return Envelope{}, fmt.Errorf("%w: sealed envelope without a sealed field", ErrMalformed)
+	}
+	if e.Kind == KindSealed && (seen[tagSent] || seen[tagNick] || seen[tagText]) {
+		return Envelope{}, fmt.Errorf("%w: sealed envelope with clear fields", ErrMalformed)
+	}
+	if !e.Kind.HasText() && seen[tagText] {
+		return Envelope{}, fmt.Errorf("%w: %s carries text", ErrMalformed, e.Kind)
+	}
+	if e.Kind != KindSealed && seen[tagSealed] {
+		return Envelope{}, fmt.Errorf("%w: %s with a sealed field", ErrMalformed, e.Kind)
+	}
+	if err := e.Validate(); err != nil {
+		return Envelope{}, err
+	}
+	return e, nil
+}
+
+// fieldSize is the encoded size of a field with an n-byte value.
+func fieldSize(n int) int {
+	return 1 + len(binary.AppendUvarint(nil, uint64(n))) + n
+}
