@@ -72,10 +72,11 @@ var (
 	ErrInterfaceDown = errors.New("discovery: interface down or without address")
 )
 
-// Config configures a [Service]. Start from [DefaultConfig].
+// Config configures a [Service]. Start from [DefaultConfig]; as in every
+// lanchat Config, a zero field takes its default.
 type Config struct {
-	// Service is the DNS-SD service type. Default [DefaultService]. Only
-	// peers advertising the same type are seen.
+	// Service is the DNS-SD service type. Default ("") [DefaultService].
+	// Only peers advertising the same type are seen.
 	Service string
 	// Instance is our peer ID; used as instance name and host name, skipped
 	// when browsing. Required: 1..63 ASCII letters, digits, '-' or '_'.
@@ -86,10 +87,13 @@ type Config struct {
 	// listener, and peers ignore our IPv6 address. Default 0.
 	Port6 int
 	// Fingerprint is our network fingerprint (TXT "net"), "open" without a
-	// key. Peers with another fingerprint are only counted. Default "open".
+	// key. Peers with another fingerprint are only counted. Default ("")
+	// "open".
 	// Printable ASCII, no spaces, at most 64 bytes.
 	Fingerprint string
-	// Version is the protocol version (TXT "v"), at most 16 bytes. Default "1".
+	// Version is the protocol version (TXT "v"), at most 16 bytes. Default
+	// ("") "1". Peers of other versions are handed to the Handler all the
+	// same: whether to talk to them is the caller's decision.
 	Version string
 	// Iface restricts the responder, the queries and the advertised addresses
 	// to one network interface. "" (default) uses the interface that the
@@ -103,7 +107,7 @@ type Config struct {
 	QueryTimeout time.Duration
 	// FastQueries is the number of back-to-back queries at start, so that a
 	// lost packet does not delay discovery by a whole QueryInterval.
-	// Default 3.
+	// Default (0) 3; negative: none.
 	FastQueries int
 	// QueryInterval is the time between queries after the fast ones (±10 %
 	// jitter). Existing nodes notice a newcomer that does not dial them only
@@ -136,8 +140,9 @@ type Service struct {
 	running atomic.Bool
 }
 
-// New validates cfg; it starts nothing.
+// New fills in cfg's zero fields and validates it; it starts nothing.
 func New(cfg Config) (*Service, error) {
+	cfg = withDefaults(cfg)
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
@@ -156,6 +161,33 @@ func New(cfg Config) (*Service, error) {
 		log:  lg,
 		mlog: slog.NewLogLogger(lg.Handler(), slog.LevelDebug),
 	}, nil
+}
+
+// withDefaults returns cfg with its zero fields set to [DefaultConfig]'s.
+func withDefaults(cfg Config) Config {
+	def := DefaultConfig()
+	if cfg.Service == "" {
+		cfg.Service = def.Service
+	}
+	if cfg.Fingerprint == "" {
+		cfg.Fingerprint = def.Fingerprint
+	}
+	if cfg.Version == "" {
+		cfg.Version = def.Version
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = def.QueryTimeout
+	}
+	switch {
+	case cfg.FastQueries == 0:
+		cfg.FastQueries = def.FastQueries
+	case cfg.FastQueries < 0:
+		cfg.FastQueries = 0
+	}
+	if cfg.QueryInterval == 0 {
+		cfg.QueryInterval = def.QueryInterval
+	}
+	return cfg
 }
 
 func validate(cfg Config) error {
@@ -182,9 +214,9 @@ func validate(cfg Config) error {
 	if checkToken("version", cfg.Version, maxVersionLen) != nil {
 		return bad("version %q: need 1..%d printable ASCII bytes, no spaces", cfg.Version, maxVersionLen)
 	}
-	if cfg.QueryTimeout <= 0 || cfg.QueryInterval <= 0 || cfg.FastQueries < 0 {
-		return bad("query timeout %v, interval %v and fast queries %d must be positive",
-			cfg.QueryTimeout, cfg.QueryInterval, cfg.FastQueries)
+	if cfg.QueryTimeout < 0 || cfg.QueryInterval < 0 {
+		return bad("query timeout %v and interval %v must not be negative",
+			cfg.QueryTimeout, cfg.QueryInterval)
 	}
 	for _, s := range txtRecords(cfg) {
 		if len(s) > 255 {

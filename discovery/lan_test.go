@@ -282,11 +282,10 @@ func TestNewValidates(t *testing.T) {
 		{"port too big", func(c *discovery.Config) { c.Port = 65536 }, discovery.ErrConfig},
 		{"negative port6", func(c *discovery.Config) { c.Port6 = -1 }, discovery.ErrConfig},
 		{"bad service", func(c *discovery.Config) { c.Service = "lanchat" }, discovery.ErrConfig},
-		{"empty fingerprint", func(c *discovery.Config) { c.Fingerprint = "" }, discovery.ErrConfig},
 		{"fingerprint with space", func(c *discovery.Config) { c.Fingerprint = "a b" }, discovery.ErrConfig},
 		{"long version", func(c *discovery.Config) { c.Version = strings.Repeat("1", 17) }, discovery.ErrConfig},
-		{"zero timeout", func(c *discovery.Config) { c.QueryTimeout = 0 }, discovery.ErrConfig},
-		{"zero interval", func(c *discovery.Config) { c.QueryInterval = 0 }, discovery.ErrConfig},
+		{"negative timeout", func(c *discovery.Config) { c.QueryTimeout = -time.Second }, discovery.ErrConfig},
+		{"negative interval", func(c *discovery.Config) { c.QueryInterval = -time.Second }, discovery.ErrConfig},
 		{"missing interface", func(c *discovery.Config) { c.Iface = "eth9lanchat" }, discovery.ErrNoInterface},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,6 +295,10 @@ func TestNewValidates(t *testing.T) {
 				t.Errorf("New(%+v) error = %v, want %v", cfg, err, tc.want)
 			}
 		})
+	}
+	// Zero fields take their defaults, as in every lanchat Config.
+	if _, err := discovery.New(discovery.Config{Instance: "12D3KooWabc", Port: 4001}); err != nil {
+		t.Errorf("New(only Instance and Port) = %v, want the zero fields to take their defaults", err)
 	}
 	cfg := good
 	cfg.Iface = "eth9lanchat"
