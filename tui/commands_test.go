@@ -2,54 +2,70 @@ package tui
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 func TestParseInput(t *testing.T) {
 	unknown := func(name string) command {
-		return command{cmdUnknown, "unknown command " + name + ", nothing was sent (try /help; start a line with // to send it as text)"}
+		return command{kind: cmdUnknown, arg: "unknown command " + name + ", nothing was sent (try /help; start a line with // to send it as text)"}
 	}
+	run := func(name, arg string) command { return command{kind: cmdRun, spec: lookupCommand(name), arg: arg} }
+	usage := func(text string) command { return command{kind: cmdUsage, arg: text} }
+	text := func(arg string) command { return command{kind: cmdText, arg: arg} }
 	tests := []struct {
 		line string
 		want command
 	}{
 		{"", command{kind: cmdNone}},
 		{"  \t ", command{kind: cmdNone}},
-		{"hello", command{cmdSend, "hello"}},
-		{"  indented  \t", command{cmdSend, "  indented"}},
-		{"type :end to leave", command{cmdSend, "type :end to leave"}},
-		{":end", command{kind: cmdQuit}},
-		{"  :end  ", command{kind: cmdQuit}},
-		{":END", command{cmdSend, ":END"}},
-		{"/quit", command{kind: cmdQuit}},
-		{"/quit bye all", command{kind: cmdQuit}},
-		{"/QUIT", command{kind: cmdQuit}},
-		{"/q", command{kind: cmdQuit}},
-		{"/exit", command{kind: cmdQuit}},
-		{"  /quit", command{kind: cmdQuit}},
-		{"//etc/hosts", command{cmdSend, "/etc/hosts"}},
-		{"  //etc/hosts  ", command{cmdSend, "/etc/hosts"}},
-		{"/me waves", command{cmdAction, "waves"}},
-		{"/me\twaves  hello ", command{cmdAction, "waves  hello"}},
-		{"/me", command{cmdUsage, "usage: /me ACTION, e.g. /me waves"}},
-		{"/me   ", command{cmdUsage, "usage: /me ACTION, e.g. /me waves"}},
-		{"/nick robert", command{cmdNick, "robert"}},
-		{"/NICK robert", command{cmdNick, "robert"}},
-		{"/nick Mary Ann", command{cmdNick, "Mary Ann"}},
-		{"/nick", command{cmdUsage, "usage: /nick NAME"}},
-		{"/who", command{kind: cmdWho}},
-		{"/names", command{kind: cmdWho}},
-		{"/key", command{kind: cmdKey}},
-		{"/help", command{kind: cmdHelp}},
-		{"/h", command{kind: cmdHelp}},
-		{"/?", command{kind: cmdHelp}},
-		{"/clear", command{kind: cmdClear}},
+		{"hello", text("hello")},
+		{"  indented  \t", text("  indented")},
+		{"type :end to leave", text("type :end to leave")},
+		{":end", run("/quit", "")},
+		{"  :end  ", run("/quit", "")},
+		{":END", text(":END")},
+		{"/quit", run("/quit", "")},
+		{"/quit bye all", run("/quit", "bye all")},
+		{"/QUIT", run("/quit", "")},
+		{"/q", run("/quit", "")},
+		{"/exit", run("/quit", "")},
+		{"  /quit", run("/quit", "")},
+		{"//etc/hosts", text("/etc/hosts")},
+		{"  //etc/hosts  ", text("/etc/hosts")},
+		{"/me waves", run("/me", "waves")},
+		{"/me\twaves  hello ", run("/me", "waves  hello")},
+		{"/me", usage("usage: /me ACTION, e.g. /me waves")},
+		{"/me   ", usage("usage: /me ACTION, e.g. /me waves")},
+		{"/nick robert", run("/nick", "robert")},
+		{"/NICK robert", run("/nick", "robert")},
+		{"/nick Mary Ann", run("/nick", "Mary Ann")},
+		{"/nick", usage("usage: /nick NAME")},
+		{"/who", run("/who", "")},
+		{"/names", run("/who", "")},
+		{"/key", run("/key", "")},
+		{"/help", run("/help", "")},
+		{"/h", run("/help", "")},
+		{"/?", run("/help", "")},
+		{"/clear", run("/clear", "")},
+		{"/join dev", run("/join", "dev")},
+		{"/JOIN #dev", run("/join", "#dev")},
+		{"/j secret  two words ", run("/join", "secret  two words")},
+		{"/join", usage("usage: /join NAME [PASSPHRASE], e.g. /join dev")},
+		{"/part", run("/part", "")},
+		{"/part #dev", run("/part", "#dev")},
+		{"/rooms", run("/rooms", "")},
+		{"/list", run("/rooms", "")},
+		{"/say dev hi there", run("/say", "dev hi there")},
+		{"/say", usage("usage: /say ROOM TEXT, e.g. /say dev build is green")},
 		{"/frobnicate now", unknown("/frobnicate")},
 		{"/", unknown("/")},
 		{"/a\x1b[2J", unknown("/a")},
@@ -62,6 +78,55 @@ func TestParseInput(t *testing.T) {
 	}
 }
 
+// TestCommandTable checks the table itself: every command has a name,
+// usage and help and a handler, no name or alias is used twice, and /help
+// of both front ends lists every command.
+func TestCommandTable(t *testing.T) {
+	seen := map[string]bool{}
+	screen := strings.Join(screenHelp(), "\n")
+	for _, c := range commandTable {
+		if c.name == "" || c.usage == "" || c.help == "" || c.run == nil {
+			t.Errorf("command %+v lacks a name, usage, help or handler", c)
+		}
+		for _, n := range append([]string{c.name}, c.aliases...) {
+			if seen[n] || n != strings.ToLower(n) || !strings.HasPrefix(n, "/") {
+				t.Errorf("command name %q is used twice or not a lower-case /name", n)
+			}
+			seen[n] = true
+		}
+		if !strings.Contains(lineHelp(), c.usage) || !strings.Contains(screen, c.usage) {
+			t.Errorf("/help does not list %s", c.usage)
+		}
+	}
+}
+
+// TestJoinPassphrase checks where the screen starts hiding a /join
+// passphrase, and that nothing else is hidden.
+func TestJoinPassphrase(t *testing.T) {
+	tests := []struct {
+		line string
+		want int
+	}{
+		{"/join secret hunter2", len("/join secret ")},
+		{"  /J  #secret   two words", len("  /J  #secret   ")},
+		{"/join secret ", len("/join secret ")},
+		{"/join secret", -1},
+		{"/join", -1},
+		{"/joinx a b", -1},
+		{"//join a b", -1},
+		{"hello /join a b", -1},
+		{"/nick a b", -1},
+		{"/say dev hunter2", -1},
+		{"/say dev /join x hunter2", -1},
+		{"/me /join x hunter2", -1},
+	}
+	for _, tt := range tests {
+		if got := joinPassphrase(tt.line); got != tt.want {
+			t.Errorf("joinPassphrase(%q) = %d, want %d", tt.line, got, tt.want)
+		}
+	}
+}
+
 // TestInputSameInBothModes types the same lines into the screen and into a
 // line mode and checks that the room sees the same calls: the two front ends
 // read input by the same rules.
@@ -69,6 +134,9 @@ func TestInputSameInBothModes(t *testing.T) {
 	lines := []string{
 		"hello", "  indented  ", "//etc/hosts", "  //x", "/me waves", "/ME shouts", "/nick Mary Ann",
 		"/nick", "/me", "/who", "/names", "/key", "/help", "/h", "/clear", "/bogus", "  /who", ":END", "last",
+		"/join dev", "in dev", "/say lobby back in the lobby", "/me in dev", "/rooms", "/join #lobby", "in the lobby",
+		"/J secret the pass phrase", "/part", "/part #dev", "/say dev x", "/part nope", "/join", "in lobby again",
+		"/part", "nowhere",
 	}
 	for _, quit := range []string{":end", " :end ", "/quit", "/q", "/exit", "/QUIT now"} {
 		t.Run(quit, func(t *testing.T) {
@@ -76,17 +144,24 @@ func TestInputSameInBothModes(t *testing.T) {
 
 			room := newFakeRoom("private")
 			var out strings.Builder
-			if err := runLines(context.Background(), room, strings.NewReader(strings.Join(input, "\n")+"\n"), &out, Plain, noSettle); err != nil {
+			if err := runLines(context.Background(), room.host, []Room{room}, strings.NewReader(strings.Join(input, "\n")+"\n"), &out, Plain, noSettle); err != nil {
 				t.Fatal(err)
 			}
 			var lineCalls []string
 			for _, c := range room.recorded() {
+				prefix := ""
+				if strings.HasPrefix(c, "#") {
+					prefix, c, _ = strings.Cut(c, " ")
+					prefix += " "
+				}
 				kind, text, _ := strings.Cut(c, " ")
-				lineCalls = append(lineCalls, map[string]string{"send": "", "action": "/me ", "nick": "/nick "}[kind]+text)
+				lineCalls = append(lineCalls, prefix+map[string]string{
+					"send": "", "action": "/me ", "nick": "/nick ", "join": "/join ", "part": "/part", "rooms": "/rooms",
+				}[kind]+text)
 			}
 
 			sr := newScreenRoom("private")
-			sr.setMembers(node.Member{PeerID: idAlice, Nick: "alice", Self: true}, node.Member{PeerID: idBob, Nick: "bob"})
+			sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idBob, Nick: "bob"})
 			ts := newTestScreen(t, sr, 100, 30)
 			quitAt := -1
 			for i, l := range input {
@@ -102,5 +177,24 @@ func TestInputSameInBothModes(t *testing.T) {
 				t.Errorf("screen calls %q,\nline mode calls %q", got, lineCalls)
 			}
 		})
+	}
+}
+
+// TestJoinErrorHidesPassphrase checks that a join error never repeats the
+// passphrase: not as typed, and not as Go quotes it (%q, %+q).
+func TestJoinErrorHidesPassphrase(t *testing.T) {
+	for _, pass := range []string{"hunter2", `say "friend"`, "パスワード\x01", "tab\there"} {
+		for _, format := range []string{"derive key for %s: boom", "bad passphrase %q", "bad passphrase %+q", "%#q?"} {
+			err := fmt.Errorf(format+": %w", pass, errors.New("boom"))
+			got := joinErrorText("dev", pass, err)
+			for _, form := range []string{pass, strconv.Quote(pass), strconv.QuoteToASCII(pass), Sanitize(pass)} {
+				if strings.Contains(got, form) || strings.Contains(got, strings.Trim(form, `"`)) {
+					t.Errorf("joinErrorText(%q) = %q: shows the passphrase", err, got)
+				}
+			}
+			if !strings.HasPrefix(got, "cannot join #dev: ") || !strings.Contains(got, "****") {
+				t.Errorf("joinErrorText(%q) = %q", err, got)
+			}
+		}
 	}
 }

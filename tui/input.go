@@ -27,13 +27,52 @@ type lineEditor struct {
 	cur  int    // byte offset of the cursor in text
 	kill string // last killed text, for ctrl+y
 
-	hist   []string // sent lines, oldest first
-	histAt int      // index into hist while browsing; len(hist) when editing a new line
-	draft  string   // the new line put aside while browsing history
+	// hist is the input history, which the editors of all rooms share;
+	// the position in it is each editor's own.
+	hist     *inputHistory
+	histAt   int    // absolute index into hist while browsing
+	browsing bool   // Up was pressed: text is hist's entry histAt
+	draft    string // the new line put aside while browsing history
 
 	comp *completion // active Tab completion; nil after any other key
 
 	scroll int // first visible cell column (horizontal scrolling)
+}
+
+// inputHistory is the lines the user sent, oldest first, at most
+// maxHistory. Indices are absolute (they count the lines dropped from the
+// front too), so an editor browsing it keeps its place when another one
+// adds a line.
+type inputHistory struct {
+	lines []string
+	base  int // lines dropped from the front
+}
+
+// end is the absolute index after the newest line.
+func (h *inputHistory) end() int { return h.base + len(h.lines) }
+
+// at returns the line at absolute index i, which must be in [h.base, h.end()).
+func (h *inputHistory) at(i int) string { return h.lines[i-h.base] }
+
+// add appends s unless it repeats the newest line.
+func (h *inputHistory) add(s string) {
+	if n := len(h.lines); n > 0 && h.lines[n-1] == s {
+		return
+	}
+	h.lines = append(h.lines, s)
+	if len(h.lines) > maxHistory {
+		drop := len(h.lines) - maxHistory
+		h.lines = append([]string(nil), h.lines[drop:]...)
+		h.base += drop
+	}
+}
+
+// history returns the editor's history, made on first use.
+func (e *lineEditor) history() *inputHistory {
+	if e.hist == nil {
+		e.hist = &inputHistory{}
+	}
+	return e.hist
 }
 
 // completion is the state of Tab completion between Tab presses.
@@ -149,16 +188,14 @@ func (e *lineEditor) cut(from, to int) {
 }
 
 // submit returns the text, records it in the history and clears the line.
+// A /join line with a passphrase is not recorded: the passphrase must not be
+// kept.
 func (e *lineEditor) submit() string {
 	s := e.text
-	if strings.TrimSpace(s) != "" && (len(e.hist) == 0 || e.hist[len(e.hist)-1] != s) {
-		e.hist = append(e.hist, s)
-		if len(e.hist) > maxHistory {
-			e.hist = append([]string(nil), e.hist[len(e.hist)-maxHistory:]...)
-		}
+	if strings.TrimSpace(s) != "" && !hasPassphrase(s) {
+		e.history().add(s)
 	}
-	e.histAt = len(e.hist)
-	e.draft = ""
+	e.browsing, e.draft = false, ""
 	e.text, e.cur, e.comp, e.scroll = "", 0, nil, 0
 	return s
 }
@@ -166,40 +203,43 @@ func (e *lineEditor) submit() string {
 // remember adds s to the history without touching the line (used for
 // lines that were not typed, e.g. a message that failed to send).
 func (e *lineEditor) remember(s string) {
-	if s == "" || (len(e.hist) > 0 && e.hist[len(e.hist)-1] == s) {
-		return
-	}
-	browsing := e.histAt < len(e.hist)
-	e.hist = append(e.hist, s)
-	if !browsing {
-		e.histAt = len(e.hist)
+	if s != "" {
+		e.history().add(s)
 	}
 }
 
 // historyUp shows the previous history line.
 func (e *lineEditor) historyUp() {
-	if e.histAt == 0 {
+	h := e.history()
+	if !e.browsing {
+		if h.end() == h.base {
+			return
+		}
+		e.browsing, e.draft, e.histAt = true, e.text, h.end()
+	}
+	if e.histAt <= h.base {
+		e.histAt = h.base
+		e.setText(h.at(e.histAt))
 		return
 	}
-	if e.histAt == len(e.hist) {
-		e.draft = e.text
-	}
 	e.histAt--
-	e.setText(e.hist[e.histAt])
+	e.setText(h.at(e.histAt))
 }
 
 // historyDown shows the next history line, or the draft after the last one.
 func (e *lineEditor) historyDown() {
-	if e.histAt >= len(e.hist) {
+	if !e.browsing {
 		return
 	}
-	e.histAt++
-	if e.histAt == len(e.hist) {
+	h := e.history()
+	e.histAt = max(e.histAt+1, h.base)
+	if e.histAt >= h.end() {
+		e.browsing = false
 		e.setText(e.draft)
 		e.draft = ""
 		return
 	}
-	e.setText(e.hist[e.histAt])
+	e.setText(h.at(e.histAt))
 }
 
 // handleKey applies an editing key and reports whether it was one. keystroke
@@ -255,9 +295,9 @@ func (e *lineEditor) handleKey(keystroke, text string, complete func(prefix stri
 			e.text = e.text[:a] + e.text[e.cur:b] + e.text[a:e.cur] + e.text[b:]
 			e.cur = b
 		}
-	case "up", "ctrl+p":
+	case "up":
 		e.historyUp()
-	case "down", "ctrl+n":
+	case "down":
 		e.historyDown()
 	case "tab":
 		e.completeStep(1, complete)
@@ -322,15 +362,16 @@ func (e *lineEditor) fit(width int, method ansi.Method) {
 		e.scroll = 0
 		return
 	}
-	total := method.StringWidth(e.text)
+	text, cur := e.shown()
+	total := method.StringWidth(text)
 	if total < width {
 		e.scroll = 0
 		return
 	}
-	col := method.StringWidth(e.text[:e.cur])
+	col := method.StringWidth(text[:cur])
 	cw := 1
-	if e.cur < len(e.text) {
-		_, cw = ansi.FirstGraphemeCluster(e.text[e.cur:], method)
+	if cur < len(text) {
+		_, cw = ansi.FirstGraphemeCluster(text[cur:], method)
 		cw = max(cw, 1)
 	}
 	if col < e.scroll {
@@ -351,14 +392,15 @@ func (e *lineEditor) render(width int, method ansi.Method) (string, int) {
 	if width < 1 {
 		return "", 0
 	}
+	text, cur := e.shown()
 	var b strings.Builder
 	col, cursor := 0, 0
 	end := e.scroll + width
-	for i := 0; i < len(e.text); {
-		if i == e.cur {
+	for i := 0; i < len(text); {
+		if i == cur {
 			cursor = col - e.scroll
 		}
-		c, w := ansi.FirstGraphemeCluster(e.text[i:], method)
+		c, w := ansi.FirstGraphemeCluster(text[i:], method)
 		if len(c) == 0 {
 			break
 		}
@@ -371,12 +413,35 @@ func (e *lineEditor) render(width int, method ansi.Method) (string, int) {
 		}
 		col += w
 		i += len(c)
-		if col >= end && i > e.cur {
+		if col >= end && i > cur {
 			break
 		}
 	}
-	if e.cur == len(e.text) {
+	if cur == len(text) {
 		cursor = col - e.scroll
 	}
 	return b.String(), max(0, min(cursor, width-1))
+}
+
+// shown returns the text as the screen shows it, and the cursor in it: the
+// passphrase of a /join line is drawn as one "*" per character, so it is
+// never on the screen.
+func (e *lineEditor) shown() (string, int) {
+	p := joinPassphrase(e.text)
+	if p < 0 || p >= len(e.text) {
+		return e.text, e.cur
+	}
+	var b strings.Builder
+	b.WriteString(e.text[:p])
+	cur := e.cur
+	for i := p; i < len(e.text); i = nextBoundary(e.text, i) {
+		if i == e.cur {
+			cur = b.Len()
+		}
+		b.WriteByte('*')
+	}
+	if e.cur >= len(e.text) {
+		cur = b.Len()
+	}
+	return b.String(), cur
 }

@@ -2,17 +2,16 @@ package tui
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // LineMode selects the line format.
@@ -25,67 +24,80 @@ const (
 )
 
 // MaxLineBytes is the longest input line RunLines accepts, in bytes after the
-// line ending is removed. It matches the node's 4 KiB limit on message text;
-// longer lines are refused with an error line, never truncated.
-const MaxLineBytes = 4096
+// line ending is removed. It matches the 4 KiB limit on message text
+// ([chat.MaxTextBytes]); longer lines are refused with an error line, never
+// truncated.
+const MaxLineBytes = chat.MaxTextBytes
 
 // jsonTime is the time format of the JSON line mode: RFC 3339 with
 // milliseconds, always in UTC ("2006-01-02T15:04:05.000Z").
 const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 
-// RunLines runs a line-mode front end: it prints a ready line, then room events
-// to out, and reads messages and commands from in. It returns nil when the user
-// leaves (":end", "/quit", end of input) or ctx is cancelled; the caller then
-// closes the room. It returns an error when writing to out fails, and an
-// error wrapping [node.ErrClosed] when the room's Events channel closes under
-// it.
+// RunLines runs a line-mode front end in rooms (the first is the current
+// room): it prints a ready line, then the events of the host and of every
+// room to out, and reads messages and commands from in. It returns nil when
+// the user leaves (":end", "/quit", end of input) or ctx is cancelled; the
+// caller then leaves the rooms and closes the host. It returns an error when
+// writing to out fails, and an error wrapping [chat.ErrClosed] when the
+// host's Events channel closes under it, or a room's without our /part.
 //
 // Output: the first line is the ready line (in plain mode followed by the
 // non-loopback listen addresses, if any); with an open network (no key) a
 // notice line warning that anyone on the LAN can join follows. Then each
-// [node.Event] is one line (plain mode skips this node's own join, which the
-// ready line already announced). In [JSON] mode every line is one JSON object with
-// "type" and "time" (RFC 3339 in UTC with milliseconds); text is data and is
-// emitted as-is (JSON-escaped). In [Plain] mode every string that came from the
-// room is passed through [Sanitize] first. Only the goroutine running RunLines
+// [chat.Event] is one line (plain mode skips our own join in the rooms the
+// ready line named). In [JSON] mode every line is one JSON object with
+// "type" and "time" (RFC 3339 in UTC with milliseconds), and "room" right
+// after them on every event of a room; text is data and is emitted as-is
+// (JSON-escaped). In [Plain] mode every string that came from the network
+// is passed through [Sanitize] first, and lines of rooms other than the
+// first are prefixed with "#room ". Only the goroutine running RunLines
 // writes to out, so lines never interleave.
 //
-// Input: each line of in (a trailing "\r" is removed) is a message; empty
-// lines are ignored; lines longer than [MaxLineBytes] are refused with an
-// error line. Commands: "/nick NAME", "/me ACTION", "/who", "/key", "/help",
-// "/quit" and ":end"; "//text" sends "/text"; any other "/word" is answered
-// with an error line and not sent. Errors from the room (a refused nick, a
-// failed send) are printed as error lines and do not stop RunLines.
+// Input: each line of in (a trailing "\r" is removed) is a message to the
+// current room; empty lines are ignored; lines longer than [MaxLineBytes]
+// are refused with an error line. Commands are those of the full-screen UI
+// (/join, /part, /rooms, /say, /nick, /me, /who, /key, /help, /quit and
+// ":end"); "//text" sends "/text"; any other "/word" is answered with an
+// error line and not sent. /join emits our own join in the new room (which
+// becomes the current one), /part our own leave, /rooms one "rooms" line.
+// Errors (a refused nick, a failed send) are printed as error lines and do
+// not stop RunLines. Each line is acted on before the next is read, so
+// calls reach the host in input order.
 //
 // The echo of our own message is followed by a notice when no other live
-// member was in the room to receive it ("nobody else is here yet — this
+// member was in its room to receive it ("nobody else is here yet — this
 // message reached no one"): publishing to an empty room succeeds silently.
 //
 // Input is held back for up to 2 s after start, until the node has found
-// the room's members (another member joined, then 300 ms without a further
-// join): lines piped in at once, like `echo done | lanchat`, then reach the
-// members instead of a room the node has not found yet. Events are printed
-// meanwhile. When the user leaves, RunLines first waits (up to 2 s) for the
-// echoes of the messages it sent, so they are printed too.
+// the rooms' members (another member joined one of them, then 300 ms
+// without a further join), and likewise after a /join for the room joined:
+// lines piped in at once, like `echo done | lanchat` or
+// `printf '/join dev\nhi\n' | lanchat`, then reach the members instead of a
+// room the node has not found them in yet. Events are
+// printed meanwhile. When the user leaves, RunLines first waits (up to 2 s)
+// for the echoes of the messages it sent and for our own leave of rooms
+// being parted, so they are printed too.
 //
-// Reads cannot be cancelled, so in is read by a goroutine that RunLines
-// starts. When RunLines returns because in reached its end, that goroutine has
-// already finished. When it returns for another reason (":end", ctx) while a
-// Read is blocked, the goroutine finishes as soon as that Read returns (in is
-// closed, or the next line arrives) and never blocks after that; for
-// os.Stdin this means it is abandoned at process exit.
-func RunLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode LineMode) error {
-	return runLines(ctx, r, in, out, mode, lineTimes{
+// RunLines reads the event channels itself, from its own goroutine. Reads
+// of in cannot be cancelled, so in is read by a goroutine that RunLines
+// starts. When RunLines returns because in reached its end, that goroutine
+// has already finished. When it returns for another reason (":end", ctx)
+// while a Read is blocked, the goroutine finishes as soon as that Read
+// returns (in is closed, or the next line arrives) and never blocks after
+// that; for os.Stdin this means it is abandoned at process exit.
+func RunLines(ctx context.Context, h Host, rooms []Room, in io.Reader, out io.Writer, mode LineMode) error {
+	return runLines(ctx, h, rooms, in, out, mode, lineTimes{
 		settleMax: lineSettleMax, settleQuiet: lineSettleQuiet, echo: lineEchoWait,
 	})
 }
 
 // lineTimes are RunLines' waits.
 //
-// Input is held back after start so that lines piped in at once reach the
-// peers the node is still finding instead of an empty room: until another
-// member has joined and no further one joined for settleQuiet, or at most
-// settleMax.
+// Input is held back after start, and after a /join, so that lines piped
+// in at once reach the peers the node is still finding instead of an empty
+// room: until another member has joined one of the rooms held for (those
+// at start, or the one just joined) and no further one joined for
+// settleQuiet, or at most settleMax.
 //
 // When the user leaves, RunLines waits up to echo for the echoes of the
 // messages it sent, so that `echo hi | lanchat --json` prints its own
@@ -107,14 +119,14 @@ const (
 )
 
 // runLines is RunLines with its waits as a parameter.
-func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode LineMode, times lineTimes) error {
-	s := &lineSession{r: r, w: &lineWriter{out: out, mode: mode}, echoWait: times.echo}
-	info := r.Info()
-	if err := s.w.ready(info); err != nil {
+func runLines(ctx context.Context, h Host, rooms []Room, in io.Reader, out io.Writer, mode LineMode, times lineTimes) error {
+	sess := newSession(h, rooms)
+	s := &lineSession{sess: sess, w: newLineWriter(out, mode), echoWait: times.echo, hostEvents: h.Events()}
+	if err := s.w.ready(sess); err != nil {
 		return err
 	}
-	if info.Network != node.NetworkPrivate {
-		if err := s.w.notice(openText); err != nil {
+	if sess.info.Network != chat.NetworkPrivate {
+		if err := s.w.notice("", openText); err != nil {
 			return err
 		}
 	}
@@ -124,106 +136,193 @@ func runLines(ctx context.Context, r Room, in io.Reader, out io.Writer, mode Lin
 	defer close(done)
 	go readLineInputs(in, inputs, done)
 
-	// Input is read from inputsOn once the room has settled; until then
-	// it is nil and the lines wait in the reader (and the pipe).
+	// Input is read from inputsOn once the rooms held for have settled;
+	// until then it is nil and the lines wait in the reader (and the pipe).
 	var inputsOn <-chan lineInput
+	var holding []*roomView
 	settleMax := time.NewTimer(times.settleMax)
 	defer settleMax.Stop()
 	quiet := time.NewTimer(times.settleQuiet)
 	defer quiet.Stop()
-	if _, alone := aloneText(r.Members()); alone {
-		quiet.Stop()
-	}
 	settled := func() {
-		inputsOn = inputs
+		inputsOn, holding = inputs, nil
 		settleMax.Stop()
 		quiet.Stop()
 	}
+	hold := func(rooms []*roomView) {
+		if len(rooms) == 0 {
+			settled() // in no room: nobody to wait for
+			return
+		}
+		inputsOn, holding = nil, rooms
+		settleMax.Reset(times.settleMax)
+		quiet.Reset(times.settleQuiet)
+		if aloneIn(rooms) {
+			quiet.Stop() // until another member joins
+		}
+	}
+	hold(slices.Clone(sess.rooms))
 
-	events := r.Events()
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-settleMax.C:
-			settled()
-		case <-quiet.C:
-			settled()
-		case ev, ok := <-events:
-			if ok && inputsOn == nil && ev.Type == node.EventJoin && !ev.Self {
+		sel, err := s.next(ctx.Done(), settleMax.C, quiet.C, inputsOn)
+		if err != nil {
+			return err
+		}
+		switch sel.index {
+		case -1: // an event, shown
+			if inputsOn == nil && sel.ev.Kind == chat.KindJoin && !sel.ev.Self && slices.Contains(holding, sel.rv) {
 				quiet.Reset(times.settleQuiet)
 			}
-			if err := s.received(ev, ok); err != nil {
-				return err
-			}
-		case li := <-inputsOn:
+		case 0:
+			return nil
+		case 1, 2:
+			settled()
+		case 3:
+			li := sel.value.Interface().(lineInput)
 			// Events already queued happened before this line was acted
 			// on: print them first (also at end of input, so nothing
 			// already known is left unsaid).
-			if err := s.drain(events); err != nil {
+			if err := s.drain(); err != nil {
 				return err
 			}
 			if li.eof {
-				if err := s.awaitEchoes(ctx, events); err != nil {
+				if err := s.awaitEchoes(ctx); err != nil {
 					return err
 				}
 				if li.err != nil {
 					// A broken input is a reason to leave, not to crash:
 					// say so on the output and leave gracefully.
-					return s.w.errorf("reading input: %v", li.err)
+					return s.w.fail("", fmt.Sprintf("reading input: %v", li.err))
 				}
 				return nil
 			}
-			quit, err := s.input(li)
+			quit, err := s.input(ctx, li)
 			if err == nil && quit {
-				err = s.awaitEchoes(ctx, events)
+				err = s.awaitEchoes(ctx)
 			}
 			if err != nil || quit {
 				return err
+			}
+			if len(s.joinedNow) > 0 {
+				// The node is only now finding the new rooms' members.
+				hold(s.joinedNow)
+				s.joinedNow = nil
 			}
 		}
 	}
 }
 
-// lineSession is the state of one RunLines.
+// lineSession is the state of one RunLines: the shared [session] plus
+// what the line modes add to it. It is the line modes' [frontEnd].
 type lineSession struct {
-	r        Room
-	w        *lineWriter
-	pending  int           // messages sent whose echo has not been shown yet
-	echoWait time.Duration // see lineTimes.echo
+	sess       *session
+	w          *lineWriter
+	hostEvents <-chan chat.Event
+	pending    int           // messages sent whose echo has not been shown yet
+	echoWait   time.Duration // see lineTimes.echo
+
+	queue     []roomOp    // calls queued by the command being run
+	joinedNow []*roomView // rooms the command being run joined
+	quitting  bool
+	err       error // the first output error of a frontEnd method
 }
 
-// show writes one room event. After the echo of our own message it says so
-// when nobody else was in the room to receive it.
-func (s *lineSession) show(ev node.Event) error {
+// aloneIn reports whether none of rooms has another live member.
+func aloneIn(rooms []*roomView) bool {
+	for _, rv := range rooms {
+		if _, alone := aloneText(rv.members); !alone {
+			return false
+		}
+	}
+	return true
+}
+
+// selected is what [lineSession.next] waited for.
+type selected struct {
+	index int           // the channel among next's arguments; -1 for an event
+	value reflect.Value // what it received
+	ev    chat.Event    // index -1: the event, already shown
+	rv    *roomView     // index -1: the room of the event; nil: the host
+}
+
+// next waits for one of chans (receive-only channels; nil ones never
+// ready) or an event of the host or a room. An event it shows itself. The
+// rooms are many and change with /join and /part, hence reflect.Select.
+func (s *lineSession) next(chans ...any) (selected, error) {
+	cases := make([]reflect.SelectCase, 0, len(chans)+1+len(s.sess.rooms))
+	for _, c := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.hostEvents)})
+	rooms := append([]*roomView(nil), s.sess.rooms...)
+	for _, rv := range rooms {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(rv.room.Events())})
+	}
+	i, v, ok := reflect.Select(cases)
+	if i < len(chans) {
+		return selected{index: i, value: v}, nil
+	}
+	var rv *roomView
+	if i > len(chans) {
+		rv = rooms[i-len(chans)-1]
+	}
+	var ev chat.Event
+	if ok {
+		ev = v.Interface().(chat.Event)
+	}
+	return selected{index: -1, ev: ev, rv: rv}, s.received(rv, ev, ok)
+}
+
+// received shows an event taken from the Events channel of room rv (nil:
+// the host's); ok false means the channel was closed.
+func (s *lineSession) received(rv *roomView, ev chat.Event, ok bool) error {
+	if ok {
+		return s.show(rv, ev)
+	}
+	return s.sess.closed(rv)
+}
+
+// show writes one event of room rv (nil: the host). After the echo of our
+// own message it says so when nobody else was in the room to receive it.
+func (s *lineSession) show(rv *roomView, ev chat.Event) error {
+	if rv != nil && ev.Room == "" {
+		ev.Room = rv.name
+	}
+	s.sess.observe(rv, ev)
 	if err := s.w.event(ev); err != nil {
 		return err
 	}
-	if ev.Type != node.EventMessage || !ev.Self {
+	if ev.Kind != chat.KindMessage || !ev.Self || rv == nil {
 		return nil
 	}
 	s.pending = max(0, s.pending-1)
-	if text, alone := aloneText(s.r.Members()); alone {
-		return s.w.notice(text)
+	rv.refresh()
+	if text, alone := aloneText(rv.members); alone {
+		return s.w.notice(rv.name, text)
 	}
 	return nil
 }
 
-// received shows an event taken from the room's Events channel; ok false
-// means the channel was closed: the room went away under us.
-func (s *lineSession) received(ev node.Event, ok bool) error {
-	if !ok {
-		return fmt.Errorf("tui: room events ended: %w", node.ErrClosed)
+// drain writes the events waiting on the host's and the rooms' channels
+// without blocking.
+func (s *lineSession) drain() error {
+	if err := s.drainOne(nil, s.hostEvents); err != nil {
+		return err
 	}
-	return s.show(ev)
+	for _, rv := range append([]*roomView(nil), s.sess.rooms...) {
+		if err := s.drainOne(rv, rv.room.Events()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// drain writes the events waiting in events without blocking.
-func (s *lineSession) drain(events <-chan node.Event) error {
+// drainOne writes the events waiting on ch, the channel of rv.
+func (s *lineSession) drainOne(rv *roomView, ch <-chan chat.Event) error {
 	for {
 		select {
-		case ev, ok := <-events:
-			if err := s.received(ev, ok); err != nil {
+		case ev, ok := <-ch:
+			if err := s.received(rv, ev, ok); err != nil || !ok {
 				return err
 			}
 		default:
@@ -233,26 +332,34 @@ func (s *lineSession) drain(events <-chan node.Event) error {
 }
 
 // awaitEchoes shows events until every message sent has come back as its
-// echo, at most for s.echoWait or until ctx is done.
-func (s *lineSession) awaitEchoes(ctx context.Context, events <-chan node.Event) error {
-	if s.pending == 0 || s.echoWait <= 0 {
+// echo and every room being parted has closed, at most for s.echoWait or
+// until ctx is done.
+func (s *lineSession) awaitEchoes(ctx context.Context) error {
+	if !s.awaiting() || s.echoWait <= 0 {
 		return nil
 	}
 	timeout := time.NewTimer(s.echoWait)
 	defer timeout.Stop()
-	for s.pending > 0 {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timeout.C:
-			return nil
-		case ev, ok := <-events:
-			if err := s.received(ev, ok); err != nil {
-				return err
-			}
+	for s.awaiting() {
+		sel, err := s.next(ctx.Done(), timeout.C)
+		if err != nil || sel.index >= 0 {
+			return err
 		}
 	}
 	return nil
+}
+
+// awaiting reports whether an echo or a room's end is still to come.
+func (s *lineSession) awaiting() bool {
+	if s.pending > 0 {
+		return true
+	}
+	for _, rv := range s.sess.rooms {
+		if rv.parting {
+			return true
+		}
+	}
+	return false
 }
 
 // lineInput is one line read from the input, or its end.
@@ -306,77 +413,82 @@ func readLineInputs(in io.Reader, ch chan<- lineInput, done <-chan struct{}) {
 	}
 }
 
-// input acts on one input line. It reports whether the user left; the
-// error is a failure to write output.
-func (s *lineSession) input(li lineInput) (quit bool, err error) {
+// input acts on one input line and makes the calls it asks for, in order.
+// It reports whether the user left; the error is a failure to write output.
+func (s *lineSession) input(ctx context.Context, li lineInput) (quit bool, err error) {
 	if li.tooLong {
-		return false, s.w.errorf("message too long (max %d bytes)", MaxLineBytes)
+		return false, s.w.fail("", tooLongText)
 	}
-	c := parseInput(li.text)
-	switch c.kind {
-	case cmdQuit:
-		return true, nil
-	case cmdSend:
-		return false, s.send(c.arg, false)
-	case cmdAction:
-		return false, s.send(c.arg, true)
-	case cmdNick:
-		if err := s.r.SetNick(c.arg); err != nil {
-			return false, s.w.errorf("%s", nickErrorText(c.arg, err))
+	execute(s.sess, s, li.text)
+	for len(s.queue) > 0 && s.err == nil {
+		op := s.queue[0]
+		s.queue = s.queue[1:]
+		res := op.do(ctx, s.sess.host)
+		if res.err == nil && (op.kind == opSend || op.kind == opAction) {
+			s.pending++
 		}
-	case cmdWho:
-		return false, s.w.notice(whoText(s.r))
-	case cmdKey:
-		return false, s.w.notice(keyText(s.r.Info()))
-	case cmdHelp:
-		return false, s.w.notice(lineHelp)
-	case cmdClear:
-		return false, s.w.notice("/clear clears the full-screen chat; the line modes have nothing to clear")
-	case cmdUsage, cmdUnknown:
-		return false, s.w.errorf("%s", c.arg)
+		finish(s.sess, s, res)
 	}
-	return false, nil
+	s.queue = nil
+	return s.quitting, s.err
 }
 
-// lineHelp is the text of /help in the line modes.
-const lineHelp = "commands: /nick NAME, /me ACTION, /who, /key, /help, /quit or :end to leave; //text sends a line that starts with /"
+// The [frontEnd] of the line modes: everything is a line, written at once.
 
-// send sends text as a message or action and turns a failure into an error
-// line.
-func (s *lineSession) send(text string, action bool) error {
-	r, w := s.r, s.w
-	text = strings.ToValidUTF8(text, "\uFFFD")
-	if len(text) > MaxLineBytes {
-		return w.errorf("message too long (max %d bytes)", MaxLineBytes)
+func (s *lineSession) run(op roomOp) { s.queue = append(s.queue, op) }
+
+func (s *lineSession) say(rv *roomView, lv level, text string) {
+	room := ""
+	if rv != nil {
+		room = rv.name
 	}
 	var err error
-	if action {
-		err = r.Action(text)
+	if lv == lvError {
+		err = s.w.fail(room, text)
 	} else {
-		err = r.Send(text)
+		err = s.w.notice(room, text)
 	}
-	switch {
-	case err == nil:
-		s.pending++
-		return nil
-	case errors.Is(err, node.ErrTooLong):
-		return w.errorf("message too long (max %d bytes)", MaxLineBytes)
-	default:
-		return w.errorf("message not sent: %v", err)
+	s.keep(err)
+}
+
+func (s *lineSession) unsent(rv *roomView, text, why string) { s.say(rv, lvError, why) }
+
+func (s *lineSession) who(rv *roomView) { s.say(rv, lvInfo, whoText(rv)) }
+
+func (s *lineSession) roomList(rooms []chat.RoomInfo) { s.keep(s.w.rooms(rooms)) }
+
+func (s *lineSession) help() { s.say(nil, lvInfo, lineHelp()) }
+
+func (s *lineSession) clear() {
+	s.say(nil, lvInfo, "/clear clears the full-screen chat; the line modes have nothing to clear")
+}
+
+func (s *lineSession) quit() { s.quitting = true }
+
+// joined: our own join comes on the room's channel, which next now reads;
+// the next input line waits until the room has settled.
+func (s *lineSession) joined(rv *roomView) {
+	s.w.first = s.sess.first
+	s.joinedNow = append(s.joinedNow, rv)
+}
+
+// keep remembers the first output error.
+func (s *lineSession) keep(err error) {
+	if s.err == nil {
+		s.err = err
 	}
 }
 
 // whoText describes the roster in one line: "3 in lobby: alice (you), bob, carol (lost)".
-func whoText(r Room) string {
-	members := r.Members()
+func whoText(rv *roomView) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d in %s:", len(members), r.Info().Room)
-	for i, m := range members {
+	fmt.Fprintf(&b, "%d in %s:", len(rv.members), rv.name)
+	for i, m := range rv.members {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte(' ')
-		b.WriteString(m.Nick)
+		b.WriteString(rv.labels[m.PeerID])
 		switch {
 		case m.Self:
 			b.WriteString(" (you)")
@@ -385,206 +497,4 @@ func whoText(r Room) string {
 		}
 	}
 	return b.String()
-}
-
-// lineWriter formats events as lines and writes each with one Write.
-type lineWriter struct {
-	out  io.Writer
-	mode LineMode
-	buf  bytes.Buffer
-}
-
-// Per-type JSON objects; the field order is the output order.
-type (
-	jsonReady struct {
-		Type        string   `json:"type"`
-		Time        string   `json:"time"`
-		PeerID      string   `json:"peer_id"`
-		Nick        string   `json:"nick"`
-		Room        string   `json:"room"`
-		Network     string   `json:"network"`
-		Fingerprint string   `json:"fingerprint"`
-		Addrs       []string `json:"addrs"`
-	}
-	jsonJoin struct {
-		Type   string `json:"type"`
-		Time   string `json:"time"`
-		PeerID string `json:"peer_id"`
-		Nick   string `json:"nick"`
-		Self   bool   `json:"self,omitempty"`
-	}
-	jsonLeave struct {
-		Type   string `json:"type"`
-		Time   string `json:"time"`
-		PeerID string `json:"peer_id"`
-		Nick   string `json:"nick"`
-		Reason string `json:"reason"`
-		Self   bool   `json:"self,omitempty"`
-	}
-	jsonNick struct {
-		Type   string `json:"type"`
-		Time   string `json:"time"`
-		PeerID string `json:"peer_id"`
-		Old    string `json:"old"`
-		New    string `json:"new"`
-		Self   bool   `json:"self,omitempty"`
-	}
-	jsonMessage struct {
-		Type   string `json:"type"`
-		Time   string `json:"time"`
-		ID     string `json:"id"`
-		PeerID string `json:"peer_id"`
-		Nick   string `json:"nick"`
-		Text   string `json:"text"`
-		Sent   string `json:"sent"`
-		Self   bool   `json:"self"`
-		Action bool   `json:"action,omitempty"`
-	}
-	jsonText struct {
-		Type string `json:"type"`
-		Time string `json:"time"`
-		Text string `json:"text"`
-	}
-)
-
-// fmtJSONTime formats t for the JSON mode; the zero time means now.
-func fmtJSONTime(t time.Time) string {
-	if t.IsZero() {
-		t = time.Now()
-	}
-	return t.UTC().Format(jsonTime)
-}
-
-// ready writes the first line.
-func (w *lineWriter) ready(info node.Info) error {
-	if w.mode == JSON {
-		addrs := info.Addrs
-		if addrs == nil {
-			addrs = []string{}
-		}
-		return w.writeJSON(jsonReady{"ready", fmtJSONTime(time.Time{}), info.PeerID, info.Nick,
-			info.Room, info.Network, info.Fingerprint, addrs})
-	}
-	var network string
-	if info.Network == "private" {
-		network = "private network, key fingerprint " + Sanitize(info.Fingerprint)
-	} else {
-		network = "open network"
-	}
-	if err := w.writePlain(fmt.Sprintf("* lanchat: joined room %s as %s (%s)",
-		Sanitize(info.Room), Sanitize(info.Nick), network)); err != nil {
-		return err
-	}
-	// Where others can reach us with --peer when multicast is blocked.
-	var addrs []string
-	for _, a := range info.Addrs {
-		if !strings.HasPrefix(a, "/ip4/127.") && !strings.HasPrefix(a, "/ip6/::1/") {
-			addrs = append(addrs, Sanitize(a))
-		}
-	}
-	if len(addrs) == 0 {
-		return nil
-	}
-	return w.writePlain("* reachable at " + strings.Join(addrs, " "))
-}
-
-// notice writes a local notice.
-func (w *lineWriter) notice(text string) error {
-	return w.event(node.Event{Type: node.EventNotice, Time: time.Now(), Text: text})
-}
-
-// errorf writes a local error line.
-func (w *lineWriter) errorf(format string, args ...any) error {
-	return w.event(node.Event{Type: node.EventError, Time: time.Now(), Text: fmt.Sprintf(format, args...)})
-}
-
-// event writes one event as one line. Plain mode skips this node's own
-// join: the ready line already said it.
-func (w *lineWriter) event(ev node.Event) error {
-	if w.mode == JSON {
-		return w.writeJSON(jsonEvent(ev))
-	}
-	if ev.Type == node.EventJoin && ev.Self {
-		return nil
-	}
-	return w.writePlain(plainEvent(ev))
-}
-
-// jsonEvent returns the JSON object for ev.
-func jsonEvent(ev node.Event) any {
-	t := fmtJSONTime(ev.Time)
-	typ := string(ev.Type)
-	switch ev.Type {
-	case node.EventJoin:
-		return jsonJoin{typ, t, ev.PeerID, ev.Nick, ev.Self}
-	case node.EventLeave:
-		return jsonLeave{typ, t, ev.PeerID, ev.Nick, ev.Reason, ev.Self}
-	case node.EventNick:
-		return jsonNick{typ, t, ev.PeerID, ev.OldNick, ev.Nick, ev.Self}
-	case node.EventMessage:
-		return jsonMessage{typ, t, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), ev.Self, ev.Action}
-	default: // notice, error and any type added later
-		return jsonText{typ, t, ev.Text}
-	}
-}
-
-// plainEvent returns the plain line for ev, without the newline. Every
-// string from the event is sanitised.
-func plainEvent(ev node.Event) string {
-	nick := Sanitize(ev.Nick)
-	switch ev.Type {
-	case node.EventMessage:
-		t := ev.Time
-		if t.IsZero() {
-			t = time.Now()
-		}
-		if ev.Action {
-			return fmt.Sprintf("[%s] * %s %s", t.Format("15:04"), nick, Sanitize(ev.Text))
-		}
-		return fmt.Sprintf("[%s] <%s> %s", t.Format("15:04"), nick, Sanitize(ev.Text))
-	case node.EventJoin:
-		return "* " + nick + " joined"
-	case node.EventLeave:
-		reason := ev.Reason
-		if reason == "" {
-			reason = node.ReasonQuit
-		}
-		return "* " + nick + " left (" + Sanitize(reason) + ")"
-	case node.EventNick:
-		return "* " + Sanitize(ev.OldNick) + " is now known as " + nick
-	case node.EventError:
-		return "! " + Sanitize(ev.Text)
-	default: // notice and any type added later
-		return "* " + Sanitize(ev.Text)
-	}
-}
-
-// writeJSON writes v as one JSON line. HTML escaping is off: "<" stays "<".
-func (w *lineWriter) writeJSON(v any) error {
-	w.buf.Reset()
-	enc := json.NewEncoder(&w.buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("tui: encode event: %w", err)
-	}
-	return w.flush()
-}
-
-// writePlain writes s plus a newline.
-func (w *lineWriter) writePlain(s string) error {
-	w.buf.Reset()
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	w.buf.WriteString(s)
-	w.buf.WriteByte('\n')
-	return w.flush()
-}
-
-// flush writes the buffered line with one Write.
-func (w *lineWriter) flush() error {
-	if _, err := w.out.Write(w.buf.Bytes()); err != nil {
-		return fmt.Errorf("tui: write output: %w", err)
-	}
-	return nil
 }

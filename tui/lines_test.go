@@ -15,27 +15,43 @@ import (
 	"testing/synctest"
 	"time"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
-// fakeRoom is a hand-written [Room] for the line-mode tests. It records the
-// calls the front end makes.
-type fakeRoom struct {
-	info    node.Info
-	events  chan node.Event
-	members []node.Member
-	sendErr error // returned by Send and Action
-	nickErr error // returned by SetNick
+// fakeHost is a hand-written [Host] for the line-mode tests, holding
+// fakeRooms. It records the calls the front end makes, in order, for all
+// its rooms: "send hi", "action waves", "nick bob", "join dev", "part";
+// calls into a room other than the first are prefixed "#room ".
+type fakeHost struct {
+	info    chat.Info
+	events  chan chat.Event
+	nickErr error           // returned by SetNick
+	joinErr error           // returned by Join
+	list    []chat.RoomInfo // returned by Rooms
 
-	mu    sync.Mutex
-	calls []string // "send hi", "action waves", "nick bob"
+	mu      sync.Mutex
+	rooms   []*fakeRoom // every room made, the first one first
+	calls   []string
+	primary *fakeRoom
 }
 
-func newFakeRoom(network string) *fakeRoom {
-	info := node.Info{
+// fakeRoom is a hand-written [Room] of a fakeHost.
+type fakeRoom struct {
+	host    *fakeHost
+	name    string
+	private bool
+	events  chan chat.Event
+	sendErr error // returned by Send and Action
+
+	mu      sync.Mutex
+	members []chat.Member
+	left    bool
+}
+
+func newFakeHost(network string) *fakeHost {
+	info := chat.Info{
 		PeerID:      "12D3KooWSelf",
 		Nick:        "alice",
-		Room:        "lobby",
 		Network:     network,
 		Fingerprint: "open",
 		Addrs:       []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWSelf"},
@@ -43,28 +59,125 @@ func newFakeRoom(network string) *fakeRoom {
 	if network == "private" {
 		info.Fingerprint = "1a2b3c4d"
 	}
-	return &fakeRoom{info: info, events: make(chan node.Event, 16)}
+	return &fakeHost{info: info, events: make(chan chat.Event, 16)}
 }
 
-func (f *fakeRoom) Info() node.Info           { return f.info }
-func (f *fakeRoom) Events() <-chan node.Event { return f.events }
-func (f *fakeRoom) Members() []node.Member    { return f.members }
-func (f *fakeRoom) Send(text string) error    { return f.record("send "+text, f.sendErr) }
-func (f *fakeRoom) Action(text string) error  { return f.record("action "+text, f.sendErr) }
-func (f *fakeRoom) SetNick(nick string) error { return f.record("nick "+nick, f.nickErr) }
+// newFakeRoom returns the room "lobby" of a new fakeHost.
+func newFakeRoom(network string) *fakeRoom {
+	return newFakeHost(network).room("lobby")
+}
+
+// room makes a room of h, without a join event.
+func (h *fakeHost) room(name string) *fakeRoom {
+	r := &fakeRoom{host: h, name: name, events: make(chan chat.Event, 16)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.rooms = append(h.rooms, r)
+	if h.primary == nil {
+		h.primary = r
+	}
+	return r
+}
+
+func (h *fakeHost) Info() chat.Info           { return h.info }
+func (h *fakeHost) Events() <-chan chat.Event { return h.events }
+func (h *fakeHost) Rooms() []chat.RoomInfo    { h.record("rooms"); return h.list }
+
+func (h *fakeHost) SetNick(ctx context.Context, nick string) error {
+	return h.record("nick "+nick, h.nickErr)
+}
+
+// Join makes a room whose members are ourselves and emits our own join.
+func (h *fakeHost) Join(ctx context.Context, name, passphrase string) (Room, error) {
+	call := "join " + name
+	if passphrase != "" {
+		call += " " + passphrase
+	}
+	if err := h.record(call, h.joinErr); err != nil {
+		return nil, err
+	}
+	r := h.room(name)
+	r.private = passphrase != ""
+	r.members = []chat.Member{{PeerID: h.info.PeerID, Nick: h.info.Nick, Self: true}}
+	r.events <- chat.Event{Kind: chat.KindJoin, Room: name, Time: t0, PeerID: h.info.PeerID, Nick: h.info.Nick, Self: true}
+	return r, nil
+}
+
+func (h *fakeHost) record(call string, errs ...error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, call)
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+func (h *fakeHost) recorded() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.calls)
+}
+
+// joined returns the room of h called name.
+func (h *fakeHost) joined(name string) *fakeRoom {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.rooms {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func (f *fakeRoom) Name() string              { return f.name }
+func (f *fakeRoom) Private() bool             { return f.private }
+func (f *fakeRoom) Events() <-chan chat.Event { return f.events }
+
+func (f *fakeRoom) Members() []chat.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.members)
+}
+
+func (f *fakeRoom) setMembers(ms ...chat.Member) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.members = ms
+}
+
+func (f *fakeRoom) Send(ctx context.Context, text string) error {
+	return f.record("send "+text, f.sendErr)
+}
+
+func (f *fakeRoom) Action(ctx context.Context, text string) error {
+	return f.record("action "+text, f.sendErr)
+}
+
+// Leave emits our own leave and closes the events, as the node does.
+func (f *fakeRoom) Leave(ctx context.Context) error {
+	f.record("part", nil)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.left {
+		return chat.ErrLeft
+	}
+	f.left = true
+	f.events <- chat.Event{Kind: chat.KindLeave, Room: f.name, Time: t0, PeerID: f.host.info.PeerID, Nick: f.host.info.Nick, Reason: chat.ReasonQuit, Self: true}
+	close(f.events)
+	return nil
+}
 
 func (f *fakeRoom) record(call string, err error) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, call)
-	return err
+	if f.host.primary != f {
+		call = "#" + f.name + " " + call
+	}
+	return f.host.record(call, err)
 }
 
-func (f *fakeRoom) recorded() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
+// recorded returns the calls made to the host and its rooms.
+func (f *fakeRoom) recorded() []string { return f.host.recorded() }
 
 // lineSink is the output of RunLines: each Write must be exactly one line.
 type lineSink struct {
@@ -102,11 +215,17 @@ var noSettle = lineTimes{}
 
 func startLines(t *testing.T, room *fakeRoom, mode LineMode) *linesRun {
 	t.Helper()
+	return startLinesIn(t, room, mode, room)
+}
+
+// startLinesIn runs RunLines in rooms; room is the one linesRun.room names.
+func startLinesIn(t *testing.T, room *fakeRoom, mode LineMode, rooms ...*fakeRoom) *linesRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	r := &linesRun{t: t, room: room, in: pw, cancel: cancel, done: make(chan error, 1),
 		out: &lineSink{t: t, lines: make(chan string, 1000)}}
-	go func() { r.done <- runLines(ctx, room, pr, r.out, mode, noSettle) }()
+	go func() { r.done <- runLines(ctx, room.host, asRooms(rooms), pr, r.out, mode, noSettle) }()
 	t.Cleanup(func() {
 		cancel()
 		pw.Close()
@@ -117,6 +236,15 @@ func startLines(t *testing.T, room *fakeRoom, mode LineMode) *linesRun {
 		}
 	})
 	return r
+}
+
+// asRooms converts fake rooms to the interface.
+func asRooms[R Room](rs []R) []Room {
+	out := make([]Room, len(rs))
+	for i, r := range rs {
+		out[i] = r
+	}
+	return out
 }
 
 // next returns the next output line.
@@ -169,64 +297,70 @@ var t0 = time.Date(2025, 3, 1, 14, 3, 7, 123456789, time.UTC)
 func TestLinesEvents(t *testing.T) {
 	tests := []struct {
 		name      string
-		ev        node.Event
+		ev        chat.Event
 		wantJSON  string
 		wantPlain string
 	}{
-		{"join", node.Event{Type: node.EventJoin, Time: t0, PeerID: "12D3KooWBob", Nick: "bob"},
-			`{"type":"join","time":"2025-03-01T14:03:07.123Z","peer_id":"12D3KooWBob","nick":"bob"}`,
+		{"join", chat.Event{Kind: chat.KindJoin, Time: t0, PeerID: "12D3KooWBob", Nick: "bob"},
+			`{"type":"join","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"12D3KooWBob","nick":"bob"}`,
 			`* bob joined`},
-		{"join self", node.Event{Type: node.EventJoin, Time: t0, PeerID: "12D3KooWSelf", Nick: "alice", Self: true},
-			`{"type":"join","time":"2025-03-01T14:03:07.123Z","peer_id":"12D3KooWSelf","nick":"alice","self":true}`,
+		{"join self", chat.Event{Kind: chat.KindJoin, Time: t0, PeerID: "12D3KooWSelf", Nick: "alice", Self: true},
+			`{"type":"join","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"12D3KooWSelf","nick":"alice","self":true}`,
 			``}, // plain: the ready line said it
-		{"leave quit", node.Event{Type: node.EventLeave, Time: t0, PeerID: "12D3KooWBob", Nick: "bob", Reason: node.ReasonQuit},
-			`{"type":"leave","time":"2025-03-01T14:03:07.123Z","peer_id":"12D3KooWBob","nick":"bob","reason":"quit"}`,
+		{"leave quit", chat.Event{Kind: chat.KindLeave, Time: t0, PeerID: "12D3KooWBob", Nick: "bob", Reason: chat.ReasonQuit},
+			`{"type":"leave","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"12D3KooWBob","nick":"bob","reason":"quit"}`,
 			`* bob left (quit)`},
-		{"leave lost", node.Event{Type: node.EventLeave, Time: t0, PeerID: "12D3KooWBob", Nick: "bob", Reason: node.ReasonLost},
-			`{"type":"leave","time":"2025-03-01T14:03:07.123Z","peer_id":"12D3KooWBob","nick":"bob","reason":"lost"}`,
+		{"leave lost", chat.Event{Kind: chat.KindLeave, Time: t0, PeerID: "12D3KooWBob", Nick: "bob", Reason: chat.ReasonLost},
+			`{"type":"leave","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"12D3KooWBob","nick":"bob","reason":"lost"}`,
 			`* bob left (lost)`},
-		{"nick", node.Event{Type: node.EventNick, Time: t0, PeerID: "12D3KooWBob", OldNick: "bob", Nick: "robert"},
-			`{"type":"nick","time":"2025-03-01T14:03:07.123Z","peer_id":"12D3KooWBob","old":"bob","new":"robert"}`,
+		{"nick", chat.Event{Kind: chat.KindNick, Time: t0, PeerID: "12D3KooWBob", OldNick: "bob", Nick: "robert"},
+			`{"type":"nick","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"12D3KooWBob","old":"bob","new":"robert"}`,
 			`* bob is now known as robert`},
-		{"message", node.Event{Type: node.EventMessage, Time: t0, ID: "m1", PeerID: "12D3KooWBob", Nick: "bob", Text: "hi", Sent: t0.Add(-time.Second)},
-			`{"type":"message","time":"2025-03-01T14:03:07.123Z","id":"m1","peer_id":"12D3KooWBob","nick":"bob","text":"hi","sent":"2025-03-01T14:03:06.123Z","self":false}`,
+		{"message", chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m1", PeerID: "12D3KooWBob", Nick: "bob", Text: "hi", Sent: t0.Add(-time.Second)},
+			`{"type":"message","time":"2025-03-01T14:03:07.123Z","room":"lobby","id":"m1","peer_id":"12D3KooWBob","nick":"bob","text":"hi","sent":"2025-03-01T14:03:06.123Z","self":false}`,
 			`[14:03] <bob> hi`},
-		{"message self", node.Event{Type: node.EventMessage, Time: t0, ID: "m2", PeerID: "12D3KooWSelf", Nick: "alice", Text: "hello", Sent: t0, Self: true},
-			`{"type":"message","time":"2025-03-01T14:03:07.123Z","id":"m2","peer_id":"12D3KooWSelf","nick":"alice","text":"hello","sent":"2025-03-01T14:03:07.123Z","self":true}`,
+		{"message self", chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m2", PeerID: "12D3KooWSelf", Nick: "alice", Text: "hello", Sent: t0, Self: true},
+			`{"type":"message","time":"2025-03-01T14:03:07.123Z","room":"lobby","id":"m2","peer_id":"12D3KooWSelf","nick":"alice","text":"hello","sent":"2025-03-01T14:03:07.123Z","self":true}`,
 			`[14:03] <alice> hello`},
-		{"action", node.Event{Type: node.EventMessage, Time: t0, ID: "m3", PeerID: "12D3KooWBob", Nick: "bob", Text: "waves", Sent: t0, Action: true},
-			`{"type":"message","time":"2025-03-01T14:03:07.123Z","id":"m3","peer_id":"12D3KooWBob","nick":"bob","text":"waves","sent":"2025-03-01T14:03:07.123Z","self":false,"action":true}`,
+		{"action", chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m3", PeerID: "12D3KooWBob", Nick: "bob", Text: "waves", Sent: t0, Action: true},
+			`{"type":"message","time":"2025-03-01T14:03:07.123Z","room":"lobby","id":"m3","peer_id":"12D3KooWBob","nick":"bob","text":"waves","sent":"2025-03-01T14:03:07.123Z","self":false,"action":true}`,
 			`[14:03] * bob waves`},
-		{"sent in another zone", node.Event{Type: node.EventMessage, Time: t0, ID: "m4", PeerID: "p", Nick: "bob", Text: "x", Sent: t0.In(time.FixedZone("JST", 9*3600))},
-			`{"type":"message","time":"2025-03-01T14:03:07.123Z","id":"m4","peer_id":"p","nick":"bob","text":"x","sent":"2025-03-01T14:03:07.123Z","self":false}`,
+		{"sent in another zone", chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m4", PeerID: "p", Nick: "bob", Text: "x", Sent: t0.In(time.FixedZone("JST", 9*3600))},
+			`{"type":"message","time":"2025-03-01T14:03:07.123Z","room":"lobby","id":"m4","peer_id":"p","nick":"bob","text":"x","sent":"2025-03-01T14:03:07.123Z","self":false}`,
 			`[14:03] <bob> x`},
-		{"html and unicode are data", node.Event{Type: node.EventMessage, Time: t0, ID: "m5", PeerID: "p", Nick: "<b>", Text: `a<b>&"c" 日本語 👍`, Sent: t0},
-			`{"type":"message","time":"2025-03-01T14:03:07.123Z","id":"m5","peer_id":"p","nick":"<b>","text":"a<b>&\"c\" 日本語 👍","sent":"2025-03-01T14:03:07.123Z","self":false}`,
+		{"html and unicode are data", chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m5", PeerID: "p", Nick: "<b>", Text: `a<b>&"c" 日本語 👍`, Sent: t0},
+			`{"type":"message","time":"2025-03-01T14:03:07.123Z","room":"lobby","id":"m5","peer_id":"p","nick":"<b>","text":"a<b>&\"c\" 日本語 👍","sent":"2025-03-01T14:03:07.123Z","self":false}`,
 			`[14:03] <<b>> a<b>&"c" 日本語 👍`},
-		{"escape sequences in text", node.Event{Type: node.EventMessage, Time: t0, ID: "m6", PeerID: "p", Nick: "bob", Text: "a\x1b[2Jb\x1b]0;pwned\x07c\nd", Sent: t0},
-			`{"type":"message","time":"2025-03-01T14:03:07.123Z","id":"m6","peer_id":"p","nick":"bob","text":"a\u001b[2Jb\u001b]0;pwned\u0007c\nd","sent":"2025-03-01T14:03:07.123Z","self":false}`,
+		{"escape sequences in text", chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m6", PeerID: "p", Nick: "bob", Text: "a\x1b[2Jb\x1b]0;pwned\x07c\nd", Sent: t0},
+			`{"type":"message","time":"2025-03-01T14:03:07.123Z","room":"lobby","id":"m6","peer_id":"p","nick":"bob","text":"a\u001b[2Jb\u001b]0;pwned\u0007c\nd","sent":"2025-03-01T14:03:07.123Z","self":false}`,
 			`[14:03] <bob> abc d`},
-		{"escape sequences in nick", node.Event{Type: node.EventJoin, Time: t0, PeerID: "p", Nick: "\x1b]8;;http://x\x1b\\ev\u202eil\x1b]8;;\x1b\\\r"},
-			`{"type":"join","time":"2025-03-01T14:03:07.123Z","peer_id":"p","nick":"\u001b]8;;http://x\u001b\\ev` + "\u202e" + `il\u001b]8;;\u001b\\\r"}`, // U+202E is valid JSON data, left as is
+		{"escape sequences in nick", chat.Event{Kind: chat.KindJoin, Time: t0, PeerID: "p", Nick: "\x1b]8;;http://x\x1b\\ev\u202eil\x1b]8;;\x1b\\\r"},
+			`{"type":"join","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"p","nick":"\u001b]8;;http://x\u001b\\ev` + "\u202e" + `il\u001b]8;;\u001b\\\r"}`, // U+202E is valid JSON data, left as is
 			`* evil  joined`},
-		{"escape sequences in nick change", node.Event{Type: node.EventNick, Time: t0, PeerID: "p", OldNick: "a\x1b[1mb", Nick: "c\x07d"},
-			`{"type":"nick","time":"2025-03-01T14:03:07.123Z","peer_id":"p","old":"a\u001b[1mb","new":"c\u0007d"}`,
+		{"escape sequences in nick change", chat.Event{Kind: chat.KindNick, Time: t0, PeerID: "p", OldNick: "a\x1b[1mb", Nick: "c\x07d"},
+			`{"type":"nick","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"p","old":"a\u001b[1mb","new":"c\u0007d"}`,
 			`* ab is now known as cd`},
-		{"escape sequences in action", node.Event{Type: node.EventMessage, Time: t0, ID: "m7", PeerID: "p", Nick: "b\x07ob", Text: "\x1b[31mred", Sent: t0, Action: true},
-			`{"type":"message","time":"2025-03-01T14:03:07.123Z","id":"m7","peer_id":"p","nick":"b\u0007ob","text":"\u001b[31mred","sent":"2025-03-01T14:03:07.123Z","self":false,"action":true}`,
+		{"escape sequences in action", chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m7", PeerID: "p", Nick: "b\x07ob", Text: "\x1b[31mred", Sent: t0, Action: true},
+			`{"type":"message","time":"2025-03-01T14:03:07.123Z","room":"lobby","id":"m7","peer_id":"p","nick":"b\u0007ob","text":"\u001b[31mred","sent":"2025-03-01T14:03:07.123Z","self":false,"action":true}`,
 			`[14:03] * bob red`},
-		{"notice", node.Event{Type: node.EventNotice, Time: t0, Text: "2 lanchat peers nearby use a different key"},
+		{"notice", chat.Event{Kind: chat.KindNotice, Time: t0, Text: "2 lanchat peers nearby use a different key"},
 			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"2 lanchat peers nearby use a different key"}`,
 			`* 2 lanchat peers nearby use a different key`},
-		{"error", node.Event{Type: node.EventError, Time: t0, Text: "cannot reach /ip4/10.0.0.9/tcp/1"},
+		{"error", chat.Event{Kind: chat.KindError, Time: t0, Text: "cannot reach /ip4/10.0.0.9/tcp/1"},
 			`{"type":"error","time":"2025-03-01T14:03:07.123Z","text":"cannot reach /ip4/10.0.0.9/tcp/1"}`,
 			`! cannot reach /ip4/10.0.0.9/tcp/1`},
-		{"error with escape", node.Event{Type: node.EventError, Time: t0, Text: "bad \x1b[2J"},
+		{"error with escape", chat.Event{Kind: chat.KindError, Time: t0, Text: "bad \x1b[2J"},
 			`{"type":"error","time":"2025-03-01T14:03:07.123Z","text":"bad \u001b[2J"}`,
 			`! bad `},
-		{"time in another zone is UTC in JSON", node.Event{Type: node.EventNotice, Time: time.Date(2025, 3, 1, 23, 3, 7, 5e6, time.FixedZone("JST", 9*3600)), Text: "n"},
+		{"time in another zone is UTC in JSON", chat.Event{Kind: chat.KindNotice, Time: time.Date(2025, 3, 1, 23, 3, 7, 5e6, time.FixedZone("JST", 9*3600)), Text: "n"},
 			`{"type":"notice","time":"2025-03-01T14:03:07.005Z","text":"n"}`,
 			`* n`},
+		{"notice in a room", chat.Event{Kind: chat.KindNotice, Room: "lobby", Time: t0, Text: "n"},
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"n"}`,
+			`* n`},
+		{"own leave", chat.Event{Kind: chat.KindLeave, Room: "lobby", Time: t0, PeerID: "12D3KooWSelf", Nick: "alice", Reason: chat.ReasonQuit, Self: true},
+			`{"type":"leave","time":"2025-03-01T14:03:07.123Z","room":"lobby","peer_id":"12D3KooWSelf","nick":"alice","reason":"quit","self":true}`,
+			`* alice left (quit)`},
 	}
 	for _, tt := range tests {
 		for _, mode := range []LineMode{JSON, Plain} {
@@ -239,10 +373,18 @@ func TestLinesEvents(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				r := startLines(t, newFakeRoom("private"), mode)
 				r.next() // ready
-				r.room.events <- tt.ev
+				// Notices and errors without a room are the host's; the
+				// rest come from the room, whose name they carry.
+				ev := tt.ev
+				if ev.Room == "" && (ev.Kind == chat.KindNotice || ev.Kind == chat.KindError) {
+					r.room.host.events <- ev
+				} else {
+					ev.Room = "lobby"
+					r.room.events <- ev
+				}
 				if want == "" {
 					// Skipped: the next line is the one after it.
-					r.room.events <- node.Event{Type: node.EventNotice, Text: "next"}
+					r.room.host.events <- chat.Event{Kind: chat.KindNotice, Text: "next"}
 					want = "* next"
 				}
 				if got := r.next(); got != want {
@@ -266,10 +408,10 @@ func TestLinesReady(t *testing.T) {
 		wantJSON map[string]any
 		plain    []string
 	}{
-		{"private", map[string]any{"type": "ready", "peer_id": "12D3KooWSelf", "nick": "alice", "room": "lobby",
+		{"private", map[string]any{"type": "ready", "peer_id": "12D3KooWSelf", "nick": "alice", "room": "lobby", "rooms": []any{"lobby"},
 			"network": "private", "fingerprint": "1a2b3c4d", "addrs": []any{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWSelf"}},
 			[]string{"* lanchat: joined room lobby as alice (private network, key fingerprint 1a2b3c4d)"}},
-		{"open", map[string]any{"type": "ready", "peer_id": "12D3KooWSelf", "nick": "alice", "room": "lobby",
+		{"open", map[string]any{"type": "ready", "peer_id": "12D3KooWSelf", "nick": "alice", "room": "lobby", "rooms": []any{"lobby"},
 			"network": "open", "fingerprint": "open", "addrs": []any{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWSelf"}},
 			[]string{"* lanchat: joined room lobby as alice (open network)",
 				"* " + openText}},
@@ -309,7 +451,7 @@ func TestLinesReady(t *testing.T) {
 	}
 	t.Run("plain addresses", func(t *testing.T) {
 		room := newFakeRoom("private")
-		room.info.Addrs = []string{"/ip4/127.0.0.1/tcp/1/p2p/X", "/ip4/192.168.1.5/tcp/1/p2p/X", "/ip6/::1/tcp/2/p2p/X", "/ip6/fd00::5/tcp/2/p2p/X"}
+		room.host.info.Addrs = []string{"/ip4/127.0.0.1/tcp/1/p2p/X", "/ip4/192.168.1.5/tcp/1/p2p/X", "/ip6/::1/tcp/2/p2p/X", "/ip6/fd00::5/tcp/2/p2p/X"}
 		r := startLines(t, room, Plain)
 		r.next() // joined
 		if got, want := r.next(), "* reachable at /ip4/192.168.1.5/tcp/1/p2p/X /ip6/fd00::5/tcp/2/p2p/X"; got != want {
@@ -318,7 +460,7 @@ func TestLinesReady(t *testing.T) {
 	})
 	t.Run("no addrs is an empty list", func(t *testing.T) {
 		room := newFakeRoom("private")
-		room.info.Addrs = nil
+		room.host.info.Addrs = nil
 		r := startLines(t, room, JSON)
 		if got := r.next(); !strings.HasSuffix(got, `"addrs":[]}`) {
 			t.Errorf("ready = %s, want addrs []", got)
@@ -327,14 +469,14 @@ func TestLinesReady(t *testing.T) {
 }
 
 func TestLinesInput(t *testing.T) {
-	errTooLong := fmt.Errorf("publish: %w", node.ErrTooLong)
+	errTooLong := fmt.Errorf("publish: %w", chat.ErrTooLong)
 	long := strings.Repeat("x", MaxLineBytes)
 	tests := []struct {
 		name      string
 		input     string
 		sendErr   error
 		nickErr   error
-		members   []node.Member
+		members   []chat.Member
 		wantCalls []string
 		wantOut   []string // plain lines after the ready line
 	}{
@@ -349,17 +491,17 @@ func TestLinesInput(t *testing.T) {
 		{name: "nick", input: "/nick robert\n", wantCalls: []string{"nick robert"}},
 		{name: "nick upper case command", input: "/NICK robert\n", wantCalls: []string{"nick robert"}},
 		{name: "nick without name", input: "/nick  \n", wantOut: []string{"! usage: /nick NAME"}},
-		{name: "nick refused", input: "/nick x\n", nickErr: fmt.Errorf("set nick: %w", node.ErrInvalidNick),
+		{name: "nick refused", input: "/nick x\n", nickErr: fmt.Errorf("set nick: %w", chat.ErrInvalidNick),
 			wantCalls: []string{"nick x"},
 			wantOut:   []string{`! invalid nick "x": use 1 to 32 characters, no control characters`}},
-		{name: "nick other error", input: "/nick x\n", nickErr: node.ErrClosed,
+		{name: "nick other error", input: "/nick x\n", nickErr: chat.ErrClosed,
 			wantCalls: []string{"nick x"}, wantOut: []string{"! cannot change nick: the room is closed"}},
 		{name: "unknown command not sent", input: "/frobnicate now\n",
 			wantOut: []string{"! unknown command /frobnicate, nothing was sent (try /help; start a line with // to send it as text)"}},
 		{name: "unknown command with escape is sanitised", input: "/a\x1b[2J\n",
 			wantOut: []string{"! unknown command /a, nothing was sent (try /help; start a line with // to send it as text)"}},
-		{name: "help", input: "/help\n", wantOut: []string{"* " + lineHelp}},
-		{name: "who", input: "/who\n", members: []node.Member{{Nick: "alice", Self: true}, {Nick: "b\x1b[2Job"}, {Nick: "carol", Lost: true}},
+		{name: "help", input: "/help\n", wantOut: []string{"* " + lineHelp()}},
+		{name: "who", input: "/who\n", members: []chat.Member{{PeerID: "s", Nick: "alice", Self: true}, {PeerID: "b", Nick: "b\x1b[2Job"}, {PeerID: "c", Nick: "carol", Lost: true}},
 			wantOut: []string{"* 3 in lobby: alice (you), bob, carol (lost)"}},
 		{name: "key", input: "/key\n", wantOut: []string{"* private network, key fingerprint 1a2b3c4d: everyone in the room shows the same one, compare it out loud"}},
 		{name: "clear has nothing to clear", input: "/clear\n", wantOut: []string{"* /clear clears the full-screen chat; the line modes have nothing to clear"}},
@@ -378,8 +520,8 @@ func TestLinesInput(t *testing.T) {
 			wantOut:   []string{"! message not sent: no peers yet", "! message not sent: no peers yet"}},
 		{name: "send too long from node", input: "one\n", sendErr: errTooLong,
 			wantCalls: []string{"send one"}, wantOut: []string{"! message too long (max 4096 bytes)"}},
-		{name: "action error", input: "/me x\n", sendErr: node.ErrClosed,
-			wantCalls: []string{"action x"}, wantOut: []string{"! message not sent: node: closed"}},
+		{name: "action error", input: "/me x\n", sendErr: chat.ErrClosed,
+			wantCalls: []string{"action x"}, wantOut: []string{"! message not sent: the room is closed"}},
 		{name: "end stops reading", input: "a\n:end\nb\n", wantCalls: []string{"send a"}},
 		{name: "end with spaces", input: "  :end \nb\n", wantCalls: nil},
 		{name: "quit stops reading", input: "/quit\nb\n", wantCalls: nil},
@@ -389,7 +531,7 @@ func TestLinesInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			room := newFakeRoom("private")
-			room.sendErr, room.nickErr, room.members = tt.sendErr, tt.nickErr, tt.members
+			room.sendErr, room.host.nickErr, room.members = tt.sendErr, tt.nickErr, tt.members
 			r := startLines(t, room, Plain)
 			r.next() // ready
 			go func() {
@@ -414,10 +556,10 @@ func TestLinesInput(t *testing.T) {
 // is read are printed before it is acted on, even at end of input.
 func TestLinesQueuedEventsFirst(t *testing.T) {
 	room := newFakeRoom("private")
-	room.events <- node.Event{Type: node.EventNotice, Time: t0, Text: "one"}
-	room.events <- node.Event{Type: node.EventJoin, Time: t0, PeerID: "p", Nick: "bob"}
+	room.events <- chat.Event{Kind: chat.KindNotice, Time: t0, Text: "one"}
+	room.events <- chat.Event{Kind: chat.KindJoin, Time: t0, PeerID: "p", Nick: "bob"}
 	var out strings.Builder
-	if err := runLines(context.Background(), room, strings.NewReader("/bogus\n"), &out, Plain, noSettle); err != nil {
+	if err := runLines(context.Background(), room.host, []Room{room}, strings.NewReader("/bogus\n"), &out, Plain, noSettle); err != nil {
 		t.Fatal(err)
 	}
 	want := "* lanchat: joined room lobby as alice (private network, key fingerprint 1a2b3c4d)\n* one\n* bob joined\n" +
@@ -427,56 +569,82 @@ func TestLinesQueuedEventsFirst(t *testing.T) {
 	}
 }
 
+// settleRun is one RunLines in a synctest bubble, for the tests of the
+// input hold.
+type settleRun struct {
+	t    *testing.T
+	h    *fakeHost
+	in   *io.PipeWriter
+	done chan error
+}
+
+// startSettle runs RunLines of h in rooms with times, and writes input.
+func startSettle(t *testing.T, h *fakeHost, rooms []Room, times lineTimes, input string) *settleRun {
+	pr, pw := io.Pipe()
+	r := &settleRun{t: t, h: h, in: pw, done: make(chan error, 1)}
+	out := &lineSink{t: t, lines: make(chan string, 100)}
+	go func() { r.done <- runLines(context.Background(), h, rooms, pr, out, Plain, times) }()
+	go io.WriteString(pw, input)
+	return r
+}
+
+// waitCall lets the bubble's clock run a millisecond at a time until the
+// host has recorded call.
+func (r *settleRun) waitCall(call string) {
+	for {
+		synctest.Wait()
+		if slices.Contains(r.h.recorded(), call) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stop ends the input and checks that RunLines returned nil.
+func (r *settleRun) stop() {
+	r.in.Close()
+	if err := <-r.done; err != nil {
+		r.t.Errorf("RunLines = %v", err)
+	}
+}
+
 // TestLinesSettle checks that input is held back after start until another
 // member has joined and the joins have gone quiet, or at most settleMax.
 func TestLinesSettle(t *testing.T) {
 	settle := lineTimes{settleMax: 2 * time.Second, settleQuiet: 300 * time.Millisecond}
-	other := node.Member{PeerID: "p", Nick: "bob"}
-	self := node.Member{PeerID: "s", Nick: "alice", Self: true}
-	join := node.Event{Type: node.EventJoin, PeerID: "p", Nick: "bob"}
+	other := chat.Member{PeerID: "p", Nick: "bob"}
+	self := chat.Member{PeerID: "s", Nick: "alice", Self: true}
+	join := chat.Event{Kind: chat.KindJoin, PeerID: "p", Nick: "bob"}
 	tests := []struct {
 		name    string
-		members []node.Member
+		members []chat.Member
 		joinAt  []time.Duration // joins of other members, after start
 		want    time.Duration   // when the input line is sent
 	}{
-		{"empty room: the whole hold", []node.Member{self}, nil, 2 * time.Second},
-		{"members present: quiet only", []node.Member{self, other}, nil, 300 * time.Millisecond},
-		{"a join releases after quiet", []node.Member{self}, []time.Duration{500 * time.Millisecond}, 800 * time.Millisecond},
-		{"joins extend the quiet", []node.Member{self}, []time.Duration{500 * time.Millisecond, 700 * time.Millisecond}, time.Second},
-		{"never past max", []node.Member{self}, []time.Duration{1900 * time.Millisecond}, 2 * time.Second},
+		{"empty room: the whole hold", []chat.Member{self}, nil, 2 * time.Second},
+		{"members present: quiet only", []chat.Member{self, other}, nil, 300 * time.Millisecond},
+		{"a join releases after quiet", []chat.Member{self}, []time.Duration{500 * time.Millisecond}, 800 * time.Millisecond},
+		{"joins extend the quiet", []chat.Member{self}, []time.Duration{500 * time.Millisecond, 700 * time.Millisecond}, time.Second},
+		{"never past max", []chat.Member{self}, []time.Duration{1900 * time.Millisecond}, 2 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				room := newFakeRoom("private")
 				room.members = tt.members
-				pr, pw := io.Pipe()
-				out := &lineSink{t: t, lines: make(chan string, 100)}
-				done := make(chan error, 1)
 				start := time.Now()
-				go func() { done <- runLines(context.Background(), room, pr, out, Plain, settle) }()
-				go io.WriteString(pw, "hi\n")
+				r := startSettle(t, room.host, []Room{room}, settle, "hi\n")
 				go func() {
 					for _, at := range tt.joinAt {
 						time.Sleep(at - time.Since(start))
 						room.events <- join
 					}
 				}()
-				for {
-					synctest.Wait()
-					if len(room.recorded()) > 0 {
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
+				r.waitCall("send hi")
 				if got := time.Since(start); got < tt.want || got > tt.want+2*time.Millisecond {
 					t.Errorf("line sent after %v, want %v", got, tt.want)
 				}
-				pw.Close()
-				if err := <-done; err != nil {
-					t.Errorf("RunLines = %v", err)
-				}
+				r.stop()
 			})
 		})
 	}
@@ -485,30 +653,30 @@ func TestLinesSettle(t *testing.T) {
 // TestLinesAloneNotice checks that the echo of our own message is followed
 // by a notice when no other live member is in the room, and only then.
 func TestLinesAloneNotice(t *testing.T) {
-	self := node.Member{PeerID: "12D3KooWSelf", Nick: "alice", Self: true}
-	bob := node.Member{PeerID: "12D3KooWBob", Nick: "bob"}
-	lost := node.Member{PeerID: "12D3KooWDave", Nick: "dave", Lost: true}
-	echo := node.Event{Type: node.EventMessage, Time: t0, ID: "m1", PeerID: self.PeerID, Nick: "alice", Text: "hi", Sent: t0, Self: true}
+	self := chat.Member{PeerID: "12D3KooWSelf", Nick: "alice", Self: true}
+	bob := chat.Member{PeerID: "12D3KooWBob", Nick: "bob"}
+	lost := chat.Member{PeerID: "12D3KooWDave", Nick: "dave", Lost: true}
+	echo := chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m1", PeerID: self.PeerID, Nick: "alice", Text: "hi", Sent: t0, Self: true}
 	tests := []struct {
 		name      string
-		members   []node.Member
-		ev        node.Event
+		members   []chat.Member
+		ev        chat.Event
 		wantPlain string // line after the event; "* next" = no notice
 		wantJSON  string
 	}{
-		{"alone", []node.Member{self}, echo,
+		{"alone", []chat.Member{self}, echo,
 			"* nobody else is here yet — this message reached no one",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"nobody else is here yet — this message reached no one"}`},
-		{"alone action", []node.Member{self}, func() node.Event { e := echo; e.Action = true; return e }(),
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"nobody else is here yet — this message reached no one"}`},
+		{"alone action", []chat.Member{self}, func() chat.Event { e := echo; e.Action = true; return e }(),
 			"* nobody else is here yet — this message reached no one",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"nobody else is here yet — this message reached no one"}`},
-		{"only lost members", []node.Member{self, lost}, echo,
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"nobody else is here yet — this message reached no one"}`},
+		{"only lost members", []chat.Member{self, lost}, echo,
 			"* everyone else here was lost — this message may have reached no one",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"everyone else here was lost — this message may have reached no one"}`},
-		{"someone here", []node.Member{self, bob, lost}, echo, "* next",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"next"}`},
-		{"someone else's message", []node.Member{self}, msgFrom(bob), "* next",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","text":"next"}`},
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"everyone else here was lost — this message may have reached no one"}`},
+		{"someone here", []chat.Member{self, bob, lost}, echo, "* next",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"next"}`},
+		{"someone else's message", []chat.Member{self}, msgFrom(bob), "* next",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"next"}`},
 	}
 	for _, tt := range tests {
 		for _, mode := range []LineMode{Plain, JSON} {
@@ -522,7 +690,7 @@ func TestLinesAloneNotice(t *testing.T) {
 				r := startLines(t, room, mode)
 				r.next() // ready
 				room.events <- tt.ev
-				room.events <- node.Event{Type: node.EventNotice, Time: t0, Text: "next"}
+				room.events <- chat.Event{Kind: chat.KindNotice, Time: t0, Text: "next"}
 				r.next() // the message
 				got := r.next()
 				if mode == JSON {
@@ -540,8 +708,8 @@ func TestLinesAloneNotice(t *testing.T) {
 var jsonTimeRE = regexp.MustCompile(`"time":"[^"]*"`)
 
 // msgFrom is a chat line from m.
-func msgFrom(m node.Member) node.Event {
-	return node.Event{Type: node.EventMessage, Time: t0, ID: "m9", PeerID: m.PeerID, Nick: m.Nick, Text: "yo", Sent: t0}
+func msgFrom(m chat.Member) chat.Event {
+	return chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m9", PeerID: m.PeerID, Nick: m.Nick, Text: "yo", Sent: t0}
 }
 
 // echoRoom is a fakeRoom that echoes our own messages like the node does:
@@ -554,8 +722,8 @@ type echoRoom struct {
 	wg    sync.WaitGroup
 }
 
-func (e *echoRoom) Send(text string) error {
-	if err := e.fakeRoom.Send(text); err != nil {
+func (e *echoRoom) Send(ctx context.Context, text string) error {
+	if err := e.fakeRoom.Send(ctx, text); err != nil {
 		return err
 	}
 	e.sent++
@@ -563,7 +731,7 @@ func (e *echoRoom) Send(text string) error {
 		d := time.Duration(e.sent) * e.delay
 		e.wg.Go(func() {
 			time.Sleep(d)
-			e.events <- node.Event{Type: node.EventMessage, Time: t0, ID: "m-" + text, PeerID: "12D3KooWSelf", Nick: "alice", Text: text, Sent: t0, Self: true}
+			e.events <- chat.Event{Kind: chat.KindMessage, Time: t0, ID: "m-" + text, PeerID: "12D3KooWSelf", Nick: "alice", Text: text, Sent: t0, Self: true}
 		})
 	}
 	return nil
@@ -593,10 +761,10 @@ func TestLinesAwaitEchoes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				room := &echoRoom{fakeRoom: newFakeRoom("private"), delay: tt.delay}
-				room.members = []node.Member{{PeerID: "12D3KooWSelf", Nick: "alice", Self: true}}
+				room.members = []chat.Member{{PeerID: "12D3KooWSelf", Nick: "alice", Self: true}}
 				out := &lineSink{t: t, lines: make(chan string, 100)}
 				start := time.Now()
-				if err := runLines(context.Background(), room, strings.NewReader(tt.input), out, Plain, times); err != nil {
+				if err := runLines(context.Background(), room.host, []Room{room}, strings.NewReader(tt.input), out, Plain, times); err != nil {
 					t.Fatalf("RunLines = %v", err)
 				}
 				if got := time.Since(start); got != tt.wantTime {
@@ -652,7 +820,7 @@ func TestLinesReturn(t *testing.T) {
 			r := startLines(t, newFakeRoom("private"), Plain)
 			r.next() // ready
 			tt.act(r)
-			if err := r.wait(); (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, node.ErrClosed)) {
+			if err := r.wait(); (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, chat.ErrClosed)) {
 				t.Errorf("RunLines = %v, want error %v", err, tt.wantErr)
 			}
 		})
@@ -662,7 +830,7 @@ func TestLinesReturn(t *testing.T) {
 func TestLinesWriteError(t *testing.T) {
 	room := newFakeRoom("private")
 	out := &lineSink{t: t, lines: make(chan string, 10), fail: errors.New("broken pipe")}
-	err := RunLines(context.Background(), room, strings.NewReader(""), out, JSON)
+	err := RunLines(context.Background(), room.host, []Room{room}, strings.NewReader(""), out, JSON)
 	if err == nil || !strings.Contains(err.Error(), "broken pipe") {
 		t.Errorf("RunLines with a failing writer = %v, want the write error", err)
 	}
@@ -680,7 +848,7 @@ func TestLinesNoLeak(t *testing.T) {
 			pr, pw := io.Pipe()
 			out := &lineSink{t: t, lines: make(chan string, 100)}
 			done := make(chan error, 1)
-			go func() { done <- runLines(ctx, room, pr, out, Plain, noSettle) }()
+			go func() { done <- runLines(ctx, room.host, []Room{room}, pr, out, Plain, noSettle) }()
 			<-out.lines
 			switch how {
 			case "eof":
@@ -722,7 +890,7 @@ func waitNoGoroutine(t *testing.T, fn string) {
 }
 
 func BenchmarkLines(b *testing.B) {
-	ev := node.Event{Type: node.EventMessage, Time: t0, ID: "12D3KooWBob/42", PeerID: "12D3KooWBob", Nick: "bob",
+	ev := chat.Event{Kind: chat.KindMessage, Time: t0, ID: "12D3KooWBob/42", PeerID: "12D3KooWBob", Nick: "bob",
 		Text: "a typical chat line of some sixty characters, more or less ok", Sent: t0}
 	for _, mode := range []struct {
 		name string

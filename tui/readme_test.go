@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // TestReadmeJSON checks the README's JSON example against the code: each
@@ -26,11 +26,13 @@ func TestReadmeJSON(t *testing.T) {
 		t.Fatal("README has no ```json block")
 	}
 	seen := map[string]bool{}
+	rooms := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
 		var v struct {
 			Type, Time, Nick, Room, Network, Fingerprint, Reason, Old, New, ID, Text, Sent string
 			PeerID                                                                         string `json:"peer_id"`
 			Addrs                                                                          []string
+			Rooms                                                                          json.RawMessage
 			Self, Action                                                                   bool
 		}
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
@@ -38,6 +40,9 @@ func TestReadmeJSON(t *testing.T) {
 			continue
 		}
 		seen[v.Type] = true
+		if v.Room != "" {
+			rooms[v.Room] = true
+		}
 		parse := func(s string) time.Time {
 			tm, err := time.Parse(time.RFC3339, s)
 			if err != nil {
@@ -46,37 +51,73 @@ func TestReadmeJSON(t *testing.T) {
 			return tm
 		}
 		var out bytes.Buffer
-		w := &lineWriter{out: &out, mode: JSON}
-		ev := node.Event{Type: node.EventType(v.Type), Time: parse(v.Time), PeerID: v.PeerID, Nick: v.Nick, Self: v.Self}
-		switch ev.Type {
+		w := newLineWriter(&out, JSON)
+		ev := chat.Event{Room: v.Room, Time: parse(v.Time), PeerID: v.PeerID, Nick: v.Nick, Self: v.Self}
+		switch v.Type {
 		case "ready":
-			err = w.ready(node.Info{PeerID: v.PeerID, Nick: v.Nick, Room: v.Room, Network: v.Network, Fingerprint: v.Fingerprint, Addrs: v.Addrs})
-		case node.EventLeave:
-			ev.Reason = v.Reason
-		case node.EventNick:
-			ev.OldNick, ev.Nick = v.Old, v.New
-		case node.EventMessage:
-			ev.ID, ev.Text, ev.Sent, ev.Action = v.ID, v.Text, parse(v.Sent), v.Action
-		case node.EventNotice, node.EventError:
-			ev.Text = v.Text
+			var names []string
+			if err := json.Unmarshal(v.Rooms, &names); err != nil {
+				t.Errorf("README ready line %s: rooms: %v", line, err)
+			}
+			s := &session{info: chat.Info{PeerID: v.PeerID, Nick: v.Nick, Network: v.Network, Fingerprint: v.Fingerprint, Addrs: v.Addrs}}
+			for _, n := range names {
+				rv := &roomView{name: n}
+				s.rooms = append(s.rooms, rv)
+				if n == v.Room {
+					s.cur = rv
+				}
+			}
+			err = w.ready(s)
+		case "rooms":
+			var list []struct {
+				Room, ID        string
+				Members         int
+				Joined, Private bool
+			}
+			if err := json.Unmarshal(v.Rooms, &list); err != nil {
+				t.Errorf("README rooms line %s: %v", line, err)
+			}
+			var infos []chat.RoomInfo
+			for _, r := range list {
+				infos = append(infos, chat.RoomInfo{Name: r.Room, ID: r.ID, Members: r.Members, Joined: r.Joined, Private: r.Private})
+			}
+			err = w.rooms(infos)
+		case "join":
+			ev.Kind = chat.KindJoin
+		case "leave":
+			ev.Kind, ev.Reason = chat.KindLeave, v.Reason
+		case "nick":
+			ev.Kind, ev.OldNick, ev.Nick = chat.KindNick, v.Old, v.New
+		case "message":
+			ev.Kind, ev.ID, ev.Text, ev.Sent, ev.Action = chat.KindMessage, v.ID, v.Text, parse(v.Sent), v.Action
+		case "notice":
+			ev.Kind, ev.Text = chat.KindNotice, v.Text
+		case "error":
+			ev.Kind, ev.Text = chat.KindError, v.Text
+		default:
+			t.Errorf("README line %s: unknown type %q", line, v.Type)
+			continue
 		}
-		if ev.Type != "ready" {
+		if ev.Kind != 0 {
 			err = w.event(ev)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := strings.TrimSuffix(out.String(), "\n")
-		if ev.Type == "ready" { // the ready line's time is now
+		if v.Type == "ready" || v.Type == "rooms" { // their time is now
 			got = jsonTimeRE.ReplaceAllString(got, `"time":"`+v.Time+`"`)
 		}
 		if got != line {
 			t.Errorf("README:\n%s\nthe code writes:\n%s", line, got)
 		}
 	}
-	for _, typ := range []string{"ready", "join", "leave", "nick", "message", "notice"} {
+	for _, typ := range []string{"ready", "join", "leave", "nick", "message", "notice", "rooms"} {
 		if !seen[typ] {
 			t.Errorf("the README's JSON example has no %q line", typ)
 		}
+	}
+	if len(rooms) < 2 {
+		t.Errorf("the README's JSON example shows %d rooms, want events of two at least", len(rooms))
 	}
 }

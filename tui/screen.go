@@ -17,20 +17,25 @@ type ScreenOptions struct {
 	Out io.Writer // terminal output (os.Stdout)
 }
 
-// RunScreen runs the full-screen chat UI until the user leaves (":end",
-// "/quit", Ctrl-C) or ctx is cancelled, and returns nil then; the caller then
-// closes the room.
+// RunScreen runs the full-screen chat UI in rooms (the first is current)
+// until the user leaves (":end", "/quit", Ctrl-C) or ctx is cancelled, and
+// returns nil then; the caller then leaves the rooms and closes the host.
 //
-// It reads r.Events from one goroutine at a time and calls r.Send, r.Action
-// and r.SetNick one at a time, in the order the user asked, never from the
-// screen's update loop, so a slow room does not freeze the screen. Before it
-// returns it waits for a room call in progress, so that a line typed just
-// before ":end" is sent before the caller closes the room. It returns an
-// error wrapping [node.ErrClosed] if the room's event channel closes while
-// the screen runs, and an error if the terminal fails.
-func RunScreen(ctx context.Context, r Room, opts ScreenOptions) error {
+// Each room has a tab with its own messages, member list and input line;
+// the commands are those of the line modes (see [RunLines]). Events enter
+// through Cmds that wait on h.Events and each room's Events, one goroutine
+// per channel at a time, re-armed after each batch. Calls into the host and
+// the rooms (Send, Action, SetNick, Join, Leave, Rooms) are made one at a
+// time, in the order the user asked, never from the screen's update loop, so
+// a slow room does not freeze the screen; their context is cancelled when
+// ctx is. Before it returns, RunScreen waits for a call in progress, so that
+// a line typed just before ":end" is sent before the caller leaves, and for
+// every goroutine it started. It returns an error wrapping [chat.ErrClosed]
+// if the host's event channel closes while the screen runs, or a room's
+// without our /part, and an error if the terminal fails.
+func RunScreen(ctx context.Context, h Host, rooms []Room, opts ScreenOptions) error {
 	done := make(chan struct{})
-	m := newScreenModel(r, screenConfig{now: time.Now, done: done})
+	m := newScreenModel(h, rooms, screenConfig{now: time.Now, done: done, stop: ctx.Done()})
 
 	// The size is a fallback for output that is not a terminal; a
 	// terminal's own size replaces it.
@@ -46,15 +51,13 @@ func RunScreen(ctx context.Context, r Room, opts ScreenOptions) error {
 	// Cancelling ctx quits the program the normal way, so the terminal is
 	// restored after a final frame.
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		select {
 		case <-ctx.Done():
 			p.Send(ctxDoneMsg{})
 		case <-done:
 		}
-	}()
+	})
 
 	final, err := p.Run()
 	close(done)

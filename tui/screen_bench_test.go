@@ -9,7 +9,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // Benchmarks of the screen's cost. Run with
@@ -27,14 +27,14 @@ import (
 // pressed; it reports how long the key waits until its frame is drawn.
 
 // burstEvents returns n chat lines of varied length, some wrapping.
-func burstEvents(n int) []node.Event {
-	evs := make([]node.Event, n)
+func burstEvents(n int) []chat.Event {
+	evs := make([]chat.Event, n)
 	for i := range evs {
 		text := fmt.Sprintf("message %d: the quick brown fox jumps over the lazy dog", i)
 		if i%5 == 0 {
 			text += " and keeps on running across the whole width of the terminal, twice over, 日本語も少し"
 		}
-		evs[i] = node.Event{Type: node.EventMessage, Time: testStart, PeerID: idBob, Nick: "bob", Text: text, ID: fmt.Sprint(i)}
+		evs[i] = chat.Event{Kind: chat.KindMessage, Time: testStart, PeerID: idBob, Nick: "bob", Text: text, ID: fmt.Sprint(i)}
 	}
 	return evs
 }
@@ -44,15 +44,15 @@ func benchScreen(b *testing.B, history int) *screenModel {
 	b.Helper()
 	room := newScreenRoom("private")
 	room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob, Nick: "bob"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
-	m := newScreenModel(room, screenConfig{now: func() time.Time { return testStart }})
+	m := newScreenModel(room.host, []Room{room}, screenConfig{now: func() time.Time { return testStart }, manual: true})
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
 	evs := burstEvents(history)
 	for len(evs) > 0 {
 		n := min(len(evs), maxEventBatch)
-		m.Update(roomEventsMsg{events: evs[:n]})
+		m.Update(roomEventsMsg{rv: m.sess.cur, events: evs[:n]})
 		evs = evs[n:]
 	}
 	return m
@@ -64,7 +64,7 @@ func BenchmarkScreenBurst(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, e := range evs {
-			m.Update(roomEventsMsg{events: []node.Event{e}})
+			m.Update(roomEventsMsg{rv: m.sess.cur, events: []chat.Event{e}})
 			_ = m.View()
 		}
 	}
@@ -78,7 +78,7 @@ func BenchmarkScreenBurstBatched(b *testing.B) {
 	for b.Loop() {
 		for rest := evs; len(rest) > 0; {
 			n := min(len(rest), maxEventBatch)
-			m.Update(roomEventsMsg{events: rest[:n]})
+			m.Update(roomEventsMsg{rv: m.sess.cur, events: rest[:n]})
 			_ = m.View()
 			rest = rest[n:]
 		}
@@ -150,13 +150,15 @@ func (l *latencyModel) View() tea.View {
 }
 
 func BenchmarkScreenKeyLatencyInBurst(b *testing.B) {
+	stop := make(chan struct{}) // ends the Cmds waiting on the event channels
+	defer close(stop)
 	room := newScreenRoom("private")
 	room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob, Nick: "bob"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
 	lm := &latencyModel{
-		screenModel: newScreenModel(room, screenConfig{now: func() time.Time { return testStart }}),
+		screenModel: newScreenModel(room.host, []Room{room}, screenConfig{now: func() time.Time { return testStart }, done: stop}),
 		keyAt:       make(chan time.Time, 1),
 		drawn:       make(chan time.Duration, 1),
 	}

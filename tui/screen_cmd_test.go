@@ -8,7 +8,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // isQuit reports whether cmd quits the program.
@@ -58,9 +58,9 @@ func TestScreenCommands(t *testing.T) {
 			}
 			room := newScreenRoom(network)
 			room.setMembers(
-				node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-				node.Member{PeerID: idBob, Nick: "bob", Addrs: []string{"/ip4/127.0.0.1/tcp/4002"}},
-				node.Member{PeerID: idDave, Nick: "dave", Lost: true},
+				chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+				chat.Member{PeerID: idBob, Nick: "bob", Addrs: []string{"/ip4/127.0.0.1/tcp/4002"}},
+				chat.Member{PeerID: idDave, Nick: "dave", Lost: true},
 			)
 			ts := newTestScreen(t, room, 200, 40)
 			for _, l := range tt.lines {
@@ -145,14 +145,14 @@ func TestScreenQuitWaitsForSends(t *testing.T) {
 
 func TestScreenSendErrors(t *testing.T) {
 	room := newScreenRoom("private")
-	room.sendErr = func(text string) error {
+	room.host.sendErr = func(text string) error {
 		switch {
 		case len(text) > 20:
-			return fmt.Errorf("send: %w", node.ErrTooLong)
+			return fmt.Errorf("send: %w", chat.ErrTooLong)
 		case text == "!!":
-			return fmt.Errorf("set nick: %w", node.ErrInvalidNick)
+			return fmt.Errorf("set nick: %w", chat.ErrInvalidNick)
 		case text == "closed":
-			return node.ErrClosed
+			return chat.ErrClosed
 		}
 		return nil
 	}
@@ -163,9 +163,9 @@ func TestScreenSendErrors(t *testing.T) {
 	ts.enter("closed")
 	s := ts.screen()
 	for _, want := range []string{
-		"error: message too long, not sent: the limit is 4096 bytes (press Up to edit it)",
+		"error: message too long (max 4096 bytes) — press Up to edit it",
 		`error: invalid nick "!!"`,
-		"error: not sent: the room is closed",
+		"error: message not sent: the room is closed — press Up to edit it",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("screen lacks %q:\n%s", want, s)
@@ -177,8 +177,8 @@ func TestScreenSendErrors(t *testing.T) {
 	ts.key("up")
 	ts.key("up")
 	ts.key("up")
-	if ts.m.input.text != long {
-		t.Errorf("Up does not bring back the long message: %q", ts.m.input.text)
+	if ts.m.input().text != long {
+		t.Errorf("Up does not bring back the long message: %q", ts.m.input().text)
 	}
 }
 
@@ -189,7 +189,7 @@ func TestScreenPaste(t *testing.T) {
 		if cmd := ts.update(tea.PasteMsg{Content: "pasted text\n"}); cmd != nil {
 			t.Error("a one-line paste sent something")
 		}
-		if got := ts.m.input.text; got != "say: pasted text" {
+		if got := ts.m.input().text; got != "say: pasted text" {
 			t.Errorf("input = %q", got)
 		}
 	})
@@ -200,8 +200,8 @@ func TestScreenPaste(t *testing.T) {
 		if got, want := ts.room.calls(), []string{"first: one", "two", "three"}; !slices.Equal(got, want) {
 			t.Errorf("sent %q, want %q", got, want)
 		}
-		if ts.m.input.text != "" {
-			t.Errorf("input not empty: %q", ts.m.input.text)
+		if ts.m.input().text != "" {
+			t.Errorf("input not empty: %q", ts.m.input().text)
 		}
 		if s := ts.screen(); !strings.Contains(s, "<alice> three") {
 			t.Errorf("echo missing:\n%s", s)
@@ -243,8 +243,8 @@ func TestScreenPaste(t *testing.T) {
 			t.Errorf("sent %q", calls)
 		}
 		ts.typeText("ok")
-		if ts.m.input.text != "ok" {
-			t.Errorf("typing after cancel: %q", ts.m.input.text)
+		if ts.m.input().text != "ok" {
+			t.Errorf("typing after cancel: %q", ts.m.input().text)
 		}
 	})
 }
@@ -253,26 +253,26 @@ func TestScreenPaste(t *testing.T) {
 func TestScreenNickCompletion(t *testing.T) {
 	room := newScreenRoom("private")
 	room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idAlice2, Nick: "alex"},
-		node.Member{PeerID: idYuki, Nick: "ゆき"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idAlice2, Nick: "alex"},
+		chat.Member{PeerID: idYuki, Nick: "ゆき"},
 	)
 	ts := newTestScreen(t, room, 80, 24)
-	ts.events(node.Event{Type: node.EventJoin, PeerID: idYuki, Nick: "ゆき", Time: testStart})
+	ts.events(chat.Event{Kind: chat.KindJoin, PeerID: idYuki, Nick: "ゆき", Time: testStart})
 	ts.typeText("al")
 	ts.key("tab")
-	if got := ts.m.input.text; got != "alex: " {
+	if got := ts.m.input().text; got != "alex: " {
 		t.Errorf("Tab after al = %q, want %q (own nick is not completed)", got, "alex: ")
 	}
 	ts.typeText("hi ゆ")
 	ts.key("tab")
-	if got := ts.m.input.text; got != "alex: hi ゆき " {
+	if got := ts.m.input().text; got != "alex: hi ゆき " {
 		t.Errorf("Tab after ゆ = %q", got)
 	}
 	ts.key("ctrl+u")
 	ts.typeText("/wh")
 	ts.key("tab")
-	if got := ts.m.input.text; got != "/who " {
+	if got := ts.m.input().text; got != "/who " {
 		t.Errorf("Tab after /wh = %q", got)
 	}
 }
@@ -283,23 +283,23 @@ func TestScreenRosterFollowsEvents(t *testing.T) {
 	room := newScreenRoom("private")
 	ts := newTestScreen(t, room, 80, 12)
 	room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob, Nick: "bob"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
-	ts.events(node.Event{Type: node.EventJoin, PeerID: idBob, Nick: "bob", Time: testStart})
+	ts.events(chat.Event{Kind: chat.KindJoin, PeerID: idBob, Nick: "bob", Time: testStart})
 	if s := ts.screen(); !strings.Contains(s, "1 peer ") || !strings.Contains(s, " bob") {
 		t.Errorf("after bob joined:\n%s", s)
 	}
 	room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob, Nick: "bob", Lost: true},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob, Nick: "bob", Lost: true},
 	)
-	ts.events(node.Event{Type: node.EventLeave, PeerID: idBob, Nick: "bob", Reason: node.ReasonLost, Time: testStart})
+	ts.events(chat.Event{Kind: chat.KindLeave, PeerID: idBob, Nick: "bob", Reason: chat.ReasonLost, Time: testStart})
 	if s := ts.screen(); !strings.Contains(s, "0 peers") || !strings.Contains(s, "?bob (lost)") {
 		t.Errorf("after bob was lost:\n%s", s)
 	}
-	room.setMembers(node.Member{PeerID: idAlice, Nick: "alice", Self: true})
-	ts.events(node.Event{Type: node.EventLeave, PeerID: idBob, Nick: "bob", Reason: node.ReasonQuit, Time: testStart})
+	room.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true})
+	ts.events(chat.Event{Kind: chat.KindLeave, PeerID: idBob, Nick: "bob", Reason: chat.ReasonQuit, Time: testStart})
 	if s := ts.screen(); strings.Contains(s, "?bob") || !strings.Contains(s, "<-- bob left (quit)") {
 		t.Errorf("after bob left:\n%s", s)
 	}
@@ -309,7 +309,7 @@ func TestScreenRosterFollowsEvents(t *testing.T) {
 // room's event channel closes under it.
 func TestScreenRoomClosed(t *testing.T) {
 	ts := newTestScreen(t, newScreenRoom("private"), 80, 24)
-	if cmd := ts.update(roomEventsMsg{closed: true}); !isQuit(cmd) {
+	if cmd := ts.update(roomEventsMsg{rv: ts.m.sess.cur, closed: true}); !isQuit(cmd) {
 		t.Fatal("closed events did not quit")
 	}
 	if ts.m.exitErr == nil {
@@ -324,7 +324,7 @@ func TestScreenCtrlDDeletesWhenTyping(t *testing.T) {
 	if cmd := ts.key("ctrl+d"); cmd != nil {
 		t.Error("Ctrl-D on a line with text did something besides deleting")
 	}
-	if got := ts.m.input.text; got != "b" {
+	if got := ts.m.input().text; got != "b" {
 		t.Errorf("input = %q, want %q", got, "b")
 	}
 }
@@ -356,21 +356,21 @@ func TestMentions(t *testing.T) {
 // TestScreenAloneNotice checks that our own message is followed by a dim
 // notice when nobody else was in the room to receive it, and only then.
 func TestScreenAloneNotice(t *testing.T) {
-	self := node.Member{PeerID: idAlice, Nick: "alice", Self: true}
-	bob := node.Member{PeerID: idBob, Nick: "bob"}
-	lostDave := node.Member{PeerID: idDave, Nick: "dave", Lost: true}
+	self := chat.Member{PeerID: idAlice, Nick: "alice", Self: true}
+	bob := chat.Member{PeerID: idBob, Nick: "bob"}
+	lostDave := chat.Member{PeerID: idDave, Nick: "dave", Lost: true}
 	tests := []struct {
 		name    string
-		members []node.Member
+		members []chat.Member
 		line    string
 		shown   string // our message on the screen
 		want    string // the notice after it; "" = none
 	}{
-		{"alone", []node.Member{self}, "anyone there?", "<alice> anyone there?", "-- nobody else is here yet — this message reached no one"},
-		{"alone action", []node.Member{self}, "/me waves", "* alice waves", "-- nobody else is here yet — this message reached no one"},
-		{"only lost members", []node.Member{self, lostDave}, "hello?", "<alice> hello?", "-- everyone else here was lost — this message may have reached no one"},
-		{"someone here", []node.Member{self, bob}, "hi bob", "<alice> hi bob", ""},
-		{"someone here and one lost", []node.Member{self, bob, lostDave}, "hi bob", "<alice> hi bob", ""},
+		{"alone", []chat.Member{self}, "anyone there?", "<alice> anyone there?", "-- nobody else is here yet — this message reached no one"},
+		{"alone action", []chat.Member{self}, "/me waves", "* alice waves", "-- nobody else is here yet — this message reached no one"},
+		{"only lost members", []chat.Member{self, lostDave}, "hello?", "<alice> hello?", "-- everyone else here was lost — this message may have reached no one"},
+		{"someone here", []chat.Member{self, bob}, "hi bob", "<alice> hi bob", ""},
+		{"someone here and one lost", []chat.Member{self, bob, lostDave}, "hi bob", "<alice> hi bob", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +400,7 @@ func TestScreenAloneNotice(t *testing.T) {
 		room := newScreenRoom("private")
 		ts := newTestScreen(t, room, 120, 20)
 		room.setMembers(self, bob)
-		ts.events(node.Event{Type: node.EventJoin, Time: testStart, PeerID: idBob, Nick: "bob"})
+		ts.events(chat.Event{Kind: chat.KindJoin, Time: testStart, PeerID: idBob, Nick: "bob"})
 		ts.enter("hi bob")
 		if s := ts.screen(); strings.Contains(s, "reached no one") {
 			t.Errorf("notice shown after bob joined:\n%s", s)

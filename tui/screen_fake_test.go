@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,22 +12,39 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
-// screenRoom is a hand-written Room for the screen tests. Like the real
-// node it echoes our own messages back as events with Self set.
-type screenRoom struct {
+// screenHost is a hand-written Host for the screen tests, holding
+// screenRooms. Like the real node its rooms echo our own messages back as
+// events with Self set. It records the calls into it and its rooms in one
+// list, in order: a line sent is its text, an action "/me …", a rename
+// "/nick …", a join "/join NAME [PASSPHRASE]", a leave "/part", /rooms
+// "/rooms"; calls into a room other than the first are prefixed "#room ".
+type screenHost struct {
 	mu      sync.Mutex
-	info    node.Info
-	members []node.Member
-	events  chan node.Event
-	sent    []string // Send, Action ("/me …") and SetNick ("/nick …") calls in order
+	info    chat.Info
+	events  chan chat.Event
+	rooms   []*screenRoom // every room made, the first one first
+	sent    []string
+	list    []chat.RoomInfo // returned by Rooms
 	sendErr func(text string) error
 	now     func() time.Time
 	echo    bool
-	block   chan struct{} // if set, room calls wait for it to close
-	entered chan string   // if set, room calls report their text here first
+	block   chan struct{} // if set, calls wait for it to close
+	entered chan string   // if set, calls report their text here first
+}
+
+// screenRoom is a hand-written Room of a screenHost.
+type screenRoom struct {
+	host    *screenHost
+	name    string
+	private bool
+	events  chan chat.Event
+
+	mu      sync.Mutex
+	members []chat.Member
+	left    bool
 }
 
 // Peer IDs of the test members: the last four characters tell them apart.
@@ -41,108 +60,203 @@ const (
 // testStart is the fixed time the tests' sessions start at.
 var testStart = time.Date(2025, 6, 3, 14, 0, 0, 0, time.UTC)
 
-func newScreenRoom(network string) *screenRoom {
-	r := &screenRoom{
-		info: node.Info{
+// newScreenHost returns a host with no rooms.
+func newScreenHost(network string) *screenHost {
+	h := &screenHost{
+		info: chat.Info{
 			PeerID:      idAlice,
 			Nick:        "alice",
-			Room:        "lobby",
 			Network:     network,
 			Fingerprint: "7f3a-91c2-0be4-55d8",
 			Addrs:       []string{"/ip4/127.0.0.1/tcp/4001/p2p/" + idAlice},
 			Port:        4001,
 		},
-		members: []node.Member{{PeerID: idAlice, Nick: "alice", Self: true}},
-		events:  make(chan node.Event, 4096),
-		now:     func() time.Time { return testStart },
-		echo:    true,
+		events: make(chan chat.Event, 64),
+		now:    func() time.Time { return testStart },
+		echo:   true,
 	}
 	if network == "open" {
-		r.info.Fingerprint = "open"
+		h.info.Fingerprint = "open"
 	}
+	return h
+}
+
+// newScreenRoom returns the room "lobby" of a new host, with ourselves in it.
+func newScreenRoom(network string) *screenRoom {
+	return newScreenHost(network).room("lobby")
+}
+
+// room makes a room of h with ourselves in it, without a join event.
+func (h *screenHost) room(name string) *screenRoom {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := &screenRoom{host: h, name: name, events: make(chan chat.Event, 4096),
+		members: []chat.Member{{PeerID: idAlice, Nick: h.info.Nick, Self: true}}}
+	h.rooms = append(h.rooms, r)
 	return r
 }
 
-func (r *screenRoom) Info() node.Info {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.info
+// joined returns the room of h called name made last, or nil.
+func (h *screenHost) joined(name string) *screenRoom {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range slices.Backward(h.rooms) {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
 }
 
-func (r *screenRoom) Events() <-chan node.Event { return r.events }
-
-func (r *screenRoom) Members() []node.Member {
+// hasLeft reports whether Leave was called.
+func (r *screenRoom) hasLeft() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]node.Member(nil), r.members...)
+	return r.left
 }
 
-func (r *screenRoom) call(kind, text string) error {
-	if r.entered != nil {
-		r.entered <- kind + text
+func (h *screenHost) Info() chat.Info {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.info
+}
+
+func (h *screenHost) Events() <-chan chat.Event { return h.events }
+
+func (h *screenHost) Rooms() []chat.RoomInfo {
+	h.call(nil, "/rooms", "")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.list
+}
+
+// Join makes a room and emits our own join in it, as the node does; like
+// the node it refuses a room it is in (and not left) with
+// chat.ErrAlreadyJoined.
+func (h *screenHost) Join(ctx context.Context, name, passphrase string) (Room, error) {
+	call := name
+	if passphrase != "" {
+		call += " " + passphrase
 	}
-	if r.block != nil {
-		<-r.block
+	if err := h.call(nil, "/join ", call); err != nil {
+		return nil, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.sendErr != nil {
-		if err := r.sendErr(text); err != nil {
+	if r := h.joined(name); r != nil && !r.hasLeft() {
+		return nil, fmt.Errorf("join room %q: %w", name, chat.ErrAlreadyJoined)
+	}
+	r := h.room(name)
+	r.private = passphrase != ""
+	r.events <- chat.Event{Kind: chat.KindJoin, Room: name, Time: h.now(), PeerID: idAlice, Nick: h.Info().Nick, Self: true}
+	return r, nil
+}
+
+// call records one call (r nil: the host's) after the block and entered
+// hooks, unless sendErr refuses its text.
+func (h *screenHost) call(r *screenRoom, kind, text string) error {
+	if h.entered != nil {
+		h.entered <- kind + text
+	}
+	if h.block != nil {
+		<-h.block
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sendErr != nil {
+		if err := h.sendErr(text); err != nil {
 			return err
 		}
 	}
-	r.sent = append(r.sent, kind+text)
+	prefix := ""
+	if r != nil && r != h.rooms[0] {
+		prefix = "#" + r.name + " "
+	}
+	h.sent = append(h.sent, prefix+kind+text)
 	return nil
 }
 
-func (r *screenRoom) Send(text string) error {
-	if err := r.call("", text); err != nil {
+func (h *screenHost) SetNick(ctx context.Context, nick string) error {
+	if err := h.call(nil, "/nick ", nick); err != nil {
 		return err
 	}
-	if r.echo {
-		r.events <- node.Event{Type: node.EventMessage, Time: r.now(), PeerID: idAlice, Nick: r.Info().Nick, Text: text, Self: true}
-	}
-	return nil
-}
-
-func (r *screenRoom) Action(text string) error {
-	if err := r.call("/me ", text); err != nil {
-		return err
-	}
-	if r.echo {
-		r.events <- node.Event{Type: node.EventMessage, Time: r.now(), PeerID: idAlice, Nick: r.Info().Nick, Text: text, Action: true, Self: true}
-	}
-	return nil
-}
-
-func (r *screenRoom) SetNick(nick string) error {
-	if err := r.call("/nick ", nick); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	old := r.info.Nick
-	r.info.Nick = nick
-	for i := range r.members {
-		if r.members[i].Self {
-			r.members[i].Nick = nick
+	h.mu.Lock()
+	old := h.info.Nick
+	h.info.Nick = nick
+	rooms := slices.Clone(h.rooms)
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for i := range r.members {
+			if r.members[i].Self {
+				r.members[i].Nick = nick
+			}
+		}
+		left := r.left
+		r.mu.Unlock()
+		if h.echo && !left {
+			r.events <- chat.Event{Kind: chat.KindNick, Room: r.name, Time: h.now(), PeerID: idAlice, Nick: nick, OldNick: old, Self: true}
 		}
 	}
-	r.mu.Unlock()
-	if r.echo {
-		r.events <- node.Event{Type: node.EventNick, Time: r.now(), PeerID: idAlice, Nick: nick, OldNick: old, Self: true}
+	return nil
+}
+
+// calls returns the calls made so far.
+func (h *screenHost) calls() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.sent...)
+}
+
+func (r *screenRoom) Name() string              { return r.name }
+func (r *screenRoom) Private() bool             { return r.private }
+func (r *screenRoom) Events() <-chan chat.Event { return r.events }
+
+func (r *screenRoom) Members() []chat.Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]chat.Member(nil), r.members...)
+}
+
+func (r *screenRoom) Send(ctx context.Context, text string) error {
+	if err := r.host.call(r, "", text); err != nil {
+		return err
+	}
+	if r.host.echo {
+		r.events <- chat.Event{Kind: chat.KindMessage, Room: r.name, Time: r.host.now(), PeerID: idAlice, Nick: r.host.Info().Nick, Text: text, Self: true}
 	}
 	return nil
 }
 
-// calls returns the room calls made so far.
-func (r *screenRoom) calls() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.sent...)
+func (r *screenRoom) Action(ctx context.Context, text string) error {
+	if err := r.host.call(r, "/me ", text); err != nil {
+		return err
+	}
+	if r.host.echo {
+		r.events <- chat.Event{Kind: chat.KindMessage, Room: r.name, Time: r.host.now(), PeerID: idAlice, Nick: r.host.Info().Nick, Text: text, Action: true, Self: true}
+	}
+	return nil
 }
 
+// Leave emits our own leave and closes the events, as the node does.
+func (r *screenRoom) Leave(ctx context.Context) error {
+	if err := r.host.call(r, "/part", ""); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.left {
+		return chat.ErrLeft
+	}
+	r.left = true
+	r.events <- chat.Event{Kind: chat.KindLeave, Room: r.name, Time: r.host.now(), PeerID: idAlice, Nick: r.host.Info().Nick, Reason: chat.ReasonQuit, Self: true}
+	close(r.events)
+	return nil
+}
+
+// calls returns the calls made so far into the room's host and its rooms.
+func (r *screenRoom) calls() []string { return r.host.calls() }
+
 // setMembers replaces the roster.
-func (r *screenRoom) setMembers(ms ...node.Member) {
+func (r *screenRoom) setMembers(ms ...chat.Member) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.members = ms
@@ -155,10 +269,12 @@ type testScreen struct {
 	room *screenRoom
 }
 
-// newTestScreen makes a w×h screen on room with the clock at testStart.
-func newTestScreen(t *testing.T, room *screenRoom, w, h int) *testScreen {
+// newTestScreen makes a w×h screen in room (and more rooms of its host)
+// with the clock at testStart.
+func newTestScreen(t *testing.T, room *screenRoom, w, h int, more ...*screenRoom) *testScreen {
 	t.Helper()
-	m := newScreenModel(room, screenConfig{now: func() time.Time { return testStart }})
+	m := newScreenModel(room.host, asRooms(append([]*screenRoom{room}, more...)),
+		screenConfig{now: func() time.Time { return testStart }, manual: true})
 	ts := &testScreen{t: t, m: m, room: room}
 	ts.update(tea.WindowSizeMsg{Width: w, Height: h})
 	return ts
@@ -171,22 +287,44 @@ func (ts *testScreen) update(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-// events feeds room events as the event Cmd would deliver them.
-func (ts *testScreen) events(evs ...node.Event) {
+// events feeds events of the current room as the event Cmd would deliver
+// them.
+func (ts *testScreen) events(evs ...chat.Event) {
 	ts.t.Helper()
-	ts.update(roomEventsMsg{events: evs})
+	ts.update(roomEventsMsg{rv: ts.m.sess.cur, events: evs})
 }
 
-// drain delivers everything the fake room has queued (echoes of our own
-// messages and nick changes).
+// eventsIn feeds events of the room called name.
+func (ts *testScreen) eventsIn(name string, evs ...chat.Event) {
+	ts.t.Helper()
+	rv := ts.m.sess.find(name)
+	if rv == nil {
+		ts.t.Fatalf("not in room %q", name)
+	}
+	for i := range evs {
+		evs[i].Room = name
+	}
+	ts.update(roomEventsMsg{rv: rv, events: evs})
+}
+
+// drain delivers everything the fake rooms have queued (echoes of our own
+// messages, nick changes, our own joins and leaves, a closed channel).
 func (ts *testScreen) drain() {
 	ts.t.Helper()
-	for {
-		select {
-		case e := <-ts.room.events:
-			ts.events(e)
-		default:
-			return
+	for _, rv := range slices.Clone(ts.m.sess.rooms) {
+		ch := rv.room.Events()
+	room:
+		for {
+			select {
+			case e, ok := <-ch:
+				if !ok {
+					ts.update(roomEventsMsg{rv: rv, closed: true})
+					break room
+				}
+				ts.update(roomEventsMsg{rv: rv, events: []chat.Event{e}})
+			default:
+				break room
+			}
 		}
 	}
 }
@@ -289,6 +427,6 @@ func (ts *testScreen) golden() string {
 }
 
 // msgEvent is a chat line from a peer.
-func msgEvent(min int, id, nick, text string) node.Event {
-	return node.Event{Type: node.EventMessage, Time: testStart.Add(time.Duration(min) * time.Minute), PeerID: id, Nick: nick, Text: text, ID: fmt.Sprintf("m%d", min)}
+func msgEvent(min int, id, nick, text string) chat.Event {
+	return chat.Event{Kind: chat.KindMessage, Time: testStart.Add(time.Duration(min) * time.Minute), PeerID: id, Nick: nick, Text: text, ID: fmt.Sprintf("m%d", min)}
 }

@@ -7,7 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // FuzzWrapSpans checks the wrapper on any text and width: no row is wider
@@ -64,11 +64,11 @@ func FuzzScreenEvent(f *testing.F) {
 		room := newScreenRoom("private")
 		ts := newTestScreen(t, room, 50, 12)
 		ts.events(
-			node.Event{Type: node.EventJoin, Time: testStart, PeerID: idBob, Nick: nick},
-			node.Event{Type: node.EventMessage, Time: testStart, PeerID: idBob, Nick: nick, Text: text},
-			node.Event{Type: node.EventMessage, Time: testStart, PeerID: nick, Nick: nick, Text: text, Action: true},
-			node.Event{Type: node.EventNick, Time: testStart, PeerID: idBob, Nick: text, OldNick: nick},
-			node.Event{Type: node.EventNotice, Time: testStart, Text: text},
+			chat.Event{Kind: chat.KindJoin, Time: testStart, PeerID: idBob, Nick: nick},
+			chat.Event{Kind: chat.KindMessage, Time: testStart, PeerID: idBob, Nick: nick, Text: text},
+			chat.Event{Kind: chat.KindMessage, Time: testStart, PeerID: nick, Nick: nick, Text: text, Action: true},
+			chat.Event{Kind: chat.KindNick, Time: testStart, PeerID: idBob, Nick: text, OldNick: nick},
+			chat.Event{Kind: chat.KindNotice, Time: testStart, Text: text},
 		)
 		for _, w := range []int{50, 70} {
 			ts.update(tea.WindowSizeMsg{Width: w, Height: 12})

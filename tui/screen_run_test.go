@@ -14,7 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // syncBuffer is a bytes.Buffer safe for the program's writer and the test.
@@ -37,12 +37,12 @@ func (s *syncBuffer) String() string {
 
 // runScreen starts RunScreen on room with a pipe for input and returns the
 // input writer, the output and a channel with RunScreen's result.
-func runScreen(t *testing.T, ctx context.Context, room Room) (*io.PipeWriter, *syncBuffer, <-chan error) {
+func runScreen(t *testing.T, ctx context.Context, room *screenRoom) (*io.PipeWriter, *syncBuffer, <-chan error) {
 	t.Helper()
 	inR, inW := io.Pipe()
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- RunScreen(ctx, room, ScreenOptions{In: inR, Out: out}) }()
+	go func() { done <- RunScreen(ctx, room.host, []Room{room}, ScreenOptions{In: inR, Out: out}) }()
 	t.Cleanup(func() {
 		inW.Close()
 		inR.Close()
@@ -94,14 +94,14 @@ func TestRunScreen(t *testing.T) {
 	})
 	t.Run("line typed just before :end is sent", func(t *testing.T) {
 		room := newScreenRoom("private")
-		room.block = make(chan struct{})
-		room.entered = make(chan string, 1)
+		room.host.block = make(chan struct{})
+		room.host.entered = make(chan string, 1)
 		in, _, done := runScreen(t, context.Background(), room)
 		if _, err := io.WriteString(in, "last words\r:end\r"); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case <-room.entered:
+		case <-room.host.entered:
 		case <-time.After(10 * time.Second):
 			t.Fatal("the line was never sent")
 		}
@@ -110,7 +110,7 @@ func TestRunScreen(t *testing.T) {
 			t.Fatalf("RunScreen returned %v while a send was in progress", err)
 		default:
 		}
-		close(room.block)
+		close(room.host.block)
 		if err := waitResult(t, done); err != nil {
 			t.Errorf("RunScreen = %v, want nil", err)
 		}
@@ -141,8 +141,8 @@ func TestRunScreen(t *testing.T) {
 		_, out, done := runScreen(t, context.Background(), room)
 		waitOutput(t, out, "Welcome")
 		close(room.events)
-		if err := waitResult(t, done); !errors.Is(err, node.ErrClosed) {
-			t.Errorf("RunScreen = %v, want node.ErrClosed", err)
+		if err := waitResult(t, done); !errors.Is(err, chat.ErrClosed) {
+			t.Errorf("RunScreen = %v, want chat.ErrClosed", err)
 		}
 	})
 }
@@ -152,7 +152,11 @@ func TestRunScreen(t *testing.T) {
 // terminal's byte stream, and :end finishes the program.
 func TestScreenProgram(t *testing.T) {
 	room := newScreenRoom("private")
-	m := newScreenModel(room, screenConfig{now: func() time.Time { return testStart }})
+	// done ends the Cmds waiting on the event channels, as RunScreen
+	// does, so none outlives the test.
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	m := newScreenModel(room.host, []Room{room}, screenConfig{now: func() time.Time { return testStart }, done: done})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
 	room.events <- msgEvent(1, idBob, "mallory\x1b]0;title\x07", "\x1b]0;pwned\x07\x1b[2Jgotcha\x1b]8;;http://x\x1b\\link")
 	tm.Type("こんにちは世界")

@@ -10,7 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
-	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // Golden files live in testdata/<Test>/<case>.golden; refresh them with
@@ -27,28 +27,28 @@ import (
 // change, a notice, a lost member, a long line and a day change.
 func chatScenario(ts *testScreen) {
 	ts.room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob, Nick: "bob", Addrs: []string{"/ip4/127.0.0.1/tcp/4002"}},
-		node.Member{PeerID: idCarol, Nick: "carol", Addrs: []string{"/ip4/127.0.0.1/tcp/4003"}},
-		node.Member{PeerID: idDave, Nick: "dave", Lost: true},
-		node.Member{PeerID: idYuki, Nick: "ゆき"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob, Nick: "bob", Addrs: []string{"/ip4/127.0.0.1/tcp/4002"}},
+		chat.Member{PeerID: idCarol, Nick: "carol", Addrs: []string{"/ip4/127.0.0.1/tcp/4003"}},
+		chat.Member{PeerID: idDave, Nick: "dave", Lost: true},
+		chat.Member{PeerID: idYuki, Nick: "ゆき"},
 	)
 	at := func(min int) time.Time { return testStart.Add(time.Duration(min) * time.Minute) }
 	ts.events(
-		node.Event{Type: node.EventJoin, Time: at(0), PeerID: idAlice, Nick: "alice", Self: true},
-		node.Event{Type: node.EventJoin, Time: at(0), PeerID: idBob, Nick: "bob"},
-		node.Event{Type: node.EventJoin, Time: at(0), PeerID: idCarol, Nick: "caroline"},
-		node.Event{Type: node.EventJoin, Time: at(0), PeerID: idDave, Nick: "dave"},
+		chat.Event{Kind: chat.KindJoin, Time: at(0), PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Event{Kind: chat.KindJoin, Time: at(0), PeerID: idBob, Nick: "bob"},
+		chat.Event{Kind: chat.KindJoin, Time: at(0), PeerID: idCarol, Nick: "caroline"},
+		chat.Event{Kind: chat.KindJoin, Time: at(0), PeerID: idDave, Nick: "dave"},
 		msgEvent(1, idBob, "bob", "hi everyone"),
 		msgEvent(2, idCarol, "caroline", "hey alice, did you see the build?"),
-		node.Event{Type: node.EventMessage, Time: at(2), PeerID: idAlice, Nick: "alice", Text: "yes, it's green", Self: true},
-		node.Event{Type: node.EventMessage, Time: at(3), PeerID: idBob, Nick: "bob", Text: "waves", Action: true},
-		node.Event{Type: node.EventNick, Time: at(4), PeerID: idCarol, Nick: "carol", OldNick: "caroline"},
-		node.Event{Type: node.EventNotice, Time: at(5), Text: "2 lanchat peers nearby use a different key"},
-		node.Event{Type: node.EventLeave, Time: at(6), PeerID: idDave, Nick: "dave", Reason: node.ReasonLost},
+		chat.Event{Kind: chat.KindMessage, Time: at(2), PeerID: idAlice, Nick: "alice", Text: "yes, it's green", Self: true},
+		chat.Event{Kind: chat.KindMessage, Time: at(3), PeerID: idBob, Nick: "bob", Text: "waves", Action: true},
+		chat.Event{Kind: chat.KindNick, Time: at(4), PeerID: idCarol, Nick: "carol", OldNick: "caroline"},
+		chat.Event{Kind: chat.KindNotice, Time: at(5), Text: "2 lanchat peers nearby use a different key"},
+		chat.Event{Kind: chat.KindLeave, Time: at(6), PeerID: idDave, Nick: "dave", Reason: chat.ReasonLost},
 		msgEvent(7, idBob, "bob", "a long line to show wrapping: the quick brown fox jumps over the lazy dog, "+
 			"then the lazy dog jumps over the quick brown fox, and both of them go home for tea."),
-		node.Event{Type: node.EventJoin, Time: at(10*60 + 5), PeerID: idYuki, Nick: "ゆき"},
+		chat.Event{Kind: chat.KindJoin, Time: at(10*60 + 5), PeerID: idYuki, Nick: "ゆき"},
 		msgEvent(10*60+6, idYuki, "ゆき", "おはようございます"),
 	)
 }
@@ -57,13 +57,13 @@ func chatScenario(ts *testScreen) {
 // must wrap on cell width, and Japanese in the input line.
 func japaneseScenario(ts *testScreen) {
 	ts.room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idYuki, Nick: "ゆき"},
-		node.Member{PeerID: idBob, Nick: "bob"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idYuki, Nick: "ゆき"},
+		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
 	ts.events(
-		node.Event{Type: node.EventJoin, Time: testStart, PeerID: idYuki, Nick: "ゆき"},
-		node.Event{Type: node.EventJoin, Time: testStart, PeerID: idBob, Nick: "bob"},
+		chat.Event{Kind: chat.KindJoin, Time: testStart, PeerID: idYuki, Nick: "ゆき"},
+		chat.Event{Kind: chat.KindJoin, Time: testStart, PeerID: idBob, Nick: "bob"},
 		msgEvent(1, idYuki, "ゆき", "こんにちは世界！今日はいい天気ですね。日本語の長い文章がちゃんと折り返されるかテストします。"),
 		msgEvent(2, idBob, "bob", "emoji 👍🎉🍣 and combining marks: e\u0301te\u0301, Zoe\u0308, man\u0303ana, also ｶﾀｶﾅ and 漢字まじり"),
 		msgEvent(3, idYuki, "ゆき", "絵文字も🍙🍵大丈夫？"),
@@ -75,10 +75,10 @@ func japaneseScenario(ts *testScreen) {
 // three new messages.
 func scrolledScenario(ts *testScreen) {
 	ts.room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob, Nick: "bob"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
-	evs := []node.Event{{Type: node.EventJoin, Time: testStart, PeerID: idBob, Nick: "bob"}}
+	evs := []chat.Event{{Kind: chat.KindJoin, Time: testStart, PeerID: idBob, Nick: "bob"}}
 	for i := range 40 {
 		evs = append(evs, msgEvent(i, idBob, "bob", fmt.Sprintf("line %d", i)))
 	}
@@ -91,25 +91,25 @@ func scrolledScenario(ts *testScreen) {
 // duplicateScenario has two members called alice.
 func duplicateScenario(ts *testScreen) {
 	ts.room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idAlice2, Nick: "alice"},
-		node.Member{PeerID: idBob, Nick: "bob"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idAlice2, Nick: "alice"},
+		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
 	ts.events(
-		node.Event{Type: node.EventJoin, Time: testStart, PeerID: idAlice2, Nick: "alice"},
+		chat.Event{Kind: chat.KindJoin, Time: testStart, PeerID: idAlice2, Nick: "alice"},
 		msgEvent(1, idAlice2, "alice", "hello, I am the other alice"),
-		node.Event{Type: node.EventMessage, Time: testStart.Add(2 * time.Minute), PeerID: idAlice, Nick: "alice", Text: "hi other me", Self: true},
+		chat.Event{Kind: chat.KindMessage, Time: testStart.Add(2 * time.Minute), PeerID: idAlice, Nick: "alice", Text: "hi other me", Self: true},
 	)
 }
 
 // openScenario is an open network with one peer.
 func openScenario(ts *testScreen) {
 	ts.room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob, Nick: "bob"},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
 	ts.events(
-		node.Event{Type: node.EventJoin, Time: testStart, PeerID: idBob, Nick: "bob"},
+		chat.Event{Kind: chat.KindJoin, Time: testStart, PeerID: idBob, Nick: "bob"},
 		msgEvent(1, idBob, "bob", "is this private?"),
 	)
 }
@@ -220,12 +220,12 @@ func TestScreenLayoutFacts(t *testing.T) {
 // and our own lines are marked with a style of their own.
 func TestScreenNickStyles(t *testing.T) {
 	ts := newTestScreen(t, newScreenRoom("private"), 100, 20)
-	ts.room.setMembers(node.Member{PeerID: idAlice, Nick: "alice", Self: true}, node.Member{PeerID: idBob, Nick: "bob"})
+	ts.room.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idBob, Nick: "bob"})
 	ts.events(
 		msgEvent(1, idBob, "bob", "before"),
-		node.Event{Type: node.EventNick, Time: testStart, PeerID: idBob, OldNick: "bob", Nick: "robert"},
+		chat.Event{Kind: chat.KindNick, Time: testStart, PeerID: idBob, OldNick: "bob", Nick: "robert"},
 		msgEvent(2, idBob, "robert", "after"),
-		node.Event{Type: node.EventMessage, Time: testStart, PeerID: idAlice, Nick: "alice", Text: "mine", Self: true},
+		chat.Event{Kind: chat.KindMessage, Time: testStart, PeerID: idAlice, Nick: "alice", Text: "mine", Self: true},
 	)
 	// nickStyle returns the escape sequences right before nick+"> "+text.
 	content := ts.m.View().Content
@@ -304,7 +304,7 @@ func TestScreenResizeKeepsPosition(t *testing.T) {
 // only at the bottom and the new-messages marker.
 func TestScreenScrolling(t *testing.T) {
 	ts := newTestScreen(t, newScreenRoom("private"), 59, 12) // 9 pane rows, no member list
-	var evs []node.Event
+	var evs []chat.Event
 	for i := range 100 {
 		evs = append(evs, msgEvent(i, idBob, "bob", fmt.Sprintf("line %d", i)))
 	}
@@ -343,8 +343,8 @@ func TestScreenScrolling(t *testing.T) {
 	for range 20 {
 		ts.key("pgdown")
 	}
-	if got := last(); !strings.HasSuffix(got, "fresh") || !ts.m.sb.follow {
-		t.Errorf("PgDn to the end: last row %q, following %v", got, ts.m.sb.follow)
+	if got := last(); !strings.HasSuffix(got, "fresh") || !ts.m.tab().msgs.sb.follow {
+		t.Errorf("PgDn to the end: last row %q, following %v", got, ts.m.tab().msgs.sb.follow)
 	}
 	ts.events(msgEvent(201, idBob, "bob", "fresher"))
 	if got := last(); !strings.HasSuffix(got, "fresher") {
@@ -352,7 +352,7 @@ func TestScreenScrolling(t *testing.T) {
 	}
 	ts.key("pgup")
 	ts.key("end")
-	if s := ts.screen(); !ts.m.sb.follow || strings.Contains(s, "scrolled up") {
+	if s := ts.screen(); !ts.m.tab().msgs.sb.follow || strings.Contains(s, "scrolled up") {
 		t.Errorf("End does not return to the bottom:\n%s", s)
 	}
 }
@@ -378,18 +378,18 @@ func TestScreenSanitizes(t *testing.T) {
 	evil := "\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\\x07\x08\r\nX\u202e\x9b31m"
 	room := newScreenRoom("private")
 	room.setMembers(
-		node.Member{PeerID: idAlice, Nick: "alice", Self: true},
-		node.Member{PeerID: idBob + "\x1b[5m", Nick: "bob\x1b[31m\x1b]0;t\x07", Addrs: []string{"/ip4/1.2.3.4\x1b[2J"}},
+		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
+		chat.Member{PeerID: idBob + "\x1b[5m", Nick: "bob\x1b[31m\x1b]0;t\x07", Addrs: []string{"/ip4/1.2.3.4\x1b[2J"}},
 	)
 	ts := newTestScreen(t, room, 100, 30)
 	ts.events(
-		node.Event{Type: node.EventJoin, Time: testStart, PeerID: idBob + "\x1b[5m", Nick: "bob\x1b[31m\x1b]0;t\x07"},
+		chat.Event{Kind: chat.KindJoin, Time: testStart, PeerID: idBob + "\x1b[5m", Nick: "bob\x1b[31m\x1b]0;t\x07"},
 		msgEvent(1, idBob+"\x1b[5m", "bob\x1b[31m\x1b]0;t\x07", evil),
-		node.Event{Type: node.EventMessage, Time: testStart, PeerID: idBob, Nick: evil, Text: evil, Action: true},
-		node.Event{Type: node.EventNick, Time: testStart, PeerID: idBob, Nick: evil, OldNick: evil},
-		node.Event{Type: node.EventNotice, Time: testStart, Text: evil},
-		node.Event{Type: node.EventError, Time: testStart, Text: evil},
-		node.Event{Type: node.EventLeave, Time: testStart, PeerID: idBob, Nick: evil, Reason: evil},
+		chat.Event{Kind: chat.KindMessage, Time: testStart, PeerID: idBob, Nick: evil, Text: evil, Action: true},
+		chat.Event{Kind: chat.KindNick, Time: testStart, PeerID: idBob, Nick: evil, OldNick: evil},
+		chat.Event{Kind: chat.KindNotice, Time: testStart, Text: evil},
+		chat.Event{Kind: chat.KindError, Time: testStart, Text: evil},
+		chat.Event{Kind: chat.KindLeave, Time: testStart, PeerID: idBob, Nick: evil, Reason: evil},
 	)
 	ts.enter("/who")
 	for _, w := range []int{100, 40} {

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,19 +23,7 @@ import (
 // Without tmux the test is skipped, except under CI=true, where tmux must
 // be installed (.ci/run installs it).
 func TestTmuxTwoNodes(t *testing.T) {
-	tmuxPath, err := exec.LookPath("tmux")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tmux is not installed, and CI=true requires the real-terminal test to run")
-		}
-		t.Skip("tmux is not installed: skipping the real-terminal test")
-	}
-	if testing.Short() {
-		t.Skip("-short: skipping the real-terminal test (builds and runs the binary)")
-	}
-	dir := t.TempDir()
-	bin := buildLanchat(t, dir)
-	tm := newTmux(t, tmuxPath)
+	tm, bin, dir := startTmuxTest(t)
 
 	alice := tm.start(t, "alice", bin, dir)
 	addr := waitListenAddr(t, filepath.Join(dir, "alice.log"))
@@ -109,12 +96,110 @@ func TestTmuxTwoNodes(t *testing.T) {
 	}
 }
 
+// TestTmuxRooms runs two real lanchat binaries in tmux, in the rooms lobby
+// and dev (--room twice), connected over loopback with --peer, and checks
+// the room bar as a person sees it: unread counts and the mention marker
+// of the rooms not shown, switching with Alt-2, Ctrl-N and Ctrl-P, /join
+// and /part, at 100×30 and at 40×10 (where the bar collapses into the
+// header, "#lobby 1/3 •2").
+func TestTmuxRooms(t *testing.T) {
+	tm, bin, dir := startTmuxTest(t)
+	rooms := []string{"--room", "lobby", "--room", "dev"}
+
+	alice := tm.start(t, "alice", bin, dir, rooms...)
+	addr := waitListenAddr(t, filepath.Join(dir, "alice.log"))
+	alice.waitFor(t, "alice's rooms", contains("Welcome to #lobby"), contains("[1 #lobby] 2 #dev"))
+	bob := tm.start(t, "bob", bin, dir, append([]string{"--peer", addr}, rooms...)...)
+	alice.waitFor(t, "bob in the lobby", contains("--> bob joined"), contains("1 peer"))
+	bob.waitFor(t, "bob's rooms", contains("[1 #lobby] 2 #dev"), contains("--> alice joined"))
+
+	// alice joins a third room and comes back to the lobby.
+	alice.typeLine(t, "/join ops")
+	alice.waitFor(t, "ops joined", contains("You joined #ops"), contains("1 #lobby  2 #dev [3 #ops]"))
+	tm.run(t, "send-keys", "-t", alice.target(), "M-1")
+	alice.waitFor(t, "back in the lobby", contains("[1 #lobby] 2 #dev  3 #ops"))
+
+	// bob talks in the lobby, then in dev: alice, in the lobby, sees the
+	// lobby's line and dev's count, with the mention marker.
+	bob.typeLine(t, "hello lobby")
+	alice.waitFor(t, "bob's lobby line", contains("<bob> hello lobby"))
+	tm.run(t, "send-keys", "-t", bob.target(), "M-2")
+	bob.waitFor(t, "bob in dev", contains("1 #lobby [2 #dev]"))
+	bob.typeLine(t, "the build is red")
+	bob.typeLine(t, "alice: can you look?")
+	wide := alice.waitFor(t, "dev's unread count", contains("2 #dev •2@"), not(contains("the build is red")))
+	t.Logf("alice, 100×30, in the lobby:\n%s", wide)
+
+	// At 40×10 the bar collapses into the header.
+	tm.run(t, "resize-window", "-t", "alice:", "-x", "40", "-y", "10")
+	narrow := alice.waitFor(t, "the collapsed bar", fits(40, 10), contains("#lobby 1/3 •2@"))
+	t.Logf("alice, 40×10, in the lobby:\n%s", narrow)
+	tm.run(t, "resize-window", "-t", "alice:", "-x", "100", "-y", "30")
+	alice.waitFor(t, "the 100×30 redraw", fits(100, 30), contains("2 #dev •2@"))
+
+	// Alt-2 shows dev, read now; Ctrl-N and Ctrl-P move along the bar.
+	tm.run(t, "send-keys", "-t", alice.target(), "M-2")
+	alice.waitFor(t, "dev", contains("1 #lobby [2 #dev] 3 #ops"), contains("<bob> alice: can you look?"), not(contains("hello lobby")))
+	tm.run(t, "send-keys", "-t", alice.target(), "C-n")
+	alice.waitFor(t, "ops after Ctrl-N", contains("[3 #ops]"), contains("You joined #ops"))
+	tm.run(t, "send-keys", "-t", alice.target(), "C-n")
+	alice.waitFor(t, "the lobby after Ctrl-N wraps", contains("[1 #lobby]"), contains("<bob> hello lobby"))
+	tm.run(t, "send-keys", "-t", alice.target(), "C-p")
+	alice.waitFor(t, "ops after Ctrl-P", contains("[3 #ops]"))
+
+	// An unread count at 40×10 without a mention.
+	tm.run(t, "resize-window", "-t", "alice:", "-x", "40", "-y", "10")
+	bob.typeLine(t, "just a note")
+	alice.waitFor(t, "the collapsed count", fits(40, 10), contains("#ops 3/3 •1"), not(contains("•1@")))
+	tm.run(t, "resize-window", "-t", "alice:", "-x", "100", "-y", "30")
+
+	// alice leaves ops: the others stay, and bob sees nobody lost.
+	alice.typeLine(t, "/part")
+	// The room joined last of those left, dev, is current now.
+	alice.waitFor(t, "ops left", contains("You left #ops."), contains("1 #lobby [2 #dev]"), not(contains("#ops ")))
+	bob.typeLine(t, "still here?")
+	alice.waitFor(t, "dev still works", contains("<bob> still here?"))
+	if s, _ := bob.capture(); strings.Contains(s, "lost") {
+		t.Errorf("bob sees someone lost after alice's /part:\n%s", s)
+	}
+
+	for _, p := range []*pane{bob, alice} {
+		p.typeLine(t, ":end")
+		if code := p.waitExit(t); code != "0" {
+			t.Errorf("%s exited with status %s after :end, want 0; stderr: %s", p.name, code, p.stderr())
+		}
+	}
+}
+
+// startTmuxTest skips the test without tmux (fails it under CI=true, where
+// tmux must be installed: .ci/run installs it) or with -short, and returns
+// a tmux server for it, the lanchat binary built into a temporary
+// directory, and that directory.
+func startTmuxTest(t *testing.T) (tm *tmux, bin, dir string) {
+	t.Helper()
+	tmuxPath, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tmux is not installed, and CI=true requires the real-terminal test to run")
+		}
+		t.Skip("tmux is not installed: skipping the real-terminal test")
+	}
+	if testing.Short() {
+		t.Skip("-short: skipping the real-terminal test (builds and runs the binary)")
+	}
+	dir = t.TempDir()
+	bin = buildLanchat(t, dir)
+	return newTmux(t, tmuxPath), bin, dir
+}
+
 // buildLanchat builds the binary into dir.
 func buildLanchat(t *testing.T, dir string) string {
 	t.Helper()
+	// The go command that runs this test is the one to build with; go test
+	// puts its GOROOT's bin first in PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("no go command in PATH to build lanchat with: %v", err)
 	}
 	bin := filepath.Join(dir, "lanchat")
 	cmd := exec.Command(goTool, "build", "-o", bin, "lanchat/cmd/lanchat")

@@ -1,0 +1,314 @@
+package tui
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"lanchat/node/chat"
+)
+
+// lineWriter formats events as lines and writes each with one Write.
+type lineWriter struct {
+	out  io.Writer
+	mode LineMode
+	buf  bytes.Buffer
+
+	// first is the room whose plain lines have no "#room " prefix.
+	first string
+	// announced are the rooms the plain ready line named: our own join
+	// there is not repeated. A room we leave is forgotten, so a later join
+	// of it is shown.
+	announced map[string]bool
+}
+
+// newLineWriter returns a writer of mode lines to out.
+func newLineWriter(out io.Writer, mode LineMode) *lineWriter {
+	return &lineWriter{out: out, mode: mode, announced: map[string]bool{}}
+}
+
+// Per-type JSON objects; the field order is the output order.
+type (
+	// jsonReady is the first line: who we are and the rooms we are in.
+	jsonReady struct {
+		Type        string   `json:"type"`
+		Time        string   `json:"time"`
+		PeerID      string   `json:"peer_id"`
+		Nick        string   `json:"nick"`
+		Room        string   `json:"room"`
+		Rooms       []string `json:"rooms"`
+		Network     string   `json:"network"`
+		Fingerprint string   `json:"fingerprint"`
+		Addrs       []string `json:"addrs"`
+	}
+	// jsonJoin says a member joined a room (ours with "self").
+	jsonJoin struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		Room   string `json:"room"`
+		PeerID string `json:"peer_id"`
+		Nick   string `json:"nick"`
+		Self   bool   `json:"self,omitempty"`
+	}
+	// jsonLeave says a member left a room, "reason" quit or lost.
+	jsonLeave struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		Room   string `json:"room"`
+		PeerID string `json:"peer_id"`
+		Nick   string `json:"nick"`
+		Reason string `json:"reason"`
+		Self   bool   `json:"self,omitempty"`
+	}
+	// jsonNick says a member of a room renamed.
+	jsonNick struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		Room   string `json:"room"`
+		PeerID string `json:"peer_id"`
+		Old    string `json:"old"`
+		New    string `json:"new"`
+		Self   bool   `json:"self,omitempty"`
+	}
+	// jsonMessage is a chat line or (with "action") a /me.
+	jsonMessage struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		Room   string `json:"room"`
+		ID     string `json:"id"`
+		PeerID string `json:"peer_id"`
+		Nick   string `json:"nick"`
+		Text   string `json:"text"`
+		Sent   string `json:"sent"`
+		Self   bool   `json:"self"`
+		Action bool   `json:"action,omitempty"`
+	}
+	// jsonText is a notice or an error, of a room or (no "room") of the host.
+	jsonText struct {
+		Type string `json:"type"`
+		Time string `json:"time"`
+		Room string `json:"room,omitempty"`
+		Text string `json:"text"`
+	}
+	// jsonRooms is the answer to /rooms.
+	jsonRooms struct {
+		Type  string     `json:"type"`
+		Time  string     `json:"time"`
+		Rooms []jsonRoom `json:"rooms"`
+	}
+	// jsonRoom is one room of /rooms: "room" is "" for a private room not joined, told apart by "id".
+	jsonRoom struct {
+		Room    string `json:"room"`
+		ID      string `json:"id,omitempty"`
+		Members int    `json:"members"`
+		Joined  bool   `json:"joined"`
+		Private bool   `json:"private,omitempty"`
+	}
+)
+
+// jsonType is the JSON "type" of an event kind. The names are the JSON
+// format's: [chat.EventKind] has no JSON meaning of its own.
+func jsonType(k chat.EventKind) string {
+	switch k {
+	case chat.KindJoin:
+		return "join"
+	case chat.KindLeave:
+		return "leave"
+	case chat.KindNick:
+		return "nick"
+	case chat.KindMessage:
+		return "message"
+	case chat.KindNotice:
+		return "notice"
+	case chat.KindError:
+		return "error"
+	}
+	return "notice" // a kind added later is at least readable text
+}
+
+// fmtJSONTime formats t for the JSON mode; the zero time means now.
+func fmtJSONTime(t time.Time) string {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UTC().Format(jsonTime)
+}
+
+// ready writes the first line: who we are and the rooms of s.
+func (w *lineWriter) ready(s *session) error {
+	info := s.info
+	w.first = s.first
+	names := make([]string, 0, len(s.rooms))
+	for _, rv := range s.rooms {
+		names = append(names, rv.name)
+		w.announced[rv.name] = true
+	}
+	if w.mode == JSON {
+		addrs := info.Addrs
+		if addrs == nil {
+			addrs = []string{}
+		}
+		cur := ""
+		if s.cur != nil {
+			cur = s.cur.name
+		}
+		return w.writeJSON(jsonReady{"ready", fmtJSONTime(time.Time{}), info.PeerID, info.Nick,
+			cur, names, info.Network, info.Fingerprint, addrs})
+	}
+	var network string
+	if info.Network == chat.NetworkPrivate {
+		network = "private network, key fingerprint " + Sanitize(info.Fingerprint)
+	} else {
+		network = "open network"
+	}
+	var line string
+	switch len(names) {
+	case 0:
+		line = fmt.Sprintf("* lanchat: started as %s (%s), in no room: join one with /join NAME", Sanitize(info.Nick), network)
+	case 1:
+		line = fmt.Sprintf("* lanchat: joined room %s as %s (%s)", Sanitize(names[0]), Sanitize(info.Nick), network)
+	default:
+		for i := range names {
+			names[i] = Sanitize(names[i])
+		}
+		line = fmt.Sprintf("* lanchat: joined rooms %s as %s (%s)", strings.Join(names, ", "), Sanitize(info.Nick), network)
+	}
+	if err := w.writePlain(line); err != nil {
+		return err
+	}
+	// Where others can reach us with --peer when multicast is blocked.
+	var addrs []string
+	for _, a := range info.Addrs {
+		if !strings.HasPrefix(a, "/ip4/127.") && !strings.HasPrefix(a, "/ip6/::1/") {
+			addrs = append(addrs, Sanitize(a))
+		}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	return w.writePlain("* reachable at " + strings.Join(addrs, " "))
+}
+
+// notice writes a local notice about room ("" for none).
+func (w *lineWriter) notice(room, text string) error {
+	return w.event(chat.Event{Kind: chat.KindNotice, Room: room, Time: time.Now(), Text: text})
+}
+
+// fail writes a local error line about room ("" for none).
+func (w *lineWriter) fail(room, text string) error {
+	return w.event(chat.Event{Kind: chat.KindError, Room: room, Time: time.Now(), Text: text})
+}
+
+// rooms writes the answer to /rooms.
+func (w *lineWriter) rooms(rooms []chat.RoomInfo) error {
+	if w.mode != JSON {
+		return w.notice("", roomsText(rooms))
+	}
+	list := make([]jsonRoom, 0, len(rooms))
+	for _, r := range rooms {
+		list = append(list, jsonRoom{r.Name, r.ID, r.Members, r.Joined, r.Private})
+	}
+	return w.writeJSON(jsonRooms{"rooms", fmtJSONTime(time.Time{}), list})
+}
+
+// event writes one event as one line. Plain mode skips our own join in a
+// room the ready line named.
+func (w *lineWriter) event(ev chat.Event) error {
+	if w.mode == JSON {
+		return w.writeJSON(jsonEvent(ev))
+	}
+	if ev.Self && ev.Kind == chat.KindJoin && w.announced[ev.Room] {
+		return nil
+	}
+	if ev.Self && ev.Kind == chat.KindLeave {
+		delete(w.announced, ev.Room)
+	}
+	line := plainEvent(ev)
+	if ev.Room != "" && ev.Room != w.first {
+		line = "#" + Sanitize(ev.Room) + " " + line
+	}
+	return w.writePlain(line)
+}
+
+// jsonEvent returns the JSON object for ev.
+func jsonEvent(ev chat.Event) any {
+	t := fmtJSONTime(ev.Time)
+	typ := jsonType(ev.Kind)
+	switch ev.Kind {
+	case chat.KindJoin:
+		return jsonJoin{typ, t, ev.Room, ev.PeerID, ev.Nick, ev.Self}
+	case chat.KindLeave:
+		return jsonLeave{typ, t, ev.Room, ev.PeerID, ev.Nick, ev.Reason, ev.Self}
+	case chat.KindNick:
+		return jsonNick{typ, t, ev.Room, ev.PeerID, ev.OldNick, ev.Nick, ev.Self}
+	case chat.KindMessage:
+		return jsonMessage{typ, t, ev.Room, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), ev.Self, ev.Action}
+	default: // notice, error and any kind added later
+		return jsonText{typ, t, ev.Room, ev.Text}
+	}
+}
+
+// plainEvent returns the plain line for ev, without the newline and the room
+// prefix. Every string from the event is sanitised.
+func plainEvent(ev chat.Event) string {
+	nick := Sanitize(ev.Nick)
+	switch ev.Kind {
+	case chat.KindMessage:
+		t := ev.Time
+		if t.IsZero() {
+			t = time.Now()
+		}
+		if ev.Action {
+			return fmt.Sprintf("[%s] * %s %s", t.Format("15:04"), nick, Sanitize(ev.Text))
+		}
+		return fmt.Sprintf("[%s] <%s> %s", t.Format("15:04"), nick, Sanitize(ev.Text))
+	case chat.KindJoin:
+		return "* " + nick + " joined"
+	case chat.KindLeave:
+		reason := ev.Reason
+		if reason == "" {
+			reason = chat.ReasonQuit
+		}
+		return "* " + nick + " left (" + Sanitize(reason) + ")"
+	case chat.KindNick:
+		return "* " + Sanitize(ev.OldNick) + " is now known as " + nick
+	case chat.KindError:
+		return "! " + Sanitize(ev.Text)
+	default: // notice and any kind added later
+		return "* " + Sanitize(ev.Text)
+	}
+}
+
+// writeJSON writes v as one JSON line. HTML escaping is off: "<" stays "<".
+func (w *lineWriter) writeJSON(v any) error {
+	w.buf.Reset()
+	enc := json.NewEncoder(&w.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("tui: encode event: %w", err)
+	}
+	return w.flush()
+}
+
+// writePlain writes s plus a newline.
+func (w *lineWriter) writePlain(s string) error {
+	w.buf.Reset()
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	w.buf.WriteString(s)
+	w.buf.WriteByte('\n')
+	return w.flush()
+}
+
+// flush writes the buffered line with one Write.
+func (w *lineWriter) flush() error {
+	if _, err := w.out.Write(w.buf.Bytes()); err != nil {
+		return fmt.Errorf("tui: write output: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,284 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"lanchat/node/chat"
+)
+
+// session is the state both front ends share: the host, the rooms joined,
+// which one is current, and what each room looks like to the user (its
+// [roomView]). It is changed only by the front end's own loop (the screen's
+// Update, RunLines' goroutine); the commands of [commandTable] act on it.
+type session struct {
+	host  Host
+	info  chat.Info
+	nick  string      // our nick as last reported, raw
+	rooms []*roomView // joined rooms, in the order joined
+	cur   *roomView   // the current room; nil when in none
+	// first is the first room at start (or, started in none, the first
+	// joined): plain mode prefixes the lines of other rooms with "#room ".
+	first string
+}
+
+// newSession starts a session in rooms; the first is current, as a plain
+// line goes to the first --room at start. It calls h.Info and each room's
+// Members.
+func newSession(h Host, rooms []Room) *session {
+	s := &session{host: h, info: h.Info()}
+	s.nick = s.info.Nick
+	for _, r := range rooms {
+		s.add(r)
+	}
+	if len(s.rooms) > 0 {
+		s.setCurrent(s.rooms[0])
+	}
+	return s
+}
+
+// add appends a joined room and makes it current: a plain line goes to the
+// room joined last.
+func (s *session) add(r Room) *roomView {
+	rv := &roomView{room: r, name: r.Name(), private: r.Private()}
+	rv.refresh()
+	if s.first == "" {
+		s.first = rv.name
+	}
+	s.rooms = append(s.rooms, rv)
+	s.setCurrent(rv)
+	return rv
+}
+
+// remove forgets a room we left. If it was current, the room joined last of
+// those left becomes current.
+func (s *session) remove(rv *roomView) {
+	i := slices.Index(s.rooms, rv)
+	if i < 0 {
+		return
+	}
+	s.rooms = slices.Delete(s.rooms, i, i+1)
+	if s.cur == rv {
+		s.cur = nil
+		if len(s.rooms) > 0 {
+			s.setCurrent(s.rooms[len(s.rooms)-1])
+		}
+	}
+}
+
+// setCurrent makes rv the current room; its activity counts as seen.
+func (s *session) setCurrent(rv *roomView) {
+	s.cur = rv
+	if rv != nil {
+		rv.unread, rv.mentions = 0, 0
+	}
+}
+
+// find returns the joined room called name ("#" optional), or nil. A room
+// being left (/part) is not found: nothing more is sent to it, and joining
+// its name again joins anew.
+func (s *session) find(name string) *roomView {
+	name = strings.TrimPrefix(strings.TrimSpace(name), "#")
+	for _, rv := range s.rooms {
+		if rv.name == name && !rv.parting {
+			return rv
+		}
+	}
+	return nil
+}
+
+// closed takes note that the Events channel of room rv (nil: the host's)
+// was closed. After our own /part that is the end of the leave: the room is
+// removed and closed returns nil. Otherwise the host went away, and closed
+// returns an error wrapping [chat.ErrClosed] for the front end to end with.
+func (s *session) closed(rv *roomView) error {
+	switch {
+	case rv == nil:
+		return fmt.Errorf("tui: host events ended: %w", chat.ErrClosed)
+	case rv.parting:
+		s.remove(rv)
+		return nil
+	}
+	return fmt.Errorf("tui: events of room %q ended: %w", rv.name, chat.ErrClosed)
+}
+
+// index returns rv's position among the joined rooms, or -1.
+func (s *session) index(rv *roomView) int { return slices.Index(s.rooms, rv) }
+
+// observe takes note of an event of room rv before it is shown: our own
+// nick, and the activity of a room that is not current.
+func (s *session) observe(rv *roomView, ev chat.Event) {
+	switch {
+	case ev.Kind == chat.KindNick && ev.Self:
+		s.nick = ev.Nick
+	case ev.Kind == chat.KindMessage && !ev.Self && rv != nil && rv != s.cur:
+		rv.unread++
+		if s.mentioned(ev) {
+			rv.mentions++
+		}
+	}
+}
+
+// mentioned reports whether ev is someone else's chat line that writes our
+// current nick (see [mentions]).
+func (s *session) mentioned(ev chat.Event) bool {
+	return ev.Kind == chat.KindMessage && !ev.Self && mentions(Sanitize(ev.Text), Sanitize(s.nick))
+}
+
+// rosterEvent reports whether ev changes a room's roster.
+func rosterEvent(ev chat.Event) bool {
+	switch ev.Kind {
+	case chat.KindJoin, chat.KindLeave, chat.KindNick:
+		return true
+	}
+	return false
+}
+
+// roomView is one joined room as both front ends show it: its roster
+// snapshot with display labels, and the activity the user has not seen.
+type roomView struct {
+	room    Room
+	name    string // [Room.Name], raw
+	private bool
+
+	members []chat.Member     // roster snapshot, sorted by nick (any case), then peer ID
+	labels  map[string]string // peer ID -> display label, sanitised
+	gen     int               // counts roster snapshots
+
+	unread   int  // others' messages since the room was last current
+	mentions int  // how many of those wrote our nick
+	parting  bool // we asked to leave: the events channel closing is expected
+}
+
+// refresh takes a new roster snapshot and works out display labels: a nick
+// shared by several members gets a short peer-ID suffix ("alice#3f2a").
+func (rv *roomView) refresh() {
+	members := slices.Clone(rv.room.Members())
+	slices.SortStableFunc(members, func(a, b chat.Member) int {
+		if c := strings.Compare(strings.ToLower(a.Nick), strings.ToLower(b.Nick)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.PeerID, b.PeerID)
+	})
+	count := make(map[string]int, len(members))
+	for _, mb := range members {
+		count[mb.Nick]++
+	}
+	labels := make(map[string]string, len(members))
+	for _, mb := range members {
+		l := clean(mb.Nick)
+		if count[mb.Nick] > 1 {
+			l += "#" + shortID(mb.PeerID)
+		}
+		labels[mb.PeerID] = l
+	}
+	rv.members, rv.labels = members, labels
+	rv.gen++
+}
+
+// label returns how to show the member peerID called nick: the nick, with a
+// peer-ID suffix when another member in the roster has the same nick.
+func (rv *roomView) label(peerID, nick string) string {
+	if rv != nil {
+		for _, mb := range rv.members {
+			if mb.Nick == nick && mb.PeerID != peerID {
+				return clean(nick) + "#" + shortID(peerID)
+			}
+		}
+	}
+	return clean(nick)
+}
+
+// peers is the number of other members that are not lost.
+func (rv *roomView) peers() int {
+	if rv == nil {
+		return 0
+	}
+	n := 0
+	for _, mb := range rv.members {
+		if !mb.Self && !mb.Lost {
+			n++
+		}
+	}
+	return n
+}
+
+// clean makes remote text safe to show (see [Sanitize]) and keeps it from
+// joining the text around it into one character: text that starts with a
+// combining mark, a zero-width joiner or an emoji modifier gets a space to
+// sit on, and text that ends with a prepended mark gets a space after it.
+// The screen measures its spans one by one, as the terminal draws them.
+func clean(s string) string {
+	s = Sanitize(s)
+	if s == "" {
+		return s
+	}
+	if c, _ := ansi.FirstGraphemeCluster("a"+s, ansi.GraphemeWidth); len(c) > 1 {
+		s = " " + s
+	}
+	// Does the end join a following "a"? Looking at the last 64 bytes is
+	// enough: only the last cluster matters.
+	i := max(0, len(s)-64)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	last := ""
+	for t := s[i:] + "a"; t != ""; {
+		c, _ := ansi.FirstGraphemeCluster(t, ansi.GraphemeWidth)
+		if len(c) == 0 {
+			break
+		}
+		last, t = c, t[len(c):]
+	}
+	if last != "a" {
+		s += " "
+	}
+	return s
+}
+
+// shortID returns the last 4 characters of a peer ID, sanitised.
+func shortID(id string) string {
+	id = clean(id)
+	r := []rune(id)
+	if len(r) > 4 {
+		r = r[len(r)-4:]
+	}
+	return string(r)
+}
+
+// mentions reports whether text names our nick as a word of its own
+// (any case): "alice:" and "hi Alice!" do, "malice" does not.
+func mentions(text, nick string) bool {
+	if nick == "" {
+		return false
+	}
+	text, nick = strings.ToLower(text), strings.ToLower(nick)
+	for i := 0; ; {
+		j := strings.Index(text[i:], nick)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(nick)
+		before, _ := utf8.DecodeLastRuneInString(text[:start])
+		after, _ := utf8.DecodeRuneInString(text[end:])
+		if !isWordRune(before) && !isWordRune(after) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// isWordRune reports whether r continues a word. Scripts written without
+// spaces (Han, kana, Hangul) have no word boundaries to look for: "ゆきさん"
+// mentions ゆき.
+func isWordRune(r rune) bool {
+	if r == utf8.RuneError || unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) {
+		return false
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_'
+}
