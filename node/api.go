@@ -3,119 +3,89 @@ package node
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 )
 
-// EventType names what an [Event] reports. The values are the "type"
-// strings of the JSON line mode.
-type EventType string
+// ProtocolVersion is the lanchat protocol version, for discovery's TXT
+// record and the libp2p user agent. It changes when the topic names, the
+// envelope version or the ack protocol change; nodes of different versions
+// do not chat with each other.
+const ProtocolVersion = "2"
 
-// Event types. ONLY APPEND TO THIS LIST.
-const (
-	EventJoin    EventType = "join"    // a member appeared in the roster (also those present on arrival, and this node itself first, with Self)
-	EventLeave   EventType = "leave"   // a member left: Reason is "quit" or "lost"
-	EventNick    EventType = "nick"    // a member renamed: OldNick -> Nick
-	EventMessage EventType = "message" // a chat line (Action for /me)
-	EventNotice  EventType = "notice"  // informational text for the user
-	EventError   EventType = "error"   // something went wrong that the user should see
-)
-
-// Leave reasons.
-const (
-	ReasonQuit = "quit" // the member said goodbye
-	ReasonLost = "lost" // the member went silent without a goodbye (see [Config.LostAfter])
-)
-
-// Event is one thing that happened in the room. It is a plain value: copy freely.
-type Event struct {
-	Type    EventType
-	Time    time.Time // local time the event was observed
-	PeerID  string    // who it is about (empty for notice/error)
-	Nick    string    // the member's nick (for EventNick: the new nick)
-	OldNick string    // EventNick only
-	Reason  string    // EventLeave only: ReasonQuit or ReasonLost
-	ID      string    // EventMessage only: unique message ID ("<peer ID>/<seqno hex>")
-	Text    string    // EventMessage, EventNotice, EventError
-	Action  bool      // EventMessage only: a /me action
-	Sent    time.Time // EventMessage only: the sender's clock when sent
-	Self    bool      // the event is about this node itself
-}
-
-// Member is one entry of the room roster.
-type Member struct {
-	PeerID string
-	Nick   string
-	Addrs  []string // remote multiaddrs of live connections, if directly connected
-	Lost   bool     // stopped answering without saying goodbye
-	Self   bool     // this node
-}
-
-// Info describes this node once it has started.
-type Info struct {
-	PeerID      string
-	Nick        string
-	Room        string
-	Network     string   // "private" or "open"
-	Fingerprint string   // Fingerprint of the key, "open" without one
-	Addrs       []string // listen multiaddrs including /p2p/<id>
-	Port        int      // TCP port listening on IPv4 (0 if none)
-	Port6       int      // TCP port listening on IPv6 (0 if none)
-}
-
-// Network names reported in [Info.Network].
-const (
-	NetworkPrivate = "private"
-	NetworkOpen    = "open"
-)
-
-// ProtocolVersion is the lanchat protocol version, for discovery's TXT record.
-// It changes when the topic name or envelope version changes.
-const ProtocolVersion = "1"
-
-// Sentinel errors.
+// Errors of this package, checked with [errors.Is]. Errors about rooms,
+// nicks and text are those of package chat: [chat.ErrClosed] (the host is
+// closed), [chat.ErrLeft] (the room was left), [chat.ErrAlreadyJoined],
+// [chat.ErrInvalidRoom], [chat.ErrInvalidNick], [chat.ErrEmptyText],
+// [chat.ErrTooLong], [chat.ErrBadUTF8]. Identity and key files have
+// [ErrIdentity], [ErrSwarmKey] and [ErrKeyLength].
 var (
-	ErrClosed      = errors.New("node: closed")
-	ErrTooLong     = errors.New("node: text too long")
-	ErrInvalidNick = errors.New("node: invalid nick")
-	ErrInvalidRoom = errors.New("node: invalid room name")
 	ErrConfig      = errors.New("node: invalid config")
 	ErrBadAddr     = errors.New("node: bad peer address")
 	ErrHandshake   = errors.New("node: handshake failed") // a peer answered but the handshake failed: most likely another key
 	ErrUnreachable = errors.New("node: peer unreachable") // nothing answered a dial
 )
 
-// Config configures a [Node]. Start from [DefaultConfig]; a zero field takes
+// ConfigError is a bad value of one [Config] field, or a bad address given
+// to [Host.Connect]. Its Error is Reason: one sentence that says what is
+// wrong and how it should look, without naming the field, so that a front
+// end can name it its own way (cmd/lanchat says "--listen: …"). It wraps
+// the sentinel of its kind: [ErrConfig], [ErrBadAddr], [ErrIdentity],
+// [ErrKeyLength] or [chat.ErrInvalidNick].
+type ConfigError struct {
+	// Field is the Config field: "Nick", "PSK", "IdentityPath",
+	// "ListenAddrs" or "StaticPeers" (also for Connect's address).
+	Field string
+	// Reason is the sentence, e.g. `listen address "x": want a multiaddr
+	// like /ip4/0.0.0.0/tcp/4001`.
+	Reason string
+	// Err is the error of its kind, for [errors.Is].
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Reason }
+
+// Unwrap returns the error of its kind.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// configError returns a ConfigError for field whose Reason is err's
+// message without its package prefix ("chat: ", "node: ").
+func configError(field string, err error) *ConfigError {
+	reason := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "chat: "), "node: ")
+	return &ConfigError{Field: field, Reason: reason, Err: err}
+}
+
+// Config configures a [Host]. Start from [DefaultConfig]; a zero field takes
 // its default.
 type Config struct {
-	// Nick is the display nick: 1..32 runes, printable, no control or format
-	// characters, no leading/trailing space. Default "" = "user-" plus the end
-	// of the peer ID.
+	// Nick is the display nick, the same in every room: 1..32 runes,
+	// printable, no control or format characters, no leading/trailing
+	// space (see [chat.ValidNick]). Default "" = "user-" plus the end of
+	// the peer ID.
 	Nick string
-	// Room is the room name; one gossipsub topic per room
-	// ("lanchat/1/room/<room>"). 1..64 bytes, printable, no spaces.
-	// Default "lobby".
-	Room string
 	// PSK is the 32-byte pre-shared key (libp2p private network): nodes
 	// without it cannot complete a connection. nil = open network, anyone on
-	// the LAN can join. See [DeriveKey] and [ReadSwarmKey].
+	// the LAN can join. See [DeriveKey] and [ReadSwarmKey]. It also salts
+	// the keys of private rooms.
 	PSK []byte
 	// IdentityPath is the Ed25519 identity file, created with mode 0600 (its
 	// directory 0700) on first run so the peer ID survives restarts. While a
-	// node runs it holds an exclusive lock on IdentityPath+".lock"; a second
+	// host runs it holds an exclusive lock on IdentityPath+".lock"; a second
 	// process with the same path gets an ephemeral identity and a notice.
 	// "" = ephemeral identity (a new peer ID each run).
 	IdentityPath string
 	// ListenAddrs are the TCP multiaddrs to listen on. Default
 	// /ip4/0.0.0.0/tcp/0 and /ip6/::/tcp/0 (all interfaces, a free port);
-	// if IPv6 cannot listen the node continues on IPv4 and logs it.
+	// if IPv6 cannot listen the host continues on IPv4 and logs it.
 	ListenAddrs []string
 	// StaticPeers are multiaddrs ending in /p2p/<id>, dialled at start and
 	// redialled with backoff (1 s doubling to 30 s) whenever disconnected.
 	// For networks where mDNS is blocked. Default none.
 	StaticPeers []string
-	// HeartbeatInterval is the presence heartbeat period. Default 2 s.
-	// Shorter finds silent members sooner and teaches newcomers nicks sooner,
-	// at one small pubsub message per member per period.
+	// HeartbeatInterval is the presence heartbeat period, in every room.
+	// Default 2 s. Shorter finds silent members sooner and teaches
+	// newcomers nicks sooner, at one small pubsub message per member, room
+	// and period.
 	HeartbeatInterval time.Duration
 	// LostAfter is how long a member may stay silent before it is reported
 	// lost. Default 6 s (three heartbeats). Must be at least twice
@@ -125,11 +95,11 @@ type Config struct {
 	// 1.5 HeartbeatInterval of silence instead. Every node is assumed to
 	// use the same HeartbeatInterval.
 	LostAfter time.Duration
-	// EventBuffer is the capacity of the Events channel. Default 1024. When
-	// it is full, event delivery blocks (see [Node.Events]); a bigger buffer
-	// rides out a slower front end.
+	// EventBuffer is the capacity of each Events channel: the host's and
+	// every room's. Default 1024. When one is full, delivery blocks (see
+	// [Room.Events]); a bigger buffer rides out a slower front end.
 	EventBuffer int
-	// Logger receives the node's logs. nil = discard. The first Start in a
+	// Logger receives the host's logs. nil = discard. The first Start in a
 	// process also routes libp2p's own logs (warnings and errors only) to it:
 	// libp2p's logging is process-wide, so it can be set only once.
 	Logger *slog.Logger
@@ -137,7 +107,6 @@ type Config struct {
 
 // Defaults of [Config].
 const (
-	DefaultRoom              = "lobby"
 	DefaultHeartbeatInterval = 2 * time.Second
 	DefaultLostAfter         = 6 * time.Second
 	DefaultEventBuffer       = 1024
@@ -151,10 +120,24 @@ func DefaultListenAddrs() []string {
 // DefaultConfig returns the defaults documented on [Config].
 func DefaultConfig() Config {
 	return Config{
-		Room:              DefaultRoom,
 		ListenAddrs:       DefaultListenAddrs(),
 		HeartbeatInterval: DefaultHeartbeatInterval,
 		LostAfter:         DefaultLostAfter,
 		EventBuffer:       DefaultEventBuffer,
 	}
+}
+
+// RoomOptions are the options of [Host.Join]. The zero value joins an
+// open room.
+type RoomOptions struct {
+	// Passphrase, when not empty, makes the room private: its key is
+	// derived from the network key, the room name and the passphrase
+	// (package [lanchat/node/roomkey]), its topic is named after the key's
+	// tag rather than the room name, and every envelope travels sealed with
+	// the key. Members of the network without the passphrase can neither
+	// read nor join it; joining takes ~0.1–0.5 s (argon2id).
+	Passphrase string
+	// Sink, when not nil, is given every record the room accepts (see
+	// [Sink] for its rules). Default none.
+	Sink Sink
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"lanchat/node/chat"
 )
 
 // BenchmarkDeliver measures publish-to-delivery latency across three nodes on
@@ -16,7 +18,8 @@ import (
 // microseconds (the slower receiver of each message).
 func BenchmarkDeliver(b *testing.B) {
 	psk, _ := GenerateKey()
-	var nodes []*Node
+	var nodes []*Host
+	var rooms []*Room
 	type rx struct {
 		text string
 		at   time.Time
@@ -32,13 +35,16 @@ func BenchmarkDeliver(b *testing.B) {
 		}
 		// The benchmark sends faster than any person: lift the flood limits.
 		n.sendLim.SetLimit(rate.Inf)
-		n.limMu.Lock()
-		n.recvLimit = rate.Inf
-		n.limMu.Unlock()
+		n.adm.setLimit(rate.Inf, recvBurst)
+		r, err := n.Join(context.Background(), testRoom, RoomOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
 		nodes = append(nodes, n)
+		rooms = append(rooms, r)
 		go func() {
-			for ev := range n.Events() {
-				if i > 0 && ev.Type == EventMessage {
+			for ev := range r.Events() {
+				if i > 0 && ev.Kind == chat.KindMessage {
 					got <- rx{ev.Text, time.Now()}
 				}
 			}
@@ -46,7 +52,7 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	defer func() {
 		for _, n := range nodes {
-			n.Close(context.Background())
+			n.Close()
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -64,7 +70,7 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	// Warm up until both receivers see messages.
 	for seen := 0; seen < 2; {
-		nodes[0].Send("warmup")
+		rooms[0].Send(ctx, "warmup")
 		timeout := time.After(100 * time.Millisecond)
 	drain:
 		for {
@@ -83,7 +89,7 @@ func BenchmarkDeliver(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		text := strconv.Itoa(i)
 		start := time.Now()
-		if err := nodes[0].Send(text); err != nil {
+		if err := rooms[0].Send(ctx, text); err != nil {
 			b.Fatal(err)
 		}
 		var last time.Time

@@ -1,79 +1,123 @@
-// Package node is a lanchat participant: a libp2p host on the LAN joined to
-// one chat room, with presence (who is here) on top of gossipsub. It is the
-// only package that imports libp2p; front ends see plain values ([Event],
-// [Member], [Info]) and call methods of [Node].
+// Package node is a lanchat participant on the LAN: a [Host] (identity,
+// libp2p host, gossipsub, dialing, static peers, admission of incoming
+// messages) that joins any number of chat rooms, each a [Room] (topic,
+// validator, roster, announcer, events). It is the only package that
+// imports libp2p; front ends see the plain values of [lanchat/node/chat]
+// and call methods of Host and Room.
 //
 // # Transport
 //
 // TCP only, Noise, yamux, and a libp2p private network (pnet) when a 32-byte
 // pre-shared key is set: a peer without the key cannot complete a
-// connection. No relay, hole punching, NAT port mapping or AutoNAT. Each
-// room is one gossipsub topic, "lanchat/1/room/<room>", with strict signing
-// and flood publishing.
+// connection. No relay, hole punching, NAT port mapping or AutoNAT.
+// gossipsub with strict signing and flood publishing carries the rooms.
+// All rooms share the host's connections.
+//
+// # Topics
+//
+// Each room is one gossipsub topic. An open room is "lanchat/2/room/<name>";
+// a private room (one joined with a passphrase) is "lanchat/2/private/<tag>",
+// where the tag is 32 hex digits derived from the room key
+// ([lanchat/node/roomkey]): the name of a private room never goes on the
+// wire. The "2" is [ProtocolVersion]; a peer subscribed to a topic of
+// protocol 1 ("lanchat/1/room/…") is told about with a notice, since the
+// two cannot chat.
+//
+// The subscription filter lets pubsub track only topics of this naming
+// scheme, at most 32 per peer (4096 in all), and forgets a peer's when
+// its last connection closes; that is what [Host.Rooms] lists, with the
+// peers subscribed to each. So every node announces the rooms it is in
+// just by being subscribed; a private room shows as its tag.
 //
 // # Envelope
 //
-// Every pubsub message carries one envelope (integers big-endian):
+// Every pubsub message carries one envelope of [lanchat/node/wire]
+// (version 2: a kind, then tag-length-value fields that older readers
+// skip; its package comment draws it). Its room field must be the room's
+// wire ID — its name, or a private room's tag — or the message is
+// rejected: a signed envelope of one room cannot be replayed into another.
+// Nothing in the envelope names the sender: the sender is the peer that
+// signed the pubsub message, so nobody can speak as somebody else (a nick
+// is just a label). The message ID is pubsub's default, author plus
+// sequence number.
 //
-//	byte 0       1       2                               10      11
-//	    +-------+-------+-------------------------------+-------+--------------+-------------+
-//	    |version| kind  | sent: sender's clock, unix ms | nlen  | nick (nlen B)| text (rest) |
-//	    |  = 1  |       | int64                         | uint8 | UTF-8        | UTF-8       |
-//	    +-------+-------+-------------------------------+-------+--------------+-------------+
+// In a private room every envelope — join, heartbeat, message, nick,
+// leave — is published as a sealed envelope: its sealed field is
+// [roomkey.Key.Seal] of the inner envelope's bytes, with additional data
+// the author's peer ID bytes followed by the tag, so that a sealed
+// envelope opens only as signed by its author and only in its room. The
+// validator opens it (rejecting what does not open), decodes the inner
+// envelope, and checks that its room is the tag and its kind not sealed.
+// A member of the network without the passphrase derives another tag, so
+// it joins another topic and sees nothing; one that subscribes to the
+// topic by its tag gets only sealed bytes.
 //
-// The fields:
+// # Inbound pipeline
 //
-//   - version: 1. Other versions are dropped.
-//   - kind: 1 join, 2 leave, 3 heartbeat, 4 message, 5 action, 6 nick
-//     (append-only). Unknown kinds are dropped.
-//   - nick: 1..32 runes of printable UTF-8 (no controls or format characters
-//     other than the zero-width joiner), no leading or trailing space; the
-//     sender's nick when it sent the envelope.
-//   - text: message and action only, 1..4096 bytes of UTF-8; empty for
-//     every other kind.
+// One owner per piece, in this order:
 //
-// The largest envelope is 11+128+4096 bytes. Nothing in the envelope names
-// the sender: the sender is the peer that signed the pubsub message, so
-// nobody can speak as somebody else (a nick is just a label). The message
-// ID is pubsub's default, author plus sequence number. A topic validator
-// drops envelopes that break these rules, and, per author, traffic above 100
-// messages per second after a burst of 500 (Send paces itself below that).
+//  1. The room's validator (pubsub runs it inline, one worker, so each
+//     author's messages stay in order) decodes and checks the envelope as
+//     above.
+//  2. Admission, one for the host and shared by all its rooms (and, later,
+//     its streams), drops replays, floods and swarms of new identities
+//     (below).
+//  3. The validator notes that the author was heard (for presence), confirms
+//     a leave to its author (below), and wraps what it accepted in a
+//     [Record] that keeps the raw signed message, so that history can
+//     store it and check it again ([Record.Verify]).
+//  4. The room's presence goroutine, the roster's only writer, applies
+//     each record to the roster and hands it to the room's [Sink], if any,
+//     then emits the events.
 //
-// The validator also drops replays. pubsub forgets a message ID after two
-// minutes, after which anybody could publish a recorded message again, its
-// signature still valid. So for each author the validator keeps an
-// anti-replay window: the highest sequence number accepted and which of the
-// 2048 below it were; a message accepted before, or older than the window,
-// is ignored. The window is remembered for an hour after the author's last
-// message. (pubsub starts an author's sequence numbers at its clock in
-// nanoseconds, so a restarted author clears the window; one whose clock was
-// set back by more than its last run lasted is not heard for that hour.)
+// # Admission
+//
+// Per author, across rooms: at most 100 messages per second after a burst
+// of 500 (Send paces the whole host below that: a paste of 400 lines at
+// once, then 80 a second).
+//
+// Replays: pubsub forgets a message ID after two minutes, after which
+// anybody could publish a recorded message again, its signature still
+// valid. So for each author admission keeps an anti-replay window: the
+// highest sequence number accepted and which of the 2048 below it were; a
+// message accepted before, or older than the window, is ignored. The
+// window is remembered for an hour after the author's last message.
+// (pubsub numbers an author's messages in all topics with one counter that
+// starts at its clock in nanoseconds, so a restarted author clears the
+// window; one whose clock was set back by more than its last run lasted is
+// not heard for that hour.)
 //
 // Identities cost nothing to make, so per-author limits alone would let one
 // peer sign as thousands of authors. An author that delivers its own
 // message is always admitted (each identity then costs a connection); a
 // peer relaying authors not heard before may introduce 256 at once, then 4
 // a second. At most 4096 authors are remembered; the one heard longest ago
-// makes room.
+// makes room. Bad envelopes are logged once per peer (for at most 1024
+// peers; the rest at debug level).
 //
 // # Presence
 //
-// The roster is keyed by peer ID. A node publishes a join when it starts, a
-// heartbeat every [Config.HeartbeatInterval] (2 s), and a leave on
-// [Node.Close]. The first envelope of any kind from an unknown author adds
-// it to the roster ([EventJoin]); a leave removes it ([EventLeave], "quit");
-// silence for [Config.LostAfter] (6 s) marks it lost ([EventLeave], "lost")
-// until it is heard again (another [EventJoin]). A nick different from the
-// roster's, on a newer envelope (higher sequence number), is an [EventNick].
-// An envelope older than the newest heard from a member changes no presence:
-// such a leave is stale, and a lost member is not back on its strength.
+// Each room has its own roster, keyed by peer ID. A node publishes a join
+// when it joins, a heartbeat every [Config.HeartbeatInterval] (2 s), and a
+// leave on [Room.Leave]. The first envelope of any kind from an unknown
+// author adds it to the roster ([chat.KindJoin]); a leave removes it
+// ([chat.KindLeave], "quit"); silence for [Config.LostAfter] (6 s) marks it
+// lost ([chat.KindLeave], "lost") until it is heard again (another join). A
+// nick different from the roster's, on a newer envelope (higher sequence
+// number), is a [chat.KindNick]. An envelope older than the newest heard
+// from a member changes no presence: such a leave is stale, and a lost
+// member is not back on its strength. A member's leave is remembered for
+// three minutes, so that its envelopes arriving late by another route do
+// not bring it back.
 //
 // A member whose last connection to this node closes without a leave (a
 // killed process) is lost sooner: when one and a half heartbeat intervals
 // (3 s) have passed since it was last heard and nothing came since the
 // close, by another route either — 1 to 3 s after it died instead of 4 to
-// 6. A silently cut link closes nothing and takes LostAfter. Silence is
-// measured when pubsub validates a message, so a front end slow to read
+// 6. Presence looks at the connections on every tick (an eighth of a
+// heartbeat). A silently cut link closes nothing and takes LostAfter.
+// Silence is measured when the validator accepts a message (it notes the
+// time in a small table that presence reads), so a front end slow to read
 // Events does not make members look silent.
 //
 // gossipsub alone loses a publish made right after a peer joins (~5–10 %),
@@ -83,11 +127,27 @@
 // newcomer therefore learns every nick in well under two seconds, and
 // heartbeats repair anything still missing.
 //
-// Close publishes the leave and waits until every peer in the room has
-// confirmed it, at most 500 ms, before closing its connections, so peers
-// see "quit" rather than "lost". A node that accepts a leave confirms it by
-// closing its connection to the leaver: it has read the leave, so nothing
-// is lost when the leaver's side closes. (Closing right after writing lost
-// it whenever a peer was slow to read: a socket closed with unread data is
-// reset.)
+// # Leave confirmation
+//
+// Leaving one room must not disturb the others, so a leave is confirmed
+// explicitly, never by closing connections. [Room.Leave] publishes the
+// leave and waits until every peer that was in the topic has confirmed it
+// (or is not in the topic any more: it left too, or went away), at most
+// 500 ms, before it unsubscribes, so peers see "quit" rather than "lost". A peer whose validator accepts the newest envelope of a member
+// in a room, and it is a leave, opens a stream of protocol
+// "/lanchat/ack/2" to that member, writes the room's wire ID (uvarint
+// length, then the bytes) and closes it. The handler reads at most a
+// length and 64 bytes within a second, and counts only acks of a leave of
+// its own in progress.
+//
+// # Lifecycle
+//
+// [Start] starts the host in no room; [Host.Join] joins rooms. Each room's
+// Events channel starts with this node's own join and, after Room.Leave,
+// ends with its own leave, then closes. Host-wide notices and errors come
+// on [Host.Events]. [Host.Leave] leaves every room in parallel;
+// [Host.Close] shuts down without a goodbye (peers then see the node
+// lost), stops every goroutine of the host and its rooms, closes every
+// Events channel and releases the identity — memberlist's Leave and
+// Shutdown.
 package node

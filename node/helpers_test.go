@@ -9,18 +9,26 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lanchat/node/chat"
 )
 
-// testNode is a started Node whose events are collected in the background.
+// testRoom is the room most tests use.
+const testRoom = chat.DefaultRoom
+
+// testNode is a started Host, usually in testRoom, whose events (the
+// host's and every room's it joined through the helpers) are collected in
+// the background, in one log.
 type testNode struct {
-	*Node
+	*Host
+	room *Room // testRoom, or nil (see startHost)
 	t    testing.TB
 	name string
 
 	mu      sync.Mutex
-	evs     []Event
+	evs     []chat.Event
 	changed chan struct{} // closed and replaced on every new event
-	drained chan struct{} // closed when Events is closed
+	readers sync.WaitGroup
 }
 
 // testConfig is a Config for in-process tests: loopback only, quick presence.
@@ -36,69 +44,105 @@ func testConfig(nick string) Config {
 	return cfg
 }
 
-// startNode starts a node and closes it when the test ends.
-func startNode(t testing.TB, cfg Config) *testNode {
+// startHost starts a host in no room and closes it when the test ends.
+func startHost(t testing.TB, cfg Config) *testNode {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n, err := Start(ctx, cfg)
+	h, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Start(%s) = %v", cfg.Nick, err)
 	}
-	tn := &testNode{Node: n, t: t, name: cfg.Nick, changed: make(chan struct{}), drained: make(chan struct{})}
-	go func() {
-		defer close(tn.drained)
-		for ev := range n.Events() {
+	tn := &testNode{Host: h, t: t, name: cfg.Nick, changed: make(chan struct{})}
+	tn.collect(h.Events())
+	t.Cleanup(func() { tn.close() })
+	return tn
+}
+
+// startNode starts a host in testRoom and closes it when the test ends.
+func startNode(t testing.TB, cfg Config) *testNode {
+	t.Helper()
+	tn := startHost(t, cfg)
+	tn.room = tn.join(testRoom, "")
+	return tn
+}
+
+// join joins a room and collects its events.
+func (tn *testNode) join(name, passphrase string) *Room {
+	tn.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := tn.Join(ctx, name, RoomOptions{Passphrase: passphrase})
+	if err != nil {
+		tn.t.Fatalf("%s: Join(%q) = %v", tn.name, name, err)
+	}
+	tn.collect(r.Events())
+	return r
+}
+
+// collect appends the events of ch to the log until ch is closed.
+func (tn *testNode) collect(ch <-chan chat.Event) {
+	tn.readers.Go(func() {
+		for ev := range ch {
 			tn.mu.Lock()
 			tn.evs = append(tn.evs, ev)
 			close(tn.changed)
 			tn.changed = make(chan struct{})
 			tn.mu.Unlock()
 		}
-	}()
-	t.Cleanup(func() { tn.close() })
-	return tn
+	})
 }
 
-// crash shuts the node down like Close but without the leave, as if the
-// process had died, to provoke "lost".
-func (n *Node) crash(ctx context.Context) error {
-	n.closeOnce.Do(func() { n.closeErr = n.shutdown(ctx, false) })
-	return n.closeErr
-}
+// Send, Action and Members are those of the node's testRoom.
+func (tn *testNode) Send(text string) error   { return tn.room.Send(context.Background(), text) }
+func (tn *testNode) Action(text string) error { return tn.room.Action(context.Background(), text) }
+func (tn *testNode) Members() []chat.Member   { return tn.room.Members() }
 
-// beginClose does the first step of Close: it stops heartbeats, static
-// dialling and the loops that watch peers, so sendLeave can run alone.
-func (n *Node) beginClose() {
-	n.closing.Store(true)
-	n.stopAnnounce()
-	n.annWG.Wait()
-}
-
-// close closes the node and waits until its events are drained.
+// close leaves every room, closes the host and waits until all its events
+// are drained, as a front end's quit does.
 func (tn *testNode) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := tn.Close(ctx); err != nil {
+	if err := tn.Leave(ctx); err != nil && err != chat.ErrClosed {
+		tn.t.Errorf("Leave(%s) = %v", tn.name, err)
+	}
+	if err := tn.Close(); err != nil {
 		tn.t.Errorf("Close(%s) = %v", tn.name, err)
 	}
+	tn.waitDrained(ctx)
+}
+
+// crash closes the host without a leave, as if the process had died, to
+// provoke "lost".
+func (tn *testNode) crash() {
+	if err := tn.Close(); err != nil {
+		tn.t.Errorf("Close(%s) = %v", tn.name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tn.waitDrained(ctx)
+}
+
+func (tn *testNode) waitDrained(ctx context.Context) {
+	drained := make(chan struct{})
+	go func() { tn.readers.Wait(); close(drained) }()
 	select {
-	case <-tn.drained:
+	case <-drained:
 	case <-ctx.Done():
 		tn.t.Errorf("Events of %s not closed after Close", tn.name)
 	}
 }
 
 // events returns a copy of the events so far.
-func (tn *testNode) events() []Event {
+func (tn *testNode) events() []chat.Event {
 	tn.mu.Lock()
 	defer tn.mu.Unlock()
-	return append([]Event(nil), tn.evs...)
+	return append([]chat.Event(nil), tn.evs...)
 }
 
 // wait returns the first event (from the start) matching match, waiting up
 // to d for it.
-func (tn *testNode) wait(d time.Duration, what string, match func(Event) bool) Event {
+func (tn *testNode) wait(d time.Duration, what string, match func(chat.Event) bool) chat.Event {
 	tn.t.Helper()
 	ev, ok := tn.waitOK(d, match)
 	if !ok {
@@ -107,7 +151,7 @@ func (tn *testNode) wait(d time.Duration, what string, match func(Event) bool) E
 	return ev
 }
 
-func (tn *testNode) waitOK(d time.Duration, match func(Event) bool) (Event, bool) {
+func (tn *testNode) waitOK(d time.Duration, match func(chat.Event) bool) (chat.Event, bool) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
@@ -123,13 +167,13 @@ func (tn *testNode) waitOK(d time.Duration, match func(Event) bool) (Event, bool
 		select {
 		case <-ch:
 		case <-deadline.C:
-			return Event{}, false
+			return chat.Event{}, false
 		}
 	}
 }
 
 // count returns how many events so far match.
-func (tn *testNode) count(match func(Event) bool) int {
+func (tn *testNode) count(match func(chat.Event) bool) int {
 	n := 0
 	for _, ev := range tn.events() {
 		if match(ev) {
@@ -162,27 +206,32 @@ func (tn *testNode) connect(other *testNode) {
 
 func (tn *testNode) id() string { return tn.Info().PeerID }
 
-// Event matchers.
+// Event matchers. Those without a room match events of any room.
 
-func isJoin(of *testNode) func(Event) bool {
+func isJoin(of *testNode) func(chat.Event) bool {
 	id := of.id()
-	return func(ev Event) bool { return ev.Type == EventJoin && ev.PeerID == id }
+	return func(ev chat.Event) bool { return ev.Kind == chat.KindJoin && ev.PeerID == id }
 }
 
-func isLeave(of *testNode, reason string) func(Event) bool {
+func isLeave(of *testNode, reason string) func(chat.Event) bool {
 	id := of.id()
-	return func(ev Event) bool { return ev.Type == EventLeave && ev.PeerID == id && ev.Reason == reason }
+	return func(ev chat.Event) bool { return ev.Kind == chat.KindLeave && ev.PeerID == id && ev.Reason == reason }
 }
 
-func isMessage(text string) func(Event) bool {
-	return func(ev Event) bool { return ev.Type == EventMessage && ev.Text == text }
+func isMessage(text string) func(chat.Event) bool {
+	return func(ev chat.Event) bool { return ev.Kind == chat.KindMessage && ev.Text == text }
 }
 
-func formatEvents(evs []Event) string {
+// in restricts match to events of room.
+func in(room string, match func(chat.Event) bool) func(chat.Event) bool {
+	return func(ev chat.Event) bool { return ev.Room == room && match(ev) }
+}
+
+func formatEvents(evs []chat.Event) string {
 	var b strings.Builder
 	for _, ev := range evs {
-		fmt.Fprintf(&b, "  %s %s peer=%.12s nick=%q old=%q reason=%s text=%q self=%v\n",
-			ev.Time.Format("15:04:05.000"), ev.Type, ev.PeerID, ev.Nick, ev.OldNick, ev.Reason, ev.Text, ev.Self)
+		fmt.Fprintf(&b, "  %s #%s %s peer=%.12s nick=%q old=%q reason=%s text=%q self=%v\n",
+			ev.Time.Format("15:04:05.000"), ev.Room, ev.Kind, ev.PeerID, ev.Nick, ev.OldNick, ev.Reason, ev.Text, ev.Self)
 	}
 	return b.String()
 }
@@ -204,6 +253,18 @@ func waitKnown(d time.Duration, nodes ...*testNode) {
 		for _, b := range nodes {
 			if a != b {
 				a.wait(max(time.Until(end), 0), "join of "+b.name, isJoin(b))
+			}
+		}
+	}
+}
+
+// waitKnownIn is waitKnown for the joins of one room.
+func waitKnownIn(d time.Duration, room string, nodes ...*testNode) {
+	end := time.Now().Add(d)
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a != b {
+				a.wait(max(time.Until(end), 0), "join of "+b.name+" in "+room, in(room, isJoin(b)))
 			}
 		}
 	}

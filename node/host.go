@@ -27,6 +27,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"lanchat/node/chat"
 )
 
 // Connection and dialling limits.
@@ -50,9 +52,9 @@ const (
 	maxBackoffs = 1024
 )
 
-// newHost builds a libp2p host for a LAN: TCP only, Noise, yamux, pnet when
+// newLibp2pHost builds a libp2p host for a LAN: TCP only, Noise, yamux, pnet when
 // cfg.PSK is set, no relay, no NAT traversal, private reachability.
-func newHost(cfg Config, key crypto.PrivKey, log *slog.Logger) (host.Host, error) {
+func newLibp2pHost(cfg Config, key crypto.PrivKey, log *slog.Logger) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -61,7 +63,9 @@ func newHost(cfg Config, key crypto.PrivKey, log *slog.Logger) (host.Host, error
 	for _, s := range cfg.ListenAddrs {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)
+			return nil, &ConfigError{Field: "ListenAddrs",
+				Reason: fmt.Sprintf("listen address %q: want a multiaddr like /ip4/0.0.0.0/tcp/4001", s),
+				Err:    fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)}
 		}
 		listen = append(listen, a)
 	}
@@ -122,20 +126,19 @@ func tcpPort(a ma.Multiaddr) (int, error) {
 }
 
 // buildInfo fills the static part of Info.
-func (n *Node) buildInfo() Info {
-	info := Info{
-		PeerID:      n.self.String(),
-		Room:        n.cfg.Room,
-		Network:     NetworkOpen,
-		Fingerprint: Fingerprint(n.cfg.PSK),
+func (h *Host) buildInfo() chat.Info {
+	info := chat.Info{
+		PeerID:      h.self.String(),
+		Network:     chat.NetworkOpen,
+		Fingerprint: Fingerprint(h.cfg.PSK),
 	}
-	if n.cfg.PSK != nil {
-		info.Network = NetworkPrivate
+	if h.cfg.PSK != nil {
+		info.Network = chat.NetworkPrivate
 	}
-	for _, a := range n.host.Addrs() {
-		info.Addrs = append(info.Addrs, a.String()+"/p2p/"+n.self.String())
+	for _, a := range h.host.Addrs() {
+		info.Addrs = append(info.Addrs, a.String()+"/p2p/"+h.self.String())
 	}
-	info.Port, info.Port6 = listenPorts(n.host)
+	info.Port, info.Port6 = listenPorts(h.host)
 	return info
 }
 
@@ -173,18 +176,34 @@ func (m minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{Handler: m.Handler.WithGroup(name), min: m.min}
 }
 
-// parseP2PAddr parses a multiaddr that ends in /p2p/<id>.
+// parseP2PAddr parses a multiaddr that ends in /p2p/<id>. Its errors are
+// [ConfigError]s of field StaticPeers that say what is wrong with s.
 func parseP2PAddr(s string) (*peer.AddrInfo, error) {
+	bad := func(why string, err error) error {
+		if err == nil {
+			err = ErrBadAddr
+		} else {
+			err = fmt.Errorf("%w %q: %w", ErrBadAddr, s, err)
+		}
+		return &ConfigError{Field: "StaticPeers", Reason: fmt.Sprintf("bad peer address %q: %s", s, why), Err: err}
+	}
 	a, err := ma.NewMultiaddr(strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrBadAddr, s, err)
+		// An address that parses up to its /p2p/ part has a bad peer ID:
+		// most often one cut short when it was copied.
+		if before, id, ok := strings.Cut(strings.TrimSpace(s), "/p2p/"); ok && id != "" {
+			if _, err2 := ma.NewMultiaddr(before); err2 == nil {
+				return nil, bad("the peer ID after /p2p/ is not valid (cut short when copied?)", err)
+			}
+		}
+		return nil, bad("want a multiaddr like /ip4/192.168.1.5/tcp/4001/p2p/12D3Koo…", err)
 	}
 	ai, err := peer.AddrInfoFromP2pAddr(a)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: want a multiaddr ending in /p2p/<peer id>, like /ip4/192.168.1.5/tcp/4001/p2p/12D3Koo…", ErrBadAddr, s)
+		return nil, bad("want a multiaddr ending in /p2p/<peer id>, like /ip4/192.168.1.5/tcp/4001/p2p/12D3Koo…", err)
 	}
 	if len(ai.Addrs) == 0 {
-		return nil, fmt.Errorf("%w %q: no address before /p2p/", ErrBadAddr, s)
+		return nil, bad("no address before /p2p/", nil)
 	}
 	return ai, nil
 }
@@ -194,15 +213,15 @@ func parseP2PAddr(s string) (*peer.AddrInfo, error) {
 // returns nil at once. addrs are the peer's TCP addresses; IPv6 link-local
 // addresses need their zone. ctx bounds the dial (5 s when it has no
 // deadline). Safe to call often and concurrently.
-func (n *Node) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) error {
-	if n.closing.Load() {
-		return ErrClosed
+func (h *Host) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) error {
+	if h.isClosing() {
+		return chat.ErrClosed
 	}
 	pid, err := peer.Decode(peerID)
 	if err != nil {
 		return fmt.Errorf("%w: peer id %q: %w", ErrBadAddr, peerID, err)
 	}
-	if pid == n.self || n.connected(pid) {
+	if pid == h.self || h.connected(pid) {
 		return nil
 	}
 	ai := peer.AddrInfo{ID: pid}
@@ -215,48 +234,48 @@ func (n *Node) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) 
 		return fmt.Errorf("%w: no usable address for %s", ErrBadAddr, pid)
 	}
 	now := time.Now()
-	n.dialMu.Lock()
-	b := n.backoffs[pid]
+	h.dialMu.Lock()
+	b := h.backoffs[pid]
 	if b == nil {
-		n.pruneBackoffsLocked(now)
+		h.pruneBackoffsLocked(now)
 		b = &backoff{}
-		n.backoffs[pid] = b
+		h.backoffs[pid] = b
 	}
 	if !b.ready(now) {
-		n.dialMu.Unlock()
+		h.dialMu.Unlock()
 		return nil
 	}
 	b.next = now.Add(dialTimeout) // one dial at a time per peer
-	n.dialMu.Unlock()
+	h.dialMu.Unlock()
 
-	err = n.connect(ctx, ai)
-	n.dialMu.Lock()
+	err = h.connect(ctx, ai)
+	h.dialMu.Lock()
 	if err != nil {
 		b.fail(time.Now())
 	} else {
-		delete(n.backoffs, pid)
+		delete(h.backoffs, pid)
 	}
-	n.dialMu.Unlock()
+	h.dialMu.Unlock()
 	return err
 }
 
 // pruneBackoffsLocked makes room in a full backoff table: first it forgets
 // peers that may be dialled again anyway (only how long they would wait
-// next time is lost), then, if that is not enough, any. n.dialMu is held.
-func (n *Node) pruneBackoffsLocked(now time.Time) {
-	if len(n.backoffs) < maxBackoffs {
+// next time is lost), then, if that is not enough, any. h.dialMu is held.
+func (h *Host) pruneBackoffsLocked(now time.Time) {
+	if len(h.backoffs) < maxBackoffs {
 		return
 	}
-	for p, b := range n.backoffs {
+	for p, b := range h.backoffs {
 		if b.ready(now) {
-			delete(n.backoffs, p)
+			delete(h.backoffs, p)
 		}
 	}
-	for p := range n.backoffs {
-		if len(n.backoffs) < maxBackoffs {
+	for p := range h.backoffs {
+		if len(h.backoffs) < maxBackoffs {
 			break
 		}
-		delete(n.backoffs, p)
+		delete(h.backoffs, p)
 	}
 }
 
@@ -266,58 +285,58 @@ func (n *Node) pruneBackoffsLocked(now time.Time) {
 // another key gives "…: handshake failed — does the peer use the same
 // key?" wrapping [ErrHandshake], a peer that does not answer wraps
 // [ErrUnreachable].
-func (n *Node) Connect(ctx context.Context, addr string) error {
-	if n.closing.Load() {
-		return ErrClosed
+func (h *Host) Connect(ctx context.Context, addr string) error {
+	if h.isClosing() {
+		return chat.ErrClosed
 	}
 	ai, err := parseP2PAddr(addr)
 	if err != nil {
 		return err
 	}
-	if ai.ID == n.self {
+	if ai.ID == h.self {
 		return fmt.Errorf("%w %q: that is this node itself", ErrBadAddr, addr)
 	}
-	return n.connect(ctx, *ai)
+	return h.connect(ctx, *ai)
 }
 
 // connected reports whether there is a live connection to pid.
-func (n *Node) connected(pid peer.ID) bool {
-	return n.host.Network().Connectedness(pid) == network.Connected
+func (h *Host) connected(pid peer.ID) bool {
+	return h.host.Network().Connectedness(pid) == network.Connected
 }
 
 // connect dials ai and turns failures into one plain sentence.
-func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
+func (h *Host) connect(ctx context.Context, ai peer.AddrInfo) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
 	}
 	// Our own backoff decides when to retry, not the swarm's.
-	if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+	if sw, ok := h.host.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(ai.ID)
 	}
-	n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-	err := n.host.Connect(network.WithDialPeerTimeout(ctx, dialTimeout), ai)
+	h.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	err := h.host.Connect(network.WithDialPeerTimeout(ctx, dialTimeout), ai)
 	if err == nil {
-		n.log.Debug("connected", "peer", ai.ID)
+		h.log.Debug("connected", "peer", ai.ID)
 		return nil
 	}
-	if n.closing.Load() {
-		return ErrClosed
+	if h.isClosing() {
+		return chat.ErrClosed
 	}
-	return n.dialError(ai, err)
+	return h.dialError(ai, err)
 }
 
 // dialError maps a libp2p dial error to one sentence a user understands,
 // "cannot connect to <addr>: <why>". It wraps ErrHandshake when the peer
 // answered but the handshake failed (what a peer on another key looks
 // like), ErrUnreachable when nothing answered, and the libp2p error.
-func (n *Node) dialError(ai peer.AddrInfo, err error) error {
+func (h *Host) dialError(ai peer.AddrInfo, err error) error {
 	where := ai.ID.String()
 	if len(ai.Addrs) > 0 {
 		where = ai.Addrs[0].String() + "/p2p/" + ai.ID.String()
 	}
-	n.log.Debug("dial failed", "peer", ai.ID, "err", err)
+	h.log.Debug("dial failed", "peer", ai.ID, "err", err)
 	msg := err.Error()
 	e := &connectError{cause: err}
 	switch {
@@ -441,17 +460,17 @@ func (b *backoff) reset() { *b = backoff{} }
 // staticLoop keeps a connection to one static peer: it dials at once, then
 // redials with backoff whenever the connection is gone, until ctx is done.
 // A failure is shown to the user once per distinct error.
-func (n *Node) staticLoop(ctx context.Context, ai peer.AddrInfo) {
-	defer n.annWG.Done()
+func (h *Host) staticLoop(ctx context.Context, ai peer.AddrInfo) {
+	defer h.wg.Done()
 	redial(ctx, redialer{
-		connected: func() bool { return n.connected(ai.ID) },
-		dial:      func(ctx context.Context) error { return n.connect(ctx, ai) },
+		connected: func() bool { return h.connected(ai.ID) },
+		dial:      func(ctx context.Context) error { return h.connect(ctx, ai) },
 		report: func(err error) {
-			n.log.Warn("static peer unreachable", "peer", ai.ID, "err", err)
-			n.emit(Event{Type: EventError, Time: time.Now(), Text: err.Error()})
+			h.log.Warn("static peer unreachable", "peer", ai.ID, "err", err)
+			h.emit(chat.Event{Kind: chat.KindError, Time: time.Now(), Text: err.Error()})
 		},
 		recovered: func() {
-			n.log.Info("static peer connected", "peer", ai.ID)
+			h.log.Info("static peer connected", "peer", ai.ID)
 		},
 	})
 }
@@ -498,4 +517,82 @@ func redial(ctx context.Context, r redialer) {
 		case <-t.C:
 		}
 	}
+}
+
+// maxLinkDowns bounds the peers whose last connection close is remembered.
+const maxLinkDowns = 4096
+
+// linkLog remembers when the last connection to each peer closed, for
+// presence's quicker "lost" (see [roster.links]). A network notifiee writes
+// it as connections open and close; room presence loops read it. Safe for
+// concurrent use.
+type linkLog struct {
+	mu     sync.Mutex
+	downAt map[peer.ID]time.Time
+}
+
+func newLinkLog() *linkLog { return &linkLog{downAt: make(map[peer.ID]time.Time)} }
+
+// notifiee returns the network notifiee that keeps l.
+func (l *linkLog) notifiee() network.Notifiee {
+	return &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			l.mu.Lock()
+			delete(l.downAt, c.RemotePeer())
+			l.mu.Unlock()
+		},
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if n.Connectedness(p) == network.Connected {
+				return // another connection is left
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if _, ok := l.downAt[p]; !ok && len(l.downAt) >= maxLinkDowns {
+				l.evictLocked()
+			}
+			l.downAt[p] = time.Now()
+		},
+	}
+}
+
+// evictLocked forgets the oldest close; l.mu is held.
+func (l *linkLog) evictLocked() {
+	var oldest peer.ID
+	var at time.Time
+	for p, t := range l.downAt {
+		if oldest == "" || t.Before(at) {
+			oldest, at = p, t
+		}
+	}
+	delete(l.downAt, oldest)
+}
+
+// closedAt returns when the last connection to p closed, zero if it has
+// not since it was last connected (or never was).
+func (l *linkLog) closedAt(p peer.ID) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.downAt[p]
+}
+
+// prune forgets closes before t: a member silent since then is lost by
+// LostAfter anyway.
+func (l *linkLog) prune(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p, at := range l.downAt {
+		if at.Before(t) {
+			delete(l.downAt, p)
+		}
+	}
+}
+
+// linkDown returns when the last direct connection to p closed, zero while
+// p is connected or if it never was.
+func (h *Host) linkDown(p peer.ID) time.Time {
+	if h.connected(p) {
+		return time.Time{}
+	}
+	return h.links.closedAt(p)
 }

@@ -68,8 +68,17 @@ func DeriveKey(passphrase string) []byte {
 // and checks that the key is exactly 32 bytes. Line ends may be "\n" or
 // "\r\n"; whitespace around a base16/base64 key is ignored. A /bin/ key is the
 // raw 32 bytes, optionally followed by one "\n". Errors wrap [ErrSwarmKey]
-// (and [ErrKeyLength] for a key of the wrong size).
+// (and [ErrKeyLength] for a key of the wrong size); a malformed file's is a
+// [ConfigError] of field PSK that says what is wrong in one sentence.
 func ReadSwarmKey(r io.Reader) ([]byte, error) {
+	key, err := readSwarmKey(r)
+	if err != nil && errors.Is(err, ErrSwarmKey) {
+		return nil, configError("PSK", err)
+	}
+	return key, err
+}
+
+func readSwarmKey(r io.Reader) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxSwarmKey+1))
 	if err != nil {
 		return nil, fmt.Errorf("read swarm.key: %w", err)

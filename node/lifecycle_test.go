@@ -15,6 +15,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"lanchat/node/chat"
+	"lanchat/node/wire"
 )
 
 func TestStartConfigErrors(t *testing.T) {
@@ -25,9 +28,7 @@ func TestStartConfigErrors(t *testing.T) {
 		want error
 	}{
 		{"short key", func(c *Config) { c.PSK = make([]byte, 16) }, ErrKeyLength},
-		{"bad nick", func(c *Config) { c.Nick = "a\nb" }, ErrInvalidNick},
-		{"room with space", func(c *Config) { c.Room = "my room" }, ErrInvalidRoom},
-		{"room too long", func(c *Config) { c.Room = strings.Repeat("r", 65) }, ErrInvalidRoom},
+		{"bad nick", func(c *Config) { c.Nick = "a\nb" }, chat.ErrInvalidNick},
 		{"lost too soon", func(c *Config) { c.LostAfter = c.HeartbeatInterval }, ErrConfig},
 		{"bad listen", func(c *Config) { c.ListenAddrs = []string{"tcp://x"} }, ErrConfig},
 		{"bad static peer", func(c *Config) { c.StaticPeers = []string{"/ip4/1.2.3.4/tcp/5"} }, ErrBadAddr},
@@ -41,7 +42,7 @@ func TestStartConfigErrors(t *testing.T) {
 				t.Errorf("Start = %v, want %v", err, tt.want)
 			}
 			if n != nil {
-				n.Close(ctx)
+				n.Close()
 			}
 		})
 	}
@@ -51,10 +52,10 @@ func TestZeroConfigDefaults(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	info := n.Info()
-	if info.Room != DefaultRoom || info.Network != NetworkOpen || info.Fingerprint != "open" {
+	if info.Network != chat.NetworkOpen || info.Fingerprint != "open" {
 		t.Errorf("Info = %+v", info)
 	}
-	if !strings.HasPrefix(info.Nick, "user-") || validNick(info.Nick) != nil {
+	if !strings.HasPrefix(info.Nick, "user-") || chat.ValidNick(info.Nick) != nil {
 		t.Errorf("default nick %q", info.Nick)
 	}
 	if info.Port == 0 || info.Port6 != 0 {
@@ -65,7 +66,7 @@ func TestZeroConfigDefaults(t *testing.T) {
 			t.Errorf("address %q lacks /p2p/", a)
 		}
 	}
-	n.wait(time.Second, "self join", func(ev Event) bool { return ev.Type == EventJoin && ev.Self && ev.Nick == info.Nick })
+	n.wait(time.Second, "self join", func(ev chat.Event) bool { return ev.Kind == chat.KindJoin && ev.Self && ev.Nick == info.Nick })
 }
 
 func TestDefaultListenDualStack(t *testing.T) {
@@ -107,7 +108,7 @@ func TestPrivateInfo(t *testing.T) {
 	cfg := testConfig("alice")
 	cfg.PSK = psk
 	info := startNode(t, cfg).Info()
-	if info.Network != NetworkPrivate || info.Fingerprint != Fingerprint(psk) {
+	if info.Network != chat.NetworkPrivate || info.Fingerprint != Fingerprint(psk) {
 		t.Errorf("Info = %+v", info)
 	}
 }
@@ -118,37 +119,46 @@ func TestSendErrorsAndClose(t *testing.T) {
 	if err := n.Send(""); err == nil {
 		t.Errorf("Send(\"\") = nil")
 	}
-	if err := n.Send(strings.Repeat("x", MaxTextBytes+1)); !errors.Is(err, ErrTooLong) {
-		t.Errorf("Send(4097 bytes) = %v, want ErrTooLong", err)
+	if err := n.Send(strings.Repeat("x", chat.MaxTextBytes+1)); !errors.Is(err, chat.ErrTooLong) {
+		t.Errorf("Send(4097 bytes) = %v, want chat.ErrTooLong", err)
 	}
-	if err := n.Action(strings.Repeat("x", MaxTextBytes+1)); !errors.Is(err, ErrTooLong) {
-		t.Errorf("Action(4097 bytes) = %v, want ErrTooLong", err)
+	if err := n.Action(strings.Repeat("x", chat.MaxTextBytes+1)); !errors.Is(err, chat.ErrTooLong) {
+		t.Errorf("Action(4097 bytes) = %v, want chat.ErrTooLong", err)
 	}
 	if err := n.Send("a\xffb"); err == nil {
 		t.Errorf("Send(bad UTF-8) = nil")
 	}
-	max := strings.Repeat("é", MaxTextBytes/2)
+	max := strings.Repeat("é", chat.MaxTextBytes/2)
 	if err := n.Send(max); err != nil {
 		t.Errorf("Send(4096 bytes) = %v", err)
 	}
 	n.wait(2*time.Second, "own long message", isMessage(max))
 	n.Notice("hello")
-	n.wait(time.Second, "notice", func(ev Event) bool { return ev.Type == EventNotice && ev.Text == "hello" })
+	n.wait(time.Second, "notice", func(ev chat.Event) bool { return ev.Kind == chat.KindNotice && ev.Text == "hello" })
 
 	n.close()
 	n.close() // twice is fine
-	if err := n.Send("late"); !errors.Is(err, ErrClosed) {
-		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	if err := n.Send("late"); !errors.Is(err, chat.ErrLeft) {
+		t.Errorf("Send after Leave and Close = %v, want chat.ErrLeft", err)
 	}
-	if err := n.SetNick("bob"); !errors.Is(err, ErrClosed) {
-		t.Errorf("SetNick after Close = %v, want ErrClosed", err)
+	if err := n.SetNick(t.Context(), "bob"); !errors.Is(err, chat.ErrClosed) {
+		t.Errorf("SetNick after Close = %v, want chat.ErrClosed", err)
 	}
-	if err := n.Connect(context.Background(), "/ip4/127.0.0.1/tcp/1/p2p/"+n.id()); !errors.Is(err, ErrClosed) {
-		t.Errorf("Connect after Close = %v, want ErrClosed", err)
+	if err := n.Connect(context.Background(), "/ip4/127.0.0.1/tcp/1/p2p/"+n.id()); !errors.Is(err, chat.ErrClosed) {
+		t.Errorf("Connect after Close = %v, want chat.ErrClosed", err)
+	}
+	if _, err := n.Join(t.Context(), "other", RoomOptions{}); !errors.Is(err, chat.ErrClosed) {
+		t.Errorf("Join after Close = %v, want chat.ErrClosed", err)
+	}
+	if err := n.Leave(t.Context()); !errors.Is(err, chat.ErrClosed) {
+		t.Errorf("Leave after Close = %v, want chat.ErrClosed", err)
 	}
 	n.Notice("after close") // must not panic or block
-	if _, ok := <-n.Node.Events(); ok {
-		t.Errorf("Events still open after Close")
+	if _, ok := <-n.Host.Events(); ok {
+		t.Errorf("host Events still open after Close")
+	}
+	if _, ok := <-n.room.Events(); ok {
+		t.Errorf("room Events still open after Close")
 	}
 }
 
@@ -158,30 +168,34 @@ func TestCloseWithStuckFrontEnd(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig("alice")
 	cfg.EventBuffer = 1
-	n, err := Start(context.Background(), cfg)
+	h, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.Join(t.Context(), testRoom, RoomOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 20 {
-		n.Send("unread")
+		r.Send(t.Context(), "unread")
 	}
 	done := make(chan error)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		done <- n.Close(ctx)
+		done <- errors.Join(h.Leave(ctx), h.Close())
 	}()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("Close = %v", err)
+			t.Errorf("Leave, Close = %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close blocked by a full Events channel")
+		t.Fatal("Leave and Close blocked by a full Events channel")
 	}
 }
 
-// TestNothingAfterLeave: a line whose Send was under way when Close began
+// TestNothingAfterLeave: a line whose Send was under way when Leave began
 // (paced, say) must not go out after the leave: peers would take it for a
 // return and show the member again, then lose it.
 func TestNothingAfterLeave(t *testing.T) {
@@ -191,41 +205,63 @@ func TestNothingAfterLeave(t *testing.T) {
 	b.connect(a)
 	waitKnown(5*time.Second, a, b)
 
-	b.beginClose()
-	if err := b.sendLeave(context.Background()); err != nil {
+	// The first steps of Leave, so that sendLeave runs alone.
+	b.room.markGone(chat.ErrLeft)
+	b.room.stopAnnouncing()
+	if err := b.room.sendLeave(context.Background()); err != nil {
 		t.Fatalf("sendLeave = %v", err)
 	}
-	// The Send that was already past its closing check publishes now.
-	if err := b.publish(kindMessage, "after the leave"); !errors.Is(err, ErrClosed) {
-		t.Errorf("publish after the leave = %v, want ErrClosed", err)
+	// The Send that was already past its checks publishes now.
+	if err := b.room.publish(t.Context(), wire.KindMessage, "after the leave"); !errors.Is(err, chat.ErrLeft) {
+		t.Errorf("publish after the leave = %v, want chat.ErrLeft", err)
 	}
-	a.wait(2*time.Second, "leave", isLeave(b, ReasonQuit))
+	a.wait(2*time.Second, "leave", isLeave(b, chat.ReasonQuit))
 	b.close()
 	if n := a.count(isJoin(b)); n != 1 {
 		t.Errorf("alice saw bob join %d times, want once:\n%s", n, formatEvents(a.events()))
 	}
 }
 
-// TestLeaveConfirmed: a member that accepts a leave closes its connection
-// to the leaver; that is how the leaver knows it may close its side without
-// losing the leave on the way.
-func TestLeaveConfirmed(t *testing.T) {
+// TestLeaveAcked: every member that accepts a leave confirms it over a
+// stream, so Leave returns as soon as they all have, well before its
+// 500 ms bound, and without closing any connection.
+func TestLeaveAcked(t *testing.T) {
 	t.Parallel()
-	a := startNode(t, testConfig("alice"))
-	b := startNode(t, testConfig("bob"))
-	b.connect(a)
-	waitKnown(5*time.Second, a, b)
+	a, b, c := startTrio(t)
+	conns := len(b.host.Network().Conns())
 
-	b.beginClose()
 	start := time.Now()
-	if err := b.sendLeave(context.Background()); err != nil {
-		t.Fatalf("sendLeave = %v", err)
+	if err := b.room.Leave(t.Context()); err != nil {
+		t.Fatalf("Leave = %v", err)
 	}
-	t.Logf("leave confirmed after %v", time.Since(start))
-	if b.connected(a.Node.self) {
-		t.Errorf("alice is still connected after accepting bob's leave")
+	took := time.Since(start)
+	t.Logf("leave confirmed after %v", took)
+	if !b.room.confirmed.Load() || took >= leaveGrace {
+		t.Errorf("Leave took %v, confirmed by all: %v; want every peer's ack well within %v",
+			took, b.room.confirmed.Load(), leaveGrace)
 	}
-	a.wait(2*time.Second, "leave", isLeave(b, ReasonQuit))
+	for _, n := range []*testNode{a, c} {
+		n.wait(2*time.Second, "leave", isLeave(b, chat.ReasonQuit))
+		if !b.connected(n.Host.self) {
+			t.Errorf("bob is not connected to %s any more after leaving the room", n.name)
+		}
+	}
+	if got := len(b.host.Network().Conns()); got != conns {
+		t.Errorf("bob has %d connections after the leave, %d before", got, conns)
+	}
+	ev := b.wait(time.Second, "own leave", func(ev chat.Event) bool { return ev.Kind == chat.KindLeave && ev.Self })
+	if ev.Reason != chat.ReasonQuit || ev.Room != testRoom || ev.PeerID != b.id() {
+		t.Errorf("own leave event %+v", ev)
+	}
+	if _, ok := <-b.room.Events(); ok {
+		t.Errorf("room Events still open after Leave")
+	}
+	if err := b.room.Leave(t.Context()); err != nil {
+		t.Errorf("second Leave = %v, want nil (the first one's result)", err)
+	}
+	if err := b.Send("after"); !errors.Is(err, chat.ErrLeft) {
+		t.Errorf("Send after Leave = %v, want chat.ErrLeft", err)
+	}
 }
 
 func TestConcurrentClose(t *testing.T) {
@@ -233,7 +269,7 @@ func TestConcurrentClose(t *testing.T) {
 	n := startNode(t, testConfig("alice"))
 	errs := make(chan error, 3)
 	for range 3 {
-		go func() { errs <- n.Close(context.Background()) }()
+		go func() { errs <- n.Close() }()
 	}
 	for range 3 {
 		if err := <-errs; err != nil {
@@ -349,7 +385,7 @@ func TestStaticPeers(t *testing.T) {
 	cfg = testConfig("carol")
 	cfg.StaticPeers = []string{ghost}
 	c := startNode(t, cfg)
-	ev := c.wait(3*time.Second, "error", func(ev Event) bool { return ev.Type == EventError })
+	ev := c.wait(3*time.Second, "error", func(ev chat.Event) bool { return ev.Kind == chat.KindError })
 	if !strings.Contains(ev.Text, "cannot connect to /ip4/127.0.0.1/tcp/1/") {
 		t.Errorf("error text %q", ev.Text)
 	}
@@ -377,8 +413,8 @@ func TestIdentity(t *testing.T) {
 	if b.id() == id {
 		t.Errorf("second node shares the peer ID")
 	}
-	b.wait(time.Second, "notice", func(ev Event) bool {
-		return ev.Type == EventNotice && strings.Contains(ev.Text, "temporary identity")
+	b.wait(time.Second, "notice", func(ev chat.Event) bool {
+		return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "temporary identity")
 	})
 	b.close()
 
@@ -387,7 +423,7 @@ func TestIdentity(t *testing.T) {
 	if c.id() != id {
 		t.Errorf("peer ID after restart %s, want %s", c.id(), id)
 	}
-	if c.count(func(ev Event) bool { return ev.Type == EventNotice }) != 0 {
+	if c.count(func(ev chat.Event) bool { return ev.Kind == chat.KindNotice }) != 0 {
 		t.Errorf("unexpected notice: %v", c.events())
 	}
 	c.close()

@@ -1,13 +1,14 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"lanchat/node/chat"
 )
 
 func TestDeliveryToAll(t *testing.T) {
@@ -61,7 +62,7 @@ func TestDeliveryToAll(t *testing.T) {
 				t.Errorf("%s got %q %d times, want once", rx.name, "hello from "+tx.name, c)
 			}
 		}
-		if c := rx.count(func(ev Event) bool { return ev.Type == EventJoin && ev.Self }); c != 1 {
+		if c := rx.count(func(ev chat.Event) bool { return ev.Kind == chat.KindJoin && ev.Self }); c != 1 {
 			t.Errorf("%s: %d self joins, want 1", rx.name, c)
 		}
 		ms := rx.Members()
@@ -136,9 +137,9 @@ func TestLeaveQuit(t *testing.T) {
 		}
 		wg.Wait()
 		for _, b := range bs {
-			ev := a.wait(2*time.Second, "leave of "+b.name, func(ev Event) bool { return ev.Type == EventLeave && ev.PeerID == b.id() })
-			if ev.Reason != ReasonQuit {
-				t.Errorf("%s: leave reason %q, want %q", b.name, ev.Reason, ReasonQuit)
+			ev := a.wait(2*time.Second, "leave of "+b.name, func(ev chat.Event) bool { return ev.Kind == chat.KindLeave && ev.PeerID == b.id() })
+			if ev.Reason != chat.ReasonQuit {
+				t.Errorf("%s: leave reason %q, want %q", b.name, ev.Reason, chat.ReasonQuit)
 			}
 		}
 	}
@@ -157,27 +158,23 @@ func TestLost(t *testing.T) {
 	// kernel has not noticed yet.
 	b.mute.Store(true)
 	start := time.Now()
-	a.wait(3*time.Second, "lost", isLeave(b, ReasonLost))
+	a.wait(3*time.Second, "lost", isLeave(b, chat.ReasonLost))
 	t.Logf("silent member lost after %v (LostAfter %v)", time.Since(start), a.cfg.LostAfter)
 	if ms := a.Members(); !hasMember(ms, b.id(), true) {
 		t.Errorf("lost member not listed as Lost: %+v", ms)
 	}
 	b.mute.Store(false)
-	a.wait(3*time.Second, "second join", func(ev Event) bool {
-		return ev.Type == EventJoin && ev.PeerID == b.id() && ev.Time.After(start)
+	a.wait(3*time.Second, "second join", func(ev chat.Event) bool {
+		return ev.Kind == chat.KindJoin && ev.PeerID == b.id() && ev.Time.After(start)
 	})
 	if ms := a.Members(); !hasMember(ms, b.id(), false) {
 		t.Errorf("returned member not listed: %+v", ms)
 	}
 
 	// c vanishes without a leave, like a crash.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.crash(ctx); err != nil {
-		t.Fatalf("shutdown = %v", err)
-	}
-	a.wait(3*time.Second, "lost", isLeave(c, ReasonLost))
-	if n := a.count(isLeave(c, ReasonQuit)); n != 0 {
+	c.crash()
+	a.wait(3*time.Second, "lost", isLeave(c, chat.ReasonLost))
+	if n := a.count(isLeave(c, chat.ReasonQuit)); n != 0 {
 		t.Errorf("crashed member reported as quit")
 	}
 }
@@ -194,18 +191,14 @@ func TestLostOnDisconnect(t *testing.T) {
 	b.connect(a)
 	waitKnown(5*time.Second, a, b)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	start := time.Now()
-	if err := b.crash(ctx); err != nil {
-		t.Fatalf("crash = %v", err)
-	}
-	a.wait(5*time.Second, "lost", isLeave(b, ReasonLost))
+	b.crash()
+	a.wait(5*time.Second, "lost", isLeave(b, chat.ReasonLost))
 	t.Logf("crashed member lost %v after it vanished (heartbeat %v, LostAfter %v)",
 		time.Since(start).Round(time.Millisecond), cfg.HeartbeatInterval, cfg.LostAfter)
 }
 
-func hasMember(ms []Member, id string, lost bool) bool {
+func hasMember(ms []chat.Member, id string, lost bool) bool {
 	for _, m := range ms {
 		if m.PeerID == id && m.Lost == lost {
 			return true
@@ -221,10 +214,10 @@ func TestNickChange(t *testing.T) {
 	b.connect(a)
 	waitKnown(5*time.Second, a, b)
 
-	if err := a.SetNick("alice2"); err != nil {
+	if err := a.SetNick(t.Context(), "alice2"); err != nil {
 		t.Fatalf("SetNick = %v", err)
 	}
-	isNick := func(ev Event) bool { return ev.Type == EventNick && ev.PeerID == a.id() }
+	isNick := func(ev chat.Event) bool { return ev.Kind == chat.KindNick && ev.PeerID == a.id() }
 	for _, n := range []*testNode{a, b} {
 		ev := n.wait(2*time.Second, "nick", isNick)
 		if ev.OldNick != "alice" || ev.Nick != "alice2" || ev.Self != (n == a) {
@@ -239,8 +232,8 @@ func TestNickChange(t *testing.T) {
 		t.Errorf("message nick %q, want alice2", ev.Nick)
 	}
 	for _, bad := range []string{"", " x", strings.Repeat("x", 33), "a\tb", "a\u202eb"} {
-		if err := a.SetNick(bad); !errors.Is(err, ErrInvalidNick) {
-			t.Errorf("SetNick(%q) = %v, want ErrInvalidNick", bad, err)
+		if err := a.SetNick(t.Context(), bad); !errors.Is(err, chat.ErrInvalidNick) {
+			t.Errorf("SetNick(%q) = %v, want chat.ErrInvalidNick", bad, err)
 		}
 	}
 	if n := b.count(isNick); n != 1 {
@@ -267,7 +260,7 @@ func TestBurstDelivered(t *testing.T) {
 	for _, n := range []*testNode{a, b, c} {
 		var got []string
 		for _, ev := range n.events() {
-			if ev.Type == EventMessage && strings.HasPrefix(ev.Text, "line ") {
+			if ev.Kind == chat.KindMessage && strings.HasPrefix(ev.Text, "line ") {
 				got = append(got, ev.Text)
 			}
 		}

@@ -2,16 +2,15 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/time/rate"
+
+	"lanchat/node/chat"
+	"lanchat/node/wire"
 )
 
 // Presence timing that is not worth a Config field.
@@ -28,141 +27,102 @@ const (
 	// its envelopes that arrive late by another route. Longer than pubsub's
 	// seen-cache (120 s).
 	tombstoneTTL = 3 * time.Minute
-	// replayMemory is how long an author's replay window is remembered
-	// after its last message. A replay of its messages is recognised for
-	// that long; an author whose clock was set back by more than its uptime
-	// cannot be heard again for that long either (its new sequence numbers
-	// look old).
-	replayMemory = time.Hour
-	// maxAuthors bounds the authors the validator remembers (replay window
-	// and flood limit, ~400 bytes each).
-	maxAuthors = 4096
-	// A peer may introduce introBurst authors not heard before at once,
-	// then introRate a second; see [Node.admitLocked].
-	introBurst = 256
-	introRate  = 4
-	// maxWarned bounds the set of peers already warned about bad envelopes.
-	maxWarned = 1024
+	// pruneEvery is how often presence forgets what its validator heard
+	// of members gone for lostForget.
+	pruneEvery = 10 * time.Second
 )
 
-// inMsg is a validated pubsub message as presence needs it.
-type inMsg struct {
-	from peer.ID
-	seq  uint64
-	id   string
-	env  envelope
-}
-
-// readLoop moves messages from the subscription to presence. It ends when
-// the subscription is cancelled or ctx is done.
-func (n *Node) readLoop(ctx context.Context, inbox chan<- inMsg) {
-	defer n.wg.Done()
-	defer close(inbox)
-	for {
-		m, err := n.sub.Next(ctx)
-		if err != nil {
-			return
-		}
-		env, ok := m.ValidatorData.(envelope)
-		if !ok {
-			continue // cannot happen: the validator sets it on all it accepts
-		}
-		seq, _ := seqno(m) // the validator checked it
-		from := m.GetFrom()
-		in := inMsg{from: from, seq: seq, env: env,
-			id: fmt.Sprintf("%s/%x", from, m.GetSeqno())}
-		select {
-		case inbox <- in:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// presenceLoop owns roster changes: it applies messages in arrival order,
-// reports members silent for LostAfter as lost, and emits the events.
-func (n *Node) presenceLoop(ctx context.Context, inbox <-chan inMsg) {
-	defer n.wg.Done()
-	tick := time.NewTicker(max(n.cfg.HeartbeatInterval/8, 10*time.Millisecond))
+// presenceLoop is the room's presence goroutine, the roster's only writer:
+// it hands each record to the sink and the roster in arrival order, and on
+// every tick brings the roster up to date with what the validator heard
+// and which members are still connected, reports members silent for too
+// long as lost, and emits the events. It runs until ctx is done or inbox
+// is closed.
+func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
+	defer r.wg.Done()
+	tick := time.NewTicker(max(r.h.cfg.HeartbeatInterval/8, 10*time.Millisecond))
 	defer tick.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
 	for {
-		var evs []Event
+		var evs []chat.Event
 		reannounce := false
 		select {
 		case <-ctx.Done():
 			return
-		case m, ok := <-inbox:
+		case rec, ok := <-inbox:
 			if !ok {
 				return
 			}
-			n.mu.Lock()
-			evs, reannounce = n.roster.handle(m, time.Now())
-			n.mu.Unlock()
+			if r.sink != nil {
+				r.sink.Append(rec)
+			}
+			r.mu.Lock()
+			evs, reannounce = r.roster.handle(rec, time.Now())
+			r.mu.Unlock()
 		case <-tick.C:
 			now := time.Now()
-			n.mu.Lock()
-			evs = n.roster.expire(now)
-			n.mu.Unlock()
-			n.pruneAuthors(now)
+			r.mu.Lock()
+			r.live.apply(r.roster)
+			r.roster.links(r.h.linkDown)
+			evs = r.roster.expire(now)
+			r.mu.Unlock()
+		case now := <-prune.C:
+			r.live.prune(now)
 		}
 		if reannounce {
-			n.triggerAnnounce()
+			r.triggerAnnounce()
 		}
 		for _, ev := range evs {
-			n.emit(ev)
+			r.emit(ev)
+		}
+	}
+}
+
+// readLoop moves records from the subscription to presence, adding the raw
+// signed message. It ends when the subscription is cancelled or ctx is
+// done, and closes inbox.
+func (r *Room) readLoop(ctx context.Context, inbox chan<- Record) {
+	defer r.wg.Done()
+	defer close(inbox)
+	for {
+		m, err := r.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		rec, ok := m.ValidatorData.(*Record)
+		if !ok {
+			continue // cannot happen: the validator sets it on all it accepts
+		}
+		out := *rec
+		out.Raw = rawMessage(m.Message)
+		select {
+		case inbox <- out:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
 
 // triggerAnnounce asks the announcer for a re-announce, without blocking.
-func (n *Node) triggerAnnounce() {
+func (r *Room) triggerAnnounce() {
 	select {
-	case n.announceCh <- struct{}{}:
+	case r.announceCh <- struct{}{}:
 	default:
 	}
 }
 
 // peerEventLoop re-announces when a peer joins the topic.
-func (n *Node) peerEventLoop(ctx context.Context) {
-	defer n.annWG.Done()
+func (r *Room) peerEventLoop(ctx context.Context) {
+	defer r.annWG.Done()
 	for {
-		ev, err := n.peerEvts.NextPeerEvent(ctx)
+		ev, err := r.peerEvts.NextPeerEvent(ctx)
 		if err != nil {
 			return
 		}
 		if ev.Type == pubsub.PeerJoin {
-			n.log.Debug("peer joined topic", "peer", ev.Peer)
-			n.triggerAnnounce()
-		}
-	}
-}
-
-// connLoop tells the roster when the last connection to a peer has closed
-// (a crashed or killed member: no leave will come) and when a peer is
-// connected again. It must keep reading: the swarm waits for it.
-func (n *Node) connLoop(ctx context.Context) {
-	defer n.annWG.Done()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-n.connEvts.Out():
-			if !ok {
-				return
-			}
-			ev, ok := e.(event.EvtPeerConnectednessChanged)
-			if !ok {
-				continue
-			}
-			now := time.Now()
-			n.mu.Lock()
-			switch ev.Connectedness {
-			case network.NotConnected:
-				n.roster.disconnected(ev.Peer, now)
-			case network.Connected:
-				n.roster.reconnected(ev.Peer)
-			}
-			n.mu.Unlock()
+			r.log.Debug("peer joined topic", "peer", ev.Peer)
+			r.triggerAnnounce()
 		}
 	}
 }
@@ -170,9 +130,9 @@ func (n *Node) connLoop(ctx context.Context) {
 // announceLoop publishes a heartbeat every HeartbeatInterval, and after each
 // trigger a re-announce soon (with jitter) and once more about a second
 // later. Bursts of triggers are coalesced.
-func (n *Node) announceLoop(ctx context.Context) {
-	defer n.annWG.Done()
-	tick := time.NewTicker(n.cfg.HeartbeatInterval)
+func (r *Room) announceLoop(ctx context.Context) {
+	defer r.annWG.Done()
+	tick := time.NewTicker(r.h.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	var s announceSchedule
 	timer := time.NewTimer(time.Hour)
@@ -182,12 +142,12 @@ func (n *Node) announceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			n.heartbeat()
-		case <-n.announceCh:
+			r.heartbeat(ctx)
+		case <-r.announceCh:
 			s.trigger(time.Now(), rand.N(reannounceJitter))
 		case <-timer.C:
 			if s.due(time.Now()) {
-				n.heartbeat()
+				r.heartbeat(ctx)
 			}
 		}
 		timer.Reset(s.wait(time.Now()))
@@ -195,12 +155,12 @@ func (n *Node) announceLoop(ctx context.Context) {
 }
 
 // heartbeat publishes a presence heartbeat, logging failures.
-func (n *Node) heartbeat() {
-	if n.mute.Load() {
+func (r *Room) heartbeat(ctx context.Context) {
+	if r.h.mute.Load() {
 		return
 	}
-	if err := n.publish(kindHeartbeat, ""); err != nil && !n.closing.Load() {
-		n.log.Warn("heartbeat failed", "err", err)
+	if err := r.publish(ctx, wire.KindHeartbeat, ""); err != nil && ctx.Err() == nil && !r.isGone() {
+		r.log.Warn("heartbeat failed", "err", err)
 	}
 }
 
@@ -246,175 +206,91 @@ func (s *announceSchedule) wait(now time.Time) time.Duration {
 	return d
 }
 
-// validate is the topic validator. It rejects envelopes that do not decode
-// (short, oversize, bad version, unknown kind, bad UTF-8, bad nick, empty
-// text) and ignores replays and authors over the flood limit (see
-// [Node.screen]). The author is the signer (StrictSign); nothing in the
-// payload says who sent it.
-func (n *Node) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-	author := m.GetFrom()
-	env, err := decode(m.GetData())
-	if err != nil {
-		n.warnOnce(author, "rejected bad envelope", err)
-		return pubsub.ValidationReject
-	}
-	seq, ok := seqno(m)
-	if !ok {
-		n.warnOnce(author, "rejected message without a sequence number", nil)
-		return pubsub.ValidationReject
-	}
-	// pubsub itself drops messages of ours that come back from the network.
-	if author != n.self {
-		res, newest := n.screen(author, src, seq)
-		if res != pubsub.ValidationAccept {
-			return res
-		}
-		if env.Kind == kindLeave && newest {
-			// Confirm it to the leaver by closing the connection (see
-			// [Node.sendLeave]). Not for a leave older than something
-			// already heard: the author may have restarted since.
-			select {
-			case n.byes <- author:
-			default:
-			}
-		}
-		// The author is alive now, whatever the front end's pace: while
-		// Events is full, presence falls behind the messages queued for it
-		// and must not report members lost that are only waiting in line.
-		n.mu.Lock()
-		n.roster.heard(author, time.Now(), env.Kind == kindLeave)
-		n.mu.Unlock()
-	}
-	m.ValidatorData = env
-	return pubsub.ValidationAccept
+// liveness is what a room's validator learns of the room's members ahead
+// of presence: when each author was last heard, and whether the newest
+// envelope heard from it is a leave. The validator writes it as it accepts
+// messages; presence reads it on every tick (see [liveness.apply]). Silence
+// is thereby measured when pubsub validates a message, not when presence
+// gets to it, so a front end slow to read Events does not make members
+// look silent. Safe for concurrent use.
+type liveness struct {
+	mu    sync.Mutex
+	peers map[peer.ID]*heard
 }
 
-// seqno returns the pubsub sequence number of m.
-func seqno(m *pubsub.Message) (uint64, bool) {
-	s := m.GetSeqno()
-	if len(s) != 8 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(s), true
+// heard is what the validator knows of one author in one room.
+type heard struct {
+	at      time.Time // last accepted
+	seq     uint64    // highest sequence number accepted in the room
+	leaving bool      // the envelope with seq is a leave
 }
 
-// author is what the validator remembers of one message author.
-type author struct {
-	lim   *rate.Limiter // flood limit
-	seqs  seqWindow     // sequence numbers accepted, to spot replays
-	heard time.Time     // last message accepted
-}
+func newLiveness() *liveness { return &liveness{peers: make(map[peer.ID]*heard)} }
 
-// screen applies the per-author rules to message seq of from, forwarded by
-// src: a message already accepted once, or older than the author's replay
-// window, is a replay and ignored (pubsub's own seen-cache forgets a message
-// after two minutes, after which anybody could publish it again); so is
-// traffic above the flood limit. Replays are checked first, so they do not
-// use up the author's flood allowance. An author not heard before must be
-// admitted first (see [Node.admitLocked]). newest reports whether seq is the
-// highest accepted from the author so far.
-func (n *Node) screen(from, src peer.ID, seq uint64) (res pubsub.ValidationResult, newest bool) {
-	n.limMu.Lock()
-	a := n.authors[from]
-	if a == nil {
-		if !n.admitLocked(from, src) {
-			n.limMu.Unlock()
-			n.warnOnce(src, "peer forwards messages of too many new authors; ignoring them", nil)
-			return pubsub.ValidationIgnore, false
+// heard records that the validator accepted message seq of p at now, a
+// leave if leave is set. It reports whether seq is the newest accepted of
+// p in this room (a leave that is not is stale: p said something after it).
+func (l *liveness) heard(p peer.ID, seq uint64, now time.Time, leave bool) (newest bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.peers[p]
+	if h == nil {
+		if len(l.peers) >= maxAuthors {
+			l.evictLocked()
 		}
-		a = &author{lim: rate.NewLimiter(n.recvLimit, n.recvBurst)}
-		n.authors[from] = a
-	}
-	newest = !a.seqs.any || seq > a.seqs.top
-	replay := !a.seqs.accept(seq)
-	flood := !replay && !a.lim.Allow()
-	if !replay && !flood {
-		a.heard = time.Now()
-	}
-	n.limMu.Unlock()
-	switch {
-	case replay:
-		n.warnOnce(from, "ignored a replayed message", nil)
-		return pubsub.ValidationIgnore, false
-	case flood:
-		n.warnOnce(from, "peer over the flood limit; dropping its messages", nil)
-		return pubsub.ValidationIgnore, false
-	}
-	return pubsub.ValidationAccept, newest
-}
-
-// admitLocked reports whether a first message of author from, forwarded by
-// src, may be accepted, and makes room for it; n.limMu is held. Anybody can
-// make up identities and sign messages with them, thousands a second, each
-// a new member and a new entry in every table, and bypass the per-author
-// flood limit. An author that delivers its own message is admitted: every
-// identity then costs a connection. An author relayed by another peer (in a
-// room that is not fully connected) uses up one of the relay's
-// introductions: introBurst at once, then introRate a second, enough to
-// pass on a whole room. When the table is full the author heard longest ago
-// makes room, so members that keep talking are never forgotten.
-func (n *Node) admitLocked(from, src peer.ID) bool {
-	if src != from {
-		l := n.intros[src]
-		if l == nil {
-			l = rate.NewLimiter(introRate, introBurst)
-			n.intros[src] = l
-		}
-		if !l.Allow() {
-			return false
-		}
-	}
-	if len(n.authors) >= maxAuthors {
-		var oldest peer.ID
-		var at time.Time
-		for p, a := range n.authors {
-			if oldest == "" || a.heard.Before(at) {
-				oldest, at = p, a.heard
-			}
-		}
-		delete(n.authors, oldest)
-	}
-	return true
-}
-
-// pruneAuthors forgets authors not heard for replayMemory, and relays whose
-// introductions are all available again, so the maps do not grow with every
-// peer ever seen.
-func (n *Node) pruneAuthors(now time.Time) {
-	n.limMu.Lock()
-	defer n.limMu.Unlock()
-	for p, a := range n.authors {
-		if now.Sub(a.heard) >= replayMemory {
-			delete(n.authors, p)
-		}
-	}
-	for p, l := range n.intros {
-		if l.TokensAt(now) >= introBurst {
-			delete(n.intros, p)
-		}
-	}
-}
-
-// warnOnce logs a problem with a peer's messages the first time only.
-func (n *Node) warnOnce(p peer.ID, msg string, err error) {
-	n.limMu.Lock()
-	// Once maxWarned peers have been warned about, made-up identities
-	// (thousands a second) must not flood the log: the rest is debug.
-	warn := !n.warned[p] && len(n.warned) < maxWarned
-	if warn {
-		n.warned[p] = true
-	}
-	n.limMu.Unlock()
-	if warn {
-		n.log.Warn(msg, "peer", p, "err", err)
+		h = &heard{}
+		l.peers[p] = h
+		newest = true
 	} else {
-		n.log.Debug(msg, "peer", p, "err", err)
+		newest = seq > h.seq
+	}
+	h.at = now
+	if newest {
+		h.seq = seq
+		h.leaving = leave
+	}
+	return newest
+}
+
+// evictLocked forgets the author heard longest ago; l.mu is held.
+func (l *liveness) evictLocked() {
+	var oldest peer.ID
+	var at time.Time
+	for p, h := range l.peers {
+		if oldest == "" || h.at.Before(at) {
+			oldest, at = p, h.at
+		}
+	}
+	delete(l.peers, oldest)
+}
+
+// apply passes what the validator heard of the roster's members to r.
+func (l *liveness) apply(r *roster) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p := range r.peers {
+		if h := l.peers[p]; h != nil {
+			r.heard(p, h.at, h.leaving)
+		}
 	}
 }
 
-// roster is the room's member list. It is pure bookkeeping: callers pass
-// the time and emit the events it returns. Not safe for concurrent use.
+// prune forgets authors not heard for lostForget.
+func (l *liveness) prune(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p, h := range l.peers {
+		if now.Sub(h.at) >= lostForget {
+			delete(l.peers, p)
+		}
+	}
+}
+
+// roster is a room's member list. It is pure bookkeeping: callers pass
+// the time and emit the events it returns. Not safe for concurrent use:
+// the room's presence goroutine is its only writer.
 type roster struct {
+	room      string // the room's name, for events
 	self      peer.ID
 	lostAfter time.Duration // silence after which a member is lost
 	downAfter time.Duration // the same once its last connection has closed
@@ -439,11 +315,12 @@ type tombstone struct {
 	at  time.Time
 }
 
-// newRoster returns a roster holding only self. Members are lost after
-// lostAfter of silence, or after one and a half heartbeat intervals of
-// silence once their last direct connection has closed.
-func newRoster(self peer.ID, nick string, now time.Time, heartbeat, lostAfter time.Duration) *roster {
+// newRoster returns the roster of room holding only self. Members are lost
+// after lostAfter of silence, or after one and a half heartbeat intervals
+// of silence once their last direct connection has closed.
+func newRoster(room string, self peer.ID, nick string, now time.Time, heartbeat, lostAfter time.Duration) *roster {
 	return &roster{
+		room:      room,
 		self:      self,
 		lostAfter: lostAfter,
 		downAfter: min(heartbeat+heartbeat/2, lostAfter),
@@ -452,95 +329,118 @@ func newRoster(self peer.ID, nick string, now time.Time, heartbeat, lostAfter ti
 	}
 }
 
-// handle applies one message at now. It returns the events to emit and
+// handle applies one record at now. It returns the events to emit and
 // whether a re-announce is due (a member is new or back, so it may not know
 // us yet).
-func (r *roster) handle(m inMsg, now time.Time) (evs []Event, reannounce bool) {
-	env := m.env
-	pid := m.from.String()
-	msgEvent := func(self bool) Event {
-		return Event{Type: EventMessage, Time: now, PeerID: pid, Nick: env.Nick, ID: m.id,
-			Text: env.Text, Action: env.Kind == kindAction, Sent: time.UnixMilli(env.Sent), Self: self}
+func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce bool) {
+	env := m.Envelope
+	pid := m.Author.String()
+	msgEvent := func(self bool) chat.Event {
+		return chat.Event{Kind: chat.KindMessage, Room: r.room, Time: now, PeerID: pid, Nick: env.Nick, ID: m.ID,
+			Text: env.Text, Action: env.Kind == wire.KindAction, Sent: time.UnixMilli(env.Sent), Self: self}
 	}
-	if m.from == r.self {
+	if m.Author == r.self {
 		e := r.peers[r.self]
 		switch env.Kind {
-		case kindMessage, kindAction:
+		case wire.KindMessage, wire.KindAction:
 			evs = append(evs, msgEvent(true))
-		case kindNick:
+		case wire.KindNick:
 			if env.Nick != e.nick {
-				evs = append(evs, Event{Type: EventNick, Time: now, PeerID: pid, Nick: env.Nick, OldNick: e.nick, Self: true})
+				evs = append(evs, chat.Event{Kind: chat.KindNick, Room: r.room, Time: now, PeerID: pid,
+					Nick: env.Nick, OldNick: e.nick, Self: true})
 				e.nick = env.Nick
 			}
 		}
 		return evs, false
 	}
 
-	if t, ok := r.tombs[m.from]; ok {
-		if m.seq <= t.seq {
+	if t, ok := r.tombs[m.Author]; ok {
+		if m.Seqno <= t.seq {
 			// Sent before its leave, arrived after it: show the text, but do
 			// not bring the member back.
-			if env.Kind.needsText() {
+			if env.Kind.HasText() {
 				evs = append(evs, msgEvent(false))
 			}
 			return evs, false
 		}
-		delete(r.tombs, m.from)
+		delete(r.tombs, m.Author)
 	}
 
-	e := r.peers[m.from]
-	if e != nil && m.seq < e.lastSeq && (env.Kind == kindLeave || e.lost) {
+	e := r.peers[m.Author]
+	if e != nil && m.Seqno < e.lastSeq && (env.Kind == wire.KindLeave || e.lost) {
 		// Older than something already heard from this member (a straggler
 		// or a replay within the window): it says nothing about presence
 		// now. A leave sent before a newer envelope is not true any more, and
 		// a lost member is not back on the strength of an old envelope.
 		e.leaving = false
-		if env.Kind.needsText() {
+		if env.Kind.HasText() {
 			evs = append(evs, msgEvent(false))
 		}
 		return evs, false
 	}
-	if env.Kind == kindLeave {
-		r.tombs[m.from] = tombstone{seq: m.seq, at: now}
+	if env.Kind == wire.KindLeave {
+		r.tombs[m.Author] = tombstone{seq: m.Seqno, at: now}
 		if e != nil {
-			delete(r.peers, m.from)
+			delete(r.peers, m.Author)
 			if !e.lost {
-				evs = append(evs, Event{Type: EventLeave, Time: now, PeerID: pid, Nick: e.nick, Reason: ReasonQuit})
+				evs = append(evs, chat.Event{Kind: chat.KindLeave, Room: r.room, Time: now, PeerID: pid,
+					Nick: e.nick, Reason: chat.ReasonQuit})
 			}
 		}
 		return evs, false
 	}
 	switch {
 	case e == nil:
-		e = &entry{nick: env.Nick, lastSeq: m.seq}
-		r.peers[m.from] = e
-		evs = append(evs, Event{Type: EventJoin, Time: now, PeerID: pid, Nick: env.Nick})
+		e = &entry{nick: env.Nick, lastSeq: m.Seqno}
+		r.peers[m.Author] = e
+		evs = append(evs, chat.Event{Kind: chat.KindJoin, Room: r.room, Time: now, PeerID: pid, Nick: env.Nick})
 		reannounce = true
 	case e.lost:
 		e.lost = false
 		e.downAt = time.Time{}
 		e.nick = env.Nick
-		evs = append(evs, Event{Type: EventJoin, Time: now, PeerID: pid, Nick: e.nick})
+		evs = append(evs, chat.Event{Kind: chat.KindJoin, Room: r.room, Time: now, PeerID: pid, Nick: e.nick})
 		reannounce = true
-	case m.seq > e.lastSeq && env.Nick != e.nick:
-		evs = append(evs, Event{Type: EventNick, Time: now, PeerID: pid, Nick: env.Nick, OldNick: e.nick})
+	case m.Seqno > e.lastSeq && env.Nick != e.nick:
+		evs = append(evs, chat.Event{Kind: chat.KindNick, Room: r.room, Time: now, PeerID: pid,
+			Nick: env.Nick, OldNick: e.nick})
 		e.nick = env.Nick
 	}
 	e.lastSeen = now
-	e.lastSeq = max(e.lastSeq, m.seq)
-	if env.Kind.needsText() {
+	e.lastSeq = max(e.lastSeq, m.Seqno)
+	if env.Kind.HasText() {
 		evs = append(evs, msgEvent(false))
 	}
 	return evs, reannounce
 }
 
-// heard records that p was heard at now, before its message is handled.
-// A leave heard is on its way to handle, which reports "quit": until then
-// the member's closing connection must not make it "lost".
-func (r *roster) heard(p peer.ID, now time.Time, leave bool) {
+// heard records that the validator last heard p at at, and whether the
+// newest envelope it heard of p is a leave. A leave heard is on its way
+// to handle, which reports "quit": until then the member's closing
+// connection must not make it "lost".
+func (r *roster) heard(p peer.ID, at time.Time, leaving bool) {
 	if e := r.peers[p]; e != nil && !e.lost {
-		e.lastSeen = now
-		e.leaving = e.leaving || leave
+		if at.After(e.lastSeen) {
+			e.lastSeen = at
+		}
+		e.leaving = leaving
+	}
+}
+
+// links brings the members' direct connections up to date at now: down
+// reports when the last connection to a member closed, zero while it is
+// connected or if it never was (see [roster.disconnected]).
+func (r *roster) links(down func(peer.ID) time.Time) {
+	for p, e := range r.peers {
+		if e.self || e.lost {
+			continue
+		}
+		switch at := down(p); {
+		case at.IsZero():
+			r.reconnected(p)
+		case !at.Equal(e.downAt):
+			r.disconnected(p, at)
+		}
 	}
 }
 
@@ -570,7 +470,7 @@ func (r *roster) silent(e *entry, now time.Time) bool {
 
 // expire marks silent members as lost, and forgets old lost members and
 // tombstones.
-func (r *roster) expire(now time.Time) (evs []Event) {
+func (r *roster) expire(now time.Time) (evs []chat.Event) {
 	for p, e := range r.peers {
 		switch {
 		case e.self:
@@ -578,7 +478,8 @@ func (r *roster) expire(now time.Time) (evs []Event) {
 			e.lost = true
 			e.lostAt = now
 			e.downAt = time.Time{}
-			evs = append(evs, Event{Type: EventLeave, Time: now, PeerID: p.String(), Nick: e.nick, Reason: ReasonLost})
+			evs = append(evs, chat.Event{Kind: chat.KindLeave, Room: r.room, Time: now, PeerID: p.String(),
+				Nick: e.nick, Reason: chat.ReasonLost})
 		case e.lost && now.Sub(e.lostAt) >= lostForget:
 			delete(r.peers, p)
 		}
@@ -592,10 +493,21 @@ func (r *roster) expire(now time.Time) (evs []Event) {
 }
 
 // members returns the roster as Members, unsorted, without Addrs.
-func (r *roster) members() []Member {
-	ms := make([]Member, 0, len(r.peers))
+func (r *roster) members() []chat.Member {
+	ms := make([]chat.Member, 0, len(r.peers))
 	for p, e := range r.peers {
-		ms = append(ms, Member{PeerID: p.String(), Nick: e.nick, Lost: e.lost, Self: e.self})
+		ms = append(ms, chat.Member{PeerID: p.String(), Nick: e.nick, Lost: e.lost, Self: e.self})
 	}
 	return ms
+}
+
+// present returns how many members are not lost, self included.
+func (r *roster) present() int {
+	n := 0
+	for _, e := range r.peers {
+		if !e.lost {
+			n++
+		}
+	}
+	return n
 }

@@ -11,6 +11,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"lanchat/node/chat"
+	"lanchat/node/wire"
 )
 
 func testPeerID(t *testing.T) peer.ID {
@@ -32,22 +35,25 @@ func TestRoster(t *testing.T) {
 	self, bob := testPeerID(t), testPeerID(t)
 	t0 := time.Unix(1700000000, 0)
 	const lostAfter = 6 * time.Second
-	r := newRoster(self, "alice", t0, 2*time.Second, lostAfter)
+	r := newRoster(testRoom, self, "alice", t0, 2*time.Second, lostAfter)
 
-	msg := func(from peer.ID, seq uint64, k kind, nick, text string) inMsg {
-		return inMsg{from: from, seq: seq, id: fmt.Sprint(seq), env: envelope{Kind: k, Sent: 1, Nick: nick, Text: text}}
+	msg := func(from peer.ID, seq uint64, k wire.Kind, nick, text string) Record {
+		return Record{Author: from, Seqno: seq, ID: fmt.Sprint(seq), Envelope: wire.Envelope{Kind: k, Sent: 1, Nick: nick, Text: text}}
 	}
 	type step struct {
 		name       string
-		in         *inMsg        // message to handle, or
+		in         *Record       // message to handle, or
 		at         time.Duration // time of the step after t0
 		want       string        // events, formatted by evString
 		reannounce bool
 	}
-	hb := func(seq uint64, nick string) *inMsg { m := msg(bob, seq, kindHeartbeat, nick, ""); return &m }
-	say := func(seq uint64, nick, text string) *inMsg { m := msg(bob, seq, kindMessage, nick, text); return &m }
-	leave := func(seq uint64) *inMsg { m := msg(bob, seq, kindLeave, "bob", ""); return &m }
-	mine := func(k kind, nick, text string) *inMsg { m := msg(self, 1, k, nick, text); return &m }
+	hb := func(seq uint64, nick string) *Record { m := msg(bob, seq, wire.KindHeartbeat, nick, ""); return &m }
+	say := func(seq uint64, nick, text string) *Record {
+		m := msg(bob, seq, wire.KindMessage, nick, text)
+		return &m
+	}
+	leave := func(seq uint64) *Record { m := msg(bob, seq, wire.KindLeave, "bob", ""); return &m }
+	mine := func(k wire.Kind, nick, text string) *Record { m := msg(self, 1, k, nick, text); return &m }
 	steps := []step{
 		{name: "first heartbeat joins", in: hb(10, "bob"), want: "join bob", reannounce: true},
 		{name: "heartbeat is quiet", in: hb(11, "bob"), at: time.Second},
@@ -66,14 +72,14 @@ func TestRoster(t *testing.T) {
 		{name: "late message after quit", in: say(19, "bobby", "bye"), at: 22 * time.Second, want: "message bobby bye"},
 		{name: "late heartbeat after quit", in: hb(20, "bobby"), at: 22 * time.Second},
 		{name: "restart joins", in: hb(100, "bob"), at: 30 * time.Second, want: "join bob", reannounce: true},
-		{name: "own join is quiet", in: mine(kindJoin, "alice", ""), at: 30 * time.Second},
-		{name: "own message", in: mine(kindMessage, "alice", "me"), at: 30 * time.Second, want: "message alice me self"},
-		{name: "own nick", in: mine(kindNick, "al", ""), at: 30 * time.Second, want: "nick alice->al self"},
+		{name: "own join is quiet", in: mine(wire.KindJoin, "alice", ""), at: 30 * time.Second},
+		{name: "own message", in: mine(wire.KindMessage, "alice", "me"), at: 30 * time.Second, want: "message alice me self"},
+		{name: "own nick", in: mine(wire.KindNick, "al", ""), at: 30 * time.Second, want: "nick alice->al self"},
 		{name: "bob lost again, self never", at: time.Hour, want: "leave bob lost"},
 	}
 	for _, s := range steps {
 		now := t0.Add(s.at)
-		var evs []Event
+		var evs []chat.Event
 		re := false
 		if s.in != nil {
 			evs, re = r.handle(*s.in, now)
@@ -199,9 +205,9 @@ func TestRosterDisconnect(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			self, bob := testPeerID(t), testPeerID(t)
-			r := newRoster(self, "alice", t0, hb, lostAfter)
+			r := newRoster(testRoom, self, "alice", t0, hb, lostAfter)
 			seq := uint64(1)
-			r.handle(inMsg{from: bob, seq: seq, env: envelope{Kind: kindJoin, Nick: "bob"}}, t0)
+			r.handle(Record{Author: bob, Seqno: seq, Envelope: wire.Envelope{Kind: wire.KindJoin, Nick: "bob"}}, t0)
 			for _, s := range tt.steps {
 				now := ms(s.at)
 				switch s.do {
@@ -215,7 +221,7 @@ func TestRosterDisconnect(t *testing.T) {
 					r.heard(bob, now, true)
 				case "hb":
 					seq++
-					r.handle(inMsg{from: bob, seq: seq, env: envelope{Kind: kindHeartbeat, Nick: "bob"}}, now)
+					r.handle(Record{Author: bob, Seqno: seq, Envelope: wire.Envelope{Kind: wire.KindHeartbeat, Nick: "bob"}}, now)
 				}
 				if got := evString(r.expire(now)); got != s.want {
 					t.Errorf("at %dms after %q: expire = %q, want %q", s.at, s.do, got, s.want)
@@ -228,34 +234,37 @@ func TestRosterDisconnect(t *testing.T) {
 func TestRosterLeaveOfLostIsQuiet(t *testing.T) {
 	self, bob := testPeerID(t), testPeerID(t)
 	t0 := time.Unix(0, 0)
-	r := newRoster(self, "alice", t0, 250*time.Millisecond, time.Second)
-	r.handle(inMsg{from: bob, seq: 1, env: envelope{Kind: kindJoin, Nick: "bob"}}, t0)
+	r := newRoster(testRoom, self, "alice", t0, 250*time.Millisecond, time.Second)
+	r.handle(Record{Author: bob, Seqno: 1, Envelope: wire.Envelope{Kind: wire.KindJoin, Nick: "bob"}}, t0)
 	if got := evString(r.expire(t0.Add(time.Minute))); got != "leave bob lost" {
 		t.Fatalf("expire = %q", got)
 	}
-	evs, _ := r.handle(inMsg{from: bob, seq: 2, env: envelope{Kind: kindLeave, Nick: "bob"}}, t0.Add(time.Minute))
+	evs, _ := r.handle(Record{Author: bob, Seqno: 2, Envelope: wire.Envelope{Kind: wire.KindLeave, Nick: "bob"}}, t0.Add(time.Minute))
 	if len(evs) != 0 || len(r.members()) != 1 {
 		t.Errorf("leave of a lost member: %q, members %+v", evString(evs), r.members())
 	}
 }
 
-func evString(evs []Event) string {
+func evString(evs []chat.Event) string {
 	s := ""
 	for i, ev := range evs {
 		if i > 0 {
 			s += "; "
 		}
-		switch ev.Type {
-		case EventJoin:
+		switch ev.Kind {
+		case chat.KindJoin:
 			s += "join " + ev.Nick
-		case EventLeave:
+		case chat.KindLeave:
 			s += "leave " + ev.Nick + " " + ev.Reason
-		case EventNick:
+		case chat.KindNick:
 			s += "nick " + ev.OldNick + "->" + ev.Nick
-		case EventMessage:
+		case chat.KindMessage:
 			s += "message " + ev.Nick + " " + ev.Text
 		default:
-			s += string(ev.Type)
+			s += ev.Kind.String()
+		}
+		if ev.Room != testRoom {
+			s += " in " + ev.Room
 		}
 		if ev.Self {
 			s += " self"
@@ -375,11 +384,16 @@ func TestStalledFrontEnd(t *testing.T) {
 	cfg := testConfig("bob")
 	cfg.LostAfter = 4 * cfg.HeartbeatInterval
 	cfg.EventBuffer = 1
-	b, err := Start(t.Context(), cfg) // nobody reads b.Events() for now
+	h, err := Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close(context.Background())
+	r, err := h.Join(t.Context(), testRoom, RoomOptions{}) // nobody reads r.Events() for now
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testNode{Host: h, room: r, t: t, name: "bob", changed: make(chan struct{})}
+	t.Cleanup(b.close)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := b.Connect(ctx, a.addr()); err != nil {
@@ -394,10 +408,13 @@ func TestStalledFrontEnd(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling the roster; no event can tell
 	}
 	time.Sleep(2 * cfg.LostAfter) // the stall; alice heartbeats all along
-	b.mu.Lock()
-	evs := b.roster.expire(time.Now()) // what the next tick does
-	b.mu.Unlock()
-	if len(evs) != 0 {
-		t.Errorf("after a stalled front end: %s; want nothing, alice kept sending", evString(evs))
+	b.collect(r.Events())
+	b.collect(h.Events())
+	if err := a.Send("marker"); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "marker", isMessage("marker"))
+	if n := b.count(isLeave(a, chat.ReasonLost)); n != 0 {
+		t.Errorf("after a stalled front end bob saw alice lost; she kept sending:\n%s", formatEvents(b.events()))
 	}
 }

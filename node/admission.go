@@ -1,0 +1,240 @@
+package node
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+)
+
+// Admission limits, per author unless said otherwise.
+const (
+	// Receive flood protection: a steady rate and a burst, per author
+	// across all rooms (and, later, streams).
+	recvRate  = 100
+	recvBurst = 500
+	// replayMemory is how long an author's replay window is remembered
+	// after its last message. A replay of its messages is recognised for
+	// that long; an author whose clock was set back by more than its uptime
+	// cannot be heard again for that long either (its new sequence numbers
+	// look old).
+	replayMemory = time.Hour
+	// maxAuthors bounds the authors remembered (replay window and flood
+	// limit, ~400 bytes each).
+	maxAuthors = 4096
+	// A peer may introduce introBurst authors not heard before at once,
+	// then introRate a second; see [admission.admitLocked].
+	introBurst = 256
+	introRate  = 4
+	// maxWarned bounds the set of peers already warned about bad messages.
+	maxWarned = 1024
+	// replayWindow is how far below the highest sequence number seen from
+	// an author a message may still arrive (once): gossipsub may deliver an
+	// author's messages out of order across routes and rooms, by a few
+	// messages, or by up to a second of traffic when one is recovered by
+	// gossip. Anything older is a replay.
+	replayWindow = 2048
+)
+
+// admission decides which signed messages of which authors the host takes
+// in, whatever the room: it drops replays, floods and swarms of made-up
+// authors, and warns once per peer about bad messages. One admission is
+// shared by every room of a host (and, later, its streams), so an author's
+// allowance is per author, not per room. It is safe for concurrent use;
+// room validators call it.
+type admission struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	limit   rate.Limit // per-author flood limit: recvRate (tests change it)
+	burst   int        // recvBurst
+	authors map[peer.ID]*author
+	intros  map[peer.ID]*rate.Limiter // new authors each relay may introduce
+	warned  map[peer.ID]bool
+}
+
+// author is what admission remembers of one message author.
+type author struct {
+	lim   *rate.Limiter // flood limit
+	seqs  seqWindow     // sequence numbers accepted, to spot replays
+	heard time.Time     // last message accepted
+}
+
+func newAdmission(log *slog.Logger) *admission {
+	return &admission{
+		log:     log,
+		limit:   recvRate,
+		burst:   recvBurst,
+		authors: make(map[peer.ID]*author),
+		intros:  make(map[peer.ID]*rate.Limiter),
+		warned:  make(map[peer.ID]bool),
+	}
+}
+
+// setLimit changes the flood limit of authors not heard yet.
+func (a *admission) setLimit(limit rate.Limit, burst int) {
+	a.mu.Lock()
+	a.limit, a.burst = limit, burst
+	a.mu.Unlock()
+}
+
+// screen applies the per-author rules to message seq of from, forwarded by
+// src: a message already accepted once, or older than the author's replay
+// window, is a replay and ignored (pubsub's own seen-cache forgets a message
+// after two minutes, after which anybody could publish it again); so is
+// traffic above the flood limit. Replays are checked first, so they do not
+// use up the author's flood allowance. An author not heard before must be
+// admitted first (see [admission.admitLocked]).
+func (a *admission) screen(from, src peer.ID, seq uint64) pubsub.ValidationResult {
+	a.mu.Lock()
+	au := a.authors[from]
+	if au == nil {
+		if !a.admitLocked(from, src) {
+			a.mu.Unlock()
+			a.warnOnce(src, "peer forwards messages of too many new authors; ignoring them", nil)
+			return pubsub.ValidationIgnore
+		}
+		au = &author{lim: rate.NewLimiter(a.limit, a.burst)}
+		a.authors[from] = au
+	}
+	replay := !au.seqs.accept(seq)
+	flood := !replay && !au.lim.Allow()
+	if !replay && !flood {
+		au.heard = time.Now()
+	}
+	a.mu.Unlock()
+	switch {
+	case replay:
+		a.warnOnce(from, "ignored a replayed message", nil)
+		return pubsub.ValidationIgnore
+	case flood:
+		a.warnOnce(from, "peer over the flood limit; dropping its messages", nil)
+		return pubsub.ValidationIgnore
+	}
+	return pubsub.ValidationAccept
+}
+
+// admitLocked reports whether a first message of author from, forwarded by
+// src, may be accepted, and makes room for it; a.mu is held. Anybody can
+// make up identities and sign messages with them, thousands a second, each
+// a new member and a new entry in every table, and bypass the per-author
+// flood limit. An author that delivers its own message is admitted: every
+// identity then costs a connection. An author relayed by another peer (in a
+// room that is not fully connected) uses up one of the relay's
+// introductions: introBurst at once, then introRate a second, enough to
+// pass on a whole room. When the table is full the author heard longest ago
+// makes room, so members that keep talking are never forgotten.
+func (a *admission) admitLocked(from, src peer.ID) bool {
+	if src != from {
+		l := a.intros[src]
+		if l == nil {
+			l = rate.NewLimiter(introRate, introBurst)
+			a.intros[src] = l
+		}
+		if !l.Allow() {
+			return false
+		}
+	}
+	if len(a.authors) >= maxAuthors {
+		var oldest peer.ID
+		var at time.Time
+		for p, au := range a.authors {
+			if oldest == "" || au.heard.Before(at) {
+				oldest, at = p, au.heard
+			}
+		}
+		delete(a.authors, oldest)
+	}
+	return true
+}
+
+// prune forgets authors not heard for replayMemory, and relays whose
+// introductions are all available again, so the maps do not grow with every
+// peer ever seen.
+func (a *admission) prune(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for p, au := range a.authors {
+		if now.Sub(au.heard) >= replayMemory {
+			delete(a.authors, p)
+		}
+	}
+	for p, l := range a.intros {
+		if l.TokensAt(now) >= introBurst {
+			delete(a.intros, p)
+		}
+	}
+}
+
+// warnOnce logs a problem with a peer's messages the first time only.
+func (a *admission) warnOnce(p peer.ID, msg string, err error) {
+	a.mu.Lock()
+	// Once maxWarned peers have been warned about, made-up identities
+	// (thousands a second) must not flood the log: the rest is debug.
+	warn := !a.warned[p] && len(a.warned) < maxWarned
+	if warn {
+		a.warned[p] = true
+	}
+	a.mu.Unlock()
+	if warn {
+		a.log.Warn(msg, "peer", p, "err", err)
+	} else {
+		a.log.Debug(msg, "peer", p, "err", err)
+	}
+}
+
+// seqWindow remembers which of an author's recent pubsub sequence numbers
+// have been accepted, so that a signed message re-published later (after
+// pubsub's seen-cache forgot it, 2 minutes) is recognised as a replay. It is
+// the anti-replay window of IPsec (RFC 4303 §3.4.3): the highest number
+// accepted, and a bitmap of the replayWindow numbers at and below it. The
+// zero value has accepted nothing.
+//
+// pubsub numbers an author's messages, in all topics, with one counter that
+// starts at the author's clock in nanoseconds when its process starts, so a
+// restarted author's numbers are far above the old ones and clear the
+// window.
+type seqWindow struct {
+	top  uint64                    // highest number accepted
+	any  bool                      // whether anything was accepted
+	bits [replayWindow / 64]uint64 // bit seq%replayWindow: seq accepted
+}
+
+// accept reports whether seq is new, and records it.
+func (w *seqWindow) accept(seq uint64) bool {
+	switch {
+	case !w.any || seq > w.top:
+		if !w.any || seq-w.top >= replayWindow {
+			w.bits = [replayWindow / 64]uint64{}
+		} else {
+			for s := w.top + 1; s < seq; s++ {
+				w.clear(s)
+			}
+		}
+		w.top, w.any = seq, true
+	case w.top-seq >= replayWindow:
+		return false // too old to tell: treat as a replay
+	case w.has(seq):
+		return false
+	}
+	w.set(seq)
+	return true
+}
+
+func (w *seqWindow) has(seq uint64) bool {
+	i := seq % replayWindow
+	return w.bits[i/64]&(1<<(i%64)) != 0
+}
+
+func (w *seqWindow) set(seq uint64) {
+	i := seq % replayWindow
+	w.bits[i/64] |= 1 << (i % 64)
+}
+
+func (w *seqWindow) clear(seq uint64) {
+	i := seq % replayWindow
+	w.bits[i/64] &^= 1 << (i % 64)
+}
