@@ -340,9 +340,13 @@ type lanEvent struct {
 	Text    string   `json:"text"`
 	Sent    string   `json:"sent"`
 	Self    bool     `json:"self"`
+	// Rooms is the "rooms" field: names in the ready line, objects in a
+	// "rooms" answer.
+	Rooms json.RawMessage `json:"rooms"`
 
 	raw string
 	at  time.Time // when the test read it
+	seq int       // its index in the process's output
 }
 
 // lanProc is a lanchat process on a host, with its output history.
@@ -365,13 +369,14 @@ type lanProc struct {
 	id    string
 }
 
-// startLanchat starts lanchat --json on host h with a fresh identity, a log
-// file in dir and keyArgs (--key or --key-file).
-func startLanchat(t *testing.T, bin string, h *netns.Host, dir, nick string, keyArgs ...string) *lanProc {
+// startLanchat starts lanchat --json --room lobby on host h with a fresh
+// identity, a log file in dir and extra arguments (--key or --key-file,
+// more rooms).
+func startLanchat(t *testing.T, bin string, h *netns.Host, dir, nick string, extra ...string) *lanProc {
 	t.Helper()
 	p := &lanProc{nick: nick, host: h, changed: make(chan struct{}), logFile: filepath.Join(dir, nick+".log")}
 	args := append([]string{"--json", "--nick", nick, "--identity", filepath.Join(dir, "id-"+nick),
-		"--room", "lobby", "--log-file", p.logFile, "-v"}, keyArgs...)
+		"--room", "lobby", "--log-file", p.logFile, "-v"}, extra...)
 	p.cmd = h.Command(context.Background(), bin, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "LANCHAT_") {
@@ -402,6 +407,7 @@ func startLanchat(t *testing.T, bin string, h *netns.Host, dir, nick string, key
 				e.Type = "unparsable"
 			}
 			p.mu.Lock()
+			e.seq = len(p.events)
 			p.events = append(p.events, e)
 			close(p.changed)
 			p.changed = make(chan struct{})

@@ -36,9 +36,9 @@ const (
 	exitUsage   = 2 // bad flags or bad input (key file, nick, address)
 )
 
-// closeTimeout bounds the graceful leave at exit: the leave announcement is
-// flushed within it, then everything is torn down.
-const closeTimeout = 3 * time.Second
+// leaveTimeout bounds the graceful leave at exit: the leave of every room is
+// announced and confirmed within it, then everything is torn down.
+const leaveTimeout = 3 * time.Second
 
 func main() {
 	// A reader that goes away must not kill us before the leave is sent:
@@ -96,15 +96,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cfg.Logger = log.With("component", "node")
 
-	n, err := node.Start(ctx, cfg)
+	h, err := node.Start(ctx, cfg)
 	var identityNotice string
 	if err != nil && errors.Is(err, node.ErrIdentity) && opts.identity == "" && ctx.Err() == nil {
 		// The default identity file is unusable (read-only home, a
 		// damaged file): chat anyway, with a peer ID for this run only.
-		identityNotice = fmt.Sprintf("cannot use the identity file (%s); using a temporary identity for this run", trimNode(err))
+		identityNotice = fmt.Sprintf("using a temporary identity for this run: %s", reason(err))
 		log.Warn("identity file unusable", "path", cfg.IdentityPath, "err", err)
 		cfg.IdentityPath = ""
-		n, err = node.Start(ctx, cfg)
+		h, err = node.Start(ctx, cfg)
+	}
+	var rooms []tui.Room
+	if err == nil {
+		rooms, err = joinRooms(ctx, h, opts.rooms)
+		if err != nil {
+			h.Close()
+		}
 	}
 	gate.release(err == nil || opts.verbose)
 	if err != nil {
@@ -118,33 +125,34 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitFailure
 	}
 	if identityNotice != "" {
-		n.Notice(identityNotice)
+		h.Notice(identityNotice)
 	}
-	info := n.Info()
-	log.Info("started", "peer", info.PeerID, "nick", info.Nick, "room", info.Room,
+	info := h.Info()
+	log.Info("started", "peer", info.PeerID, "nick", info.Nick, "rooms", opts.rooms,
 		"network", info.Network, "addrs", info.Addrs)
 
-	// Discovery runs beside the front end and is stopped before the node
-	// closes, so it does not dial a closing node.
+	// Discovery runs beside the front end and is stopped before the host
+	// closes, so it does not dial a closing host.
 	discCtx, stopDiscovery := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDiscovery()
 	var wg sync.WaitGroup
 	if !opts.noMDNS {
-		startDiscovery(discCtx, &wg, n, opts.iface, log)
+		startDiscovery(discCtx, &wg, h, opts.iface, log)
 	}
 
+	th := tuiHost{h}
 	if screen {
-		err = tui.RunScreen(ctx, n, tui.ScreenOptions{In: stdin, Out: stdout})
+		err = tui.RunScreen(ctx, th, rooms, tui.ScreenOptions{In: stdin, Out: stdout})
 	} else {
 		mode := tui.Plain
 		if opts.json {
 			mode = tui.JSON
 		}
-		err = tui.RunLines(ctx, n, stdin, stdout, mode)
+		err = tui.RunLines(ctx, th, rooms, stdin, stdout, mode)
 	}
 
 	stopDiscovery()
-	closeNode(n, log)
+	leave(h, log)
 	wg.Wait()
 	if err != nil {
 		fmt.Fprintf(stderr, "lanchat: %v\n", err)
@@ -153,33 +161,78 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitOK
 }
 
-// startDiscovery advertises n by mDNS and dials the peers it finds, in
-// goroutines added to wg that stop when ctx is done. Without discovery the
-// chat still works with --peer, so a failure is a notice, not an exit.
-func startDiscovery(ctx context.Context, wg *sync.WaitGroup, n *node.Node, iface string, log *slog.Logger) {
-	info := n.Info()
-	cfg := discovery.DefaultConfig()
-	cfg.Instance = info.PeerID
-	cfg.Port = info.Port
-	cfg.Port6 = info.Port6
-	cfg.Fingerprint = info.Fingerprint
-	cfg.Version = node.ProtocolVersion
-	cfg.Iface = iface
-	cfg.Logger = log.With("component", "discovery")
-	svc, err := discovery.New(cfg)
+// joinRooms joins the rooms of --room, in order.
+func joinRooms(ctx context.Context, h *node.Host, names []string) ([]tui.Room, error) {
+	rooms := make([]tui.Room, 0, len(names))
+	for _, name := range names {
+		r, err := h.Join(ctx, name, node.RoomOptions{})
+		if err != nil {
+			return nil, err
+		}
+		rooms = append(rooms, r)
+	}
+	return rooms, nil
+}
+
+// tuiHost is a [node.Host] as the front ends see it: their Join returns
+// their own Room interface.
+type tuiHost struct{ *node.Host }
+
+func (h tuiHost) Join(ctx context.Context, name, passphrase string) (tui.Room, error) {
+	r, err := h.Host.Join(ctx, name, node.RoomOptions{Passphrase: passphrase})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// startDiscovery advertises h by mDNS and hands the peers it finds to a
+// [node.Dialer], in goroutines added to wg that stop when ctx is done.
+// Without discovery the chat still works with --peer, so a failure is a
+// notice, not an exit.
+func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface string, log *slog.Logger) {
+	info := h.Info()
+	svc, err := discovery.New(discovery.Config{
+		Instance:    info.PeerID,
+		Port:        info.Port,
+		Port6:       info.Port6,
+		Fingerprint: info.Fingerprint,
+		Version:     node.ProtocolVersion,
+		Iface:       iface,
+		Logger:      log.With("component", "discovery"),
+	})
 	if err != nil {
 		log.Warn("local discovery unavailable", "err", err)
-		n.Notice(discoveryNotice("is unavailable", err))
+		h.Notice(discoveryNotice("is unavailable", err))
 		return
 	}
-	d := newPeerDialer(n, log.With("component", "dialer"))
-	wg.Go(func() { d.run(ctx) })
+	d := node.NewDialer(h, log.With("component", "dialer"))
+	wg.Go(func() { d.Run(ctx) })
 	wg.Go(func() {
-		if err := svc.Run(ctx, d); err != nil && ctx.Err() == nil {
+		if err := svc.Run(ctx, sightings{d}); err != nil && ctx.Err() == nil {
 			log.Warn("local discovery stopped", "err", err)
-			n.Notice(discoveryNotice("stopped", err))
+			h.Notice(discoveryNotice("stopped", err))
 		}
 	})
+}
+
+// sightings hands what discovery sees to the dialer; its methods never
+// block, as discovery requires.
+type sightings struct{ d *node.Dialer }
+
+func (s sightings) Found(p discovery.Peer) { s.d.Found(p.ID, p.Version, p.Addrs) }
+func (s sightings) Foreign(count int)      { s.d.Foreign(count) }
+
+// Unavailable tells the user that discovery waits for the network (a
+// laptop whose Wi-Fi connects after lanchat starts finds its peers once it
+// does).
+func (s sightings) Unavailable(err error) {
+	s.d.Say(discoveryNotice("is waiting for the network", err))
+}
+
+// Available tells the user that discovery works (again).
+func (s sightings) Available() {
+	s.d.Say("local discovery works again: looking for peers on the network")
 }
 
 // discoveryNotice tells the user, in one sentence, that local discovery
@@ -194,12 +247,16 @@ func discoveryNotice(what string, err error) string {
 		what, strings.ReplaceAll(err.Error(), "discovery: ", ""))
 }
 
-// closeNode leaves the room, bounded by closeTimeout.
-func closeNode(n *node.Node, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+// leave leaves every room gracefully, bounded by leaveTimeout, and shuts
+// the host down.
+func leave(h *node.Host, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
 	defer cancel()
-	if err := n.Close(ctx); err != nil {
-		log.Warn("leaving the room", "err", err)
+	if err := h.Leave(ctx); err != nil {
+		log.Warn("leaving the rooms", "err", err)
+	}
+	if err := h.Close(); err != nil {
+		log.Warn("closing the host", "err", err)
 	}
 }
 

@@ -17,20 +17,21 @@ import (
 	"unicode/utf8"
 
 	"lanchat/node"
+	"lanchat/node/chat"
 )
 
 // usageText is printed by --help.
 const usageText = `lanchat — serverless chat for the local network
 
 Usage:
-  lanchat [flags]          join a room (default "lobby") and chat
+  lanchat [flags]          join rooms (default "lobby") and chat
   lanchat keygen [PATH]    write a new random swarm.key to PATH (or stdout)
 
 Flags:
   --nick NAME         your nick (default $LANCHAT_NICK, else $USER, else the hostname)
   --key PASSPHRASE    shared passphrase of the network (or env LANCHAT_KEY)
   --key-file PATH     shared key in swarm.key format (see "lanchat keygen")
-  --room NAME         room to join (default lobby)
+  --room NAME         room to join (default lobby; repeatable, the first is current)
   --identity PATH     identity key file (default <config dir>/lanchat/identity.key)
   --iface NAME        use only this network interface for discovery
   --no-mdns           do not discover peers by mDNS (use --peer)
@@ -59,7 +60,7 @@ type options struct {
 	passphrase string
 	keySet     bool // --key given
 	keyFile    string
-	room       string
+	rooms      []string // --room, in order, without "#" and repeats; default lobby
 	identity   string
 	iface      string
 	noMDNS     bool
@@ -92,6 +93,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (see lanchat --help)", fs.Arg(0))
 	}
+	var rooms []string
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o.nickSet, o.keySet = set["nick"], set["key"]
@@ -105,11 +107,27 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		return o, errors.New("--key-file: the path is empty")
 	case o.plain && o.json:
 		return o, errors.New("--plain and --json cannot be used together")
-	case o.room == "":
-		return o, errors.New("--room: the name is empty")
 	case set["identity"] && o.identity == "":
 		return o, errors.New("--identity: the path is empty")
 	}
+	seen := map[string]bool{}
+	for _, typed := range o.rooms {
+		if strings.TrimSpace(typed) == "" {
+			return o, errors.New("--room: the name is empty")
+		}
+		name, err := chat.RoomName(typed)
+		if err != nil {
+			return o, fmt.Errorf("--room %q: a room name is 1 to %d bytes of visible characters, no spaces (e.g. --room lobby)", typed, chat.MaxRoomBytes)
+		}
+		if !seen[name] {
+			seen[name] = true
+			rooms = append(rooms, name)
+		}
+	}
+	if len(rooms) == 0 {
+		rooms = []string{chat.DefaultRoom}
+	}
+	o.rooms = rooms
 	if o.iface != "" {
 		if _, err := net.InterfaceByName(o.iface); err != nil {
 			return o, fmt.Errorf("--iface %q: no such network interface", o.iface)
@@ -131,7 +149,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.nick, "nick", "", "")
 	fs.StringVar(&o.passphrase, "key", "", "")
 	fs.StringVar(&o.keyFile, "key-file", "", "")
-	fs.StringVar(&o.room, "room", node.DefaultRoom, "")
+	fs.Var((*stringList)(&o.rooms), "room", "")
 	fs.StringVar(&o.identity, "identity", "", "")
 	fs.StringVar(&o.iface, "iface", "", "")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
@@ -178,7 +196,6 @@ var badBoolRE = regexp.MustCompile(`^invalid boolean value "(.*)" for (-[^:]+): 
 func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 	cfg := node.DefaultConfig()
 	cfg.Nick = o.nick
-	cfg.Room = o.room
 	if len(o.listens) > 0 {
 		cfg.ListenAddrs = o.listens
 	}
@@ -224,7 +241,7 @@ func readKeyFile(path string) ([]byte, error) {
 	}
 	psk, err := node.ReadSwarmKey(f)
 	if err != nil {
-		return nil, fmt.Errorf("key file %q: %s", path, trimNode(err))
+		return nil, fmt.Errorf("key file %q: %s", path, reason(err))
 	}
 	return psk, nil
 }
@@ -317,54 +334,42 @@ func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(),
 	return slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), func() {}, nil
 }
 
-// startError turns an error of node.Start into one sentence.
+// configFlags names the flag of each node Config field that the user sets.
+var configFlags = map[string]string{
+	"Nick":         "--nick",
+	"PSK":          "--key",
+	"IdentityPath": "--identity",
+	"ListenAddrs":  "--listen",
+	"StaticPeers":  "--peer",
+}
+
+// startError turns an error of starting (node.Start, joining the rooms)
+// into one sentence: a [node.ConfigError] is prefixed with its flag, any
+// other error is said as it is.
 func startError(err error) string {
-	switch {
-	case errors.Is(err, node.ErrInvalidNick):
-		return "--nick: " + trimNode(err) + " (use 1 to 32 visible characters)"
-	case errors.Is(err, node.ErrInvalidRoom):
-		return "--room: " + trimNode(err)
-	case errors.Is(err, node.ErrBadAddr):
-		return "--peer: " + peerAddrError(trimNode(err))
-	case errors.Is(err, node.ErrIdentity):
-		return "--identity: " + trimNode(err)
-	case errors.Is(err, node.ErrConfig) && strings.HasPrefix(trimNode(err), "invalid config: listen address "):
-		msg := strings.TrimPrefix(trimNode(err), "invalid config: ")
-		if i := strings.Index(msg, ": failed to parse multiaddr"); i >= 0 {
-			msg = msg[:i] + ": want a multiaddr like /ip4/0.0.0.0/tcp/4001"
+	var ce *node.ConfigError
+	if errors.As(err, &ce) {
+		if flag := configFlags[ce.Field]; flag != "" {
+			return flag + ": " + ce.Reason
 		}
-		return "--listen: " + msg
 	}
-	return trimNode(err)
+	return reason(err)
 }
 
-// peerAddrError shortens node's account of a bad --peer address: the
-// multiaddr parser's own words ("failed to parse multiaddr …: invalid value
-// … for protocol p2p: … multihash length inconsistent: expected 17; got 19")
-// help nobody who pasted half an address.
-func peerAddrError(msg string) string {
-	i := strings.Index(msg, ": failed to parse multiaddr")
-	if i < 0 {
-		return msg
+// reason is the sentence of a [node.ConfigError], or err's message.
+func reason(err error) string {
+	var ce *node.ConfigError
+	if errors.As(err, &ce) {
+		return ce.Reason
 	}
-	if strings.Contains(msg[i:], "for protocol p2p") {
-		return msg[:i] + ": the peer ID after /p2p/ is not valid (cut short when copied?)"
-	}
-	return msg[:i] + ": want a multiaddr like /ip4/192.168.1.5/tcp/4001/p2p/12D3Koo…"
+	return err.Error()
 }
 
-// isUsageError reports whether an error of node.Start is the user's input.
+// isUsageError reports whether an error of starting is the user's input.
 func isUsageError(err error) bool {
-	return errors.Is(err, node.ErrInvalidNick) || errors.Is(err, node.ErrInvalidRoom) ||
-		errors.Is(err, node.ErrBadAddr) || errors.Is(err, node.ErrConfig) ||
-		errors.Is(err, node.ErrSwarmKey) || errors.Is(err, node.ErrKeyLength) ||
-		errors.Is(err, node.ErrIdentity) // only an explicit --identity gets here
-}
-
-// trimNode drops the "node: " prefixes of sentinel errors, which mean
-// nothing to a user.
-func trimNode(err error) string {
-	return strings.ReplaceAll(err.Error(), "node: ", "")
+	var ce *node.ConfigError
+	return errors.As(err, &ce) || errors.Is(err, chat.ErrInvalidRoom) ||
+		errors.Is(err, node.ErrSwarmKey) || errors.Is(err, node.ErrKeyLength)
 }
 
 // versionString describes this build.
