@@ -209,7 +209,7 @@ func (m *screenModel) refreshChrome() {
 	tabs := roomTabs(s)
 	room, rooms := "", ""
 	if s.cur != nil {
-		room = "#" + clean(s.cur.name)
+		room = roomLabel(clean(s.cur.name), s.cur.private)
 		if len(tabs) > 1 && !m.lay.bar {
 			rooms = compactRooms(tabs)
 		}

@@ -14,13 +14,28 @@ type tabInfo struct {
 	unread   int    // others' messages not seen yet
 	mentions int    // of those, how many wrote our nick
 	current  bool
+	private  bool // sealed with a room passphrase
+}
+
+// privateMark marks a private room (one sealed with its passphrase) in the
+// room bar and the header, before its name, so that it stays in sight when
+// the name is cut short.
+const privateMark = "🔑"
+
+// roomLabel is how the bar and the header name a room: "#dev", or
+// "🔑#secret" for a private room. name is sanitised.
+func roomLabel(name string, private bool) string {
+	if private {
+		return privateMark + "#" + name
+	}
+	return "#" + name
 }
 
 // roomTabs returns the room bar's tabs for s.
 func roomTabs(s *session) []tabInfo {
 	tabs := make([]tabInfo, 0, len(s.rooms))
 	for _, rv := range s.rooms {
-		tabs = append(tabs, tabInfo{clean(rv.name), rv.unread, rv.mentions, rv == s.cur})
+		tabs = append(tabs, tabInfo{clean(rv.name), rv.unread, rv.mentions, rv == s.cur, rv.private})
 	}
 	return tabs
 }
@@ -78,7 +93,7 @@ func renderRoomBar(st *screenStyles, p roomBarProps) string {
 	widths := make([]int, len(p.tabs))
 	cur := 0
 	for i, t := range p.tabs {
-		label := fmt.Sprintf("%d #%s", i+1, p.method.Truncate(t.name, maxTabName, "…"))
+		label := fmt.Sprintf("%d %s", i+1, roomLabel(p.method.Truncate(t.name, maxTabName, "…"), t.private))
 		if a := activity(t.unread, t.mentions); a != "" {
 			label += " " + a
 		}

@@ -274,6 +274,25 @@ func TestScreenPassphraseHidden(t *testing.T) {
 	}
 }
 
+// TestScreenPrivateMarked checks that a private room is marked as such in
+// the room bar and the header, wide and narrow, and an open one is not:
+// before typing, a user sees whether outsiders could read it.
+func TestScreenPrivateMarked(t *testing.T) {
+	room := newScreenRoom("private")
+	ts := newTestScreen(t, room, 100, 30)
+	ts.enter("/join secret hunter2")
+	ts.drain()
+	lines := strings.Split(ts.screen(), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "🔑#secret") || !strings.Contains(lines[1], "[2 🔑#secret]") ||
+		!strings.Contains(lines[1], "1 #lobby") || strings.Contains(lines[1], "🔑#lobby") {
+		t.Fatalf("100×30 header and bar:\n%s\n%s\nwant #secret marked 🔑 in both, #lobby not", lines[0], lines[1])
+	}
+	ts.update(tea.WindowSizeMsg{Width: 40, Height: 10})
+	if head := strings.Split(ts.screen(), "\n")[0]; !strings.Contains(head, "🔑#secret") {
+		t.Errorf("40×10 header %q, want #secret marked 🔑", head)
+	}
+}
+
 // TestScreenOtherRoomClosed checks that a room's channel closing without
 // our /part ends the screen with an error.
 func TestScreenOtherRoomClosed(t *testing.T) {
