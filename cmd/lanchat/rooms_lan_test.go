@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,19 @@ func TestLANRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := []string{"--key-file", keyFile}
+	var sum struct{ join, rooms, say, part, private, privMsg time.Duration }
+	defer func() {
+		f := func(d time.Duration) string {
+			if d == 0 {
+				return "-"
+			}
+			return d.Round(time.Millisecond).String()
+		}
+		reportSummary(t, fmt.Sprintf("LAN rooms summary: /join met the room's member in %s; /rooms complete %s after; "+
+			"/say to another room delivered in %s; /part seen as quit in %s, other rooms intact; "+
+			"private room met in %s, its line delivered in %s, outsider saw nothing",
+			f(sum.join), f(sum.rooms), f(sum.say), f(sum.part), f(sum.private), f(sum.privMsg)))
+	}()
 	h1 := startLanchat(t, bin, lan.Host(1), dir, "h1", append(key, "--room", "dev")...)
 	h2 := startLanchat(t, bin, lan.Host(2), dir, "h2", key...)
 	h3 := startLanchat(t, bin, lan.Host(3), dir, "h3", key...)
@@ -65,12 +79,15 @@ func TestLANRooms(t *testing.T) {
 	}
 
 	// /join: h2 meets h1 in dev; its own join comes first.
+	joined := time.Now()
 	h2.say(t, "/join #dev")
 	h2.waitFor(t, 5*time.Second, "own join in dev", func(e lanEvent) bool {
 		return e.Type == "join" && e.Room == "dev" && e.Self
 	})
 	h2.waitFor(t, 10*time.Second, "join of h1 in dev", joinIn(h1, "dev"))
-	h1.waitFor(t, 10*time.Second, "join of h2 in dev", joinIn(h2, "dev"))
+	e := h1.waitFor(t, 10*time.Second, "join of h2 in dev", joinIn(h2, "dev"))
+	sum.join = e.at.Sub(joined)
+	asked := time.Now()
 
 	// /rooms from a node that is only in lobby. Rooms are known from the
 	// subscriptions peers announce, which may trail the joins by a moment:
@@ -87,6 +104,7 @@ func TestLANRooms(t *testing.T) {
 		}
 		if hasRoom(rooms, lanRoom{Room: "lobby", Members: 3, Joined: true}) &&
 			hasRoom(rooms, lanRoom{Room: "dev", Members: 2, Joined: false}) {
+			sum.rooms = e.at.Sub(asked)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -97,8 +115,9 @@ func TestLANRooms(t *testing.T) {
 
 	// /say to a room other than the current one, and a plain line to the
 	// current room (h2's is dev, the last it joined).
+	said := time.Now()
 	h1.say(t, "/say dev only for dev")
-	h2.waitFor(t, 5*time.Second, "h1's line in dev", messageIn(h1, "dev", "only for dev"))
+	sum.say = h2.waitFor(t, 5*time.Second, "h1's line in dev", messageIn(h1, "dev", "only for dev")).at.Sub(said)
 	h2.say(t, "dev is my current room")
 	h1.waitFor(t, 5*time.Second, "h2's line in dev", messageIn(h2, "dev", "dev is my current room"))
 	h1.say(t, "hello lobby")
@@ -113,10 +132,10 @@ func TestLANRooms(t *testing.T) {
 	h2.waitFor(t, 5*time.Second, "own leave of dev", func(e lanEvent) bool {
 		return e.Type == "leave" && e.Room == "dev" && e.Self && e.Reason == "quit"
 	})
-	h1.waitFor(t, 5*time.Second, "h2 quit dev", func(e lanEvent) bool {
+	e = h1.waitFor(t, 5*time.Second, "h2 quit dev", func(e lanEvent) bool {
 		return leaveOf(h2, "quit")(e) && e.Room == "dev"
 	})
-	t.Logf("LAN rooms: h2's /part of dev seen by h1 %v later", time.Since(parted).Round(time.Millisecond))
+	sum.part = e.at.Sub(parted)
 	h2.say(t, "still in lobby")
 	for _, p := range []*lanProc{h1, h3} {
 		p.waitFor(t, 5*time.Second, "h2's line in lobby after the part", messageIn(h2, "lobby", "still in lobby"))
@@ -124,16 +143,18 @@ func TestLANRooms(t *testing.T) {
 
 	// A private room: the same name with the same passphrase meets, with
 	// another passphrase it is another room.
+	privStart := time.Now()
 	h1.say(t, "/join secret tea-at-five")
 	h2.say(t, "/join secret tea-at-five")
 	h3.say(t, "/join secret coffee")
-	h1.waitFor(t, 10*time.Second, "h2 in secret", joinIn(h2, "secret"))
+	sum.private = h1.waitFor(t, 10*time.Second, "h2 in secret", joinIn(h2, "secret")).at.Sub(privStart)
 	h2.waitFor(t, 10*time.Second, "h1 in secret", joinIn(h1, "secret"))
 	h3.waitFor(t, 5*time.Second, "own join in its secret", func(e lanEvent) bool {
 		return e.Type == "join" && e.Room == "secret" && e.Self
 	})
+	said = time.Now()
 	h1.say(t, "/say secret the cake is in the fridge")
-	h2.waitFor(t, 5*time.Second, "h1's secret line", messageIn(h1, "secret", "the cake is in the fridge"))
+	sum.privMsg = h2.waitFor(t, 5*time.Second, "h1's secret line", messageIn(h1, "secret", "the cake is in the fridge")).at.Sub(said)
 
 	// Until now h2 has left dev only: nobody saw it leave elsewhere.
 	for _, p := range []*lanProc{h1, h3} {
