@@ -433,16 +433,19 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// benchEnvelopes are the envelopes the benchmarks encode and decode.
+var benchEnvelopes = []struct {
+	name string
+	e    Envelope
+}{
+	{"heartbeat", env(KindHeartbeat, "")},
+	{"message", env(KindMessage, "hello, how is everyone doing today?")},
+	{"message 4096", env(KindMessage, strings.Repeat("x", chat.MaxTextBytes))},
+	{"sealed", Envelope{Kind: KindSealed, Room: tag, Sealed: make([]byte, 120)}},
+}
+
 func BenchmarkEncode(b *testing.B) {
-	for _, tt := range []struct {
-		name string
-		e    Envelope
-	}{
-		{"heartbeat", env(KindHeartbeat, "")},
-		{"message", env(KindMessage, "hello, how is everyone doing today?")},
-		{"message 4096", env(KindMessage, strings.Repeat("x", chat.MaxTextBytes))},
-		{"sealed", Envelope{Kind: KindSealed, Room: tag, Sealed: make([]byte, 120)}},
-	} {
+	for _, tt := range benchEnvelopes {
 		b.Run(tt.name, func(b *testing.B) {
 			n, _ := Encode(tt.e)
 			b.SetBytes(int64(len(n)))
@@ -458,15 +461,7 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	for _, tt := range []struct {
-		name string
-		e    Envelope
-	}{
-		{"heartbeat", env(KindHeartbeat, "")},
-		{"message", env(KindMessage, "hello, how is everyone doing today?")},
-		{"message 4096", env(KindMessage, strings.Repeat("x", chat.MaxTextBytes))},
-		{"sealed", Envelope{Kind: KindSealed, Room: tag, Sealed: make([]byte, 120)}},
-	} {
+	for _, tt := range benchEnvelopes {
 		b.Run(tt.name, func(b *testing.B) {
 			enc, err := Encode(tt.e)
 			if err != nil {
