@@ -89,6 +89,13 @@ func (a *acks) expect(room string, peers []peer.ID) *ackWait {
 	return w
 }
 
+// leaving reports whether a leave of ours is waiting for confirmations.
+func (a *acks) leaving() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.waits) > 0
+}
+
 // drop forgets w.
 func (a *acks) drop(w *ackWait) {
 	a.mu.Lock()
@@ -232,9 +239,15 @@ func (h *Host) sendAck(ctx context.Context, req ackReq) {
 }
 
 // handleAck reads one ack: a peer confirms our leave of a room. Only acks
-// of a leave of ours in progress count; the stream is bounded in time and
-// size.
+// of a leave of ours in progress count, and only for the peer at the other
+// end of the stream (Noise authenticates it); while no leave of ours is in
+// progress the stream is reset at once, otherwise it is bounded in time
+// and size.
 func (h *Host) handleAck(s network.Stream) {
+	if !h.acks.leaving() {
+		s.Reset()
+		return
+	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(ackTimeout))
 	br := bufio.NewReaderSize(io.LimitReader(s, maxAckBytes), 16+maxAckBytes)

@@ -139,16 +139,22 @@ func (a *admission) admitLocked(from, src peer.ID) bool {
 		}
 	}
 	if len(a.authors) >= maxAuthors {
-		var oldest peer.ID
-		var at time.Time
-		for p, au := range a.authors {
-			if oldest == "" || au.heard.Before(at) {
-				oldest, at = p, au.heard
-			}
-		}
-		delete(a.authors, oldest)
+		delete(a.authors, oldest(a.authors, func(au *author) time.Time { return au.heard }))
 	}
 	return true
+}
+
+// oldest returns the peer of m whose time is the earliest, "" if m is
+// empty: the one to forget when a table is full.
+func oldest[V any](m map[peer.ID]V, at func(V) time.Time) peer.ID {
+	var p peer.ID
+	var t time.Time
+	for q, v := range m {
+		if qt := at(v); p == "" || qt.Before(t) {
+			p, t = q, qt
+		}
+	}
+	return p
 }
 
 // prune forgets authors not heard for replayMemory, and relays whose

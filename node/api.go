@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"lanchat/node/chat"
 )
 
 // ProtocolVersion is the lanchat protocol version, for discovery's TXT
@@ -17,13 +19,18 @@ const ProtocolVersion = "2"
 // nicks and text are those of package chat: [chat.ErrClosed] (the host is
 // closed), [chat.ErrLeft] (the room was left), [chat.ErrAlreadyJoined],
 // [chat.ErrInvalidRoom], [chat.ErrInvalidNick], [chat.ErrEmptyText],
-// [chat.ErrTooLong], [chat.ErrBadUTF8]. Identity and key files have
+// [chat.ErrTooLong], [chat.ErrBadUTF8]. Joining one room too many is
+// [ErrTooManyRooms]. Identity and key files have
 // [ErrIdentity], [ErrSwarmKey] and [ErrKeyLength].
 var (
 	ErrConfig      = errors.New("node: invalid config")
 	ErrBadAddr     = errors.New("node: bad peer address")
 	ErrHandshake   = errors.New("node: handshake failed") // a peer answered but the handshake failed: most likely another key
 	ErrUnreachable = errors.New("node: peer unreachable") // nothing answered a dial
+	// ErrTooManyRooms: [Host.Join] while the host is in as many rooms as
+	// it may be (see [Config.HeartbeatInterval]).
+	// It is chat's, so that front ends can tell it apart.
+	ErrTooManyRooms = chat.ErrTooManyRooms
 )
 
 // ConfigError is a bad value of one [Config] field, or a bad address given
@@ -43,6 +50,7 @@ type ConfigError struct {
 	Err error
 }
 
+// Error returns Reason.
 func (e *ConfigError) Error() string { return e.Reason }
 
 // Unwrap returns the error of its kind.
@@ -85,7 +93,10 @@ type Config struct {
 	// HeartbeatInterval is the presence heartbeat period, in every room.
 	// Default 2 s. Shorter finds silent members sooner and teaches
 	// newcomers nicks sooner, at one small pubsub message per member, room
-	// and period.
+	// and period. The heartbeats of all rooms may take a quarter of the
+	// host's send budget (20 of 80 envelopes a second), so it also bounds
+	// the rooms a host may be in at once: 20 × HeartbeatInterval in
+	// seconds, at most 32 (32 at 2 s, 10 at 500 ms).
 	HeartbeatInterval time.Duration
 	// LostAfter is how long a member may stay silent before it is reported
 	// lost. Default 6 s (three heartbeats). Must be at least twice

@@ -24,10 +24,16 @@
 // two cannot chat.
 //
 // The subscription filter lets pubsub track only topics of this naming
-// scheme, at most 32 per peer (4096 in all), and forgets a peer's when
-// its last connection closes; that is what [Host.Rooms] lists, with the
-// peers subscribed to each. So every node announces the rooms it is in
-// just by being subscribed; a private room shows as its tag.
+// scheme, at most 32 per peer, and at most 4096 distinct topics in all
+// besides those of the rooms this node is in (so that peers announcing
+// made-up rooms cannot crowd out its own); it forgets a peer's topics
+// when the peer's last connection closes. It never fails an RPC (pubsub
+// would drop the messages in it too) and never calls pubsub. What it
+// tracks is what [Host.Rooms] lists, with the peers subscribed to each.
+// So every node announces the rooms it is in just by being subscribed; a
+// private room shows as its tag. Since peers track at most 32 topics of
+// a node, a node joins at most 32 rooms at once ([ErrTooManyRooms]; fewer
+// with a short heartbeat, see below).
 //
 // # Envelope
 //
@@ -73,15 +79,29 @@
 // # Admission
 //
 // Per author, across rooms: at most 100 messages per second after a burst
-// of 500 (Send paces the whole host below that: a paste of 400 lines at
-// once, then 80 a second).
+// of 500. A per-room allowance would multiply with the rooms an attacker
+// joins; an honest host instead stays below the limit as a whole, with
+// one send budget for all its rooms: 400 envelopes at once, then 80 a
+// second. Lines ([Room.Send]) wait for it; presence envelopes (join,
+// heartbeat, nick, leave) go out at once but are counted, so lines wait
+// for them instead; re-announces go out only while more than half the
+// burst is left, so a peer churning its subscriptions cannot make a host
+// flood. Heartbeats of all rooms may take a quarter of the budget, which
+// bounds the rooms a host may join: 20 × [Config.HeartbeatInterval] in
+// seconds, at most 32.
 //
 // Replays: pubsub forgets a message ID after two minutes, after which
 // anybody could publish a recorded message again, its signature still
 // valid. So for each author admission keeps an anti-replay window: the
 // highest sequence number accepted and which of the 2048 below it were; a
 // message accepted before, or older than the window, is ignored. The
-// window is remembered for an hour after the author's last message.
+// numbers are the author's in all topics, so there is one window per
+// author for all rooms: a room whose messages arrive late (by another
+// route, or by gossip within its 5 s) is fine unless they are 2048 of the
+// author's messages behind, some 20 s of its fastest sending. The window
+// is remembered for an hour after the author's last message; a recording
+// of an author forgotten by then (or pushed out of the table, below) is
+// accepted again, and shows as lines of a returning member.
 // (pubsub numbers an author's messages in all topics with one counter that
 // starts at its clock in nanoseconds, so a restarted author clears the
 // window; one whose clock was set back by more than its last run lasted is
@@ -108,7 +128,11 @@
 // from a member changes no presence: such a leave is stale, and a lost
 // member is not back on its strength. A member's leave is remembered for
 // three minutes, so that its envelopes arriving late by another route do
-// not bring it back.
+// not bring it back. A roster holds at most 4096 members, lost ones included,
+// and remembers at most 4096 leaves (identities cost nothing to make): a
+// newcomer to a full roster takes the place of the member lost longest
+// ago or, if none is, of the one heard longest ago, which is reported
+// lost.
 //
 // A member whose last connection to this node closes without a leave (a
 // killed process) is lost sooner: when one and a half heartbeat intervals
@@ -123,9 +147,10 @@
 // gossipsub alone loses a publish made right after a peer joins (~5–10 %),
 // so presence never relies on one message: when a peer joins the topic, or
 // an unknown or lost member is heard, every node re-announces itself with a
-// heartbeat 100–300 ms later and once more about a second after that. A
-// newcomer therefore learns every nick in well under two seconds, and
-// heartbeats repair anything still missing.
+// heartbeat 100–300 ms later and once more 1–1.2 s after the trigger
+// (triggers that come meanwhile are merged; re-announces wait for room in
+// the send budget, see above). A newcomer therefore learns every nick in
+// well under two seconds, and heartbeats repair anything still missing.
 //
 // # Leave confirmation
 //
@@ -133,12 +158,18 @@
 // explicitly, never by closing connections. [Room.Leave] publishes the
 // leave and waits until every peer that was in the topic has confirmed it
 // (or is not in the topic any more: it left too, or went away), at most
-// 500 ms, before it unsubscribes, so peers see "quit" rather than "lost". A peer whose validator accepts the newest envelope of a member
-// in a room, and it is a leave, opens a stream of protocol
-// "/lanchat/ack/2" to that member, writes the room's wire ID (uvarint
-// length, then the bytes) and closes it. The handler reads at most a
-// length and 64 bytes within a second, and counts only acks of a leave of
-// its own in progress.
+// 500 ms, before it unsubscribes, so peers see "quit" rather than "lost".
+// A peer whose validator accepts the newest envelope of a member in a
+// room, and it is a leave, opens a stream of protocol "/lanchat/ack/2" to
+// that member (over a connection it has; it never dials for it), writes
+// the room's wire ID (uvarint length, then the bytes) and closes it; at
+// most 8 such streams at once, each within a second, 64 queued (more are
+// dropped: the leaver then waits its 500 ms out). The handler resets the
+// stream at once while no leave of its own is in progress; otherwise it
+// reads at most a length and 64 bytes within a second, and counts the ack
+// only for the peer at the other end of the stream (authenticated by
+// Noise) and only for a room it is leaving: nobody can confirm for
+// another peer.
 //
 // # Lifecycle
 //
@@ -149,5 +180,10 @@
 // [Host.Close] shuts down without a goodbye (peers then see the node
 // lost), stops every goroutine of the host and its rooms, closes every
 // Events channel and releases the identity — memberlist's Leave and
-// Shutdown.
+// Shutdown. Both are safe to call more than once and together; a Join
+// under way when Close begins fails with [chat.ErrClosed]. A front end
+// that stops reading Events delays neither beyond its bounds: a full
+// channel blocks delivery only until the room is left or the host
+// closes. No context is kept in a struct: each goroutine gets its own
+// from the call that starts it.
 package node

@@ -270,6 +270,17 @@ func waitKnownIn(d time.Duration, room string, nodes ...*testNode) {
 	}
 }
 
+// startPair starts alice and bob, connects them and waits until they
+// know each other.
+func startPair(t testing.TB) (a, b *testNode) {
+	t.Helper()
+	a = startNode(t, testConfig("alice"))
+	b = startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	return a, b
+}
+
 // startTrio starts alice, bob and carol, connects each to the others and
 // waits until all three know each other.
 func startTrio(t testing.TB) (a, b, c *testNode) {

@@ -549,23 +549,11 @@ func (l *linkLog) notifiee() network.Notifiee {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if _, ok := l.downAt[p]; !ok && len(l.downAt) >= maxLinkDowns {
-				l.evictLocked()
+				delete(l.downAt, oldest(l.downAt, func(t time.Time) time.Time { return t }))
 			}
 			l.downAt[p] = time.Now()
 		},
 	}
-}
-
-// evictLocked forgets the oldest close; l.mu is held.
-func (l *linkLog) evictLocked() {
-	var oldest peer.ID
-	var at time.Time
-	for p, t := range l.downAt {
-		if oldest == "" || t.Before(at) {
-			oldest, at = p, t
-		}
-	}
-	delete(l.downAt, oldest)
 }
 
 // closedAt returns when the last connection to p closed, zero if it has

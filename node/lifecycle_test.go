@@ -200,10 +200,7 @@ func TestCloseWithStuckFrontEnd(t *testing.T) {
 // return and show the member again, then lose it.
 func TestNothingAfterLeave(t *testing.T) {
 	t.Parallel()
-	a := startNode(t, testConfig("alice"))
-	b := startNode(t, testConfig("bob"))
-	b.connect(a)
-	waitKnown(5*time.Second, a, b)
+	a, b := startPair(t)
 
 	// The first steps of Leave, so that sendLeave runs alone.
 	b.room.markGone(chat.ErrLeft)
@@ -514,4 +511,74 @@ func mustPeer(t *testing.T, s string) peer.ID {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestLeaveDuringClose: Room.Leave and Host.Close at once (a /part, then
+// quitting) both return within their bounds, race on nothing, and close
+// the room's Events once.
+func TestLeaveDuringClose(t *testing.T) {
+	t.Parallel()
+	_, b := startPair(t)
+	done := make(chan error, 2)
+	go func() { done <- b.room.Leave(t.Context()) }()
+	go func() { done <- b.Close() }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, chat.ErrClosed) {
+				t.Errorf("Leave or Close = %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Leave and Close at once did not return")
+		}
+	}
+	if _, ok := <-b.room.Events(); ok {
+		t.Errorf("room Events still open")
+	}
+}
+
+// TestCloseDuringJoin: Close while a Join is under way (deriving a private
+// room's key) makes the Join fail with chat.ErrClosed, promptly, and
+// leaves no room behind.
+func TestCloseDuringJoin(t *testing.T) {
+	// Not parallel: argon2id (64 MiB, both cores, ~0.3 s a key under the
+	// race detector) would starve the timing tests that run in parallel.
+	n := startHost(t, testConfig("alice"))
+	type result struct {
+		r   *Room
+		err error
+	}
+	joined := make(chan result, 1)
+	go func() {
+		r, err := n.Join(context.Background(), "plans", RoomOptions{Passphrase: "sesame"})
+		joined <- result{r, err}
+	}()
+	joining := func() bool {
+		n.Host.mu.Lock()
+		defer n.Host.mu.Unlock()
+		r, ok := n.rooms["plans"]
+		return ok && r == nil
+	}
+	for deadline := time.Now().Add(5 * time.Second); !joining(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the join never started")
+		}
+		runtime.Gosched()
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	select {
+	case res := <-joined:
+		if !errors.Is(res.err, chat.ErrClosed) || res.r != nil {
+			t.Errorf("Join during Close = %v, %v; want chat.ErrClosed", res.r, res.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Join did not return after Close")
+	}
+	n.Host.mu.Lock()
+	defer n.Host.mu.Unlock()
+	if len(n.rooms) != 0 {
+		t.Errorf("rooms after Close: %v", n.rooms)
+	}
 }

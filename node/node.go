@@ -23,11 +23,19 @@ import (
 
 // Tuning that is not worth a Config field.
 const (
-	// Send pacing, per host (peers' flood limit is per author, whatever
-	// the room), below the receive limit so peers never drop our lines: a
-	// paste of up to sendBurst lines goes out at once, then sendRate/s.
+	// The send budget, per host (peers' flood limit is per author,
+	// whatever the room), below the receive limit so that peers never
+	// drop what we publish: a paste of up to sendBurst lines goes out at
+	// once, then sendRate/s. Presence (joins, heartbeats, nicks, leaves)
+	// goes out at once too but is counted, so lines wait for it; optional
+	// re-announces go out only while more than half the burst is left.
 	sendRate  = 80
 	sendBurst = 400
+	// presenceRate bounds the heartbeats of all rooms, per second, to a
+	// quarter of the budget: a host joins at most presenceRate ×
+	// HeartbeatInterval rooms (and no more than maxTopicsPerPeer, the most
+	// that peers track of it), so lines keep three quarters.
+	presenceRate = sendRate / 4
 	// housekeepingEvery is how often the host forgets authors it has not
 	// heard for long (see [admission.prune]).
 	housekeepingEvery = 10 * time.Second
@@ -55,13 +63,12 @@ type Host struct {
 	links   *linkLog
 	linkN   network.Notifiee // the link log's
 	adm     *admission
-	info    chat.Info // static part; Nick is filled in by Info()
-	sendLim *rate.Limiter
-	mute    atomic.Bool // test hook: no heartbeats or re-announces while set
+	info    chat.Info     // static part; Nick is filled in by Info()
+	sendLim *rate.Limiter // the send budget, see sendRate
+	mute    atomic.Bool   // test hook: no heartbeats or re-announces while set
 
-	events       chan chat.Event // host-wide notices and errors
-	emitMu       sync.RWMutex
-	eventsClosed bool
+	out      *outbox // host-wide notices and errors
+	maxRooms int     // roomLimit(cfg.HeartbeatInterval)
 
 	// closing is closed when Close begins: it unblocks event delivery and
 	// waits, and makes new calls fail with chat.ErrClosed.
@@ -123,7 +130,8 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		id:       id,
 		adm:      newAdmission(log),
 		sendLim:  rate.NewLimiter(sendRate, sendBurst),
-		events:   make(chan chat.Event, cfg.EventBuffer),
+		out:      newOutbox(cfg.EventBuffer),
+		maxRooms: roomLimit(cfg.HeartbeatInterval),
 		closing:  make(chan struct{}),
 		rooms:    make(map[string]*Room),
 		acks:     newAcks(),
@@ -269,7 +277,7 @@ func (h *Host) currentNick() string {
 // [Room.Events]. Delivery blocks while the channel is full, until the
 // front end reads or Close begins (then the event is dropped). The channel
 // is closed before Close returns.
-func (h *Host) Events() <-chan chat.Event { return h.events }
+func (h *Host) Events() <-chan chat.Event { return h.out.ch }
 
 // Notice injects a host-wide notice event for the front end (from
 // discovery, say). It follows the delivery rule of [Host.Events], so it
@@ -280,27 +288,15 @@ func (h *Host) Notice(text string) {
 
 // emit delivers ev to the host's Events, blocking while the channel is
 // full until Close begins. After Close it drops ev.
-func (h *Host) emit(ev chat.Event) {
-	h.emitMu.RLock()
-	defer h.emitMu.RUnlock()
-	if h.eventsClosed {
-		return
-	}
-	select {
-	case h.events <- ev:
-		return
-	default:
-	}
-	select {
-	case h.events <- ev:
-	case <-h.closing:
-	}
-}
+func (h *Host) emit(ev chat.Event) { h.out.send(ev, h.closing, nil) }
 
 // isClosing reports whether Close has begun.
-func (h *Host) isClosing() bool {
+func (h *Host) isClosing() bool { return isClosed(h.closing) }
+
+// isClosed reports whether ch is closed, without waiting.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-h.closing:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -463,10 +459,7 @@ func (h *Host) shutdown() error {
 	if h.psCancel != nil {
 		h.psCancel()
 	}
-	h.emitMu.Lock()
-	h.eventsClosed = true
-	close(h.events)
-	h.emitMu.Unlock()
+	h.out.close()
 	h.id.release()
 	h.log.Info("host closed", "peer", h.self)
 	return err
@@ -503,7 +496,26 @@ func (h *Host) housekeeping(ctx context.Context) {
 	}
 }
 
-// pace waits until the host's send pacing lets one more envelope out, or
+// roomLimit is how many rooms a host with heartbeat interval hb may be in
+// at once: their heartbeats take at most presenceRate of the send budget,
+// and peers track at most maxTopicsPerPeer topics of a peer (the rooms
+// beyond would hear nothing).
+func roomLimit(hb time.Duration) int {
+	return min(maxTopicsPerPeer, max(1, int(presenceRate*hb/time.Second)))
+}
+
+// spend counts one presence envelope, published at once, against the send
+// budget: later lines wait for it instead, so that the host as a whole
+// stays below peers' flood limit.
+func (h *Host) spend() { h.sendLim.Reserve() }
+
+// spare reports whether the send budget has room for an optional envelope
+// (a re-announce), more than half the burst, and takes it if so.
+func (h *Host) spare() bool {
+	return h.sendLim.Tokens() > sendBurst/2 && h.sendLim.Allow()
+}
+
+// pace waits until the host's send budget lets one more line out, or
 // ctx is done or gone closes.
 func (h *Host) pace(ctx context.Context, gone <-chan struct{}) error {
 	res := h.sendLim.Reserve()

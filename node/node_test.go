@@ -209,10 +209,7 @@ func hasMember(ms []chat.Member, id string, lost bool) bool {
 
 func TestNickChange(t *testing.T) {
 	t.Parallel()
-	a := startNode(t, testConfig("alice"))
-	b := startNode(t, testConfig("bob"))
-	b.connect(a)
-	waitKnown(5*time.Second, a, b)
+	a, b := startPair(t)
 
 	if err := a.SetNick(t.Context(), "alice2"); err != nil {
 		t.Fatalf("SetNick = %v", err)

@@ -30,6 +30,9 @@ const (
 	// pruneEvery is how often presence forgets what its validator heard
 	// of members gone for lostForget.
 	pruneEvery = 10 * time.Second
+	// maxMembers bounds a room's roster, lost members included, and its
+	// remembered leaves (see [roster.makeRoom]).
+	maxMembers = maxAuthors
 )
 
 // presenceLoop is the room's presence goroutine, the roster's only writer:
@@ -129,7 +132,10 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 
 // announceLoop publishes a heartbeat every HeartbeatInterval, and after each
 // trigger a re-announce soon (with jitter) and once more about a second
-// later. Bursts of triggers are coalesced.
+// later. Bursts of triggers are coalesced, and re-announces go out only
+// while the host's send budget has room to spare ([Host.spare]): a peer
+// that joins and leaves the topic over and over cannot make this host
+// exceed peers' flood limit.
 func (r *Room) announceLoop(ctx context.Context) {
 	defer r.annWG.Done()
 	tick := time.NewTicker(r.h.cfg.HeartbeatInterval)
@@ -142,21 +148,30 @@ func (r *Room) announceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			r.heartbeat(ctx)
+			r.heartbeat(ctx, false)
 		case <-r.announceCh:
 			s.trigger(time.Now(), rand.N(reannounceJitter))
 		case <-timer.C:
 			if s.due(time.Now()) {
-				r.heartbeat(ctx)
+				r.heartbeat(ctx, true)
 			}
 		}
 		timer.Reset(s.wait(time.Now()))
 	}
 }
 
-// heartbeat publishes a presence heartbeat, logging failures.
-func (r *Room) heartbeat(ctx context.Context) {
+// heartbeat publishes a presence heartbeat, logging failures. A
+// re-announce (optional) is skipped when the send budget has no room to
+// spare; a regular heartbeat is counted against it.
+func (r *Room) heartbeat(ctx context.Context, optional bool) {
 	if r.h.mute.Load() {
+		return
+	}
+	switch {
+	case !optional:
+		r.h.spend()
+	case !r.h.spare():
+		r.log.Debug("send budget short; skipping a re-announce")
 		return
 	}
 	if err := r.publish(ctx, wire.KindHeartbeat, ""); err != nil && ctx.Err() == nil && !r.isGone() {
@@ -236,7 +251,7 @@ func (l *liveness) heard(p peer.ID, seq uint64, now time.Time, leave bool) (newe
 	h := l.peers[p]
 	if h == nil {
 		if len(l.peers) >= maxAuthors {
-			l.evictLocked()
+			delete(l.peers, oldest(l.peers, func(h *heard) time.Time { return h.at }))
 		}
 		h = &heard{}
 		l.peers[p] = h
@@ -250,18 +265,6 @@ func (l *liveness) heard(p peer.ID, seq uint64, now time.Time, leave bool) (newe
 		h.leaving = leave
 	}
 	return newest
-}
-
-// evictLocked forgets the author heard longest ago; l.mu is held.
-func (l *liveness) evictLocked() {
-	var oldest peer.ID
-	var at time.Time
-	for p, h := range l.peers {
-		if oldest == "" || h.at.Before(at) {
-			oldest, at = p, h.at
-		}
-	}
-	delete(l.peers, oldest)
 }
 
 // apply passes what the validator heard of the roster's members to r.
@@ -379,6 +382,9 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 		return evs, false
 	}
 	if env.Kind == wire.KindLeave {
+		if _, ok := r.tombs[m.Author]; !ok && len(r.tombs) >= maxMembers {
+			delete(r.tombs, oldest(r.tombs, func(t tombstone) time.Time { return t.at }))
+		}
 		r.tombs[m.Author] = tombstone{seq: m.Seqno, at: now}
 		if e != nil {
 			delete(r.peers, m.Author)
@@ -391,6 +397,9 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 	}
 	switch {
 	case e == nil:
+		if len(r.peers) >= maxMembers {
+			evs = append(evs, r.makeRoom(now)...)
+		}
 		e = &entry{nick: env.Nick, lastSeq: m.Seqno}
 		r.peers[m.Author] = e
 		evs = append(evs, chat.Event{Kind: chat.KindJoin, Room: r.room, Time: now, PeerID: pid, Nick: env.Nick})
@@ -412,6 +421,39 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 		evs = append(evs, msgEvent(false))
 	}
 	return evs, reannounce
+}
+
+// makeRoom forgets a member of a full roster, for a new one: the member
+// lost longest ago or, if none is lost, the one heard longest ago, which is
+// reported lost. Identities cost nothing to make, and one that delivers
+// its own messages is admitted without limit (see [admission.admitLocked]),
+// so without a bound the roster would grow with every made-up member,
+// lost ones staying for lostForget.
+func (r *roster) makeRoom(now time.Time) []chat.Event {
+	var victim peer.ID
+	var at time.Time
+	lost := false
+	for p, e := range r.peers {
+		if e.self {
+			continue
+		}
+		t := e.lastSeen
+		if e.lost {
+			t = e.lostAt
+		}
+		if victim == "" || e.lost && !lost || e.lost == lost && t.Before(at) {
+			victim, at, lost = p, t, e.lost
+		}
+	}
+	e := r.peers[victim]
+	if e == nil {
+		return nil
+	}
+	delete(r.peers, victim)
+	if lost {
+		return nil
+	}
+	return []chat.Event{{Kind: chat.KindLeave, Room: r.room, Time: now, PeerID: victim.String(), Nick: e.nick, Reason: chat.ReasonLost}}
 }
 
 // heard records that the validator last heard p at at, and whether the

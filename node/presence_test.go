@@ -418,3 +418,47 @@ func TestStalledFrontEnd(t *testing.T) {
 		t.Errorf("after a stalled front end bob saw alice lost; she kept sending:\n%s", formatEvents(b.events()))
 	}
 }
+
+// TestRosterBounded: made-up members cost nothing, so the roster (lost
+// members included) and its remembered leaves stay bounded: a newcomer to
+// a full roster takes the place of the member lost longest ago or, with
+// none lost, of the one heard longest ago, which is reported lost.
+func TestRosterBounded(t *testing.T) {
+	self := testPeerID(t)
+	t0 := time.Unix(1700000000, 0)
+	r := newRoster(testRoom, self, "alice", t0, 2*time.Second, 6*time.Second)
+	hb := func(p peer.ID, at time.Time) []chat.Event {
+		evs, _ := r.handle(Record{Author: p, Seqno: 1, Envelope: wire.Envelope{Kind: wire.KindHeartbeat, Sent: 1, Nick: "x"}}, at)
+		return evs
+	}
+	member := func(i int) peer.ID { return peer.ID(fmt.Sprint("member", i)) }
+	for i := range maxMembers - 1 { // self is one
+		hb(member(i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	// Two of them are lost, the second one earlier.
+	for _, i := range []int{7, 3} {
+		r.peers[member(i)].lost = true
+		r.peers[member(i)].lostAt = t0.Add(time.Duration(10-i) * time.Second)
+	}
+	if evs := hb("new1", t0.Add(time.Minute)); len(evs) != 1 || evs[0].Kind != chat.KindJoin {
+		t.Errorf("newcomer to a full roster: %+v, want its join only", evs)
+	}
+	if len(r.peers) != maxMembers || r.peers[member(7)] != nil || r.peers[member(3)] == nil {
+		t.Errorf("%d members; member 7 (lost longest ago) kept %v", len(r.peers), r.peers[member(7)] != nil)
+	}
+	hb("new2", t0.Add(time.Minute)) // takes member 3's place
+	evs := hb("new3", t0.Add(time.Minute))
+	if len(evs) != 2 || evs[0].Kind != chat.KindLeave || evs[0].PeerID != member(0).String() || evs[0].Reason != chat.ReasonLost {
+		t.Errorf("with nobody lost: %+v, want member 0 (heard longest ago) lost, then the join", evs)
+	}
+	if len(r.peers) != maxMembers || r.peers[self] == nil {
+		t.Errorf("%d members, self kept %v", len(r.peers), r.peers[self] != nil)
+	}
+	for i := range maxMembers + 10 {
+		r.handle(Record{Author: peer.ID(fmt.Sprint("leaver", i)), Seqno: 1, Envelope: wire.Envelope{Kind: wire.KindLeave, Sent: 1, Nick: "x"}},
+			t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if len(r.tombs) > maxMembers || len(r.tombs) == 0 {
+		t.Errorf("%d leaves remembered, want at most %d", len(r.tombs), maxMembers)
+	}
+}

@@ -56,7 +56,8 @@ type Record struct {
 // presence waits for it (and messages queue behind it, up to the
 // subscription's buffer, after which pubsub drops them). Append is never
 // called after the room's Events channel is closed. A sink given to
-// several rooms is called from several goroutines.
+// several rooms is called from several goroutines. Append must not call
+// [Room.Leave], [Host.Leave] or [Host.Close]: they wait for it.
 type Sink interface {
 	Append(Record)
 }

@@ -57,9 +57,7 @@ type Room struct {
 	peerEvts *pubsub.TopicEventHandler
 	live     *liveness
 
-	events       chan chat.Event
-	emitMu       sync.RWMutex
-	eventsClosed bool
+	out *outbox // Events
 
 	// gone is closed when the room starts leaving or the host closes it;
 	// goneErr (chat.ErrLeft or chat.ErrClosed) is set just before.
@@ -71,6 +69,8 @@ type Room struct {
 	stopAnnounce context.CancelFunc // stops announceLoop and peerEventLoop
 	wg           sync.WaitGroup     // readLoop, presenceLoop
 	annWG        sync.WaitGroup     // announceLoop, peerEventLoop
+	annOnce      sync.Once          // stops the announcer
+	evtsOnce     sync.Once          // cancels peerEvts (pubsub's Cancel is not safe to call twice at once)
 
 	// pubMu serialises publishes, so a heartbeat carrying the old nick is
 	// never published after the nick envelope, nor anything after the leave.
@@ -95,9 +95,13 @@ type Room struct {
 // room's first event is this node's own [chat.KindJoin] (Self set).
 // With opts.Passphrase the room is private (see [RoomOptions]).
 //
+// A host is in at most 32 rooms at once (fewer with a HeartbeatInterval
+// under 2 s: see [Config.HeartbeatInterval]).
+//
 // Errors: [chat.ErrInvalidRoom], [chat.ErrAlreadyJoined] (a room of that
-// name is joined, or being joined), [chat.ErrClosed] after Close. ctx
-// bounds the join.
+// name is joined, or being joined), [ErrTooManyRooms], [chat.ErrClosed]
+// when Close has begun (also while the join is under way). ctx bounds the
+// join.
 func (h *Host) Join(ctx context.Context, name string, opts RoomOptions) (*Room, error) {
 	if err := chat.ValidRoom(name); err != nil {
 		return nil, fmt.Errorf("join room: %w", err)
@@ -113,6 +117,9 @@ func (h *Host) Join(ctx context.Context, name string, opts RoomOptions) (*Room, 
 	case ok:
 		h.mu.Unlock()
 		return nil, fmt.Errorf("join room %q: %w", name, chat.ErrAlreadyJoined)
+	case len(h.rooms) >= h.maxRooms:
+		h.mu.Unlock()
+		return nil, fmt.Errorf("join room %q: %w (at most %d at once)", name, ErrTooManyRooms, h.maxRooms)
 	}
 	h.rooms[name] = nil // reserved while joining
 	h.mu.Unlock()
@@ -127,11 +134,13 @@ func (h *Host) Join(ctx context.Context, name string, opts RoomOptions) (*Room, 
 			delete(h.rooms, name)
 		}
 		h.mu.Unlock()
-		if errors.Is(err, chat.ErrClosed) {
-			return nil, err
+		if errors.Is(err, chat.ErrClosed) || h.isClosing() {
+			// pubsub's calls fail with its own errors once it stops.
+			return nil, chat.ErrClosed
 		}
 		return nil, fmt.Errorf("join room %q: %w", name, err)
 	}
+	h.spend()
 	if err := r.publish(ctx, wire.KindJoin, ""); err != nil {
 		if r.isGone() {
 			return nil, r.goneErr
@@ -152,7 +161,7 @@ func (h *Host) newRoom(ctx context.Context, name string, opts RoomOptions) (*Roo
 		topicName:  openTopic(name),
 		sink:       opts.Sink,
 		live:       newLiveness(),
-		events:     make(chan chat.Event, h.cfg.EventBuffer),
+		out:        newOutbox(h.cfg.EventBuffer),
 		gone:       make(chan struct{}),
 		announceCh: make(chan struct{}, 1),
 	}
@@ -181,9 +190,12 @@ func (h *Host) newRoom(ctx context.Context, name string, opts RoomOptions) (*Roo
 	if err := h.ps.RegisterTopicValidator(r.topicName, r.validate, pubsub.WithValidatorInline(true)); err != nil {
 		return nil, fmt.Errorf("register validator: %w", err)
 	}
+	// From now on peers' subscriptions to the topic are tracked even when
+	// the filter's table of topics is full.
+	h.filter.join(r.topicName)
 	var err error
 	if r.topic, err = h.ps.Join(r.topicName); err != nil {
-		h.ps.UnregisterTopicValidator(r.topicName)
+		r.closeTopic()
 		return nil, fmt.Errorf("join topic: %w", err)
 	}
 	if r.sub, err = r.topic.Subscribe(pubsub.WithBufferSize(subBuffer)); err == nil {
@@ -246,11 +258,12 @@ func (r *Room) Private() bool { return r.key != nil }
 // dropped by pubsub. Heartbeats go on regardless, so peers do not see this
 // node as lost, and members heard meanwhile are not reported lost because
 // their messages waited.
-func (r *Room) Events() <-chan chat.Event { return r.events }
+func (r *Room) Events() <-chan chat.Event { return r.out.ch }
 
 // Members returns a snapshot of the roster, self included, sorted by nick
 // (then peer ID). Lost members stay listed, with Lost set, until they come
-// back or have been gone for an hour.
+// back or have been gone for an hour (or make room in a roster full with
+// 4096 members).
 func (r *Room) Members() []chat.Member {
 	r.mu.Lock()
 	ms := r.roster.members()
@@ -287,11 +300,11 @@ func (r *Room) present() int {
 // once as a [chat.KindMessage] event with Self set, when pubsub echoes it.
 // Text must be 1..4096 bytes of valid UTF-8 ([chat.ErrEmptyText],
 // [chat.ErrTooLong], [chat.ErrBadUTF8]). To stay under every peer's flood
-// limit the host paces bursts, over all rooms: up to 400 lines go out at
-// once, further lines at 80 per second, so Send may block until ctx is
-// done. After [Room.Leave] it fails with [chat.ErrLeft], after
-// [Host.Close] with [chat.ErrClosed]; nothing is published after the
-// leave.
+// limit the host paces what it sends, over all rooms: up to 400 envelopes
+// go out at once, further ones at 80 per second, presence (heartbeats)
+// included, so Send may block until ctx is done. After [Room.Leave] it
+// fails with [chat.ErrLeft], after [Host.Close] with [chat.ErrClosed];
+// nothing is published after the leave.
 func (r *Room) Send(ctx context.Context, text string) error {
 	return r.say(ctx, wire.KindMessage, text)
 }
@@ -322,6 +335,7 @@ func (r *Room) setNick(ctx context.Context, nick string) error {
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
 	r.nick = nick
+	r.h.spend()
 	return r.publishLocked(ctx, wire.KindNick, "")
 }
 
@@ -456,55 +470,18 @@ func (r *Room) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsu
 // emit delivers ev to Events, blocking while the channel is full until the
 // room is gone (left or closed); then, and after Events is closed, it drops
 // ev.
-func (r *Room) emit(ev chat.Event) {
-	r.emitMu.RLock()
-	defer r.emitMu.RUnlock()
-	if r.eventsClosed {
-		return
-	}
-	select {
-	case r.events <- ev:
-		return
-	default:
-	}
-	select {
-	case r.events <- ev:
-	case <-r.gone:
-	}
-}
+func (r *Room) emit(ev chat.Event) { r.out.send(ev, r.gone, nil) }
 
 // emitLast delivers the room's last event: it waits while the channel is
 // full, but at most leaveGrace, and not past ctx or the host's closing.
 func (r *Room) emitLast(ctx context.Context, ev chat.Event) {
-	r.emitMu.RLock()
-	defer r.emitMu.RUnlock()
-	if r.eventsClosed {
-		return
-	}
-	select {
-	case r.events <- ev:
-		return
-	default:
-	}
-	t := time.NewTimer(leaveGrace)
-	defer t.Stop()
-	select {
-	case r.events <- ev:
-	case <-ctx.Done():
-	case <-r.h.closing:
-	case <-t.C:
-	}
+	ctx, cancel := context.WithTimeout(ctx, leaveGrace)
+	defer cancel()
+	r.out.send(ev, ctx.Done(), r.h.closing)
 }
 
 // closeEvents closes Events, once.
-func (r *Room) closeEvents() {
-	r.emitMu.Lock()
-	defer r.emitMu.Unlock()
-	if !r.eventsClosed {
-		r.eventsClosed = true
-		close(r.events)
-	}
-}
+func (r *Room) closeEvents() { r.out.close() }
 
 // markGone closes gone with reason, and reports whether this call did.
 func (r *Room) markGone(reason error) bool {
@@ -518,14 +495,7 @@ func (r *Room) markGone(reason error) bool {
 }
 
 // isGone reports whether the room is leaving, left or closed.
-func (r *Room) isGone() bool {
-	select {
-	case <-r.gone:
-		return true
-	default:
-		return false
-	}
-}
+func (r *Room) isGone() bool { return isClosed(r.gone) }
 
 // Leave leaves the room gracefully, this room only: other rooms and the
 // connections they share are untouched. In this order it:
@@ -575,11 +545,22 @@ func (r *Room) closeByHost() {
 }
 
 // stopAnnouncing stops heartbeats, re-announces and the peer-event watch,
-// and waits for them.
+// and waits for them. Leave and Host.Close may call it at once.
 func (r *Room) stopAnnouncing() {
-	r.stopAnnounce()
-	r.peerEvts.Cancel()
+	r.annOnce.Do(func() {
+		r.stopAnnounce()
+		r.cancelPeerEvents()
+	})
 	r.annWG.Wait()
+}
+
+// cancelPeerEvents cancels the topic's event handler, if any, once.
+func (r *Room) cancelPeerEvents() {
+	r.evtsOnce.Do(func() {
+		if r.peerEvts != nil {
+			r.peerEvts.Cancel()
+		}
+	})
 }
 
 // sendLeave publishes the leave envelope and waits until every peer in the
@@ -604,6 +585,7 @@ func (r *Room) sendLeave(ctx context.Context) error {
 	}
 	// Publish even when ctx is already done (a signal's context, say):
 	// publishing takes microseconds, and only the wait is optional.
+	r.h.spend()
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveGrace)
 	err = r.topic.Publish(pctx, data)
 	cancel()
@@ -641,14 +623,13 @@ func (r *Room) shutdown() {
 	})
 }
 
-// closeTopic cancels the subscription, closes the topic and removes the
-// validator, whichever of them exist. The order matters: pubsub closes a
+// closeTopic cancels the subscription, closes the topic, removes the
+// validator and the topic's place in the subscription filter, whichever of
+// them exist. The order matters: pubsub closes a
 // topic only without subscriptions and event handlers, and handles
 // Cancel before a later Close (one event loop, unbuffered requests).
 func (r *Room) closeTopic() {
-	if r.peerEvts != nil {
-		r.peerEvts.Cancel()
-	}
+	r.cancelPeerEvents()
 	if r.sub != nil {
 		r.sub.Cancel()
 	}
@@ -660,4 +641,5 @@ func (r *Room) closeTopic() {
 	if err := r.h.ps.UnregisterTopicValidator(r.topicName); err != nil && !r.h.isClosing() {
 		r.log.Warn("cannot remove validator", "err", err)
 	}
+	r.h.filter.part(r.topicName)
 }

@@ -524,3 +524,25 @@ func TestLivenessNewest(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinLimit: a host joins at most roomLimit rooms at once (peers
+// track no more of its topics, and their heartbeats must stay within the
+// send budget); leaving one makes room.
+func TestJoinLimit(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("alice")
+	n := startHost(t, cfg)
+	limit := roomLimit(cfg.HeartbeatInterval)
+	var rooms []*Room
+	for i := range limit {
+		rooms = append(rooms, n.join(fmt.Sprint("r", i), ""))
+	}
+	_, err := n.Join(t.Context(), "one-too-many", RoomOptions{})
+	if !errors.Is(err, ErrTooManyRooms) || !strings.Contains(err.Error(), fmt.Sprint("at most ", limit)) {
+		t.Fatalf("Join of room %d = %v, want ErrTooManyRooms", limit+1, err)
+	}
+	if err := rooms[0].Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	n.join("one-too-many", "")
+}

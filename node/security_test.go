@@ -119,6 +119,20 @@ func newRawHost(t *testing.T, psk []byte) host.Host {
 	return h
 }
 
+// connectRaw connects the raw host h to n.
+func connectRaw(t *testing.T, h host.Host, n *testNode) {
+	t.Helper()
+	ai, err := peer.AddrInfoFromString(n.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // newRawPeer starts a raw peer subscribed to topic.
 func newRawPeer(t *testing.T, psk []byte, topic string) *rawPeer {
 	t.Helper()
@@ -150,15 +164,9 @@ func newRawPeer(t *testing.T, psk []byte, topic string) *rawPeer {
 // not up yet is lost, and relays may miss it too; see the libp2p notes).
 func (r *rawPeer) join(t *testing.T, n *testNode) {
 	t.Helper()
-	ai, err := peer.AddrInfoFromString(n.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := r.h.Connect(ctx, *ai); err != nil {
-		t.Fatal(err)
-	}
+	connectRaw(t, r.h, n)
 	for !slices.Contains(n.ps.ListPeers(r.topic.String()), r.id) {
 		if ctx.Err() != nil {
 			t.Fatalf("%s never saw the raw peer in %s", n.name, r.topic)
@@ -197,16 +205,10 @@ func (r *rawPeer) capture(t *testing.T, what string, match func(*pubsub.Message,
 func inject(t *testing.T, n *testNode, psk []byte, msgs ...*pb.Message) {
 	t.Helper()
 	h := newRawHost(t, psk)
-	ai, err := peer.AddrInfoFromString(n.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	connectRaw(t, h, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.Connect(ctx, *ai); err != nil {
-		t.Fatal(err)
-	}
-	s, err := h.NewStream(ctx, ai.ID, pubsub.GossipSubID_v11)
+	s, err := h.NewStream(ctx, n.Host.self, pubsub.GossipSubID_v11)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,6 +490,30 @@ func TestFilterBounds(t *testing.T) {
 	f.forget(p)
 	if len(f.peers) != 0 || len(f.topics) != 0 {
 		t.Errorf("after forget: %d peers, %d topics", len(f.peers), len(f.topics))
+	}
+
+	// Peers that fill the table of topics with made-up rooms do not cut us
+	// off from peers in our own rooms.
+	lobby := openTopic("lobby")
+	f.join(lobby)
+	for i := range maxTopicsSeen / maxTopicsPerPeer {
+		junk := testPeerID(t)
+		for j := range maxTopicsPerPeer {
+			f.FilterIncomingSubscriptions(junk, []*pb.RPC_SubOpts{sub(openTopic(fmt.Sprintf("junk%d-%d", i, j)), true)})
+		}
+	}
+	if len(f.topics) != maxTopicsSeen {
+		t.Fatalf("%d topics tracked, want the table full (%d)", len(f.topics), maxTopicsSeen)
+	}
+	honest := testPeerID(t)
+	out, _ = f.FilterIncomingSubscriptions(honest, []*pb.RPC_SubOpts{sub(openTopic("more junk"), true), sub(lobby, true)})
+	if len(out) != 1 || out[0].GetTopicid() != lobby {
+		t.Errorf("with the table full: kept %v, want the subscription to our lobby only", out)
+	}
+	f.part(lobby)
+	f.forget(honest)
+	if out, _ = f.FilterIncomingSubscriptions(testPeerID(t), []*pb.RPC_SubOpts{sub(lobby, true)}); len(out) != 0 {
+		t.Errorf("after we left the lobby, with the table full: kept %v, want nothing", out)
 	}
 	for _, tt := range []struct {
 		topic string

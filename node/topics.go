@@ -30,7 +30,10 @@ const (
 	// one peer may be tracked in: a peer announcing a million topics must
 	// not grow pubsub's tables, nor ours, without bound.
 	maxTopicsPerPeer = 32
-	// maxTopicsSeen bounds the distinct topics tracked for all peers.
+	// maxTopicsSeen bounds the distinct topics tracked for all peers;
+	// the topics of our own rooms are tracked beyond it (peers could
+	// otherwise fill the table with made-up rooms and cut us off from
+	// our own).
 	maxTopicsSeen = 4096
 	// maxOldPeers bounds the peers remembered as running protocol 1.
 	maxOldPeers = 256
@@ -56,9 +59,9 @@ func parseTopic(topic string) (id string, private, ok bool) {
 
 // topicFilter is the host's pubsub subscription filter. It lets pubsub
 // track only topics of our naming scheme, at most maxTopicsPerPeer of
-// them per peer (and maxTopicsSeen in all), and remembers which topics
-// peers are in, for [Host.Rooms]. It also notices peers that run
-// protocol 1.
+// them per peer, and maxTopicsSeen in all besides those of our own rooms;
+// and remembers which topics peers are in, for [Host.Rooms]. It also
+// notices peers that run protocol 1.
 //
 // pubsub calls it from its event loop: it must not call pubsub, nor block.
 // It never returns an error: pubsub would drop the whole RPC, messages
@@ -72,6 +75,7 @@ type topicFilter struct {
 	mu     sync.Mutex
 	peers  map[peer.ID]map[string]bool // topics each peer is tracked in
 	topics map[string]int              // peers tracked per topic
+	own    map[string]bool             // topics of our rooms
 	olds   map[peer.ID]bool
 }
 
@@ -80,6 +84,7 @@ func newTopicFilter(old func(peer.ID)) *topicFilter {
 		old:    old,
 		peers:  make(map[peer.ID]map[string]bool),
 		topics: make(map[string]int),
+		own:    make(map[string]bool),
 		olds:   make(map[peer.ID]bool),
 	}
 }
@@ -93,8 +98,9 @@ func (f *topicFilter) CanSubscribe(topic string) bool {
 
 // FilterIncomingSubscriptions keeps, in order, the subscriptions of from
 // that pubsub should track: to topics of our scheme, while from is in fewer
-// than maxTopicsPerPeer; and its unsubscriptions from topics it is tracked
-// in.
+// than maxTopicsPerPeer, and to a topic nobody is tracked in only while
+// fewer than maxTopicsSeen are (unless it is one of our rooms'); and its
+// unsubscriptions from topics it is tracked in. It never fails.
 func (f *topicFilter) FilterIncomingSubscriptions(from peer.ID, subs []*pb.RPC_SubOpts) ([]*pb.RPC_SubOpts, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -111,7 +117,7 @@ func (f *topicFilter) FilterIncomingSubscriptions(from peer.ID, subs []*pb.RPC_S
 		case s.GetSubscribe() && mine[topic]:
 			out = append(out, s) // again: pubsub takes it as a no-op
 		case s.GetSubscribe():
-			if len(mine) >= maxTopicsPerPeer || f.topics[topic] == 0 && len(f.topics) >= maxTopicsSeen {
+			if len(mine) >= maxTopicsPerPeer || f.topics[topic] == 0 && len(f.topics) >= maxTopicsSeen && !f.own[topic] {
 				continue
 			}
 			if mine == nil {
@@ -131,6 +137,21 @@ func (f *topicFilter) FilterIncomingSubscriptions(from peer.ID, subs []*pb.RPC_S
 		f.old(from)
 	}
 	return out, nil
+}
+
+// join makes topic one of our rooms' (see maxTopicsSeen); a room calls it
+// before it joins the topic.
+func (f *topicFilter) join(topic string) {
+	f.mu.Lock()
+	f.own[topic] = true
+	f.mu.Unlock()
+}
+
+// part undoes join, when the room is gone.
+func (f *topicFilter) part(topic string) {
+	f.mu.Lock()
+	delete(f.own, topic)
+	f.mu.Unlock()
 }
 
 // dropLocked stops tracking p in topic; f.mu is held.

@@ -482,6 +482,8 @@ func joinErrorText(name, pass string, err error) string {
 		return invalidRoomText(name)
 	case errors.Is(err, chat.ErrClosed):
 		return "cannot join #" + clean(name) + ": lanchat is shutting down"
+	case errors.Is(err, chat.ErrTooManyRooms):
+		return "cannot join #" + clean(name) + ": you are in as many rooms as lanchat can keep at once; /part one first"
 	}
 	return "cannot join #" + clean(name) + ": " + clean(text)
 }

@@ -198,3 +198,21 @@ func TestJoinErrorHidesPassphrase(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinErrorText checks that the join errors a user can do something
+// about say what to do, in words of the front end, not the node's.
+func TestJoinErrorText(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("join room %q: %w (at most 32 at once)", "dev", chat.ErrTooManyRooms),
+			"cannot join #dev: you are in as many rooms as lanchat can keep at once; /part one first"},
+		{fmt.Errorf("join: %w", chat.ErrClosed), "cannot join #dev: lanchat is shutting down"},
+		{errors.New("the network is down"), "cannot join #dev: the network is down"},
+	} {
+		if got := joinErrorText("dev", "", tt.err); got != tt.want {
+			t.Errorf("joinErrorText(%q) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}

@@ -134,6 +134,7 @@ var (
 	ErrLeft          = errors.New("chat: not in the room any more")
 	ErrNotJoined     = errors.New("chat: not in that room")
 	ErrAlreadyJoined = errors.New("chat: already in that room")
+	ErrTooManyRooms  = errors.New("chat: too many rooms")
 	ErrTooLong       = errors.New("chat: text too long")
 	ErrEmptyText     = errors.New("chat: empty text")
 	ErrBadUTF8       = errors.New("chat: invalid UTF-8")

@@ -1,0 +1,231 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"lanchat/node/roomkey"
+	"lanchat/node/wire"
+)
+
+// TestReplayWindowAcrossRooms: pubsub numbers an author's messages in all
+// topics with one counter, and admission keeps one replay window per
+// author for all rooms. Interleaved rooms, one of them delivered late (by
+// another route), are all accepted once; replays of either are ignored;
+// and only a delay beyond the window looks like a replay.
+func TestReplayWindowAcrossRooms(t *testing.T) {
+	a := newAdmission(slog.New(slog.DiscardHandler))
+	bob := peer.ID("bob")
+	const start = 1_000_000
+	var roomA, roomB []uint64 // bob's messages alternate between the rooms
+	for s := uint64(start); s < start+200; s++ {
+		if s%2 == 0 {
+			roomA = append(roomA, s)
+		} else {
+			roomB = append(roomB, s)
+		}
+	}
+	screen := func(seq uint64) pubsub.ValidationResult { return a.screen(bob, bob, seq) }
+	// Room A arrives first, all of it; room B's lines come afterwards.
+	for _, seqs := range [][]uint64{roomA, roomB} {
+		for _, s := range seqs {
+			if res := screen(s); res != pubsub.ValidationAccept {
+				t.Fatalf("screen(%d) = %v, want accept", s, res)
+			}
+		}
+	}
+	for _, s := range append(roomA[:3:3], roomB[:3]...) {
+		if res := screen(s); res != pubsub.ValidationIgnore {
+			t.Errorf("replay screen(%d) = %v, want ignore", s, res)
+		}
+	}
+	// A message of a room that comes replayWindow of bob's messages late
+	// (some 20 s of his fastest sending, far beyond gossip's 5 s) is
+	// taken for a replay.
+	top := uint64(start + 200 + replayWindow)
+	if res := screen(top); res != pubsub.ValidationAccept {
+		t.Fatalf("screen(%d) = %v, want accept", top, res)
+	}
+	if res := screen(top - replayWindow + 1); res != pubsub.ValidationAccept {
+		t.Errorf("oldest in the window: %v, want accept", res)
+	}
+	if res := screen(top - replayWindow); res != pubsub.ValidationIgnore {
+		t.Errorf("just below the window: %v, want ignore", res)
+	}
+}
+
+// TestSendBudgetUnderFloodLimit: an honest host in as many rooms as it
+// may join, heartbeating in each, pasting lines as fast as Send lets it,
+// while a peer churns its subscriptions in every room to trigger
+// re-announces, never exceeds the flood limit of its peers (one limit
+// per author for all rooms), and its lines still get most of the budget.
+// Simulated time (synctest): the real send budget against a real
+// admission.
+func TestSendBudgetUnderFloodLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &Host{sendLim: rate.NewLimiter(sendRate, sendBurst)}
+		adm := newAdmission(slog.New(slog.DiscardHandler))
+		const author = peer.ID("bob")
+		var (
+			mu      sync.Mutex
+			seq     uint64
+			dropped int
+			sent    = map[string]int{}
+		)
+		deliver := func(kind string) {
+			mu.Lock()
+			defer mu.Unlock()
+			seq++
+			if adm.screen(author, author, seq) != pubsub.ValidationAccept {
+				dropped++
+			}
+			sent[kind]++
+		}
+		hb := DefaultHeartbeatInterval
+		rooms := roomLimit(hb)
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		every := func(d time.Duration, f func()) {
+			wg.Go(func() {
+				tick := time.NewTicker(d)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+						f()
+					}
+				}
+			})
+		}
+		for range rooms {
+			h.spend() // the join
+			deliver("join")
+			every(hb, func() { h.spend(); deliver("heartbeat") })
+			// A re-announce as often as a churning peer can make one due.
+			every(reannounceMin, func() {
+				if h.spare() {
+					deliver("reannounce")
+				}
+			})
+		}
+		const paste = 30 * time.Second
+		lines, stopLines := context.WithTimeout(ctx, paste)
+		defer stopLines()
+		wg.Go(func() {
+			for h.pace(lines, nil) == nil {
+				deliver("line")
+			}
+		})
+		time.Sleep(paste + 10*time.Second) // then 10 s without lines
+		cancel()
+		wg.Wait()
+
+		t.Logf("%d rooms, sent %v, %d dropped", rooms, sent, dropped)
+		if dropped != 0 {
+			t.Errorf("peers dropped %d of the host's envelopes (sent %v)", dropped, sent)
+		}
+		if want := int(paste.Seconds()) * (sendRate - presenceRate); sent["line"] < want {
+			t.Errorf("%d lines in %v, want at least %d", sent["line"], paste, want)
+		}
+		if sent["reannounce"] == 0 {
+			t.Errorf("no re-announce went out once the paste was over")
+		}
+	})
+}
+
+func TestRoomLimit(t *testing.T) {
+	for _, tt := range []struct {
+		hb   time.Duration
+		want int
+	}{
+		{DefaultHeartbeatInterval, maxTopicsPerPeer},
+		{time.Second, 20},
+		{500 * time.Millisecond, 10},
+		{250 * time.Millisecond, 5},
+		{10 * time.Millisecond, 1},
+	} {
+		if got := roomLimit(tt.hb); got != tt.want {
+			t.Errorf("roomLimit(%v) = %d, want %d", tt.hb, got, tt.want)
+		}
+	}
+	// Heartbeats take at most presenceRate per second in all rooms.
+	if n := roomLimit(time.Second); float64(n)/time.Second.Seconds() > presenceRate {
+		t.Errorf("%d rooms heartbeating every second exceed %d/s", n, presenceRate)
+	}
+}
+
+// TestOpenEnvelope drives a room's envelope check directly: every envelope
+// that is not this room's, not sealed as the room demands, or whose sealed
+// content is not its author's in this room, is rejected.
+func TestOpenEnvelope(t *testing.T) {
+	key, err := roomkey.Derive(nil, "plans", "sesame")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := roomkey.Derive(nil, "plans", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, mallory := testPeerID(t), testPeerID(t)
+	open := &Room{name: "lobby", wireID: "lobby"}
+	private := &Room{name: "plans", wireID: key.Tag(), key: key}
+	clear := func(room string, k wire.Kind) []byte {
+		e := wire.Envelope{Kind: k, Room: room, Sent: 1, Nick: "alice"}
+		if k.HasText() {
+			e.Text = "hi"
+		}
+		return envelope(t, e)
+	}
+	sealed := func(k *roomkey.Key, outer string, inner []byte, author peer.ID, tag string) []byte {
+		return envelope(t, wire.Envelope{Kind: wire.KindSealed, Room: outer,
+			Sealed: k.Seal(inner, append([]byte(author), tag...))})
+	}
+	tag := key.Tag()
+	good := sealed(key, tag, clear(tag, wire.KindMessage), alice, tag)
+	tests := []struct {
+		name   string
+		r      *Room
+		author peer.ID
+		data   []byte
+		want   error // nil: opens
+	}{
+		{"open room", open, alice, clear("lobby", wire.KindMessage), nil},
+		{"open room, other room's envelope", open, alice, clear("dev", wire.KindMessage), errOtherRoom},
+		{"open room, sealed", open, alice, sealed(key, "lobby", clear("lobby", wire.KindMessage), alice, "lobby"), errSealedOpen},
+		{"garbage", open, alice, []byte("hello"), wire.ErrBadVersion},
+		{"oversize", open, alice, rawEnvelope(2, wire.KindMessage, "lobby", "eve", strings.Repeat("x", wire.MaxSize)), wire.ErrOversize},
+		{"private room", private, alice, good, nil},
+		{"private room, clear", private, alice, clear(tag, wire.KindMessage), errNotSealed},
+		{"private room, re-signed by another", private, mallory, good, roomkey.ErrOpen},
+		{"private room, other key", private, alice, sealed(other, tag, clear(tag, wire.KindMessage), alice, tag), roomkey.ErrOpen},
+		{"private room, other room's tag", private, alice, sealed(key, other.Tag(), clear(tag, wire.KindMessage), alice, tag), errOtherRoom},
+		{"private room, inner of another room", private, alice, sealed(key, tag, clear("lobby", wire.KindMessage), alice, tag), errBadInner},
+		{"private room, sealed in sealed", private, alice, sealed(key, tag, good, alice, tag), errBadInner},
+		{"private room, inner garbage", private, alice, sealed(key, tag, []byte("hello"), alice, tag), wire.ErrBadVersion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := tt.r.open(tt.author, tt.data)
+			switch {
+			case tt.want == nil && err != nil:
+				t.Errorf("open = %v, want it to open", err)
+			case tt.want == nil && (env.Kind != wire.KindMessage || env.Room != tt.r.wireID || env.Text != "hi"):
+				t.Errorf("open = %+v", env)
+			case tt.want != nil && !errors.Is(err, tt.want):
+				t.Errorf("open = %+v, %v; want %v", env, err, tt.want)
+			}
+		})
+	}
+}
