@@ -300,15 +300,7 @@ type lanSummary struct {
 // others (the test stopped before them); a figure over its target says
 // "MISSED".
 func (s lanSummary) String() string {
-	f := func(d time.Duration) string {
-		switch {
-		case d == 0:
-			return "-"
-		case d < 10*time.Millisecond:
-			return d.Round(10 * time.Microsecond).String()
-		}
-		return d.Round(time.Millisecond).String()
-	}
+	f := figure
 	vs := func(d, target time.Duration) string {
 		if d > target {
 			return fmt.Sprintf("MISSED target %v", target)
@@ -322,6 +314,18 @@ func (s lanSummary) String() string {
 		f(s.join), vs(s.join, lanJoinTarget), f(s.msg), f(s.msgNet), vs(s.msg, lanMessageTarget),
 		f(s.exit), f(s.leave), f(s.killed), f(s.cut), vs(max(s.killed, s.cut), lanLostTarget),
 		f(s.rejoin), f(s.rejoinMsg), f(s.notice), cmp.Or(s.keptOut, "-"))
+}
+
+// figure formats a measured duration for a summary line: "-" when it was
+// not reached (zero), to 10 µs below 10 ms, else to the millisecond.
+func figure(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < 10*time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 // lanEvent is one JSON line of `lanchat --json` (the union of all types).

@@ -49,12 +49,7 @@ func TestLANRooms(t *testing.T) {
 	key := []string{"--key-file", keyFile}
 	var sum struct{ join, rooms, say, part, private, privMsg time.Duration }
 	defer func() {
-		f := func(d time.Duration) string {
-			if d == 0 {
-				return "-"
-			}
-			return d.Round(time.Millisecond).String()
-		}
+		f := figure
 		reportSummary(t, fmt.Sprintf("LAN rooms summary: /join met the room's member in %s; /rooms complete %s after; "+
 			"/say to another room delivered in %s; /part seen as quit in %s, other rooms intact; "+
 			"private room met in %s, its line delivered in %s, outsider saw nothing",
