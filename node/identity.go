@@ -10,13 +10,12 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"lanchat/node/internal/flock"
 )
 
 // ErrIdentity is wrapped by every error about the identity file.
 var ErrIdentity = errors.New("node: identity file")
-
-// errLocked is what tryLock returns when another process holds the lock.
-var errLocked = errors.New("node: identity in use")
 
 // identity is this node's key and, if it came from a file, the lock that
 // keeps a second process on the same machine from using the same file.
@@ -53,9 +52,9 @@ func loadIdentity(path string) (*identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: open lock: %w", ErrIdentity, err)
 	}
-	if err := tryLock(lock); err != nil {
+	if err := flock.TryLock(lock); err != nil {
 		lock.Close()
-		if errors.Is(err, errLocked) {
+		if errors.Is(err, flock.ErrLocked) {
 			k, err := newKey()
 			return &identity{key: k, busy: true}, err
 		}

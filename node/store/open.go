@@ -13,6 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"lanchat/node/internal/flock"
 )
 
 // openChecked opens the bbolt file at path. err is a failure that moving
@@ -59,8 +61,8 @@ func preflight(path string) (cause, err error) {
 		return oerr, nil
 	}
 	defer f.Close()
-	if err := tryLock(f); err != nil {
-		if errors.Is(err, ErrLocked) {
+	if err := flock.TryLock(f); err != nil {
+		if errors.Is(err, flock.ErrLocked) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 		}
 		return nil, fmt.Errorf("store: lock %s: %w", path, err)
