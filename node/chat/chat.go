@@ -28,6 +28,11 @@ const (
 	KindNotice
 	// KindError: something went wrong that the user should see.
 	KindError
+	// KindHistory ends a batch of history: Count message events with
+	// History set came just before it, contiguous and in display order
+	// (by Order, then ID). PeerID is the peer the batch was fetched from,
+	// "" for lines read from this node's own log at join.
+	KindHistory
 )
 
 func (k EventKind) String() string {
@@ -44,6 +49,8 @@ func (k EventKind) String() string {
 		return "notice"
 	case KindError:
 		return "error"
+	case KindHistory:
+		return "history"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -68,6 +75,16 @@ type Event struct {
 	Action  bool      // KindMessage only: a /me action
 	Sent    time.Time // KindMessage only: the sender's clock when sent
 	Self    bool      // the event is about this node itself
+	// Order is, for KindMessage, the display order key: the sender's hybrid
+	// logical clock, bounded by the skew this node accepts. It equals Sent
+	// unless the sender's clock was behind a line it had seen, or wrong.
+	// Lines sort by Order, then ID.
+	Order time.Time
+	// History marks a KindMessage event that comes from the log: read from
+	// disk at join or fetched from a peer by sync, rather than live.
+	History bool
+	// Count is, for KindHistory, how many history messages the batch had.
+	Count int
 }
 
 // Member is one entry of a room's roster.

@@ -146,6 +146,14 @@ func lineKey(sent time.Time, id string) []byte {
 	return append(k, id...)
 }
 
+// keyTime returns the time part of a line key.
+func keyTime(k []byte) time.Time {
+	if len(k) < 8 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(binary.BigEndian.Uint64(k) ^ (1 << 63)))
+}
+
 // keyID returns the message ID part of a line key.
 func keyID(k []byte) string {
 	if len(k) < 8 {

@@ -382,6 +382,54 @@ func (s *Store) IDs(room string, since time.Time, max int) ([]string, error) {
 	return out, nil
 }
 
+// Item is a stored line's ID and display-order time, for sync.
+type Item struct {
+	ID   string
+	Sent time.Time // to the millisecond
+}
+
+// Items returns, for sync, the ID and time of the newest max lines of room
+// sent at or after since (to the millisecond), oldest first. max <= 0
+// means no limit. It reads only keys, not records.
+func (s *Store) Items(room string, since time.Time, max int) ([]Item, error) {
+	var out []Item
+	floor := lineKey(since, "")
+	err := s.view(func(tx *bolt.Tx) error {
+		lb, _ := roomBuckets(tx, room)
+		if lb == nil {
+			return nil
+		}
+		c := lb.Cursor()
+		for k, _ := c.Last(); k != nil && (max <= 0 || len(out) < max); k, _ = c.Prev() {
+			if bytes.Compare(k, floor) < 0 {
+				break
+			}
+			out = append(out, Item{ID: keyID(k), Sent: keyTime(k)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: items: %w", err)
+	}
+	reverse(out)
+	return out, nil
+}
+
+// Count returns how many lines of room are stored.
+func (s *Store) Count(room string) (int, error) {
+	var n int64
+	err := s.view(func(tx *bolt.Tx) error {
+		if rb := tx.Bucket(bucketRooms).Bucket([]byte(room)); rb != nil {
+			n = count(rb)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return int(n), nil
+}
+
 // Get returns the lines of room among ids that are stored, in display
 // order, each once. Unknown IDs and damaged records are left out.
 func (s *Store) Get(room string, ids []string) ([]Line, error) {

@@ -440,3 +440,32 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("cfg = %+v, want %+v", s.cfg, want)
 	}
 }
+
+func TestItemsAndCount(t *testing.T) {
+	s := open(t, Config{})
+	base := time.UnixMilli(1_700_000_000_000)
+	var lines []Line
+	for i := range 5 {
+		lines = append(lines, Line{Room: "r", ID: MessageID("a", uint64(i)), Author: "a", Seqno: uint64(i),
+			Sent: base.Add(time.Duration(i) * time.Second), Raw: []byte{byte(i)}})
+	}
+	if _, err := s.AppendBatch(lines); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Items("r", base.Add(time.Second), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 3 || items[0].ID != lines[2].ID || !items[0].Sent.Equal(lines[2].Sent) || items[2].ID != lines[4].ID {
+		t.Fatalf("Items = %v, want the lines 2..4", items)
+	}
+	if items, _ := s.Items("r", base.Add(3*time.Second), 0); len(items) != 2 {
+		t.Fatalf("Items since line 3 = %v, want 2", items)
+	}
+	if n, err := s.Count("r"); n != 5 || err != nil {
+		t.Fatalf("Count = %d, %v, want 5", n, err)
+	}
+	if n, err := s.Count("none"); n != 0 || err != nil {
+		t.Fatalf("Count(none) = %d, %v, want 0", n, err)
+	}
+}

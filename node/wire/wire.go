@@ -23,7 +23,14 @@
 //	3    nick    the sender's nick, see chat.ValidNick     all but sealed
 //	4    text    1..4096 bytes UTF-8                       message, action
 //	5    sealed  24-byte nonce + XChaCha20-Poly1305 box    sealed
+//	6    clock   sender's hybrid logical clock, unix ms,   optional, all
+//	             int64 (8 bytes); absent when it equals    but sealed
+//	             sent
 //
+// The clock orders lines for display ([Envelope.Order]); sent is the
+// sender's wall clock, shown to the user. They differ only when the
+// sender's clock is behind a line it has seen, whose clock it then
+// follows, so that a reply never sorts above what it answers.
 // The kinds (ONLY APPEND TO THIS LIST): 1 join, 2 leave, 3 heartbeat,
 // 4 message, 5 action, 6 nick (nick is the new one), 7 sealed. A field a
 // kind does not carry is an error ([ErrMalformed]), a missing one too; an
@@ -105,6 +112,7 @@ const (
 	tagNick   = 3
 	tagText   = 4
 	tagSealed = 5
+	tagClock  = 6
 )
 
 // Limits.
@@ -141,6 +149,18 @@ type Envelope struct {
 	Nick   string // not in sealed
 	Text   string // message and action only
 	Sealed []byte // sealed only: nonce || ciphertext
+	// Clock is the sender's hybrid logical clock, unix milliseconds; 0
+	// means the same as Sent (the field is left out then). Not in sealed.
+	Clock int64
+}
+
+// Order returns the envelope's display order key, unix milliseconds: its
+// Clock, or Sent when it has none.
+func (e Envelope) Order() int64 {
+	if e.Clock != 0 {
+		return e.Clock
+	}
+	return e.Sent
 }
 
 // Validate checks e against the rules of the package comment.
@@ -152,7 +172,7 @@ func (e Envelope) Validate() error {
 		return err
 	}
 	if e.Kind == KindSealed {
-		if e.Nick != "" || e.Text != "" || e.Sent != 0 {
+		if e.Nick != "" || e.Text != "" || e.Sent != 0 || e.Clock != 0 {
 			return fmt.Errorf("%w: sealed envelope with clear fields", ErrMalformed)
 		}
 		if len(e.Sealed) < NonceSize+Overhead {
@@ -207,6 +227,9 @@ func (e Envelope) Append(b []byte) ([]byte, error) {
 	if e.Kind.HasText() {
 		b = appendField(b, tagText, []byte(e.Text))
 	}
+	if e.Clock != 0 && e.Clock != e.Sent {
+		b = appendField(b, tagClock, binary.BigEndian.AppendUint64(nil, uint64(e.Clock)))
+	}
 	return b, nil
 }
 
@@ -241,7 +264,7 @@ func Decode(b []byte) (Envelope, error) {
 	if e.Kind == 0 || e.Kind > kindLast {
 		return Envelope{}, fmt.Errorf("%w: %d", ErrUnknownKind, e.Kind)
 	}
-	var seen [tagSealed + 1]bool
+	var seen [tagClock + 1]bool
 	last := 0
 	for rest := b[2:]; len(rest) > 0; {
 		tag := int(rest[0])
@@ -277,6 +300,11 @@ func Decode(b []byte) (Envelope, error) {
 			e.Text = string(v)
 		case tagSealed:
 			e.Sealed = append([]byte{}, v...)
+		case tagClock:
+			if len(v) != 8 {
+				return Envelope{}, fmt.Errorf("%w: clock field of %d bytes", ErrMalformed, len(v))
+			}
+			e.Clock = int64(binary.BigEndian.Uint64(v))
 		}
 	}
 	// Required fields: Validate catches an empty room, nick or text, and
@@ -288,7 +316,7 @@ func Decode(b []byte) (Envelope, error) {
 	if e.Kind == KindSealed && !seen[tagSealed] {
 		return Envelope{}, fmt.Errorf("%w: sealed envelope without a sealed field", ErrMalformed)
 	}
-	if e.Kind == KindSealed && (seen[tagSent] || seen[tagNick] || seen[tagText]) {
+	if e.Kind == KindSealed && (seen[tagSent] || seen[tagNick] || seen[tagText] || seen[tagClock]) {
 		return Envelope{}, fmt.Errorf("%w: sealed envelope with clear fields", ErrMalformed)
 	}
 	if !e.Kind.HasText() && seen[tagText] {
@@ -296,6 +324,9 @@ func Decode(b []byte) (Envelope, error) {
 	}
 	if e.Kind != KindSealed && seen[tagSealed] {
 		return Envelope{}, fmt.Errorf("%w: %s with a sealed field", ErrMalformed, e.Kind)
+	}
+	if e.Clock == e.Sent {
+		e.Clock = 0 // one form for one meaning
 	}
 	if err := e.Validate(); err != nil {
 		return Envelope{}, err

@@ -288,16 +288,16 @@ func TestExtensions(t *testing.T) {
 		hex  string
 		want Envelope
 	}{
-		{"tag 6, empty", "02 01 " + hHead + " 06 00", env(KindJoin, "")},
-		{"tag 6 after text", "02 04 " + hHead + " 04 02 6869 06 03 010203", msg},
+		{"tag 7, empty", "02 01 " + hHead + " 07 00", env(KindJoin, "")},
+		{"tag 7 after text", "02 04 " + hHead + " 04 02 6869 07 03 010203", msg},
 		{"tag 200", "02 04 " + hHead + " 04 02 6869 c8 01 ff", msg},
 		{"tag 255", "02 01 " + hHead + " ff 02 abcd", env(KindJoin, "")},
-		{"tags 6, 7, 200, 255", "02 04 " + hHead + " 04 02 6869 06 00 07 01 00 c8 02 0000 ff 00", msg},
-		{"tag 6 after sealed", "02 07 " + hTag + " 05 28 " + hBox40 + " 06 02 abcd", sealed},
+		{"tags 7, 8, 200, 255", "02 04 " + hHead + " 04 02 6869 07 00 08 01 00 c8 02 0000 ff 00", msg},
+		{"tag 7 after sealed", "02 07 " + hTag + " 05 28 " + hBox40 + " 07 02 abcd", sealed},
 		{"tag 200 of 300 bytes", "02 07 " + hTag + " 05 28 " + hBox40 + " " + long(200, 300, 0xaa), sealed},
-		{"between nick and text: none, tag 6 must follow 5", "02 05 " + hHead + " 04 05 7761766573 06 00", env(KindAction, "waves")},
+		{"between nick and text: none, tag 7 must follow 5", "02 05 " + hHead + " 04 05 7761766573 07 00", env(KindAction, "waves")},
 		{"non-minimal length", "02 01 01 8500 6c6f626279 " + hSent + " " + hNick, env(KindJoin, "")},
-		{"largest size", "02 01 " + hHead + " " + long(6, MaxSize-2-24-3, 0), env(KindJoin, "")},
+		{"largest size", "02 01 " + hHead + " " + long(7, MaxSize-2-24-3, 0), env(KindJoin, "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -475,5 +475,46 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestClock pins the clock field: left out when it equals sent, 8 bytes
+// after text otherwise, and rejected in a sealed envelope or at another
+// length.
+func TestClock(t *testing.T) {
+	e := env(KindMessage, "hi")
+	e.Clock = e.Sent
+	b, err := Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := h("02 04 " + hHead + " 04 02 6869"); !bytes.Equal(b, want) {
+		t.Fatalf("clock = sent: Encode = %x, want %x", b, want)
+	}
+	e.Clock = e.Sent + 0x101
+	b, err = Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := h("02 04 " + hHead + " 04 02 6869 06 08 00 00 01 93 a5 b2 c4 d5")
+	if !bytes.Equal(b, want) {
+		t.Fatalf("Encode = %x, want %x", b, want)
+	}
+	got, err := Decode(b)
+	if err != nil || got.Clock != e.Clock || got.Order() != e.Clock {
+		t.Fatalf("Decode = %s clock %d, %v; want clock %d", show(got), got.Clock, err, e.Clock)
+	}
+	// An explicit clock equal to sent decodes to the canonical form.
+	got, err = Decode(h("02 04 " + hHead + " 04 02 6869 06 08 " + hSent[6:]))
+	if err != nil || got.Clock != 0 || got.Order() != got.Sent {
+		t.Fatalf("clock = sent: Decode = clock %d, %v", got.Clock, err)
+	}
+	for name, hex := range map[string]string{
+		"short clock":     "02 04 " + hHead + " 04 02 6869 06 02 0001",
+		"clock in sealed": "02 07 " + hTag + " 05 28 " + hBox40 + " 06 08 0000000000000001",
+	} {
+		if _, err := Decode(h(hex)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: Decode err = %v, want ErrMalformed", name, err)
+		}
 	}
 }
