@@ -65,8 +65,20 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // calls reach the host in input order.
 //
 // The echo of our own message is followed by a notice when no other live
-// member was in its room to receive it ("nobody else is here yet — this
-// message reached no one"): publishing to an empty room succeeds silently.
+// member was in its room to receive it ("nobody else is here yet — it will
+// be delivered when someone joins"): publishing to an empty room succeeds
+// silently, and the node keeps the line for whoever comes. The notice is
+// said once per silence: not again after the next lines, only after
+// another member has been in the room since.
+//
+// Lines from the room's log ([chat.Event.History]: read from disk at
+// join, or fetched from a peer by sync) come in batches, in display order,
+// each batch followed by a [chat.KindHistory] event. In [JSON] mode they
+// are "message" objects with "history":true, and the batch's end a
+// "history" object with its "count" (and the "peer_id" it came from). In
+// [Plain] mode they are lines like the live ones, showing the time they
+// were sent with the date when that is not today ("[2025-06-02 14:03]
+// <bob> hi"), and the batch's end is one line "— 40 earlier messages —".
 //
 // Input is held back for up to 2 s after start, until the node has found
 // the rooms' members (another member joined one of them, then 300 ms
@@ -283,7 +295,9 @@ func (s *lineSession) received(rv *roomView, ev chat.Event, ok bool) error {
 }
 
 // show writes one event of room rv (nil: the host). After the echo of our
-// own message it says so when nobody else was in the room to receive it.
+// own message it says so when nobody else was in the room to receive it
+// (once per silence, see [roomView.aloneNotice]); our own lines from the
+// log are no echoes.
 func (s *lineSession) show(rv *roomView, ev chat.Event) error {
 	if rv != nil && ev.Room == "" {
 		ev.Room = rv.name
@@ -292,12 +306,12 @@ func (s *lineSession) show(rv *roomView, ev chat.Event) error {
 	if err := s.w.event(ev); err != nil {
 		return err
 	}
-	if ev.Kind != chat.KindMessage || !ev.Self || rv == nil {
+	if ev.Kind != chat.KindMessage || !ev.Self || ev.History || rv == nil {
 		return nil
 	}
 	s.pending = max(0, s.pending-1)
 	rv.refresh()
-	if text, alone := aloneText(rv.members); alone {
+	if text, alone := rv.aloneNotice(); alone {
 		return s.w.notice(rv.name, text)
 	}
 	return nil

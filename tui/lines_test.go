@@ -665,14 +665,14 @@ func TestLinesAloneNotice(t *testing.T) {
 		wantJSON  string
 	}{
 		{"alone", []chat.Member{self}, echo,
-			"* nobody else is here yet — this message reached no one",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"nobody else is here yet — this message reached no one"}`},
+			"* nobody else is here yet — it will be delivered when someone joins",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"nobody else is here yet — it will be delivered when someone joins"}`},
 		{"alone action", []chat.Member{self}, func() chat.Event { e := echo; e.Action = true; return e }(),
-			"* nobody else is here yet — this message reached no one",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"nobody else is here yet — this message reached no one"}`},
+			"* nobody else is here yet — it will be delivered when someone joins",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"nobody else is here yet — it will be delivered when someone joins"}`},
 		{"only lost members", []chat.Member{self, lost}, echo,
-			"* everyone else here was lost — this message may have reached no one",
-			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"everyone else here was lost — this message may have reached no one"}`},
+			"* everyone else here was lost — it will be delivered when someone is here again",
+			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"everyone else here was lost — it will be delivered when someone is here again"}`},
 		{"someone here", []chat.Member{self, bob, lost}, echo, "* next",
 			`{"type":"notice","time":"2025-03-01T14:03:07.123Z","room":"lobby","text":"next"}`},
 		{"someone else's message", []chat.Member{self}, msgFrom(bob), "* next",
@@ -750,10 +750,10 @@ func TestLinesAwaitEchoes(t *testing.T) {
 		wantTime time.Duration
 	}{
 		{"end of input", "one\ntwo\n", 50 * time.Millisecond,
-			[]string{"[14:03] <alice> one", "* nobody else is here yet — this message reached no one",
-				"[14:03] <alice> two", "* nobody else is here yet — this message reached no one"}, 100 * time.Millisecond},
+			[]string{"[14:03] <alice> one", "* nobody else is here yet — it will be delivered when someone joins",
+				"[14:03] <alice> two"}, 100 * time.Millisecond}, // the notice once per silence
 		{":end", "one\n:end\n", 50 * time.Millisecond,
-			[]string{"[14:03] <alice> one", "* nobody else is here yet — this message reached no one"}, 50 * time.Millisecond},
+			[]string{"[14:03] <alice> one", "* nobody else is here yet — it will be delivered when someone joins"}, 50 * time.Millisecond},
 		{"echo never comes", "one\n", -1, nil, 2 * time.Second},
 		{"nothing sent", "/who\n", 50 * time.Millisecond, []string{"* 1 in lobby: alice (you)"}, 0},
 	}

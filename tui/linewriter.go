@@ -17,6 +17,7 @@ type lineWriter struct {
 	out  io.Writer
 	mode LineMode
 	buf  bytes.Buffer
+	now  func() time.Time // the clock that says which day is today
 
 	// first is the room whose plain lines have no "#room " prefix.
 	first string
@@ -28,7 +29,7 @@ type lineWriter struct {
 
 // newLineWriter returns a writer of mode lines to out.
 func newLineWriter(out io.Writer, mode LineMode) *lineWriter {
-	return &lineWriter{out: out, mode: mode, announced: map[string]bool{}}
+	return &lineWriter{out: out, mode: mode, now: time.Now, announced: map[string]bool{}}
 }
 
 // Per-type JSON objects; the field order is the output order.
@@ -74,18 +75,29 @@ type (
 		New    string `json:"new"`
 		Self   bool   `json:"self,omitempty"`
 	}
-	// jsonMessage is a chat line or (with "action") a /me.
+	// jsonMessage is a chat line or (with "action") a /me; "history" marks
+	// one from the room's log rather than live.
 	jsonMessage struct {
+		Type    string `json:"type"`
+		Time    string `json:"time"`
+		Room    string `json:"room"`
+		ID      string `json:"id"`
+		PeerID  string `json:"peer_id"`
+		Nick    string `json:"nick"`
+		Text    string `json:"text"`
+		Sent    string `json:"sent"`
+		Self    bool   `json:"self"`
+		Action  bool   `json:"action,omitempty"`
+		History bool   `json:"history,omitempty"`
+	}
+	// jsonHistory ends a batch of "count" history messages, fetched from
+	// "peer_id" (absent: read from this node's own log at join).
+	jsonHistory struct {
 		Type   string `json:"type"`
 		Time   string `json:"time"`
 		Room   string `json:"room"`
-		ID     string `json:"id"`
-		PeerID string `json:"peer_id"`
-		Nick   string `json:"nick"`
-		Text   string `json:"text"`
-		Sent   string `json:"sent"`
-		Self   bool   `json:"self"`
-		Action bool   `json:"action,omitempty"`
+		Count  int    `json:"count"`
+		PeerID string `json:"peer_id,omitempty"`
 	}
 	// jsonText is a notice or an error, of a room or (no "room") of the host.
 	jsonText struct {
@@ -126,6 +138,8 @@ func jsonType(k chat.EventKind) string {
 		return "notice"
 	case chat.KindError:
 		return "error"
+	case chat.KindHistory:
+		return "history"
 	}
 	return "notice" // a kind added later is at least readable text
 }
@@ -216,7 +230,7 @@ func (w *lineWriter) rooms(rooms []chat.RoomInfo) error {
 }
 
 // event writes one event as one line. Plain mode skips our own join in a
-// room the ready line named.
+// room the ready line named, and the end of an empty history batch.
 func (w *lineWriter) event(ev chat.Event) error {
 	if w.mode == JSON {
 		return w.writeJSON(jsonEvent(ev))
@@ -227,7 +241,10 @@ func (w *lineWriter) event(ev chat.Event) error {
 	if ev.Self && ev.Kind == chat.KindLeave {
 		delete(w.announced, ev.Room)
 	}
-	line := plainEvent(ev)
+	if ev.Kind == chat.KindHistory && ev.Count <= 0 {
+		return nil // an empty batch: nothing came before it
+	}
+	line := plainEvent(ev, w.now())
 	if ev.Room != "" && ev.Room != w.first {
 		line = "#" + Sanitize(ev.Room) + " " + line
 	}
@@ -246,26 +263,39 @@ func jsonEvent(ev chat.Event) any {
 	case chat.KindNick:
 		return jsonNick{typ, t, ev.Room, ev.PeerID, ev.OldNick, ev.Nick, ev.Self}
 	case chat.KindMessage:
-		return jsonMessage{typ, t, ev.Room, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), ev.Self, ev.Action}
+		return jsonMessage{typ, t, ev.Room, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), ev.Self, ev.Action, ev.History}
+	case chat.KindHistory:
+		return jsonHistory{typ, t, ev.Room, ev.Count, ev.PeerID}
 	default: // notice, error and any kind added later
 		return jsonText{typ, t, ev.Room, ev.Text}
 	}
 }
 
 // plainEvent returns the plain line for ev, without the newline and the room
-// prefix. Every string from the event is sanitised.
-func plainEvent(ev chat.Event) string {
+// prefix; now tells which day is today. Every string from the event is
+// sanitised. A live chat line shows the time it arrived; one from the log
+// (History) the time it was sent, with the date when that is not today.
+func plainEvent(ev chat.Event, now time.Time) string {
 	nick := Sanitize(ev.Nick)
 	switch ev.Kind {
 	case chat.KindMessage:
 		t := ev.Time
+		if ev.History && !ev.Sent.IsZero() {
+			t = ev.Sent
+		}
 		if t.IsZero() {
-			t = time.Now()
+			t = now
+		}
+		stamp := t.Format("15:04")
+		if ev.History {
+			stamp = historyTime(t, now)
 		}
 		if ev.Action {
-			return fmt.Sprintf("[%s] * %s %s", t.Format("15:04"), nick, Sanitize(ev.Text))
+			return fmt.Sprintf("[%s] * %s %s", stamp, nick, Sanitize(ev.Text))
 		}
-		return fmt.Sprintf("[%s] <%s> %s", t.Format("15:04"), nick, Sanitize(ev.Text))
+		return fmt.Sprintf("[%s] <%s> %s", stamp, nick, Sanitize(ev.Text))
+	case chat.KindHistory:
+		return historyText(ev.Count)
 	case chat.KindJoin:
 		return "* " + nick + " joined"
 	case chat.KindLeave:

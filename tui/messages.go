@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +27,9 @@ type messages struct {
 	stamp    string
 	stampMin int64 // Unix minute of stamp
 	stampLoc *time.Location
+	// pending are the history lines of the batch being received, shown
+	// when the batch ends (its [chat.KindHistory] event).
+	pending []entry
 }
 
 // newMessages returns an empty pane.
@@ -44,12 +49,22 @@ func dayKey(t time.Time) int {
 // add appends a timestamped entry made of spans, preceded by a day-change
 // line when the date changed since the previous entry. The zero t is now.
 func (p *messages) add(kind entryKind, t time.Time, spans ...span) {
+	p.addLine(kind, t, time.Time{}, "", spans)
+}
+
+// addLine is add for an entry that sorts by order (zero: t) and id when
+// history is inserted (see [scrollback.insert]).
+func (p *messages) addLine(kind entryKind, t, order time.Time, id string, spans []span) {
 	if t.IsZero() {
 		t = p.now()
 	}
+	if order.IsZero() {
+		order = t
+	}
+	at := order.UnixNano()
 	if k := dayKey(t); k != p.lastDay {
 		if p.lastDay != 0 {
-			p.sb.add(entry{kind: kindDay, spans: []span{{
+			p.sb.add(entry{kind: kindDay, at: at, spans: []span{{
 				"─── " + t.Format("Monday, 2 January 2006") + " ───", &p.st.day,
 			}}})
 		}
@@ -62,7 +77,85 @@ func (p *messages) add(kind entryKind, t time.Time, spans ...span) {
 	all := make([]span, 0, len(spans)+1)
 	all = append(all, span{p.stamp, &p.st.time})
 	all = append(all, spans...)
-	p.sb.add(entry{kind: kind, spans: all, indent: timeIndent})
+	p.sb.add(entry{kind: kind, spans: all, indent: timeIndent, at: at, id: id})
+}
+
+// orderOf returns where a chat line sorts: its Order, or for events that
+// have none (from older code) its Sent, then its Time; the zero time when
+// it has none of them.
+func orderOf(e chat.Event) time.Time {
+	switch {
+	case !e.Order.IsZero():
+		return e.Order
+	case !e.Sent.IsZero():
+		return e.Sent
+	}
+	return e.Time
+}
+
+// historyTime formats the time a history line was sent: "15:04" on the
+// day of now, "2006-01-02 15:04" on another day, in now's location.
+func historyTime(sent, now time.Time) string {
+	sent = sent.In(now.Location())
+	if dayKey(sent) == dayKey(now) {
+		return sent.Format("15:04")
+	}
+	return sent.Format("2006-01-02 15:04")
+}
+
+// historyLine keeps a chat line from the log for the batch it is part of:
+// the batch is put in place when it ends (see [messages.endHistory]). It
+// shows the time the line was sent, with the date when that is not today.
+func (p *messages) historyLine(kind entryKind, e chat.Event, spans []span) {
+	now := p.now()
+	sent := e.Sent
+	if sent.IsZero() {
+		sent = e.Time
+	}
+	if sent.IsZero() {
+		sent = now
+	}
+	order := orderOf(e)
+	if order.IsZero() {
+		order = sent
+	}
+	stamp := "[" + historyTime(sent, now) + "] "
+	all := make([]span, 0, len(spans)+1)
+	all = append(all, span{stamp, &p.st.time})
+	all = append(all, spans...)
+	p.pending = append(p.pending, entry{kind: kind, spans: all, indent: len(stamp), at: order.UnixNano(), id: e.ID})
+}
+
+// endHistory puts the batch of history lines kept so far in place, by
+// order key then ID, under a dim separator above its earliest line
+// ("— 40 earlier messages —").
+func (p *messages) endHistory() {
+	if len(p.pending) == 0 {
+		return
+	}
+	batch := p.pending
+	p.pending = nil
+	// The node sends a batch sorted; sorting again costs little and keeps
+	// the scrollback's order whatever comes.
+	slices.SortStableFunc(batch, func(a, b entry) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	// The separator sorts as the earliest line, and goes right before it.
+	sep := entry{kind: kindHistory, at: batch[0].at, id: batch[0].id,
+		spans: []span{{historyText(len(batch)), &p.st.dim}}}
+	p.sb.insert(append([]entry{sep}, batch...))
+}
+
+// historyText is the separator above a batch of n history lines, also the
+// plain line mode's line after one: "— 40 earlier messages —".
+func historyText(n int) string {
+	if n == 1 {
+		return "— 1 earlier message —"
+	}
+	return fmt.Sprintf("— %d earlier messages —", n)
 }
 
 // info adds command output lines.
@@ -108,9 +201,16 @@ func (p *messages) welcome(info chat.Info, rv *roomView, nick string, first bool
 
 // event shows one event of room rv (nil: a host-wide notice); mention
 // reports whether it is a chat line that writes our nick (see
-// [session.mentioned]), which is highlighted.
+// [session.mentioned]), which is highlighted. A chat line from the log
+// (History) waits for the end of its batch, which puts the batch in place
+// (see [messages.endHistory]); any other event ends a batch that did not
+// say so.
 func (p *messages) event(e chat.Event, rv *roomView, mention bool) {
 	st := p.st
+	history := e.Kind == chat.KindMessage && e.History
+	if len(p.pending) > 0 && !history {
+		p.endHistory()
+	}
 	switch e.Kind {
 	case chat.KindMessage:
 		lbl := rv.label(e.PeerID, e.Nick)
@@ -124,19 +224,27 @@ func (p *messages) event(e chat.Event, rv *roomView, mention bool) {
 		} else if mention {
 			body = &st.mention
 		}
+		var spans []span
 		if e.Action {
-			p.add(kind, e.Time, span{"* ", &st.action}, span{lbl, nickSt}, span{" " + text, body})
+			spans = []span{{"* ", &st.action}, {lbl, nickSt}, {" " + text, body}}
 		} else {
-			p.add(kind, e.Time, span{"<", nil}, span{lbl, nickSt}, span{"> ", nil}, span{text, body})
+			spans = []span{{"<", nil}, {lbl, nickSt}, {"> ", nil}, {text, body}}
 		}
+		if history {
+			p.historyLine(kind, e, spans)
+			return
+		}
+		p.addLine(kind, e.Time, orderOf(e), e.ID, spans)
 		if !e.Self || rv == nil {
 			return
 		}
 		// The roster snapshot is as new as this batch of events, so it
 		// tells whether anyone was there to receive the message.
-		if notice, alone := aloneText(rv.members); alone {
+		if notice, alone := rv.aloneNotice(); alone {
 			p.add(kindPresence, e.Time, span{"-- " + notice, &st.dim})
 		}
+	case chat.KindHistory:
+		// ended above
 	case chat.KindJoin:
 		if e.Self {
 			return // the welcome line said it

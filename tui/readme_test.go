@@ -33,13 +33,17 @@ func TestReadmeJSON(t *testing.T) {
 			PeerID                                                                         string `json:"peer_id"`
 			Addrs                                                                          []string
 			Rooms                                                                          json.RawMessage
-			Self, Action                                                                   bool
+			Self, Action, History                                                          bool
+			Count                                                                          int
 		}
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Errorf("README line %s: %v", line, err)
 			continue
 		}
 		seen[v.Type] = true
+		if v.Type == "message" && v.History {
+			seen["history message"] = true
+		}
 		if v.Room != "" {
 			rooms[v.Room] = true
 		}
@@ -89,7 +93,9 @@ func TestReadmeJSON(t *testing.T) {
 		case "nick":
 			ev.Kind, ev.OldNick, ev.Nick = chat.KindNick, v.Old, v.New
 		case "message":
-			ev.Kind, ev.ID, ev.Text, ev.Sent, ev.Action = chat.KindMessage, v.ID, v.Text, parse(v.Sent), v.Action
+			ev.Kind, ev.ID, ev.Text, ev.Sent, ev.Action, ev.History = chat.KindMessage, v.ID, v.Text, parse(v.Sent), v.Action, v.History
+		case "history":
+			ev.Kind, ev.Count = chat.KindHistory, v.Count
 		case "notice":
 			ev.Kind, ev.Text = chat.KindNotice, v.Text
 		case "error":
@@ -112,7 +118,7 @@ func TestReadmeJSON(t *testing.T) {
 			t.Errorf("README:\n%s\nthe code writes:\n%s", line, got)
 		}
 	}
-	for _, typ := range []string{"ready", "join", "leave", "nick", "message", "notice", "rooms"} {
+	for _, typ := range []string{"ready", "join", "leave", "nick", "message", "notice", "rooms", "history", "history message"} {
 		if !seen[typ] {
 			t.Errorf("the README's JSON example has no %q line", typ)
 		}

@@ -66,7 +66,9 @@ type Room interface {
 // aloneText is shown after our own message (its echo) when no other live
 // member was in the room to receive it: gossipsub publishes to no one
 // without an error, and a user typing into an empty room would otherwise
-// believe they were heard. Members that were lost do not count.
+// believe they were heard. The node keeps the line in the room's log and
+// sync delivers it when someone comes, which the text says. Members that
+// were lost do not count.
 func aloneText(members []chat.Member) (string, bool) {
 	others := 0
 	for _, m := range members {
@@ -79,7 +81,13 @@ func aloneText(members []chat.Member) (string, bool) {
 		}
 	}
 	if others > 0 {
-		return "everyone else here was lost — this message may have reached no one", true
+		return lostText, true
 	}
-	return "nobody else is here yet — this message reached no one", true
+	return nobodyText, true
 }
+
+// The texts of [aloneText].
+const (
+	nobodyText = "nobody else is here yet — it will be delivered when someone joins"
+	lostText   = "everyone else here was lost — it will be delivered when someone is here again"
+)

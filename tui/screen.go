@@ -22,7 +22,11 @@ type ScreenOptions struct {
 // returns nil then; the caller then leaves the rooms and closes the host.
 //
 // Each room has a tab with its own messages, member list and input line;
-// the commands are those of the line modes (see [RunLines]). Events enter
+// the commands are those of the line modes (see [RunLines]). Lines from a
+// room's log ([chat.Event.History]) are put in their place by order key
+// (Order, then ID) when their batch ends ([chat.KindHistory]), under a dim
+// "— 40 earlier messages —" line, dated when not of today; they count as
+// neither unread nor mentions, and a view at the bottom stays there. Events enter
 // through Cmds that wait on h.Events and each room's Events, one goroutine
 // per channel at a time, re-armed after each batch. Calls into the host and
 // the rooms (Send, Action, SetNick, Join, Leave, Rooms) are made one at a

@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -52,8 +53,8 @@ func FuzzWrapSpans(f *testing.F) {
 	})
 }
 
-// FuzzScreenEvent shows a peer's message, action and nick change with any
-// nick and text: only style sequences reach the terminal and every line
+// FuzzScreenEvent shows a peer's message, action, nick change and line
+// from the log with any nick and text: only style sequences reach the terminal and every line
 // fits the screen.
 func FuzzScreenEvent(f *testing.F) {
 	f.Add("bob", "hello")
@@ -69,6 +70,8 @@ func FuzzScreenEvent(f *testing.F) {
 			chat.Event{Kind: chat.KindMessage, Time: testStart, PeerID: nick, Nick: nick, Text: text, Action: true},
 			chat.Event{Kind: chat.KindNick, Time: testStart, PeerID: idBob, Nick: text, OldNick: nick},
 			chat.Event{Kind: chat.KindNotice, Time: testStart, Text: text},
+			chat.Event{Kind: chat.KindMessage, Time: testStart, Sent: testStart.Add(-25 * time.Hour), ID: text, PeerID: idBob, Nick: nick, Text: text, History: true},
+			chat.Event{Kind: chat.KindHistory, Time: testStart, PeerID: idBob, Count: 1},
 		)
 		for _, w := range []int{50, 70} {
 			ts.update(tea.WindowSizeMsg{Width: w, Height: 12})

@@ -131,6 +131,8 @@ func TestScreenGolden(t *testing.T) {
 		{"open_wide", "open", 100, 12, openScenario, false},
 		{"open_narrow", "open", 40, 10, openScenario, false},
 		{"styled", "private", 80, 20, chatScenario, true},
+		{"history", "private", 80, 20, historyScenario, false},
+		{"history_narrow_top", "private", 40, 14, func(ts *testScreen) { historyScenario(ts); ts.key("home") }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

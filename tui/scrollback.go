@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
@@ -23,6 +24,7 @@ const (
 	kindError                     // something failed
 	kindInfo                      // output of a command
 	kindDay                       // day-change line
+	kindHistory                   // separator above a batch of history lines
 )
 
 // styledRow is one wrapped display row with its width in cells.
@@ -38,6 +40,12 @@ type entry struct {
 	kind   entryKind
 	spans  []span
 	indent int // continuation rows are indented this many cells
+	// at and id are where the entry sorts when history is inserted (see
+	// [scrollback.insert]): a chat line's order key in Unix nanoseconds and
+	// its message ID; other entries have the time they were shown at and
+	// no ID.
+	at int64
+	id string
 
 	rows    []styledRow
 	wrapKey int // key of the width and method rows were wrapped for; 0 = none
@@ -213,6 +221,19 @@ func (s *entryStore) add(e entry) {
 	s.n++
 }
 
+// truncate drops the entries from n on.
+func (s *entryStore) truncate(n int) {
+	nb := (n + entryBlock - 1) / entryBlock
+	clear(s.blocks[nb:])
+	s.blocks = s.blocks[:nb]
+	if r := n % entryBlock; r != 0 {
+		b := &s.blocks[nb-1]
+		clear((*b)[r:])
+		*b = (*b)[:r]
+	}
+	s.n = n
+}
+
 // effectiveIndent returns the continuation indent used for rows of width
 // cells: none when it would leave less than half the row, or no room for a
 // wide character.
@@ -275,6 +296,66 @@ func (sb *scrollback) add(e entry) {
 	sb.entries.add(e)
 	if !sb.follow && e.kind == kindMessage {
 		sb.unread++
+	}
+}
+
+// sortsAfter reports whether e sorts after the key at, id: by key, then ID.
+func (e *entry) sortsAfter(at int64, id string) bool {
+	return e.at > at || (e.at == at && e.id > id)
+}
+
+// insert puts batch, sorted by (at, id), in its place among the entries:
+// each entry of the batch goes right after the newest entry that does not
+// sort after it. Entries are in the order they were shown, which is nearly
+// but not strictly sorted (live lines sort by their senders' clocks, other
+// entries by the time they were shown): looking from the newest end, an
+// old entry whose key is ahead does not pull newer lines up above it.
+// Entries of the batch with equal keys keep their order. The viewport keeps showing the same
+// rows: following, it stays at the bottom; scrolled up, its anchor moves
+// with its entry. Inserted lines are not counted as unread.
+//
+// It costs O(len(batch) + the entries from the first insertion point on),
+// so a batch of recent lines leaves the old history untouched.
+func (sb *scrollback) insert(batch []entry) {
+	if len(batch) == 0 {
+		return
+	}
+	n := sb.entries.len()
+	// pos[i] is the index of the old entry batch[i] goes before (n: at
+	// the end); it does not decrease with i, so one backward walk finds
+	// them all.
+	pos := make([]int, len(batch))
+	j := n
+	for i := len(batch) - 1; i >= 0; i-- {
+		b := &batch[i]
+		for j > 0 && sb.entries.at(j-1).sortsAfter(b.at, b.id) {
+			j--
+		}
+		pos[i] = j
+	}
+	lo := pos[0]
+	tail := make([]entry, 0, n-lo)
+	for i := lo; i < n; i++ {
+		tail = append(tail, *sb.entries.at(i))
+	}
+	sb.entries.truncate(lo)
+	k := 0
+	for t := range tail {
+		for ; k < len(batch) && pos[k] <= lo+t; k++ {
+			sb.entries.add(batch[k])
+		}
+		sb.entries.add(tail[t])
+	}
+	for ; k < len(batch); k++ {
+		sb.entries.add(batch[k])
+	}
+	// Old entry i is now at i plus the number inserted before it.
+	moved := func(i int) int { return i + sort.SearchInts(pos, i+1) }
+	for c := range sb.wrapped {
+		sb.wrapped[c].i = moved(sb.wrapped[c].i)
+	}
+	if !sb.follow {
+		sb.anchor.e = moved(sb.anchor.e)
 	}
 }
 

@@ -111,12 +111,16 @@ func (s *session) closed(rv *roomView) error {
 func (s *session) index(rv *roomView) int { return slices.Index(s.rooms, rv) }
 
 // observe takes note of an event of room rv before it is shown: our own
-// nick, and the activity of a room that is not current.
+// nick, another member's arrival, and the activity of a room that is not
+// current. Lines from the log (History) are no news: they count as
+// neither unread nor mentions.
 func (s *session) observe(rv *roomView, ev chat.Event) {
 	switch {
 	case ev.Kind == chat.KindNick && ev.Self:
 		s.nick = ev.Nick
-	case ev.Kind == chat.KindMessage && !ev.Self && rv != nil && rv != s.cur:
+	case ev.Kind == chat.KindJoin && !ev.Self && rv != nil:
+		rv.toldAlone = false // someone was here: the next silence is told again
+	case ev.Kind == chat.KindMessage && !ev.Self && !ev.History && rv != nil && rv != s.cur:
 		rv.unread++
 		if s.mentioned(ev) {
 			rv.mentions++
@@ -124,10 +128,10 @@ func (s *session) observe(rv *roomView, ev chat.Event) {
 	}
 }
 
-// mentioned reports whether ev is someone else's chat line that writes our
-// current nick (see [mentions]).
+// mentioned reports whether ev is someone else's live chat line that
+// writes our current nick (see [mentions]). A line from the log is not.
 func (s *session) mentioned(ev chat.Event) bool {
-	return ev.Kind == chat.KindMessage && !ev.Self && mentions(Sanitize(ev.Text), Sanitize(s.nick))
+	return ev.Kind == chat.KindMessage && !ev.Self && !ev.History && mentions(Sanitize(ev.Text), Sanitize(s.nick))
 }
 
 // rosterEvent reports whether ev changes a room's roster.
@@ -153,6 +157,10 @@ type roomView struct {
 	unread   int  // others' messages since the room was last current
 	mentions int  // how many of those wrote our nick
 	parting  bool // we asked to leave: the events channel closing is expected
+	// toldAlone: the notice that nobody else is here was shown after one
+	// of our lines, and nobody else has been here since (see
+	// [roomView.aloneNotice]).
+	toldAlone bool
 }
 
 // refresh takes a new roster snapshot and works out display labels: a nick
@@ -179,6 +187,26 @@ func (rv *roomView) refresh() {
 	}
 	rv.members, rv.labels = members, labels
 	rv.gen++
+	if rv.peers() > 0 {
+		rv.toldAlone = false
+	}
+}
+
+// aloneNotice returns the notice to show after the echo of our own line
+// when no other live member is in the room (see [aloneText]), once per
+// silence: it reports false for the lines after it until another member
+// has been here (joined, or in a roster snapshot).
+func (rv *roomView) aloneNotice() (string, bool) {
+	text, alone := aloneText(rv.members)
+	switch {
+	case !alone:
+		rv.toldAlone = false
+		return "", false
+	case rv.toldAlone:
+		return "", false
+	}
+	rv.toldAlone = true
+	return text, true
 }
 
 // label returns how to show the member peerID called nick: the nick, with a
