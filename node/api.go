@@ -41,7 +41,8 @@ var (
 // [ErrKeyLength] or [chat.ErrInvalidNick].
 type ConfigError struct {
 	// Field is the Config field: "Nick", "PSK", "IdentityPath",
-	// "ListenAddrs" or "StaticPeers" (also for Connect's address).
+	// "ListenAddrs", "StaticPeers" (also for Connect's address),
+	// "HistoryMaxLines" or "HistoryMaxAge".
 	Field string
 	// Reason is the sentence, e.g. `listen address "x": want a multiaddr
 	// like /ip4/0.0.0.0/tcp/4001`.
@@ -110,6 +111,38 @@ type Config struct {
 	// every room's. Default 1024. When one is full, delivery blocks (see
 	// [Room.Events]); a bigger buffer rides out a slower front end.
 	EventBuffer int
+	// DataDir is where the message log is kept: the file
+	// DataDir/<peer ID>/history.db, so each identity has its own (mode
+	// 0700 for the directories, 0600 for the file). "" = a temporary log,
+	// removed at Close: history still syncs between peers while the host
+	// runs, but nothing survives a restart. An ephemeral identity (no
+	// IdentityPath, or one in use by another process) always gets a
+	// temporary log. A log that cannot be read is moved aside and a new
+	// one started, with a notice; one that cannot be created at all falls
+	// back to a temporary log, with a notice. Default "".
+	DataDir string
+	// HistoryMaxLines is how many lines the log keeps per room, newest
+	// first. Default 10,000 (about 6.5 MB of disk for a full room).
+	HistoryMaxLines int
+	// HistoryMaxAge is how long the log keeps a line. Default 30 days.
+	HistoryMaxAge time.Duration
+	// HistoryShow is how many of a room's newest logged lines are shown
+	// (as history events) when it is joined. Default 200; more makes a
+	// longer scrollback at start, and more output in the line modes.
+	HistoryShow int
+	// SyncWindow bounds what sync reconciles and fetches: lines of the
+	// last SyncWindow, and at most SyncMaxLines of them per room. Default
+	// 24 h. Older lines are not fetched (the user is told).
+	SyncWindow time.Duration
+	// SyncMaxLines is the most lines per room that sync reconciles, and
+	// fetches in one exchange. Default 5,000; more costs memory and time
+	// on both sides of every exchange.
+	SyncMaxLines int
+	// SyncInterval is how often each room reconciles its log with one
+	// member at random (with ±25% jitter), besides on every new member or
+	// connection: it repairs a partition that healed without a
+	// reconnection. Default 60 s.
+	SyncInterval time.Duration
 	// Logger receives the host's logs. nil = discard. The first Start in a
 	// process also routes libp2p's own logs (warnings and errors only) to it:
 	// libp2p's logging is process-wide, so it can be set only once.
@@ -121,6 +154,12 @@ const (
 	DefaultHeartbeatInterval = 2 * time.Second
 	DefaultLostAfter         = 6 * time.Second
 	DefaultEventBuffer       = 1024
+	DefaultHistoryMaxLines   = 10000
+	DefaultHistoryMaxAge     = 30 * 24 * time.Hour
+	DefaultHistoryShow       = 200
+	DefaultSyncWindow        = 24 * time.Hour
+	DefaultSyncMaxLines      = 5000
+	DefaultSyncInterval      = 60 * time.Second
 )
 
 // DefaultListenAddrs returns the default [Config.ListenAddrs].
@@ -135,6 +174,12 @@ func DefaultConfig() Config {
 		HeartbeatInterval: DefaultHeartbeatInterval,
 		LostAfter:         DefaultLostAfter,
 		EventBuffer:       DefaultEventBuffer,
+		HistoryMaxLines:   DefaultHistoryMaxLines,
+		HistoryMaxAge:     DefaultHistoryMaxAge,
+		HistoryShow:       DefaultHistoryShow,
+		SyncWindow:        DefaultSyncWindow,
+		SyncMaxLines:      DefaultSyncMaxLines,
+		SyncInterval:      DefaultSyncInterval,
 	}
 }
 

@@ -171,6 +171,38 @@
 // Noise) and only for a room it is leaving: nobody can confirm for
 // another peer.
 //
+// # History
+//
+// Every chat line a room accepts — a message or action, live or fetched,
+// this node's own included — is kept in the host's message log (package
+// [lanchat/node/store], a bbolt file, DataDir/<peer ID>/history.db, see
+// [Config.DataDir]) as it was signed: the raw pubsub message, so that any
+// node can check it again whoever hands it on (history.go). A line's ID is
+// its author and sequence number; the log holds each once per room, and a
+// room shows a line only when the log did not have it: a line is shown once
+// whichever way it came, and a replay of a logged line is never shown. The
+// log keeps HistoryMaxLines per room for HistoryMaxAge (10,000 lines, 30
+// days), pruned hourly; writes are committed in batches by one goroutine.
+// On join a room first shows its newest HistoryShow lines from the log,
+// as a batch of history events ([chat.Event.History]) ended by a
+// [chat.KindHistory].
+//
+// Members reconcile their logs over "/lanchat/sync/1" (sync.go; frames of
+// [lanchat/node/syncwire], range-based set reconciliation of
+// [lanchat/node/reconcile]): a node pulls from every peer that joins a
+// room's topic (which covers its own join, a newcomer, and a reconnection
+// after a partition) and from one member at random every SyncInterval.
+// What it fetches is checked as a live line is (signature, topic, room,
+// sealing) and must be what it asked for, else the peer is cut off. While
+// a pull is in flight, live lines wait for it (at most 2 s), so the batch
+// it brings is shown before them.
+//
+// Lines are ordered by a hybrid logical clock (the envelope's clock
+// field, clock.go): a reply follows what its sender had seen even when the
+// sender's clock is behind. A clock more than 2 minutes off is not
+// followed: such a live line is placed within 2 minutes of its arrival,
+// and the user is told once per sender. Its wall time is what is shown.
+//
 // # Lifecycle
 //
 // [Start] starts the host in no room; [Host.Join] joins rooms. Each room's

@@ -22,6 +22,8 @@ import (
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+
+	coremgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -54,7 +56,7 @@ const (
 
 // newLibp2pHost builds a libp2p host for a LAN: TCP only, Noise, yamux, pnet when
 // cfg.PSK is set, no relay, no NAT traversal, private reachability.
-func newLibp2pHost(cfg Config, key crypto.PrivKey, log *slog.Logger) (host.Host, error) {
+func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater, log *slog.Logger) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -76,6 +78,7 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, log *slog.Logger) (host.Host,
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(gater),
 		libp2p.DisableRelay(),
 		libp2p.ForceReachabilityPrivate(),
 		libp2p.DisableMetrics(),

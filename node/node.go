@@ -67,6 +67,11 @@ type Host struct {
 	sendLim *rate.Limiter // the send budget, see sendRate
 	mute    atomic.Bool   // test hook: no heartbeats or re-announces while set
 
+	hist  *history // the message log
+	clock hlc      // the clock of the lines we send
+	sync  *syncer  // history sync, both roles
+	bans  *bans    // peers cut off (the connection gater)
+
 	out      *outbox // host-wide notices and errors
 	maxRooms int     // roomLimit(cfg.HeartbeatInterval)
 
@@ -138,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		links:    newLinkLog(),
 		olds:     make(chan peer.ID, oldPeerQueue),
 		backoffs: make(map[peer.ID]*backoff),
+		bans:     newBans(),
 	}
 	if err := h.start(ctx, statics); err != nil {
 		h.Close()
@@ -149,12 +155,21 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 // start does the work of Start once h is built; on error the caller
 // closes h.
 func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
-	lh, err := newLibp2pHost(h.cfg, h.id.key, h.log)
+	lh, err := newLibp2pHost(h.cfg, h.id.key, h.bans, h.log)
 	if err != nil {
 		return err
 	}
 	h.host = lh
 	h.self = lh.ID()
+	hist, notice, err := openHistory(h.cfg, h.self, h.cfg.IdentityPath != "" && !h.id.busy, h.log)
+	if err != nil {
+		return err
+	}
+	h.hist = hist
+	if notice != "" {
+		h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), Text: notice})
+	}
+	h.sync = newSyncer(h)
 	h.nick = h.cfg.Nick
 	if h.nick == "" {
 		s := h.self.String()
@@ -193,6 +208,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	h.linkN = h.links.notifiee()
 	lh.Network().Notify(h.linkN)
 	lh.SetStreamHandler(ackProtocol, h.handleAck)
+	lh.SetStreamHandler(syncProtocol, h.sync.handle)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -205,8 +221,15 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	h.log.Info("host started", "peer", h.self, "network", h.info.Network,
 		"fingerprint", h.info.Fingerprint, "port", h.info.Port, "port6", h.info.Port6)
 
-	h.wg.Add(2 + len(statics))
+	h.wg.Add(3 + syncWorkers + len(statics))
 	go h.ackLoop(life)
+	go func() {
+		defer h.wg.Done()
+		h.hist.writeLoop(life)
+	}()
+	for range syncWorkers {
+		go h.sync.worker(life)
+	}
 	go h.housekeeping(life)
 	for _, ai := range statics {
 		go h.staticLoop(life, ai)
@@ -237,6 +260,31 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.EventBuffer == 0 {
 		cfg.EventBuffer = DefaultEventBuffer
+	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&cfg.HistoryMaxLines, DefaultHistoryMaxLines}, {&cfg.HistoryShow, DefaultHistoryShow}, {&cfg.SyncMaxLines, DefaultSyncMaxLines}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&cfg.HistoryMaxAge, DefaultHistoryMaxAge}, {&cfg.SyncWindow, DefaultSyncWindow}, {&cfg.SyncInterval, DefaultSyncInterval}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.HistoryMaxLines < 0 {
+		return cfg, &ConfigError{Field: "HistoryMaxLines", Reason: fmt.Sprintf("history of %d lines: want a positive number", cfg.HistoryMaxLines), Err: ErrConfig}
+	}
+	if cfg.HistoryMaxAge < 0 {
+		return cfg, &ConfigError{Field: "HistoryMaxAge", Reason: fmt.Sprintf("history of %v: want a positive duration", cfg.HistoryMaxAge), Err: ErrConfig}
+	}
+	if cfg.HistoryShow < 0 || cfg.SyncMaxLines < 0 || cfg.SyncWindow < 0 || cfg.SyncInterval < 0 {
+		return cfg, fmt.Errorf("%w: negative HistoryShow, SyncMaxLines, SyncWindow or SyncInterval", ErrConfig)
 	}
 	switch {
 	case cfg.HeartbeatInterval < 0:
@@ -447,6 +495,7 @@ func (h *Host) shutdown() error {
 	var err error
 	if h.host != nil {
 		h.host.RemoveStreamHandler(ackProtocol)
+		h.host.RemoveStreamHandler(syncProtocol)
 		for _, n := range []network.Notifiee{h.notify, h.linkN} {
 			if n != nil {
 				h.host.Network().StopNotify(n)
@@ -458,6 +507,11 @@ func (h *Host) shutdown() error {
 	}
 	if h.psCancel != nil {
 		h.psCancel()
+	}
+	if h.hist != nil {
+		if e := h.hist.close(); e != nil && err == nil {
+			err = fmt.Errorf("close message log: %w", e)
+		}
 	}
 	h.out.close()
 	h.id.release()

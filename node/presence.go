@@ -47,9 +47,12 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 	defer tick.Stop()
 	prune := time.NewTicker(pruneEvery)
 	defer prune.Stop()
+	l := newLogView(r)
+	defer l.stopHold()
+	l.showDisk(time.Now())
 	for {
 		var evs []chat.Event
-		reannounce := false
+		reannounce, pulled := false, false
 		select {
 		case <-ctx.Done():
 			return
@@ -63,6 +66,14 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			r.mu.Lock()
 			evs, reannounce = r.roster.handle(rec, time.Now())
 			r.mu.Unlock()
+			if rec.Envelope.Kind.HasText() {
+				evs = l.live(rec, evs)
+			}
+		case m := <-r.syncCh:
+			evs = l.synced(m)
+			pulled = !m.start
+		case <-l.holdC:
+			evs = l.release()
 		case <-tick.C:
 			now := time.Now()
 			r.mu.Lock()
@@ -78,6 +89,9 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 		}
 		for _, ev := range evs {
 			r.emit(ev)
+		}
+		if pulled {
+			r.pulled.Add(1)
 		}
 	}
 }
@@ -115,17 +129,51 @@ func (r *Room) triggerAnnounce() {
 	}
 }
 
-// peerEventLoop re-announces when a peer joins the topic.
+// peerEventLoop re-announces when a peer joins the topic, and asks it
+// for the history this node lacks; every SyncInterval (jittered) it asks
+// a member at random. pubsub reports the peers already in the topic as
+// joining, so a join pulls from everyone there.
 func (r *Room) peerEventLoop(ctx context.Context) {
 	defer r.annWG.Done()
-	for {
-		ev, err := r.peerEvts.NextPeerEvent(ctx)
-		if err != nil {
-			return
+	evs := make(chan pubsub.PeerEvent)
+	go func() {
+		defer close(evs)
+		for {
+			ev, err := r.peerEvts.NextPeerEvent(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case evs <- ev:
+			case <-ctx.Done():
+				return
+			}
 		}
-		if ev.Type == pubsub.PeerJoin {
-			r.log.Debug("peer joined topic", "peer", ev.Peer)
-			r.triggerAnnounce()
+	}()
+	defer func() {
+		for range evs { // until the reader above is done
+		}
+	}()
+	periodic := time.NewTimer(r.syncJitter())
+	defer periodic.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-evs:
+			if !ok {
+				return
+			}
+			if ev.Type == pubsub.PeerJoin {
+				r.log.Debug("peer joined topic", "peer", ev.Peer)
+				r.triggerAnnounce()
+				r.h.sync.request(r, ev.Peer)
+			}
+		case <-periodic.C:
+			if peers := r.topic.ListPeers(); len(peers) > 0 {
+				r.h.sync.request(r, peers[rand.N(len(peers))])
+			}
+			periodic.Reset(r.syncJitter())
 		}
 	}
 }

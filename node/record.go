@@ -56,7 +56,8 @@ type Record struct {
 // presence waits for it (and messages queue behind it, up to the
 // subscription's buffer, after which pubsub drops them). Append is never
 // called after the room's Events channel is closed. A sink given to
-// several rooms is called from several goroutines. Append must not call
+// several rooms is called from several goroutines. Lines fetched by
+// history sync are not live and are not passed to it. Append must not call
 // [Room.Leave], [Host.Leave] or [Host.Close]: they wait for it.
 type Sink interface {
 	Append(Record)
@@ -91,7 +92,7 @@ func (r Record) Verify() error {
 	}
 	e := r.Envelope
 	if env.Room != e.Room || env.Kind != wire.KindSealed &&
-		(env.Kind != e.Kind || env.Sent != e.Sent || env.Nick != e.Nick || env.Text != e.Text) {
+		(env.Kind != e.Kind || env.Sent != e.Sent || env.Order() != e.Order() || env.Nick != e.Nick || env.Text != e.Text) {
 		return fmt.Errorf("%w: the signed envelope is not the record's", ErrBadRecord)
 	}
 	return nil

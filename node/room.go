@@ -82,11 +82,13 @@ type Room struct {
 	roster *roster
 
 	announceCh chan struct{} // re-announce trigger, cap 1
+	syncCh     chan syncMsg  // pulls to presence: starts and results
 
 	leaveOnce sync.Once
 	leaveErr  error
 	shutOnce  sync.Once
-	confirmed atomic.Bool // test hook: every peer acked the leave
+	confirmed atomic.Bool  // test hook: every peer acked the leave
+	pulled    atomic.Int64 // test hook: pull results handled (and their events emitted)
 }
 
 // Join joins the room called name (see [chat.ValidRoom]; front ends strip
@@ -164,6 +166,7 @@ func (h *Host) newRoom(ctx context.Context, name string, opts RoomOptions) (*Roo
 		out:        newOutbox(h.cfg.EventBuffer),
 		gone:       make(chan struct{}),
 		announceCh: make(chan struct{}, 1),
+		syncCh:     make(chan syncMsg, syncWorkers),
 	}
 	if opts.Passphrase != "" {
 		key, err := roomkey.Derive(h.cfg.PSK, name, opts.Passphrase)
@@ -374,7 +377,12 @@ func (r *Room) publishLocked(ctx context.Context, k wire.Kind, text string) erro
 // envelope encodes an envelope of kind k with the current nick and time,
 // sealed for a private room; pubMu is held.
 func (r *Room) envelope(k wire.Kind, text string) ([]byte, error) {
-	b, err := wire.Encode(wire.Envelope{Kind: k, Room: r.wireID, Sent: time.Now().UnixMilli(), Nick: r.nick, Text: text})
+	now := time.Now().UnixMilli()
+	e := wire.Envelope{Kind: k, Room: r.wireID, Sent: now, Nick: r.nick, Text: text}
+	if k.HasText() {
+		e.Clock = r.h.clock.next(now)
+	}
+	b, err := wire.Encode(e)
 	if err != nil || r.key == nil {
 		return b, err
 	}

@@ -1,0 +1,321 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"lanchat/node/chat"
+	"lanchat/node/store"
+	"lanchat/node/syncwire"
+	"lanchat/node/wire"
+)
+
+// History.
+//
+// Every chat line a room accepts (message or action, this node's own
+// included, live or fetched by sync) is kept in the host's message log
+// (package [lanchat/node/store]) as it was signed: the raw pubsub message,
+// so that any node can check it again, whoever hands it on. Presence
+// envelopes are not kept. A line's ID is its author and sequence number
+// (stable across relays), and the log holds each ID once per room: a room
+// shows a line only when the log did not have it, so a line is shown
+// once whichever way it came (live, from disk, by sync, or replayed
+// after admission forgot its author). The display order key is the
+// line's hybrid logical clock (see clock.go), bounded by maxSkew.
+const (
+	// historyFile is the log's file name under DataDir/<peer ID>.
+	historyFile = "history.db"
+	// pruneEvery is how often the log drops lines beyond its bounds.
+	logPruneEvery = time.Hour
+	// maxPending bounds the lines queued for the writer; beyond it add
+	// writes synchronously (the disk is slower than the LAN).
+	maxPending = 4096
+)
+
+// history is the host's message log: the store, and a writer goroutine
+// that commits the lines the rooms add in batches (one fsync for many)
+// and prunes the log now and then.
+type history struct {
+	st   *store.Store
+	temp string // a temporary directory removed at close, or ""
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]bool // room+"\x00"+ID queued but not committed
+	queue   []store.Line
+	wake    chan struct{} // cap 1
+	idle    *sync.Cond    // signalled when queue is empty after a commit
+	busy    bool          // a commit is running
+}
+
+// openHistory opens the log for the host with peer ID self. With a data
+// dir and a persistent identity it is DataDir/<self>/history.db;
+// otherwise, or when that cannot be opened, a temporary one. notice is ""
+// or a sentence for the user (the log was moved aside, or history is not
+// kept).
+func openHistory(cfg Config, self peer.ID, persistent bool, log *slog.Logger) (h *history, notice string, err error) {
+	h = &history{log: log, pending: make(map[string]bool), wake: make(chan struct{}, 1)}
+	h.idle = sync.NewCond(&h.mu)
+	scfg := store.Config{MaxLines: cfg.HistoryMaxLines, MaxAge: cfg.HistoryMaxAge, Logger: log.With("component", "store")}
+	if cfg.DataDir != "" && persistent {
+		scfg.Path = filepath.Join(cfg.DataDir, self.String(), historyFile)
+		if err := os.MkdirAll(filepath.Dir(scfg.Path), 0o700); err == nil {
+			h.st, err = store.Open(scfg)
+		}
+		switch {
+		case errors.Is(err, store.ErrLocked):
+			return nil, "", &ConfigError{Field: "DataDir",
+				Reason: fmt.Sprintf("the message log %s is in use by another lanchat", scfg.Path), Err: fmt.Errorf("%w: %w", ErrConfig, err)}
+		case err != nil:
+			log.Warn("cannot open message log", "path", scfg.Path, "err", err)
+			notice = fmt.Sprintf("cannot open the message log in %s (%s): history is kept only until lanchat exits", cfg.DataDir, reasonOf(err))
+		default:
+			return h, h.st.Recovered(), nil
+		}
+	}
+	dir, err := os.MkdirTemp("", "lanchat-history-")
+	if err != nil {
+		return nil, "", fmt.Errorf("create temporary message log: %w", err)
+	}
+	scfg.Path = filepath.Join(dir, historyFile)
+	if h.st, err = store.Open(scfg); err != nil {
+		os.RemoveAll(dir)
+		return nil, "", fmt.Errorf("create temporary message log: %w", err)
+	}
+	h.temp = dir
+	return h, notice, nil
+}
+
+// reasonOf returns err's innermost message, for a sentence.
+func reasonOf(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return strings.TrimPrefix(err.Error(), "store: ")
+}
+
+// known reports whether the log has the line id of room, committed or
+// queued.
+func (h *history) known(room, id string) bool {
+	h.mu.Lock()
+	q := h.pending[room+"\x00"+id]
+	h.mu.Unlock()
+	if q {
+		return true
+	}
+	ok, err := h.st.Has(room, id)
+	if err != nil {
+		h.log.Warn("cannot read message log", "err", err)
+	}
+	return ok
+}
+
+// add queues l for the writer unless the log has it, and reports whether
+// it was new. A room calls it from its presence goroutine only, so two
+// adds of one line never race.
+func (h *history) add(l store.Line) bool {
+	if h.known(l.Room, l.ID) {
+		return false
+	}
+	h.mu.Lock()
+	h.pending[l.Room+"\x00"+l.ID] = true
+	h.queue = append(h.queue, l)
+	full := len(h.queue) >= maxPending
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	if full {
+		h.commit() // back-pressure: the writer falls behind
+	}
+	return true
+}
+
+// commit writes the queued lines in one transaction.
+func (h *history) commit() {
+	h.mu.Lock()
+	for h.busy {
+		h.idle.Wait()
+	}
+	batch := h.queue
+	h.queue = nil
+	h.busy = len(batch) > 0
+	h.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if _, err := h.st.AppendBatch(batch); err != nil {
+		h.log.Warn("cannot write message log", "lines", len(batch), "err", err)
+	}
+	h.mu.Lock()
+	for _, l := range batch {
+		delete(h.pending, l.Room+"\x00"+l.ID)
+	}
+	h.busy = false
+	h.idle.Broadcast()
+	h.mu.Unlock()
+}
+
+// flush waits until every line added so far is committed.
+func (h *history) flush() {
+	h.commit()
+	h.mu.Lock()
+	for h.busy || len(h.queue) > 0 {
+		h.mu.Unlock()
+		h.commit()
+		h.mu.Lock()
+	}
+	h.mu.Unlock()
+}
+
+// writeLoop commits what the rooms add and prunes the log, until ctx is
+// done; then it commits what is left.
+func (h *history) writeLoop(ctx context.Context) {
+	h.prune(time.Now())
+	tick := time.NewTicker(logPruneEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.flush()
+			return
+		case <-h.wake:
+			h.commit()
+		case now := <-tick.C:
+			h.prune(now)
+		}
+	}
+}
+
+func (h *history) prune(now time.Time) {
+	if n, err := h.st.Prune(now); err != nil {
+		h.log.Warn("cannot prune message log", "err", err)
+	} else if n > 0 {
+		h.log.Info("pruned message log", "lines", n)
+	}
+}
+
+// close commits what is queued and closes the store; a temporary log is
+// removed.
+func (h *history) close() error {
+	h.flush()
+	err := h.st.Close()
+	if h.temp != "" {
+		os.RemoveAll(h.temp)
+	}
+	return err
+}
+
+// syncID is a line's ID in sync: the first 16 bytes of SHA-256 of its
+// message ID.
+func syncID(id string) [syncwire.IDSize]byte {
+	sum := sha256.Sum256([]byte(id))
+	return [syncwire.IDSize]byte(sum[:syncwire.IDSize])
+}
+
+// errNotLine: a logged or fetched record that is not a chat line of the
+// room.
+var errNotLine = errors.New("node: not a chat line of this room")
+
+// parseRaw decodes raw, a signed pubsub message as stored, into the record
+// of a chat line of r: of r's topic, with a sequence number, its envelope
+// a message or action of r (opened, for a private room). With verify it
+// also checks the signature, as pubsub does (for lines from peers; the
+// log's own lines were checked when they arrived).
+func (r *Room) parseRaw(raw []byte, verify bool) (Record, error) {
+	var m pb.Message
+	if err := proto.Unmarshal(raw, &m); err != nil {
+		return Record{}, fmt.Errorf("%w: %w", errNotLine, err)
+	}
+	if m.GetTopic() != r.topicName {
+		return Record{}, fmt.Errorf("%w: topic %q", errNotLine, m.GetTopic())
+	}
+	from, err := peer.IDFromBytes(m.GetFrom())
+	if err != nil {
+		return Record{}, fmt.Errorf("%w: author: %w", errNotLine, err)
+	}
+	s := m.GetSeqno()
+	if len(s) != 8 {
+		return Record{}, fmt.Errorf("%w: %w", errNotLine, errNoSeqno)
+	}
+	if verify {
+		if err := verifySignature(&m, from); err != nil {
+			return Record{}, fmt.Errorf("%w: %w", ErrBadRecord, err)
+		}
+	}
+	env, err := r.open(from, m.GetData())
+	if err != nil {
+		return Record{}, fmt.Errorf("%w: %w", errNotLine, err)
+	}
+	if !env.Kind.HasText() {
+		return Record{}, fmt.Errorf("%w: %s", errNotLine, env.Kind)
+	}
+	return Record{ID: messageID(from, s), Author: from, Seqno: binary.BigEndian.Uint64(s),
+		Room: r.name, Envelope: env, Raw: raw}, nil
+}
+
+// line is rec as the log keeps it, with display order key order (unix
+// ms).
+func (r *Room) line(rec Record, order int64) store.Line {
+	return store.Line{Room: r.topicName, ID: rec.ID, Author: rec.Author.String(), Seqno: rec.Seqno,
+		Sent: time.UnixMilli(order), Received: rec.Received, Raw: rec.Raw}
+}
+
+// historyEvent is the message event of a line from the log.
+func (r *Room) historyEvent(rec Record, order int64, now time.Time) chat.Event {
+	env := rec.Envelope
+	return chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: rec.Author.String(),
+		Nick: env.Nick, ID: rec.ID, Text: env.Text, Action: env.Kind == wire.KindAction,
+		Sent: time.UnixMilli(env.Sent), Order: time.UnixMilli(order), History: true, Self: rec.Author == r.h.self}
+}
+
+// ordered is a history line with its order key, for sorting a batch.
+type ordered struct {
+	rec   Record
+	order int64
+}
+
+func sortBatch(b []ordered) {
+	slices.SortFunc(b, func(x, y ordered) int {
+		if x.order != y.order {
+			return int(max(min(x.order-y.order, 1), -1))
+		}
+		return strings.Compare(x.rec.ID, y.rec.ID)
+	})
+}
+
+// diskHistory returns the room's newest HistoryShow lines from the log as
+// history events, in display order.
+func (r *Room) diskHistory(now time.Time) []chat.Event {
+	lines, err := r.h.hist.st.Recent(r.topicName, r.h.cfg.HistoryShow)
+	if err != nil {
+		r.log.Warn("cannot read message log", "err", err)
+		return nil
+	}
+	evs := make([]chat.Event, 0, len(lines))
+	for _, l := range lines {
+		rec, err := r.parseRaw(l.Raw, false)
+		if err != nil {
+			r.log.Warn("skipping a logged line", "id", l.ID, "err", err)
+			continue
+		}
+		evs = append(evs, r.historyEvent(rec, l.Sent.UnixMilli(), now))
+	}
+	return evs
+}

@@ -1,0 +1,551 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/network"
+	"google.golang.org/protobuf/proto"
+
+	"lanchat/node/chat"
+	"lanchat/node/syncwire"
+	"lanchat/node/wire"
+)
+
+// historyOf returns the texts of tn's history message events in room, in
+// the order they came.
+func historyOf(tn *testNode, room string) []string {
+	var out []string
+	for _, ev := range tn.events() {
+		if ev.Room == room && ev.Kind == chat.KindMessage && ev.History {
+			out = append(out, ev.Text)
+		}
+	}
+	return out
+}
+
+// textCount counts tn's message events with text in room.
+func textCount(tn *testNode, room, text string) int {
+	return tn.count(in(room, isMessage(text)))
+}
+
+// waitLines waits until tn has shown a message event for every text.
+func waitLines(tn *testNode, d time.Duration, texts []string) {
+	tn.t.Helper()
+	end := time.Now().Add(d)
+	for _, text := range texts {
+		tn.wait(max(time.Until(end), 0), "line "+text, in(testRoom, isMessage(text)))
+	}
+}
+
+// marker sends a live line from tn and waits until every one of nodes
+// shows it: events emitted before it (a duplicate, say) are then
+// collected too.
+func marker(t *testing.T, from *testNode, text string, nodes ...*testNode) {
+	t.Helper()
+	if err := from.Send(text); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		ev := n.wait(5*time.Second, "marker "+text, in(testRoom, isMessage(text)))
+		if ev.History {
+			t.Errorf("%s: live line %q marked history", n.name, text)
+		}
+	}
+}
+
+// TestLateJoiner: alice and bob exchange 50 lines; carol joins and shows
+// all 50, in order, once each, marked history, in one batch before the
+// live line that follows.
+func TestLateJoiner(t *testing.T) {
+	a, b := startPair(t)
+	var texts []string
+	for i := range 50 {
+		from := a
+		if i%2 == 1 {
+			from = b
+		}
+		text := fmt.Sprintf("line %02d from %s", i, from.name)
+		texts = append(texts, text)
+		if err := from.Send(text); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for each at the other side, so the order is a conversation.
+		other := map[*testNode]*testNode{a: b, b: a}[from]
+		other.wait(5*time.Second, text, isMessage(text))
+	}
+	c := startNode(t, testConfig("carol"))
+	c.connect(a)
+	c.connect(b)
+	c.wait(5*time.Second, "history batch", func(ev chat.Event) bool { return ev.Kind == chat.KindHistory && ev.Count > 0 })
+	waitLines(c, 5*time.Second, texts)
+	marker(t, a, "live after history", c)
+
+	if got := historyOf(c, testRoom); !slices.Equal(got, texts) {
+		t.Fatalf("carol's history = %q\nwant %q", got, texts)
+	}
+	for _, text := range texts {
+		if n := textCount(c, testRoom, text); n != 1 {
+			t.Errorf("carol shows %q %d times, want once", text, n)
+		}
+	}
+	// The batch comes before the live line, and nothing is between the
+	// history events and their KindHistory.
+	evs := c.events()
+	last, live := -1, -1
+	for i, ev := range evs {
+		if ev.Kind == chat.KindMessage && ev.History {
+			last = i
+		}
+		if isMessage("live after history")(ev) {
+			live = i
+		}
+	}
+	if last < 0 || live < last {
+		t.Errorf("live line at %d, last history line at %d; want history first", live, last)
+	}
+	for _, n := range []*testNode{a, b} {
+		if h := historyOf(n, testRoom); len(h) != 0 {
+			t.Errorf("%s shows history %q; it saw every line live", n.name, h)
+		}
+	}
+	// Order keys: non-decreasing in the batch.
+	var prev time.Time
+	for _, ev := range evs {
+		if ev.Kind == chat.KindMessage && ev.History {
+			if ev.Order.Before(prev) {
+				t.Errorf("history line %q out of order: %v before %v", ev.Text, ev.Order, prev)
+			}
+			prev = ev.Order
+			if ev.Self || ev.Nick == "" || ev.Sent.IsZero() {
+				t.Errorf("history event %+v: want another's line with nick and time", ev)
+			}
+		}
+	}
+}
+
+// TestAlone: lines sent with nobody there reach the first one to come,
+// exactly once.
+func TestAlone(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	texts := []string{"anyone?", "hello?", "I'll wait"}
+	for _, text := range texts {
+		if err := a.Send(text); err != nil {
+			t.Fatal(err)
+		}
+		a.wait(5*time.Second, "own "+text, isMessage(text))
+	}
+	b := startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitLines(b, 5*time.Second, texts)
+	// Another pull, then a live line: a duplicate would come before it.
+	n := b.room.pulled.Load()
+	b.sync.request(b.room, a.self)
+	deadline := time.Now().Add(5 * time.Second)
+	for b.room.pulled.Load() == n && time.Now().Before(deadline) {
+		b.waitOK(50*time.Millisecond, func(chat.Event) bool { return false })
+	}
+	marker(t, a, "welcome", b)
+	for _, text := range texts {
+		if got := textCount(b, testRoom, text); got != 1 {
+			t.Errorf("bob shows %q %d times, want once", text, got)
+		}
+	}
+	if got := historyOf(b, testRoom); !slices.Equal(got, texts) {
+		t.Errorf("bob's history = %q, want %q", got, texts)
+	}
+}
+
+// persistentConfig is testConfig with an identity and data dir in dir.
+func persistentConfig(nick, dir string) Config {
+	cfg := testConfig(nick)
+	cfg.IdentityPath = filepath.Join(dir, "id.key")
+	cfg.DataDir = filepath.Join(dir, "data")
+	return cfg
+}
+
+// TestRestart: a node that stops without a goodbye and starts again shows
+// its log from disk, then what it missed meanwhile.
+func TestRestart(t *testing.T) {
+	dir := t.TempDir()
+	a := startNode(t, persistentConfig("alice", dir))
+	b := startNode(t, testConfig("bob"))
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	before := []string{"before 1", "before 2"}
+	for _, text := range before {
+		if err := b.Send(text); err != nil {
+			t.Fatal(err)
+		}
+		a.wait(5*time.Second, text, isMessage(text))
+	}
+	a.crash()
+	b.wait(5*time.Second, "alice lost", isLeave(a, chat.ReasonLost))
+	missed := []string{"while you were away", "still away?"}
+	for _, text := range missed {
+		if err := b.Send(text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a2 := startNode(t, persistentConfig("alice", dir))
+	if a2.id() != a.id() {
+		t.Fatalf("restarted with peer ID %s, want %s", a2.id(), a.id())
+	}
+	a2.wait(5*time.Second, "disk batch", func(ev chat.Event) bool {
+		return ev.Kind == chat.KindHistory && ev.PeerID == "" && ev.Count == len(before)
+	})
+	a2.connect(b)
+	waitLines(a2, 5*time.Second, missed)
+	want := append(slices.Clone(before), missed...)
+	if got := historyOf(a2, testRoom); !slices.Equal(got, want) {
+		t.Errorf("history after restart = %q, want %q", got, want)
+	}
+	st, err := os.Stat(filepath.Join(dir, "data", a.id(), historyFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("log file: %v, %v; want mode 0600", st, err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "data", a.id())); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("log dir: %v, %v; want mode 0700", st, err)
+	}
+}
+
+// TestCorruptLog: a log that cannot be read is moved aside with one
+// sentence, and the chat goes on with an empty log.
+func TestCorruptLog(t *testing.T) {
+	dir := t.TempDir()
+	a := startHost(t, persistentConfig("alice", dir))
+	id := a.id()
+	a.close()
+	path := filepath.Join(dir, "data", id, historyFile)
+	garbage := []byte(strings.Repeat("not a bbolt file ", 500))
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a2 := startNode(t, persistentConfig("alice", dir))
+	ev := a2.wait(5*time.Second, "notice", func(ev chat.Event) bool {
+		return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "moved aside")
+	})
+	if strings.Count(ev.Text, ". ") > 0 || !strings.Contains(ev.Text, path) {
+		t.Errorf("notice %q: want one sentence naming %s", ev.Text, path)
+	}
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("files moved aside: %v, want one", aside)
+	}
+	if b, err := os.ReadFile(aside[0]); err != nil || string(b) != string(garbage) {
+		t.Errorf("the file moved aside differs from the corrupt log (%v)", err)
+	}
+	b := startNode(t, testConfig("bob"))
+	b.connect(a2)
+	waitKnown(5*time.Second, a2, b)
+	marker(t, b, "still works", a2)
+}
+
+// TestForgedHistory: a member whose sync handler serves altered or
+// invented lines gets none of them shown, and is cut off.
+func TestForgedHistory(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		forge func(t *testing.T, raw []byte) []byte
+	}{
+		{"altered", func(t *testing.T, raw []byte) []byte {
+			var m pb.Message
+			if err := proto.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			env, err := wire.Decode(m.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.Text = "I owe mallory 100 euros"
+			m.Data, _ = wire.Encode(env)
+			return rawMessage(&m)
+		}},
+		{"bad signature", func(t *testing.T, raw []byte) []byte {
+			var m pb.Message
+			proto.Unmarshal(raw, &m)
+			m.Signature[0] ^= 1
+			return rawMessage(&m)
+		}},
+		{"another room", func(t *testing.T, raw []byte) []byte {
+			var m pb.Message
+			proto.Unmarshal(raw, &m)
+			m.Topic = proto.String(openTopic("elsewhere"))
+			return rawMessage(&m)
+		}},
+		{"oversize", func(t *testing.T, raw []byte) []byte {
+			return append(raw, make([]byte, syncwire.MaxRecord)...)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := startNode(t, testConfig("mallory"))
+			for i := range 3 {
+				if err := m.Send(fmt.Sprintf("genuine %d", i)); err != nil {
+					t.Fatal(err)
+				}
+				m.wait(5*time.Second, "own line", isMessage(fmt.Sprintf("genuine %d", i)))
+			}
+			forging := func(raw []byte) []byte { return tc.forge(t, raw) }
+			m.host.SetStreamHandler(syncProtocol, func(st network.Stream) { serveForged(t, m.Host, st, forging) })
+
+			v := startNode(t, testConfig("victim"))
+			v.connect(m)
+			v.wait(5*time.Second, "cut-off notice", func(ev chat.Event) bool {
+				return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "does not check")
+			})
+			for _, ev := range v.events() {
+				if ev.Kind == chat.KindMessage {
+					t.Errorf("victim shows %q", ev.Text)
+				}
+			}
+			if len(v.host.Network().ConnsToPeer(m.self)) != 0 {
+				t.Error("victim still connected to the forger")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := v.Connect(ctx, m.addr()); err == nil {
+				t.Error("victim accepts a new connection to the forger")
+			}
+		})
+	}
+}
+
+// serveForged serves a pull as h would, but hands each line through
+// forge.
+func serveForged(t *testing.T, h *Host, st network.Stream, forge func([]byte) []byte) {
+	defer st.Close()
+	br := bufio.NewReader(st)
+	typ, body, err := syncwire.ReadFrame(br, syncwire.MaxFrame)
+	if err != nil || typ != syncwire.TypeHello {
+		return
+	}
+	hello, _ := syncwire.DecodeHello(body)
+	r := h.roomByTopic(hello.Topic)
+	items, floor, _ := r.syncItems(time.Now())
+	floor = max(floor, hello.Floor)
+	set, byID := reconcileSet(items, floor)
+	syncwire.WriteFrame(st, syncwire.TypeWelcome, syncwire.AppendWelcome(nil, syncwire.Welcome{Floor: floor}))
+	for {
+		typ, body, err := syncwire.ReadFrame(br, syncwire.MaxFrame)
+		if err != nil {
+			return
+		}
+		switch typ {
+		case syncwire.TypeReconcile:
+			reply, err := set.Respond(body, reconcileLimits())
+			if err != nil {
+				t.Errorf("forger: Respond: %v", err)
+				return
+			}
+			syncwire.WriteFrame(st, syncwire.TypeReconcile, reply)
+		case syncwire.TypeFetch:
+			ids, _ := syncwire.DecodeFetch(body)
+			var want []string
+			for _, id := range ids {
+				want = append(want, byID[id])
+			}
+			lines, _ := h.hist.st.Get(r.topicName, want)
+			for _, l := range lines {
+				syncwire.WriteFrame(st, syncwire.TypeRecord, forge(l.Raw))
+			}
+			syncwire.WriteFrame(st, syncwire.TypeEnd, nil)
+		}
+	}
+}
+
+// TestUnaskedLine: a peer that answers a fetch with a genuine line that
+// was not asked for is cut off too.
+func TestUnaskedLine(t *testing.T) {
+	m := startNode(t, testConfig("mallory"))
+	for _, text := range []string{"one", "two"} {
+		if err := m.Send(text); err != nil {
+			t.Fatal(err)
+		}
+		m.wait(5*time.Second, text, isMessage(text))
+	}
+	m.hist.flush()
+	lines, err := m.hist.st.Recent(m.room.topicName, 10)
+	if err != nil || len(lines) != 2 {
+		t.Fatalf("mallory's log: %d lines, %v", len(lines), err)
+	}
+	first := lines[0].Raw
+	m.host.SetStreamHandler(syncProtocol, func(st network.Stream) {
+		serveForged(t, m.Host, st, func([]byte) []byte { return first })
+	})
+	v := startNode(t, testConfig("victim"))
+	v.connect(m)
+	v.wait(5*time.Second, "cut-off notice", func(ev chat.Event) bool {
+		return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "does not check")
+	})
+	if n := v.count(func(ev chat.Event) bool { return ev.Kind == chat.KindMessage }); n != 0 {
+		t.Errorf("victim shows %d lines of the forger", n)
+	}
+}
+
+// TestWrongClock: a line whose sender's clock is an hour ahead is placed
+// by its arrival, and the user is told once.
+func TestWrongClock(t *testing.T) {
+	a, b := startPair(t)
+	ahead := time.Now().Add(time.Hour).UnixMilli()
+	for i, text := range []string{"from the future", "again"} {
+		data, err := wire.Encode(wire.Envelope{Kind: wire.KindMessage, Room: testRoom, Sent: ahead + int64(i), Nick: "alice", Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.room.topic.Publish(context.Background(), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := b.wait(5*time.Second, "line", isMessage("again"))
+	if limit := time.Now().Add(maxSkew + time.Second); ev.Order.After(limit) {
+		t.Errorf("order key %v, want at most %v", ev.Order, limit)
+	}
+	if ev.Sent.UnixMilli() != ahead+1 {
+		t.Errorf("Sent = %v, want the sender's clock", ev.Sent)
+	}
+	notices := b.count(func(ev chat.Event) bool {
+		return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "alice's clock is 1h0m0s ahead")
+	})
+	if notices != 1 {
+		t.Errorf("%d clock notices, want 1:\n%s", notices, formatEvents(b.events()))
+	}
+	// Our own next line follows nothing from the future.
+	if err := b.Send("reply"); err != nil {
+		t.Fatal(err)
+	}
+	own := b.wait(5*time.Second, "reply", isMessage("reply"))
+	if own.Order.After(time.Now().Add(time.Second)) {
+		t.Errorf("own reply ordered at %v: it followed a wrong clock", own.Order)
+	}
+}
+
+// TestHLC: a reply sorts after the line it answers even when the
+// replier's clock is behind.
+func TestHLC(t *testing.T) {
+	var c hlc
+	c.observe(1_000_500, 1_000_000) // seen 500 ms ahead: within maxSkew
+	if got := c.next(1_000_000); got != 1_000_501 {
+		t.Errorf("next = %d, want 1000501", got)
+	}
+	if got := c.next(999_000); got != 1_000_501 {
+		t.Errorf("next with the clock set back = %d, want 1000501 (never backwards)", got)
+	}
+	c.observe(1_000_000+maxSkew.Milliseconds()+1, 1_000_000)
+	if got := c.next(1_000_000); got != 1_000_501 {
+		t.Errorf("next after a clock beyond maxSkew = %d, want it ignored", got)
+	}
+	key, off := liveOrder(5_000_000, 5_000_000, time.UnixMilli(5_000_000+3*maxSkew.Milliseconds()))
+	if key != 5_000_000+2*maxSkew.Milliseconds() || off != -3*maxSkew {
+		t.Errorf("liveOrder of a line 3 maxSkew behind = %d, %v", key, off)
+	}
+}
+
+// TestHistoryStats checks that two nodes with identical logs reconcile in
+// a few bytes: the cost of the periodic pull.
+func TestHistoryStats(t *testing.T) {
+	a, b := startPair(t)
+	for i := range 20 {
+		if err := a.Send(fmt.Sprintf("l%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLines(b, 5*time.Second, []string{"l19"})
+	a.hist.flush()
+	b.hist.flush()
+	before := b.sync.pullBytes.Load()
+	ok := b.sync.pullsOK.Load()
+	b.sync.request(b.room, a.self)
+	deadline := time.Now().Add(5 * time.Second)
+	for b.sync.pullsOK.Load() == ok {
+		if time.Now().After(deadline) {
+			t.Fatal("no pull")
+		}
+		b.waitOK(20*time.Millisecond, func(chat.Event) bool { return false })
+	}
+	total := b.sync.pullBytes.Load() - before
+	t.Logf("pull of identical 20-line logs: %d bytes both ways", total)
+	if total > 1024 {
+		t.Errorf("pull of identical logs took %d bytes, want ≤ 1 KiB", total)
+	}
+}
+
+// TestPrivateHistory: a private room's lines reach a late joiner who has
+// the passphrase, sealed all the way; one without it sees nothing.
+func TestPrivateHistory(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	ra := a.join("secret", "correct horse")
+	texts := []string{"the plan", "is on"}
+	for _, text := range texts {
+		if err := ra.Send(context.Background(), text); err != nil {
+			t.Fatal(err)
+		}
+		a.wait(5*time.Second, text, in("secret", isMessage(text)))
+	}
+	c := startHost(t, testConfig("carol"))
+	c.join("secret", "correct horse")
+	e := startHost(t, testConfig("eve"))
+	re := e.join("secret", "wrong guess")
+	c.connect(a)
+	e.connect(a)
+	for _, text := range texts {
+		ev := c.wait(5*time.Second, text, in("secret", isMessage(text)))
+		if !ev.History {
+			t.Errorf("carol: %q not marked history", text)
+		}
+	}
+	a.hist.flush()
+	lines, _ := a.hist.st.Recent(ra.topicName, 10)
+	for _, l := range lines {
+		if strings.Contains(string(l.Raw), "the plan") {
+			t.Error("the log keeps a private room's line in clear")
+		}
+	}
+	// Eve's room is another topic: a pull from alice finds nothing there.
+	n := re.pulled.Load()
+	e.sync.request(re, a.self)
+	deadline := time.Now().Add(5 * time.Second)
+	for re.pulled.Load() == n && time.Now().Before(deadline) {
+		e.waitOK(20*time.Millisecond, func(chat.Event) bool { return false })
+	}
+	if n := e.count(func(ev chat.Event) bool { return ev.Kind == chat.KindMessage }); n != 0 {
+		t.Errorf("eve, without the passphrase, shows %d lines", n)
+	}
+}
+
+// TestOlderNotFetched: beyond the sync window's count, lines are not
+// fetched, and the user is told how many.
+func TestOlderNotFetched(t *testing.T) {
+	cfg := testConfig("alice")
+	cfg.SyncMaxLines = 5
+	a := startNode(t, cfg)
+	var texts []string
+	for i := range 8 {
+		text := fmt.Sprintf("old %d", i)
+		texts = append(texts, text)
+		if err := a.Send(text); err != nil {
+			t.Fatal(err)
+		}
+		a.wait(5*time.Second, text, isMessage(text))
+	}
+	a.hist.flush()
+	cfg = testConfig("bob")
+	cfg.SyncMaxLines = 5
+	b := startNode(t, cfg)
+	b.connect(a)
+	waitLines(b, 5*time.Second, texts[3:])
+	ev := b.wait(5*time.Second, "notice", func(ev chat.Event) bool { return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "older") })
+	if !strings.HasPrefix(ev.Text, "3 older messages are not fetched") {
+		t.Errorf("notice %q, want it to count 3", ev.Text)
+	}
+	if got := historyOf(b, testRoom); !slices.Equal(got, texts[3:]) {
+		t.Errorf("history = %q, want %q", got, texts[3:])
+	}
+}

@@ -1,0 +1,183 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"lanchat/node/chat"
+)
+
+const (
+	// catchUpHold bounds how long live lines wait for a pull in flight, so
+	// that a batch of history comes out before the live lines that follow
+	// it (see [logView]).
+	catchUpHold = 2 * time.Second
+	// maxHeld bounds the live message events waiting for a pull.
+	maxHeld = 1024
+	// maxClockTold bounds the authors told about for a wrong clock.
+	maxClockTold = 256
+)
+
+// logView is the room's side of history, owned by its presence goroutine:
+// it logs every chat line the room accepts (dropping the events of lines
+// the log already had), emits history batches (from disk at join, from
+// pulls), and, while a pull is in flight, holds live message events back
+// (at most catchUpHold) so that front ends get history before the live
+// lines that follow it.
+type logView struct {
+	r        *Room
+	inflight int
+	held     []chat.Event
+	holdT    *time.Timer
+	holdC    <-chan time.Time // nil unless holding
+	expired  bool             // the hold timed out; no holding until no pull is in flight
+
+	clockTold map[peer.ID]bool
+	olderTold bool
+}
+
+func newLogView(r *Room) *logView {
+	return &logView{r: r, clockTold: make(map[peer.ID]bool)}
+}
+
+// showDisk emits the room's newest logged lines as a history batch.
+func (l *logView) showDisk(now time.Time) {
+	evs := l.r.diskHistory(now)
+	if len(evs) == 0 {
+		return
+	}
+	for _, ev := range evs {
+		l.r.emit(ev)
+	}
+	l.r.emit(chat.Event{Kind: chat.KindHistory, Room: l.r.name, Time: now, Count: len(evs)})
+}
+
+// live logs a live chat line and returns evs, the roster's events for it,
+// without its message event if the log had the line, and with the message
+// event held back while a pull is in flight.
+func (l *logView) live(rec Record, evs []chat.Event) []chat.Event {
+	r := l.r
+	env := rec.Envelope
+	order, off := liveOrder(env.Order(), env.Sent, rec.Received)
+	if rec.Author != r.h.self {
+		r.h.clock.observe(env.Order(), rec.Received.UnixMilli())
+	}
+	added := r.h.hist.add(r.line(rec, order))
+	out := evs[:0]
+	for _, ev := range evs {
+		if ev.Kind == chat.KindMessage && ev.ID == rec.ID {
+			if !added {
+				continue
+			}
+			ev.Order = time.UnixMilli(order)
+			if l.holding() && len(l.held) < maxHeld {
+				l.held = append(l.held, ev)
+				continue
+			}
+		}
+		out = append(out, ev)
+	}
+	if added && off != 0 && rec.Author != r.h.self && !l.clockTold[rec.Author] && len(l.clockTold) < maxClockTold {
+		l.clockTold[rec.Author] = true
+		way := "ahead of"
+		if off < 0 {
+			way, off = "behind", -off
+		}
+		out = append(out, chat.Event{Kind: chat.KindNotice, Room: r.name, Time: time.Now(), PeerID: rec.Author.String(),
+			Text: fmt.Sprintf("%s's clock is %s %s this computer's: their lines are placed by when they arrive", env.Nick, roundOff(off), way)})
+	}
+	return out
+}
+
+// roundOff rounds a clock offset for a sentence.
+func roundOff(d time.Duration) time.Duration {
+	if d >= time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}
+
+func (l *logView) holding() bool { return l.inflight > 0 && !l.expired }
+
+// synced handles a pull's start or result. A result's lines that the log
+// lacks are logged and emitted as a history batch, in display order; when
+// no pull is in flight any more, the held live lines follow.
+func (l *logView) synced(m syncMsg) []chat.Event {
+	r := l.r
+	if m.start {
+		l.inflight++
+		if l.inflight == 1 && !l.expired {
+			if l.holdT == nil {
+				l.holdT = time.NewTimer(catchUpHold)
+			} else {
+				l.holdT.Reset(catchUpHold)
+			}
+			l.holdC = l.holdT.C
+		}
+		return nil
+	}
+	l.inflight--
+	now := time.Now()
+	var batch []ordered
+	for _, rec := range m.recs {
+		order := syncedOrder(rec.Envelope.Order(), now)
+		rec.Received = now
+		if !r.h.hist.add(r.line(rec, order)) {
+			continue
+		}
+		if rec.Author != r.h.self {
+			r.h.clock.observe(rec.Envelope.Order(), now.UnixMilli())
+		}
+		batch = append(batch, ordered{rec, order})
+	}
+	sortBatch(batch)
+	var evs []chat.Event
+	for _, o := range batch {
+		evs = append(evs, r.historyEvent(o.rec, o.order, now))
+	}
+	if len(batch) > 0 {
+		evs = append(evs, chat.Event{Kind: chat.KindHistory, Room: r.name, Time: now, PeerID: m.peer.String(), Count: len(batch)})
+	}
+	if m.older > 0 && !l.olderTold {
+		l.olderTold = true
+		evs = append(evs, chat.Event{Kind: chat.KindNotice, Room: r.name, Time: now, Text: fmt.Sprintf(
+			"%d older messages are not fetched: history sync reaches back %s, at most %d messages",
+			m.older, span(r.h.cfg.SyncWindow), r.h.cfg.SyncMaxLines)})
+	}
+	if l.inflight == 0 {
+		evs = append(evs, l.release()...)
+		l.expired = false
+	}
+	return evs
+}
+
+// release ends the hold and returns the held events.
+func (l *logView) release() []chat.Event {
+	l.stopHold()
+	if l.inflight > 0 {
+		l.expired = true
+	}
+	held := l.held
+	l.held = nil
+	return held
+}
+
+func (l *logView) stopHold() {
+	if l.holdT != nil {
+		l.holdT.Stop()
+	}
+	l.holdC = nil
+}
+
+// span says d in words: "24 hours", "90 minutes", "45s".
+func span(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
+}
