@@ -28,9 +28,18 @@ var testBin struct {
 	err  error
 }
 
-// TestMain removes the shared binary after the tests.
+// TestMain keeps the tests' message logs out of the user's data dir (the
+// processes the tests start inherit XDG_DATA_HOME; tests that care pass
+// --data-dir), and removes the shared binary after the tests.
 func TestMain(m *testing.M) {
+	data, err := os.MkdirTemp("", "lanchat-data-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_DATA_HOME", data)
 	code := m.Run()
+	os.RemoveAll(data)
 	if testBin.dir != "" {
 		os.RemoveAll(testBin.dir)
 	}

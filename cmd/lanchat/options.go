@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -33,6 +34,10 @@ Flags:
   --key-file PATH     shared key in swarm.key format (see "lanchat keygen")
   --room NAME         room to join (default lobby; repeatable, the first is current)
   --identity PATH     identity key file (default <config dir>/lanchat/identity.key)
+  --data-dir PATH     where the message history is kept (default
+                      $XDG_DATA_HOME/lanchat, else ~/.local/share/lanchat)
+  --history-lines N   lines of history kept per room (default 10000)
+  --history-days N    days of history kept (default 30)
   --iface NAME        use only this network interface for discovery
   --no-mdns           do not discover peers by mDNS (use --peer)
   --peer MULTIADDR    connect to this peer, e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…
@@ -62,6 +67,9 @@ type options struct {
 	keyFile    string
 	rooms      []string // --room, in order, without "#" and repeats; default lobby
 	identity   string
+	dataDir    string
+	histLines  int
+	histDays   int
 	iface      string
 	noMDNS     bool
 	peers      []string
@@ -109,6 +117,12 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		return o, errors.New("--plain and --json cannot be used together")
 	case set["identity"] && o.identity == "":
 		return o, errors.New("--identity: the path is empty")
+	case set["data-dir"] && o.dataDir == "":
+		return o, errors.New("--data-dir: the path is empty")
+	case o.histLines < 1:
+		return o, fmt.Errorf("--history-lines %d: want at least 1 line", o.histLines)
+	case o.histDays < 1 || o.histDays > 36500:
+		return o, fmt.Errorf("--history-days %d: want 1 to 36500 days", o.histDays)
 	}
 	seen := map[string]bool{}
 	for _, typed := range o.rooms {
@@ -151,6 +165,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.keyFile, "key-file", "", "")
 	fs.Var((*stringList)(&o.rooms), "room", "")
 	fs.StringVar(&o.identity, "identity", "", "")
+	fs.StringVar(&o.dataDir, "data-dir", "", "")
+	fs.IntVar(&o.histLines, "history-lines", node.DefaultHistoryMaxLines, "")
+	fs.IntVar(&o.histDays, "history-days", int(node.DefaultHistoryMaxAge/(24*time.Hour)), "")
 	fs.StringVar(&o.iface, "iface", "", "")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
 	fs.Var((*stringList)(&o.peers), "peer", "")
@@ -214,6 +231,12 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 		cfg.PSK = node.DeriveKey(getenv("LANCHAT_KEY"))
 	}
 
+	cfg.HistoryMaxLines = o.histLines
+	cfg.HistoryMaxAge = time.Duration(o.histDays) * 24 * time.Hour
+	cfg.DataDir = o.dataDir
+	if cfg.DataDir == "" {
+		cfg.DataDir = defaultDataDir(getenv)
+	}
 	cfg.IdentityPath = o.identity
 	if cfg.IdentityPath == "" {
 		// No config dir (no $HOME): an ephemeral identity still chats, it
@@ -223,6 +246,18 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// defaultDataDir is $XDG_DATA_HOME/lanchat, else ~/.local/share/lanchat,
+// else "" (no home: the history is kept only while lanchat runs).
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "lanchat")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "lanchat")
+	}
+	return ""
 }
 
 // readKeyFile reads a swarm.key file; its errors are one sentence.
@@ -336,11 +371,14 @@ func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(),
 
 // configFlags names the flag of each node Config field that the user sets.
 var configFlags = map[string]string{
-	"Nick":         "--nick",
-	"PSK":          "--key",
-	"IdentityPath": "--identity",
-	"ListenAddrs":  "--listen",
-	"StaticPeers":  "--peer",
+	"Nick":            "--nick",
+	"PSK":             "--key",
+	"IdentityPath":    "--identity",
+	"DataDir":         "--data-dir",
+	"HistoryMaxLines": "--history-lines",
+	"HistoryMaxAge":   "--history-days",
+	"ListenAddrs":     "--listen",
+	"StaticPeers":     "--peer",
 }
 
 // startError turns an error of starting (node.Start, joining the rooms)
