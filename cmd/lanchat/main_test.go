@@ -79,6 +79,11 @@ func TestRunUsageErrors(t *testing.T) {
 		{"empty room", []string{"--room", ""}, "--room: the name is empty"},
 		{"empty identity", []string{"--identity", ""}, "--identity: the path is empty"},
 		{"identity is a directory", []string{"--identity", dir}, "--identity: identity file"},
+		{"empty data dir", []string{"--data-dir", ""}, "--data-dir: the path is empty"},
+		{"data dir is a file", []string{"--data-dir", notKey}, `--data-dir "` + notKey + `": not a directory`},
+		{"no history lines", []string{"--history-lines", "0"}, "--history-lines 0: want at least 1 line"},
+		{"history days not a number", []string{"--history-days", "a week"}, `--history-days=a week: the value must be a whole number`},
+		{"history days too many", []string{"--history-days", "100000"}, "--history-days 100000: want 1 to 36500 days"},
 		{"listen garbage", []string{"--listen", "garbage"}, `lanchat: --listen: listen address "garbage": want a multiaddr like /ip4/0.0.0.0/tcp/4001` + "\n"},
 	}
 	for _, tt := range tests {
@@ -360,5 +365,46 @@ func TestDiscoveryNotice(t *testing.T) {
 		if got := discoveryNotice(tt.what, tt.err); got != tt.want {
 			t.Errorf("discoveryNotice(%q, %q) = %q, want %q", tt.what, tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestRunDataDir checks where the history goes: under $XDG_DATA_HOME (or
+// ~/.local/share) per peer ID, private to the user.
+func TestRunDataDir(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, xdg, home, want string }{
+		{"xdg", "/x/data", "/home/u", "/x/data/lanchat"},
+		{"home", "", "/home/u", "/home/u/.local/share/lanchat"},
+		{"relative xdg ignored", "data", "/home/u", "/home/u/.local/share/lanchat"},
+		{"nothing", "", "", ""},
+	} {
+		env := map[string]string{"XDG_DATA_HOME": tc.xdg, "HOME": tc.home}
+		if got := defaultDataDir(func(k string) string { return env[k] }); got != tc.want {
+			t.Errorf("%s: defaultDataDir = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	env := func(k string) string {
+		if k == "XDG_DATA_HOME" {
+			return filepath.Join(dir, "xdg")
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--json", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--identity", filepath.Join(dir, "id.key")},
+		strings.NewReader("hello, anyone?\n"), &out, &errb, env)
+	if code != exitOK {
+		t.Fatalf("run = %d, want 0; stderr %q", code, errb.String())
+	}
+	var ready map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(out.String(), "\n", 2)[0]), &ready); err != nil {
+		t.Fatalf("ready line: %v in %q", err, out.String())
+	}
+	path := filepath.Join(dir, "xdg", "lanchat", ready["peer_id"].(string), "history.db")
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("history file %s: %v, %v; want it with mode 0600", path, st, err)
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("history dir: %v, %v; want mode 0700", st, err)
 	}
 }

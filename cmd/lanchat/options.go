@@ -119,6 +119,8 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		return o, errors.New("--identity: the path is empty")
 	case set["data-dir"] && o.dataDir == "":
 		return o, errors.New("--data-dir: the path is empty")
+	case o.dataDir != "" && !isDirOrMissing(o.dataDir):
+		return o, fmt.Errorf("--data-dir %q: not a directory", o.dataDir)
 	case o.histLines < 1:
 		return o, fmt.Errorf("--history-lines %d: want at least 1 line", o.histLines)
 	case o.histDays < 1 || o.histDays > 36500:
@@ -202,11 +204,18 @@ func flagError(err error) string {
 	if m := badBoolRE.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("%s=%s: the value must be true or false, or left out", dashes(m[2]), m[1])
 	}
+	if m := badValueRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s=%s: the value must be a whole number", dashes(m[2]), m[1])
+	}
 	return msg
 }
 
-// badBoolRE matches the flag package's error for a bad boolean value.
-var badBoolRE = regexp.MustCompile(`^invalid boolean value "(.*)" for (-[^:]+): `)
+// badBoolRE matches the flag package's error for a bad boolean value,
+// badValueRE for a bad number (the only other typed flags).
+var (
+	badBoolRE  = regexp.MustCompile(`^invalid boolean value "(.*)" for (-[^:]+): `)
+	badValueRE = regexp.MustCompile(`^invalid value "(.*)" for flag (-[^:]+): `)
+)
 
 // nodeConfig turns the options into a node configuration: it reads the key
 // and picks the identity file. Errors are bad input (exit 2).
@@ -248,13 +257,20 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 	return cfg, nil
 }
 
+// isDirOrMissing reports whether path is a directory or does not exist
+// (it is then created).
+func isDirOrMissing(path string) bool {
+	st, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist) || err == nil && st.IsDir()
+}
+
 // defaultDataDir is $XDG_DATA_HOME/lanchat, else ~/.local/share/lanchat,
 // else "" (no home: the history is kept only while lanchat runs).
 func defaultDataDir(getenv func(string) string) string {
 	if d := getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "lanchat")
 	}
-	if home, err := os.UserHomeDir(); err == nil {
+	if home := getenv("HOME"); filepath.IsAbs(home) {
 		return filepath.Join(home, ".local", "share", "lanchat")
 	}
 	return ""
