@@ -38,6 +38,8 @@ func TestTmuxTwoNodes(t *testing.T) {
 
 	alice.waitFor(t, "bob joined", contains("--> bob joined"), contains(" bob "))
 	bob.waitFor(t, "alice joined", contains("--> alice joined"))
+	// What alice said alone reaches bob, as history under a separator.
+	bob.waitFor(t, "alice's earlier line", contains("— 1 earlier message —"), contains("<alice> anyone here?"))
 
 	bob.typeLine(t, "hello from bob")
 	alice.waitFor(t, "bob's line", contains("<bob> hello from bob"))
@@ -272,6 +274,7 @@ func (tm *tmux) start(t *testing.T, nick, bin, dir string, extra ...string) *pan
 	t.Helper()
 	args := []string{bin, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0",
 		"--identity", filepath.Join(dir, nick+".id"), "--nick", nick,
+		"--data-dir", filepath.Join(dir, "data"),
 		"--log-file", filepath.Join(dir, nick+".log")}
 	args = append(args, extra...)
 	quoted := make([]string, len(args))
