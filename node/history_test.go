@@ -549,3 +549,28 @@ func TestOlderNotFetched(t *testing.T) {
 		t.Errorf("history = %q, want %q", got, texts[3:])
 	}
 }
+
+// FuzzParseRaw feeds arbitrary bytes to the decoder of fetched lines (a
+// pubsub message, then an envelope, sealed or not): it must never panic,
+// and what it accepts is a chat line of the room whose signature checks.
+func FuzzParseRaw(f *testing.F) {
+	h, err := Start(context.Background(), Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer h.Close()
+	open := &Room{h: h, name: testRoom, wireID: testRoom, topicName: openTopic(testRoom)}
+	for _, l := range signedLines(f, h, open, 2, 1) {
+		f.Add(l.Raw)
+	}
+	f.Add([]byte{0x0a, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		rec, err := open.parseRaw(raw, true)
+		if err != nil {
+			return
+		}
+		if !rec.Envelope.Kind.HasText() || rec.Envelope.Room != testRoom {
+			t.Fatalf("accepted %+v", rec)
+		}
+	})
+}
