@@ -44,6 +44,14 @@ const (
 	// maxPending bounds the lines queued for the writer; beyond it add
 	// writes synchronously (the disk is slower than the LAN).
 	maxPending = 4096
+	// commitEvery is the least time between two commits: lines that come
+	// faster are committed together, one fsync for all. A line arriving
+	// after a quiet spell is committed at once. A crash loses at most the
+	// lines of the last commitEvery from this log (peers still have them,
+	// and sync brings them back). Each fsync costs the whole machine: with
+	// one per line, at 1,000 lines a second, delivery's p99 went from 1.6
+	// to 9.9 ms (BenchmarkDeliver).
+	commitEvery = 50 * time.Millisecond
 )
 
 // history is the host's message log: the store, and a writer goroutine
@@ -190,12 +198,25 @@ func (h *history) writeLoop(ctx context.Context) {
 	h.prune(time.Now())
 	tick := time.NewTicker(logPruneEvery)
 	defer tick.Stop()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			h.flush()
 			return
 		case <-h.wake:
+			if wait := commitEvery - time.Since(last); wait > 0 {
+				pause.Reset(wait)
+				select {
+				case <-ctx.Done():
+					h.flush()
+					return
+				case <-pause.C:
+				}
+			}
+			last = time.Now()
 			h.commit()
 		case now := <-tick.C:
 			h.prune(now)

@@ -232,6 +232,8 @@ func (c counted) Write(b []byte) (int, error) {
 // window's floor (unix ms): now minus SyncWindow, or the oldest of the
 // newest SyncMaxLines lines if later.
 func (r *Room) syncItems(now time.Time) ([]store.Item, int64, error) {
+	// Lines waiting for the writer's next commit count too.
+	r.h.hist.flush()
 	since := now.Add(-r.h.cfg.SyncWindow)
 	items, err := r.h.hist.st.Items(r.topicName, since, r.h.cfg.SyncMaxLines)
 	if err != nil {
