@@ -46,9 +46,10 @@ const (
 	maxPending = 4096
 	// commitEvery is the least time between two commits: lines that come
 	// faster are committed together, one fsync for all. A line arriving
-	// after a quiet spell is committed at once. A crash loses at most the
-	// lines of the last commitEvery from this log (peers still have them,
-	// and sync brings them back). Each fsync costs the whole machine: with
+	// after a quiet spell is committed at once, and this node's own lines
+	// before their echo. A crash loses at most others' lines of the last
+	// commitEvery from this log (their authors still have them, and sync
+	// brings them back). Each fsync costs the whole machine: with
 	// one per line, at 1,000 lines a second, delivery's p99 went from 1.6
 	// to 9.9 ms (BenchmarkDeliver).
 	commitEvery = 50 * time.Millisecond

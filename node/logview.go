@@ -36,6 +36,9 @@ type logView struct {
 
 	clockTold map[peer.ID]bool
 	olderTold bool
+	// dirty: an own line was logged and must be committed before the
+	// events go out.
+	dirty bool
 }
 
 func newLogView(r *Room) *logView {
@@ -65,6 +68,11 @@ func (l *logView) live(rec Record, evs []chat.Event) []chat.Event {
 		r.h.clock.observe(env.Order(), rec.Received.UnixMilli())
 	}
 	added := r.h.hist.add(r.line(rec, order))
+	if added && rec.Author == r.h.self {
+		// Our own line may be the only copy (nobody else is here): it is
+		// on disk before its echo says it was sent (see presenceLoop).
+		l.dirty = true
+	}
 	out := evs[:0]
 	for _, ev := range evs {
 		if ev.Kind == chat.KindMessage && ev.ID == rec.ID {

@@ -27,6 +27,9 @@ const (
 	// its envelopes that arrive late by another route. Longer than pubsub's
 	// seen-cache (120 s).
 	tombstoneTTL = 3 * time.Minute
+	// maxDrain bounds the queued records presence takes at once to share
+	// one commit of the log with an own line.
+	maxDrain = 256
 	// pruneEvery is how often presence forgets what its validator heard
 	// of members gone for lostForget.
 	pruneEvery = 10 * time.Second
@@ -60,14 +63,27 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			if !ok {
 				return
 			}
-			if r.sink != nil {
-				r.sink.Append(rec)
-			}
-			r.mu.Lock()
-			evs, reannounce = r.roster.handle(rec, time.Now())
-			r.mu.Unlock()
-			if rec.Envelope.Kind.HasText() {
-				evs = l.live(rec, evs)
+			evs, reannounce = r.accept(l, rec)
+			if l.dirty {
+				// One commit for an own line and whatever else is queued
+				// (a paste's echoes), then the events.
+				for range maxDrain {
+					var more bool
+					select {
+					case rec, ok := <-inbox:
+						if !ok {
+							break
+						}
+						e, re := r.accept(l, rec)
+						evs, reannounce, more = append(evs, e...), reannounce || re, true
+					default:
+					}
+					if !more {
+						break
+					}
+				}
+				r.h.hist.flush()
+				l.dirty = false
 			}
 		case m := <-r.syncCh:
 			evs = l.synced(m)
@@ -94,6 +110,21 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			r.pulled.Add(1)
 		}
 	}
+}
+
+// accept hands rec to the sink, the roster and the log, and returns the
+// events to emit and whether a re-announce is due.
+func (r *Room) accept(l *logView, rec Record) ([]chat.Event, bool) {
+	if r.sink != nil {
+		r.sink.Append(rec)
+	}
+	r.mu.Lock()
+	evs, reannounce := r.roster.handle(rec, time.Now())
+	r.mu.Unlock()
+	if rec.Envelope.Kind.HasText() {
+		evs = l.live(rec, evs)
+	}
+	return evs, reannounce
 }
 
 // readLoop moves records from the subscription to presence, adding the raw

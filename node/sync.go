@@ -71,11 +71,12 @@ const (
 	syncServeBurst   = 40
 	syncMaxRounds    = 32
 	syncBan          = 10 * time.Minute
-	// syncRetry is the pause before asking again a peer that answered
-	// "not in the room" or "busy": at a join, its side may not have seen
-	// our subscription yet.
-	syncRetry   = 300 * time.Millisecond
-	syncRetries = 4
+	// syncRetry is the first pause before asking again a peer that
+	// answered "not in the room" or "busy" (at a join, its side may not
+	// have seen our subscription yet); it doubles, syncRetries times
+	// (1.55 s in all).
+	syncRetry   = 50 * time.Millisecond
+	syncRetries = 5
 	// maxSyncLimiters bounds the per-peer rate limiters kept.
 	maxSyncLimiters = 1024
 )

@@ -84,6 +84,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"no history lines", []string{"--history-lines", "0"}, "--history-lines 0: want at least 1 line"},
 		{"history days not a number", []string{"--history-days", "a week"}, `--history-days=a week: the value must be a whole number`},
 		{"history days too many", []string{"--history-days", "100000"}, "--history-days 100000: want 1 to 36500 days"},
+		{"sync lines zero", []string{"--sync-lines", "0"}, "--sync-lines 0: want 1 to 100000 lines"},
 		{"listen garbage", []string{"--listen", "garbage"}, `lanchat: --listen: listen address "garbage": want a multiaddr like /ip4/0.0.0.0/tcp/4001` + "\n"},
 	}
 	for _, tt := range tests {

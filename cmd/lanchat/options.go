@@ -38,6 +38,7 @@ Flags:
                       $XDG_DATA_HOME/lanchat, else ~/.local/share/lanchat)
   --history-lines N   lines of history kept per room (default 10000)
   --history-days N    days of history kept (default 30)
+  --sync-lines N      most lines per room a catch-up fetches (default 5000)
   --iface NAME        use only this network interface for discovery
   --no-mdns           do not discover peers by mDNS (use --peer)
   --peer MULTIADDR    connect to this peer, e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…
@@ -70,6 +71,7 @@ type options struct {
 	dataDir    string
 	histLines  int
 	histDays   int
+	syncLines  int
 	iface      string
 	noMDNS     bool
 	peers      []string
@@ -125,6 +127,8 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		return o, fmt.Errorf("--history-lines %d: want at least 1 line", o.histLines)
 	case o.histDays < 1 || o.histDays > 36500:
 		return o, fmt.Errorf("--history-days %d: want 1 to 36500 days", o.histDays)
+	case o.syncLines < 1 || o.syncLines > maxSyncLines:
+		return o, fmt.Errorf("--sync-lines %d: want 1 to %d lines", o.syncLines, maxSyncLines)
 	}
 	seen := map[string]bool{}
 	for _, typed := range o.rooms {
@@ -170,6 +174,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.dataDir, "data-dir", "", "")
 	fs.IntVar(&o.histLines, "history-lines", node.DefaultHistoryMaxLines, "")
 	fs.IntVar(&o.histDays, "history-days", int(node.DefaultHistoryMaxAge/(24*time.Hour)), "")
+	fs.IntVar(&o.syncLines, "sync-lines", node.DefaultSyncMaxLines, "")
 	fs.StringVar(&o.iface, "iface", "", "")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
 	fs.Var((*stringList)(&o.peers), "peer", "")
@@ -242,6 +247,7 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 
 	cfg.HistoryMaxLines = o.histLines
 	cfg.HistoryMaxAge = time.Duration(o.histDays) * 24 * time.Hour
+	cfg.SyncMaxLines = o.syncLines
 	cfg.DataDir = o.dataDir
 	if cfg.DataDir == "" {
 		cfg.DataDir = defaultDataDir(getenv)
@@ -256,6 +262,11 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 	}
 	return cfg, nil
 }
+
+// maxSyncLines bounds --sync-lines: what one catch-up holds in memory
+// (about 1 KB a line on the sending side's reconciliation, and the lines
+// themselves on the receiving side).
+const maxSyncLines = 100000
 
 // isDirOrMissing reports whether path is a directory or does not exist
 // (it is then created).
