@@ -136,12 +136,14 @@ type Config struct {
 	SyncWindow time.Duration
 	// SyncMaxLines is the most lines per room that sync reconciles, and
 	// fetches in one exchange. Default 5,000; more costs memory and time
-	// on both sides of every exchange.
+	// on both sides of every exchange. At most HistoryMaxLines (and
+	// SyncWindow at most HistoryMaxAge): sync never fetches what the log
+	// would prune.
 	SyncMaxLines int
 	// SyncInterval is how often each room reconciles its log with one
-	// member at random (with ±25% jitter), besides on every new member or
-	// connection: it repairs a partition that healed without a
-	// reconnection. Default 60 s.
+	// member, the one pulled from longest ago (with ±25% jitter), besides
+	// on every new member, connection or member heard again: it repairs
+	// what those missed. Default 60 s.
 	SyncInterval time.Duration
 	// Logger receives the host's logs. nil = discard. The first Start in a
 	// process also routes libp2p's own logs (warnings and errors only) to it:

@@ -191,7 +191,8 @@
 // [lanchat/node/syncwire], range-based set reconciliation of
 // [lanchat/node/reconcile]): a node pulls from every peer that joins a
 // room's topic (which covers its own join, a newcomer, and a reconnection
-// after a partition) and from one member at random every SyncInterval.
+// after a partition, or a lost member heard again) and every SyncInterval
+// from the member it pulled from longest ago.
 // What it fetches is checked as a live line is (signature, topic, room,
 // sealing) and must be what it asked for, else the peer is cut off. While
 // a pull is in flight, live lines wait for it (at most 2 s), so the batch

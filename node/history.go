@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -69,6 +71,17 @@ type history struct {
 	wake    chan struct{} // cap 1
 	idle    *sync.Cond    // signalled when queue is empty after a commit
 	busy    bool          // a commit is running
+
+	pruneReq atomic.Bool // prune after the next commit
+}
+
+// pruneSoon asks the writer to prune after its next commit.
+func (h *history) pruneSoon() {
+	h.pruneReq.Store(true)
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
 }
 
 // openHistory opens the log for the host with peer ID self. With a data
@@ -138,6 +151,12 @@ func (h *history) known(room, id string) bool {
 // it was new. A room calls it from its presence goroutine only, so two
 // adds of one line never race.
 func (h *history) add(l store.Line) bool {
+	if err := l.Validate(); err != nil {
+		// Never shown: a line that cannot be kept would be shown again by
+		// every pull.
+		h.log.Warn("dropping a line that cannot be logged", "id", l.ID, "err", err)
+		return false
+	}
 	if h.known(l.Room, l.ID) {
 		return false
 	}
@@ -219,6 +238,9 @@ func (h *history) writeLoop(ctx context.Context) {
 			}
 			last = time.Now()
 			h.commit()
+			if h.pruneReq.Swap(false) {
+				h.prune(last)
+			}
 		case now := <-tick.C:
 			h.prune(now)
 		}
@@ -268,6 +290,9 @@ func (r *Room) parseRaw(raw []byte, verify bool) (Record, error) {
 	if m.GetTopic() != r.topicName {
 		return Record{}, fmt.Errorf("%w: topic %q", errNotLine, m.GetTopic())
 	}
+	if len(m.GetFrom()) > maxAuthorBytes {
+		return Record{}, fmt.Errorf("%w: author of %d bytes", errNotLine, len(m.GetFrom()))
+	}
 	from, err := peer.IDFromBytes(m.GetFrom())
 	if err != nil {
 		return Record{}, fmt.Errorf("%w: author: %w", errNotLine, err)
@@ -277,6 +302,12 @@ func (r *Room) parseRaw(raw []byte, verify bool) (Record, error) {
 		return Record{}, fmt.Errorf("%w: %w", errNotLine, errNoSeqno)
 	}
 	if verify {
+		// Only the form pubsub's encoder writes (as every log stores it):
+		// protobuf would accept junk before a field's last copy, under a
+		// valid signature, and the log would keep and pass it on.
+		if !bytes.Equal(rawMessage(&m), raw) {
+			return Record{}, fmt.Errorf("%w: not in canonical form", errNotLine)
+		}
 		if err := verifySignature(&m, from); err != nil {
 			return Record{}, fmt.Errorf("%w: %w", ErrBadRecord, err)
 		}
@@ -293,10 +324,10 @@ func (r *Room) parseRaw(raw []byte, verify bool) (Record, error) {
 }
 
 // line is rec as the log keeps it, with display order key order (unix
-// ms).
+// ms); its Order is the signed one, which sync reconciles.
 func (r *Room) line(rec Record, order int64) store.Line {
 	return store.Line{Room: r.topicName, ID: rec.ID, Author: rec.Author.String(), Seqno: rec.Seqno,
-		Sent: time.UnixMilli(order), Received: rec.Received, Raw: rec.Raw}
+		Sent: time.UnixMilli(order), Order: time.UnixMilli(rec.Envelope.Order()), Received: rec.Received, Raw: rec.Raw}
 }
 
 // historyEvent is the message event of a line from the log.

@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,7 +149,7 @@ func TestAlone(t *testing.T) {
 	waitLines(b, 5*time.Second, texts)
 	// Another pull, then a live line: a duplicate would come before it.
 	n := b.room.pulled.Load()
-	b.sync.request(b.room, a.self)
+	b.sync.queue(b.room, a.self, true)
 	deadline := time.Now().Add(5 * time.Second)
 	for b.room.pulled.Load() == n && time.Now().Before(deadline) {
 		b.waitOK(50*time.Millisecond, func(chat.Event) bool { return false })
@@ -462,7 +463,7 @@ func TestHistoryStats(t *testing.T) {
 	b.hist.flush()
 	before := b.sync.pullBytes.Load()
 	ok := b.sync.pullsOK.Load()
-	b.sync.request(b.room, a.self)
+	b.sync.queue(b.room, a.self, true)
 	deadline := time.Now().Add(5 * time.Second)
 	for b.sync.pullsOK.Load() == ok {
 		if time.Now().After(deadline) {
@@ -510,7 +511,7 @@ func TestPrivateHistory(t *testing.T) {
 	}
 	// Eve's room is another topic: a pull from alice finds nothing there.
 	n := re.pulled.Load()
-	e.sync.request(re, a.self)
+	e.sync.queue(re, a.self, true)
 	deadline := time.Now().Add(5 * time.Second)
 	for re.pulled.Load() == n && time.Now().Before(deadline) {
 		e.waitOK(20*time.Millisecond, func(chat.Event) bool { return false })
@@ -573,4 +574,124 @@ func FuzzParseRaw(f *testing.F) {
 			t.Fatalf("accepted %+v", rec)
 		}
 	})
+}
+
+// TestWrongClockSync: a line whose sender's clock was days behind is kept
+// where it arrived, yet sync, which goes by the signed clock, neither
+// fetches it again and again nor takes the peers holding it for forgers.
+func TestWrongClockSync(t *testing.T) {
+	a, b := startPair(t)
+	past := time.Now().Add(-72 * time.Hour).UnixMilli()
+	data, err := wire.Encode(wire.Envelope{Kind: wire.KindMessage, Room: testRoom, Sent: past, Nick: "alice", Text: "from 3 days ago"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.room.topic.Publish(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the line", isMessage("from 3 days ago"))
+	marker(t, a, "and now", b)
+	c := startNode(t, testConfig("carol"))
+	c.connect(b)
+	c.wait(5*time.Second, "history", isMessage("and now"))
+	for _, n := range []*testNode{a, b, c} {
+		if n.count(func(ev chat.Event) bool {
+			return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "does not check")
+		}) != 0 {
+			t.Errorf("%s cut a peer off over a wrong clock:\n%s", n.name, formatEvents(n.events()))
+		}
+	}
+	if len(c.host.Network().ConnsToPeer(b.self)) == 0 {
+		t.Error("carol is not connected to bob any more")
+	}
+	// A second pull between carol and bob fetches nothing.
+	before, ok := c.sync.pullBytes.Load(), c.sync.pullsOK.Load()
+	c.sync.queue(c.room, b.self, true)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.sync.pullsOK.Load() == ok && time.Now().Before(deadline) {
+		c.waitOK(10*time.Millisecond, func(chat.Event) bool { return false })
+	}
+	if got := c.sync.pullBytes.Load() - before; got > 1024 {
+		t.Errorf("second pull took %d bytes; the logs differ", got)
+	}
+}
+
+// TestUnloggableLine: a line the log cannot keep is not shown (it would
+// come back with every pull), and does not keep the lines committed with
+// it off the disk.
+func TestUnloggableLine(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	good := signedLines(t, a.Host, a.room, 1, 1)[0]
+	bad := good
+	bad.ID, bad.Author = "x/1", strings.Repeat("x", 300)
+	if a.hist.add(bad) {
+		t.Error("add of an unloggable line reported it new")
+	}
+	if !a.hist.add(good) {
+		t.Fatal("add of a good line reported it known")
+	}
+	a.hist.flush()
+	if ok, err := a.hist.st.Has(good.Room, good.ID); !ok || err != nil {
+		t.Errorf("good line not logged: %v, %v", ok, err)
+	}
+}
+
+// TestPaddedRecord: a fetched line must be in the form pubsub encodes:
+// protobuf keeps the last copy of a field, so junk before it would pass
+// the signature check and bloat every log that keeps it.
+func TestPaddedRecord(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	raw := signedLines(t, a.Host, a.room, 1, 1)[0].Raw
+	if _, err := a.room.parseRaw(raw, true); err != nil {
+		t.Fatalf("genuine line: %v", err)
+	}
+	junk := proto.Clone(&pb.Message{Data: make([]byte, 5000)}).(*pb.Message)
+	padded := append(rawMessage(junk), raw...)
+	if _, err := a.room.parseRaw(padded, true); err == nil {
+		t.Error("a padded line passes")
+	}
+}
+
+// TestSyncWithinLog: sync never reaches beyond what the log keeps.
+func TestSyncWithinLog(t *testing.T) {
+	cfg := testConfig("alice")
+	cfg.HistoryMaxLines = 3
+	cfg.HistoryMaxAge = time.Hour
+	a := startHost(t, cfg)
+	if a.cfg.SyncMaxLines != 3 || a.cfg.SyncWindow != time.Hour {
+		t.Errorf("SyncMaxLines %d, SyncWindow %v; want 3 and 1h", a.cfg.SyncMaxLines, a.cfg.SyncWindow)
+	}
+}
+
+// TestPrivateHelloProof: a peer subscribed to a private room's topic by
+// its tag (which anyone sees) but without the passphrase is not served.
+func TestPrivateHelloProof(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	ra := a.join("secret", "correct horse")
+	if err := ra.Send(context.Background(), "sealed"); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(5*time.Second, "own line", in("secret", isMessage("sealed")))
+	e := startHost(t, testConfig("eve"))
+	topic, err := e.ps.Join(ra.topicName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	e.connect(a)
+	deadline := time.Now().Add(5 * time.Second)
+	for !ra.hasMember(e.self) {
+		if time.Now().After(deadline) {
+			t.Fatal("alice does not see eve in the topic")
+		}
+		a.waitOK(10*time.Millisecond, func(chat.Event) bool { return false })
+	}
+	fake := &Room{h: e.Host, name: "secret", wireID: ra.wireID, topicName: ra.topicName, fetched: map[[syncwire.IDSize]byte]struct{}{}}
+	if _, err := e.sync.pull(context.Background(), fake, a.self); !errors.Is(err, errNotJoined) {
+		t.Errorf("pull without the key = %v, want errNotJoined", err)
+	}
 }

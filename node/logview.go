@@ -27,12 +27,12 @@ const (
 // (at most catchUpHold) so that front ends get history before the live
 // lines that follow it.
 type logView struct {
-	r        *Room
-	inflight int
-	held     []chat.Event
-	holdT    *time.Timer
-	holdC    <-chan time.Time // nil unless holding
-	expired  bool             // the hold timed out; no holding until no pull is in flight
+	r       *Room
+	pending int // pulls queued or running, as last taken
+	held    []chat.Event
+	holdT   *time.Timer
+	holdC   <-chan time.Time // nil unless holding
+	expired bool             // the hold timed out; no holding until no pull is pending
 
 	clockTold map[peer.ID]bool
 	olderTold bool
@@ -51,6 +51,9 @@ func (l *logView) showDisk(now time.Time) {
 	if len(evs) == 0 {
 		return
 	}
+	// Our next line follows what the log holds, even after a restart with
+	// the clock set back.
+	l.r.h.clock.observe(evs[len(evs)-1].Order.UnixMilli(), now.UnixMilli())
 	for _, ev := range evs {
 		l.r.emit(ev)
 	}
@@ -80,9 +83,14 @@ func (l *logView) live(rec Record, evs []chat.Event) []chat.Event {
 				continue
 			}
 			ev.Order = time.UnixMilli(order)
-			if l.holding() && len(l.held) < maxHeld {
-				l.held = append(l.held, ev)
-				continue
+			if l.holding() {
+				if len(l.held) < maxHeld {
+					l.held = append(l.held, ev)
+					continue
+				}
+				// Too many: out with all, in order, and hold no more.
+				out = append(out, l.release()...)
+				l.expired = true
 			}
 		}
 		out = append(out, ev)
@@ -107,26 +115,58 @@ func roundOff(d time.Duration) time.Duration {
 	return d.Round(time.Second)
 }
 
-func (l *logView) holding() bool { return l.inflight > 0 && !l.expired }
-
-// synced handles a pull's start or result. A result's lines that the log
-// lacks are logged and emitted as a history batch, in display order; when
-// no pull is in flight any more, the held live lines follow.
-func (l *logView) synced(m syncMsg) []chat.Event {
-	r := l.r
-	if m.start {
-		l.inflight++
-		if l.inflight == 1 && !l.expired {
-			if l.holdT == nil {
-				l.holdT = time.NewTimer(catchUpHold)
-			} else {
-				l.holdT.Reset(catchUpHold)
-			}
-			l.holdC = l.holdT.C
-		}
-		return nil
+// holding reports whether live lines are held now: a pull is pending
+// (counted the moment it was queued, even if presence has not woken for
+// it yet) and the hold has not timed out. It starts the hold's timer.
+func (l *logView) holding() bool {
+	l.r.syncMu.Lock()
+	l.pending = l.r.syncPending
+	l.r.syncMu.Unlock()
+	if l.pending == 0 || l.expired {
+		return false
 	}
-	l.inflight--
+	l.startHold()
+	return true
+}
+
+// startHold starts the hold's timer unless it runs.
+func (l *logView) startHold() {
+	if l.holdC != nil {
+		return
+	}
+	if l.holdT == nil {
+		l.holdT = time.NewTimer(catchUpHold)
+	} else {
+		l.holdT.Reset(catchUpHold)
+	}
+	l.holdC = l.holdT.C
+}
+
+// synced takes the pulls pending and the results of those that ended.
+// A result's lines that the log lacks are logged and emitted as a
+// history batch, in display order; when no pull is pending any more, the
+// held live lines follow. While one is, live lines are held (from when
+// the pull was queued: lines that come meanwhile follow the history
+// they may answer), at most catchUpHold.
+func (l *logView) synced(pending int, results []syncMsg) []chat.Event {
+	l.pending = pending
+	if pending > 0 && !l.expired {
+		l.startHold()
+	}
+	var evs []chat.Event
+	for _, m := range results {
+		evs = append(evs, l.batch(m)...)
+	}
+	if pending == 0 {
+		evs = append(evs, l.release()...)
+		l.expired = false
+	}
+	return evs
+}
+
+// batch logs a pull's lines and returns their history events.
+func (l *logView) batch(m syncMsg) []chat.Event {
+	r := l.r
 	now := time.Now()
 	var batch []ordered
 	for _, rec := range m.recs {
@@ -147,6 +187,9 @@ func (l *logView) synced(m syncMsg) []chat.Event {
 	}
 	if len(batch) > 0 {
 		evs = append(evs, chat.Event{Kind: chat.KindHistory, Room: r.name, Time: now, PeerID: m.peer.String(), Count: len(batch)})
+		// Lines beyond the log's bounds go at once, not at the next
+		// hourly prune: a peer cannot fill the disk by serving history.
+		r.h.hist.pruneSoon()
 	}
 	if m.older > 0 && !l.olderTold {
 		l.olderTold = true
@@ -154,17 +197,32 @@ func (l *logView) synced(m syncMsg) []chat.Event {
 			"%d older messages are not fetched: history sync reaches back %s, at most %d messages",
 			m.older, span(r.h.cfg.SyncWindow), r.h.cfg.SyncMaxLines)})
 	}
-	if l.inflight == 0 {
-		evs = append(evs, l.release()...)
-		l.expired = false
-	}
 	return evs
+}
+
+// drain logs the chat lines still queued when the room stops, without
+// showing them: an own line sent just before is then on disk too.
+func (l *logView) drain(inbox <-chan Record) {
+	for {
+		select {
+		case rec, ok := <-inbox:
+			if !ok {
+				return
+			}
+			if rec.Envelope.Kind.HasText() {
+				order, _ := liveOrder(rec.Envelope.Order(), rec.Envelope.Sent, rec.Received)
+				l.r.h.hist.add(l.r.line(rec, order))
+			}
+		default:
+			return
+		}
+	}
 }
 
 // release ends the hold and returns the held events.
 func (l *logView) release() []chat.Event {
 	l.stopHold()
-	if l.inflight > 0 {
+	if l.pending > 0 {
 		l.expired = true
 	}
 	held := l.held

@@ -286,6 +286,10 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.HistoryShow < 0 || cfg.SyncMaxLines < 0 || cfg.SyncWindow < 0 || cfg.SyncInterval < 0 {
 		return cfg, fmt.Errorf("%w: negative HistoryShow, SyncMaxLines, SyncWindow or SyncInterval", ErrConfig)
 	}
+	// Sync never reaches beyond what the log keeps: it would fetch again,
+	// and show again, the lines that pruning drops.
+	cfg.SyncMaxLines = min(cfg.SyncMaxLines, cfg.HistoryMaxLines)
+	cfg.SyncWindow = min(cfg.SyncWindow, cfg.HistoryMaxAge)
 	switch {
 	case cfg.HeartbeatInterval < 0:
 		return cfg, fmt.Errorf("%w: negative HeartbeatInterval %v", ErrConfig, cfg.HeartbeatInterval)

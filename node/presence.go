@@ -55,9 +55,10 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 	l.showDisk(time.Now())
 	for {
 		var evs []chat.Event
-		reannounce, pulled := false, false
+		reannounce, pulled := false, int64(-1)
 		select {
 		case <-ctx.Done():
+			l.drain(inbox)
 			return
 		case rec, ok := <-inbox:
 			if !ok {
@@ -85,9 +86,10 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 				r.h.hist.flush()
 				l.dirty = false
 			}
-		case m := <-r.syncCh:
-			evs = l.synced(m)
-			pulled = !m.start
+		case <-r.syncWake:
+			pending, done, results := r.takeSync()
+			evs = l.synced(pending, results)
+			pulled = done
 		case <-l.holdC:
 			evs = l.release()
 		case <-tick.C:
@@ -106,23 +108,36 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 		for _, ev := range evs {
 			r.emit(ev)
 		}
-		if pulled {
-			r.pulled.Add(1)
+		if pulled >= 0 {
+			r.pulled.Store(pulled)
 		}
 	}
 }
 
 // accept hands rec to the sink, the roster and the log, and returns the
 // events to emit and whether a re-announce is due.
+//
+// A chat line the log already has (fetched by sync, or a replay of one
+// from before admission's window) is dropped here: it says nothing of
+// its author's presence now. A line that brings back a lost member (or a
+// new one) asks it for the history missed meanwhile: a partition that
+// healed without a new connection is repaired at once.
 func (r *Room) accept(l *logView, rec Record) ([]chat.Event, bool) {
+	text := rec.Envelope.Kind.HasText()
+	if text && r.h.hist.known(r.topicName, rec.ID) {
+		return nil, false
+	}
 	if r.sink != nil {
 		r.sink.Append(rec)
 	}
 	r.mu.Lock()
 	evs, reannounce := r.roster.handle(rec, time.Now())
 	r.mu.Unlock()
-	if rec.Envelope.Kind.HasText() {
+	if text {
 		evs = l.live(rec, evs)
+	}
+	if reannounce && rec.Author != r.h.self {
+		r.h.sync.request(r, rec.Author)
 	}
 	return evs, reannounce
 }
@@ -162,7 +177,7 @@ func (r *Room) triggerAnnounce() {
 
 // peerEventLoop re-announces when a peer joins the topic, and asks it
 // for the history this node lacks; every SyncInterval (jittered) it asks
-// a member at random. pubsub reports the peers already in the topic as
+// the member it pulled from longest ago. pubsub reports the peers already in the topic as
 // joining, so a join pulls from everyone there.
 func (r *Room) peerEventLoop(ctx context.Context) {
 	defer r.annWG.Done()
@@ -202,7 +217,7 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 			}
 		case <-periodic.C:
 			if peers := r.topic.ListPeers(); len(peers) > 0 {
-				r.h.sync.request(r, peers[rand.N(len(peers))])
+				r.h.sync.request(r, r.h.sync.stalest(r, peers))
 			}
 			periodic.Reset(r.syncJitter())
 		}

@@ -17,6 +17,7 @@ import (
 
 	"lanchat/node/chat"
 	"lanchat/node/roomkey"
+	"lanchat/node/syncwire"
 	"lanchat/node/wire"
 )
 
@@ -37,7 +38,13 @@ var (
 	errSealedOpen = errors.New("node: sealed envelope in an open room")
 	errBadInner   = errors.New("node: sealed envelope holds a sealed envelope or one of another room")
 	errNoSeqno    = errors.New("node: message without a sequence number")
+	errLongAuthor = errors.New("node: author's peer ID too long")
 )
+
+// maxAuthorBytes bounds an author's peer ID: an Ed25519 key inlined is 38
+// bytes, a hashed key (RSA) 34. A longer one (a big key inlined) is
+// refused, live and from history: it would not fit the log.
+const maxAuthorBytes = 48
 
 // Room is this host in one chat room: the room's gossipsub topic and
 // subscription, its validator, roster, announcer (join, heartbeats,
@@ -82,13 +89,22 @@ type Room struct {
 	roster *roster
 
 	announceCh chan struct{} // re-announce trigger, cap 1
-	syncCh     chan syncMsg  // pulls to presence: starts and results
+
+	// History sync: pulls hand their results over without blocking (see
+	// syncNote); the presence goroutine takes them on syncWake.
+	syncMu      sync.Mutex
+	syncPending int                                // pulls queued or running; guarded by syncMu
+	syncDone    int64                              // pulls ended; guarded by syncMu
+	syncResults []syncMsg                          // guarded by syncMu
+	fetched     map[[syncwire.IDSize]byte]struct{} // lines fetched lately; guarded by syncMu
+	syncWake    chan struct{}                      // cap 1
+	pullMu      sync.Mutex                         // one pull of the room at a time
 
 	leaveOnce sync.Once
 	leaveErr  error
 	shutOnce  sync.Once
 	confirmed atomic.Bool  // test hook: every peer acked the leave
-	pulled    atomic.Int64 // test hook: pull results handled (and their events emitted)
+	pulled    atomic.Int64 // test hook: pulls ended and their events emitted
 }
 
 // Join joins the room called name (see [chat.ValidRoom]; front ends strip
@@ -166,7 +182,8 @@ func (h *Host) newRoom(ctx context.Context, name string, opts RoomOptions) (*Roo
 		out:        newOutbox(h.cfg.EventBuffer),
 		gone:       make(chan struct{}),
 		announceCh: make(chan struct{}, 1),
-		syncCh:     make(chan syncMsg, syncWorkers),
+		syncWake:   make(chan struct{}, 1),
+		fetched:    make(map[[syncwire.IDSize]byte]struct{}),
 	}
 	if opts.Passphrase != "" {
 		key, err := roomkey.Derive(h.cfg.PSK, name, opts.Passphrase)
@@ -441,6 +458,10 @@ func (r *Room) open(author peer.ID, data []byte) (wire.Envelope, error) {
 // pubsub.
 func (r *Room) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	author := m.GetFrom()
+	if len(author) > maxAuthorBytes {
+		r.h.adm.warnOnce(author, "rejected bad envelope", errLongAuthor)
+		return pubsub.ValidationReject
+	}
 	env, err := r.open(author, m.GetData())
 	if err != nil {
 		r.h.adm.warnOnce(author, "rejected bad envelope", err)

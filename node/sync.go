@@ -31,7 +31,7 @@ import (
 // then the requester fetches by ID what it lacks. A node pulls: it asks
 // when a peer joins the room's topic (a new member, a new connection to
 // one, or its own join, since pubsub reports the members already there),
-// and every SyncInterval (±25%) from one member at random, which repairs a
+// and every SyncInterval (±25%) from the member pulled from longest ago, which repairs a
 // partition that healed without a reconnection. Both sides of a new
 // connection pull, so each ends up with the other's lines.
 //
@@ -63,6 +63,7 @@ import (
 const (
 	syncProtocol     = protocol.ID("/lanchat/sync/1")
 	syncTimeout      = 30 * time.Second
+	syncIdle         = 5 * time.Second // the longest wait for one frame
 	syncWorkers      = 4
 	syncQueue        = 256
 	syncServe        = 8
@@ -71,14 +72,23 @@ const (
 	syncServeBurst   = 40
 	syncMaxRounds    = 32
 	syncBan          = 10 * time.Minute
+	// syncMinGap is the least time between two pulls of a room from one
+	// peer (retries aside): a peer re-subscribing over and over, or lines
+	// heard from it, cannot make this node pull (and check, and store)
+	// without pause.
+	syncMinGap = 10 * time.Second
 	// syncRetry is the first pause before asking again a peer that
 	// answered "not in the room" or "busy" (at a join, its side may not
 	// have seen our subscription yet); it doubles, syncRetries times
-	// (1.55 s in all).
+	// (6.35 s in all).
 	syncRetry   = 50 * time.Millisecond
-	syncRetries = 5
-	// maxSyncLimiters bounds the per-peer rate limiters kept.
+	syncRetries = 7
+	// maxSyncLimiters bounds the per-peer tables (rate limiters, last
+	// pulls, bans).
 	maxSyncLimiters = 1024
+	// maxFetched bounds a room's table of lines fetched lately, which
+	// keeps two pulls from fetching the same lines.
+	maxFetched = 20000
 )
 
 var (
@@ -88,11 +98,10 @@ var (
 	errProtocol  = errors.New("node: sync protocol violation")
 )
 
-// syncMsg is what a pull tells the room's presence goroutine: that it
-// starts (start), or its result: the checked lines, from peer, and how
-// many lines the peer holds below the window.
+// syncMsg is a pull's result for the room's presence goroutine: the
+// checked lines, from peer, and how many lines the peer holds below the
+// window that this node does not.
 type syncMsg struct {
-	start bool
 	peer  peer.ID
 	recs  []Record
 	older uint64
@@ -104,13 +113,20 @@ type syncJob struct {
 	tries int
 }
 
-// syncer runs a host's pulls (syncWorkers at once) and serves its peers'.
+type jobKey struct {
+	room *Room
+	peer peer.ID
+}
+
+// syncer runs a host's pulls (syncWorkers at once, one per room at a
+// time) and serves its peers'.
 type syncer struct {
 	h    *Host
 	jobs chan syncJob
 
 	mu       sync.Mutex
-	queued   map[string]bool // topic+"\x00"+peer queued or running
+	queued   map[jobKey]bool      // queued or running
+	last     map[jobKey]time.Time // when the last pull ended
 	serving  map[peer.ID]int
 	servingN int
 	limiters map[peer.ID]*rate.Limiter
@@ -122,39 +138,75 @@ type syncer struct {
 }
 
 func newSyncer(h *Host) *syncer {
-	return &syncer{h: h, jobs: make(chan syncJob, syncQueue), queued: make(map[string]bool),
-		serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter)}
+	return &syncer{h: h, jobs: make(chan syncJob, syncQueue), queued: make(map[jobKey]bool),
+		last: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter)}
 }
 
 // request queues a pull of r's log from p, unless one is queued or
-// running, p is banned, or the queue is full (the periodic pull catches
-// up then).
-func (s *syncer) request(r *Room, p peer.ID) {
-	s.queue(syncJob{room: r, peer: p})
+// running, the last ended less than syncMinGap ago, p is banned, or the
+// queue is full (the periodic pull catches up then). While it is queued
+// or running, r holds its live lines back (see [logView]).
+func (s *syncer) request(r *Room, p peer.ID) { s.queue(r, p, false) }
+
+// queue is request; with force, whatever the time since the last pull
+// (tests).
+func (s *syncer) queue(r *Room, p peer.ID, force bool) {
+	if s.enqueue(syncJob{room: r, peer: p}, force) {
+		r.syncNote(1, nil)
+	}
 }
 
-func (s *syncer) queue(j syncJob) {
+// enqueue queues j; a retry (or a forced pull) is queued even though j's
+// key is marked or its last pull recent.
+func (s *syncer) enqueue(j syncJob, retry bool) bool {
 	if s.h.bans.banned(j.peer) || j.room.isGone() {
-		return
+		return false
 	}
-	key := j.room.topicName + "\x00" + string(j.peer)
+	key := jobKey{j.room, j.peer}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.queued[key] && j.tries == 0 {
-		return
+	if !retry && (s.queued[key] || time.Since(s.last[key]) < syncMinGap) {
+		return false
 	}
 	select {
 	case s.jobs <- j:
 		s.queued[key] = true
+		return true
 	default:
 		delete(s.queued, key)
+		return false
 	}
 }
 
-func (s *syncer) done(j syncJob) {
+// finish ends j, and hands its room the result. After a pull that
+// succeeded the key may be queued again only from syncMinGap on; after a
+// failure, at once (the next peer event or line may find it ready).
+func (s *syncer) finish(j syncJob, res syncMsg, ok bool) {
+	key := jobKey{j.room, j.peer}
 	s.mu.Lock()
-	delete(s.queued, j.room.topicName+"\x00"+string(j.peer))
+	delete(s.queued, key)
+	if ok {
+		if len(s.last) >= maxSyncLimiters {
+			clear(s.last)
+		}
+		s.last[key] = time.Now()
+	}
 	s.mu.Unlock()
+	j.room.syncNote(-1, &res)
+}
+
+// stalest returns the one of peers that r pulled from longest ago (or
+// never), for the periodic pull: over a few rounds it asks every member.
+func (s *syncer) stalest(r *Room, peers []peer.ID) peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	best := peers[rand.N(len(peers))]
+	for _, p := range peers {
+		if s.last[jobKey{r, p}].Before(s.last[jobKey{r, best}]) {
+			best = p
+		}
+	}
+	return best
 }
 
 // worker runs queued pulls until ctx is done.
@@ -171,33 +223,34 @@ func (s *syncer) worker(ctx context.Context) {
 }
 
 func (s *syncer) run(ctx context.Context, j syncJob) {
-	err := s.pull(ctx, j.room, j.peer)
+	r := j.room
+	r.pullMu.Lock()
+	res, err := s.pull(ctx, r, j.peer)
+	r.pullMu.Unlock()
 	switch {
 	case err == nil:
 		s.pullsOK.Add(1)
-		s.done(j)
 	case (errors.Is(err, errNotJoined) || errors.Is(err, errBusy)) && j.tries < syncRetries:
 		t := time.NewTimer(syncRetry << j.tries)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return
-		case <-j.room.gone:
-			s.done(j)
-			return
+		case <-r.gone:
 		case <-t.C:
+			j.tries++
+			if s.enqueue(j, true) {
+				return // still pending
+			}
 		}
-		j.tries++
-		s.queue(j)
-	case errors.Is(err, errForged):
-		s.done(j)
-		s.cutOff(j.peer, j.room, err)
+	case errors.Is(err, errForged) || errors.Is(err, errProtocol) ||
+		errors.Is(err, syncwire.ErrMalformed) || errors.Is(err, reconcile.ErrMalformed):
+		s.cutOff(j.peer, r, err)
 	default:
-		s.done(j)
-		if !j.room.isGone() && ctx.Err() == nil {
-			j.room.log.Debug("history sync failed", "peer", j.peer, "err", err)
+		if !r.isGone() && ctx.Err() == nil {
+			r.log.Debug("history sync failed", "peer", j.peer, "err", err)
 		}
 	}
+	s.finish(j, res, err == nil)
 }
 
 // cutOff bans p and closes its connections.
@@ -208,7 +261,7 @@ func (s *syncer) cutOff(p peer.ID, r *Room, err error) {
 		r.log.Debug("close peer", "peer", p, "err", err)
 	}
 	s.h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), PeerID: p.String(), Text: fmt.Sprintf(
-		"peer %s sent history that does not check (forged or altered lines): disconnected, and ignored for %v", p, syncBan)})
+		"peer %s sent history that does not check (forged, altered or malformed): disconnected, and ignored for %s", p, span(syncBan))})
 }
 
 // counted wraps a stream so that its bytes, both ways, count in n.
@@ -229,31 +282,56 @@ func (c counted) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// frames reads the frames of a stream, each within syncIdle.
+type frames struct {
+	st network.Stream
+	br *bufio.Reader
+}
+
+func (f frames) next() (byte, []byte, error) {
+	f.st.SetReadDeadline(time.Now().Add(syncIdle))
+	return syncwire.ReadFrame(f.br, syncwire.MaxFrame)
+}
+
 // syncItems returns the room's lines in the sync window at now, and the
-// window's floor (unix ms): now minus SyncWindow, or the oldest of the
-// newest SyncMaxLines lines if later.
+// window's floor (unix ms, by the lines' signed order): now minus
+// SyncWindow, or, when the room has more lines than SyncMaxLines, the
+// oldest signed order among the newest SyncMaxLines — a millisecond
+// above it if the next older line shares it, since the other side would
+// count that one in and list it as missing.
 func (r *Room) syncItems(now time.Time) ([]store.Item, int64, error) {
 	// Lines waiting for the writer's next commit count too.
 	r.h.hist.flush()
 	since := now.Add(-r.h.cfg.SyncWindow)
-	items, err := r.h.hist.st.Items(r.topicName, since, r.h.cfg.SyncMaxLines)
+	items, err := r.h.hist.st.Items(r.topicName, since, r.h.cfg.SyncMaxLines+1)
 	if err != nil {
 		return nil, 0, err
 	}
 	floor := since.UnixMilli()
-	if len(items) >= r.h.cfg.SyncMaxLines && len(items) > 0 {
-		floor = max(floor, items[0].Sent.UnixMilli())
+	if len(items) > r.h.cfg.SyncMaxLines {
+		left := items[0].Order.UnixMilli()
+		items = items[1:]
+		oldest := items[0].Order.UnixMilli()
+		for _, it := range items {
+			oldest = min(oldest, it.Order.UnixMilli())
+		}
+		floor = max(floor, oldest)
+		if left >= floor {
+			floor = left + 1
+		}
 	}
 	return items, floor, nil
 }
 
-// reconcileSet builds the reconciliation set of the items at or above
-// floor, and the map from sync ID to message ID.
+// reconcileSet builds the reconciliation set of the items whose signed
+// order is at or above floor — the signed order, not this node's display
+// key, so that both sides agree on every line's place — and the map from
+// sync ID to message ID.
 func reconcileSet(items []store.Item, floor int64) (*reconcile.Set, map[[syncwire.IDSize]byte]string) {
 	rs := make([]reconcile.Item, 0, len(items))
 	ids := make(map[[syncwire.IDSize]byte]string, len(items))
 	for _, it := range items {
-		t := it.Sent.UnixMilli()
+		t := it.Order.UnixMilli()
 		if t < floor {
 			continue
 		}
@@ -264,52 +342,63 @@ func reconcileSet(items []store.Item, floor int64) (*reconcile.Set, map[[syncwir
 	return reconcile.NewSet(rs), ids
 }
 
-// pull reconciles r's log with p's and fetches what r lacks, handing the
-// checked lines to r's presence goroutine.
-func (s *syncer) pull(ctx context.Context, r *Room, p peer.ID) error {
-	if !r.syncStart() {
-		return chat.ErrLeft
-	}
-	res := syncMsg{peer: p}
-	defer func() { r.syncEnd(res) }()
+// helloAD is what a private room's hello proof is bound to: the protocol,
+// both peers and the topic.
+func helloAD(from, to peer.ID, topic string) []byte {
+	ad := []byte(string(syncProtocol) + " hello\x00")
+	ad = append(ad, from...)
+	ad = append(ad, to...)
+	return append(ad, topic...)
+}
 
+// pull reconciles r's log with p's and fetches what r lacks; the result
+// holds the checked lines. Any line that fails a check makes it return
+// errForged and no lines.
+func (s *syncer) pull(ctx context.Context, r *Room, p peer.ID) (syncMsg, error) {
+	res := syncMsg{peer: p}
+	if r.isGone() {
+		return res, chat.ErrLeft
+	}
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	st, err := s.h.host.NewStream(network.WithNoDial(ctx, "history sync"), p, syncProtocol)
 	if err != nil {
-		return fmt.Errorf("open sync stream: %w", err)
+		return res, fmt.Errorf("open sync stream: %w", err)
 	}
 	defer st.Close()
-	st.SetDeadline(time.Now().Add(syncTimeout))
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
 	c := counted{rw: st, n: &s.pullBytes}
-	br := bufio.NewReader(c)
+	in := frames{st: st, br: bufio.NewReader(c)}
 
 	now := time.Now()
 	items, floor, err := r.syncItems(now)
 	if err != nil {
-		return err
+		return res, err
 	}
-	if err := syncwire.WriteFrame(c, syncwire.TypeHello, syncwire.AppendHello(nil, syncwire.Hello{Topic: r.topicName, Floor: floor})); err != nil {
-		return fmt.Errorf("send hello: %w", err)
+	hello := syncwire.Hello{Topic: r.topicName, Floor: floor}
+	if r.key != nil {
+		hello.Proof = r.key.Seal(nil, helloAD(s.h.self, p, r.topicName))
 	}
-	typ, body, err := syncwire.ReadFrame(br, syncwire.MaxFrame)
+	if err := syncwire.WriteFrame(c, syncwire.TypeHello, syncwire.AppendHello(nil, hello)); err != nil {
+		return res, fmt.Errorf("send hello: %w", err)
+	}
+	typ, body, err := in.next()
 	if err != nil {
-		return fmt.Errorf("read welcome: %w", err)
+		return res, fmt.Errorf("read welcome: %w", err)
 	}
 	if typ != syncwire.TypeWelcome {
-		return fmt.Errorf("%w: frame %d for a welcome", errProtocol, typ)
+		return res, fmt.Errorf("%w: frame %d for a welcome", errProtocol, typ)
 	}
 	w, err := syncwire.DecodeWelcome(body)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errProtocol, err)
+		return res, err
 	}
 	switch w.Status {
 	case syncwire.StatusNotJoined:
-		return errNotJoined
+		return res, errNotJoined
 	case syncwire.StatusBusy:
-		return errBusy
+		return res, errBusy
 	}
 	floor = max(floor, w.Floor)
 	set, _ := reconcileSet(items, floor)
@@ -320,57 +409,59 @@ func (s *syncer) pull(ctx context.Context, r *Room, p peer.ID) error {
 	sess := set.NewSession(reconcileLimits())
 	msg, err := sess.Initiate()
 	if err != nil {
-		return fmt.Errorf("reconcile: %w", err)
+		return res, fmt.Errorf("reconcile: %w", err)
 	}
 	var need [][syncwire.IDSize]byte
 	for round := 0; msg != nil; round++ {
 		if round >= syncMaxRounds {
-			return fmt.Errorf("%w: more than %d rounds", errProtocol, syncMaxRounds)
+			return res, fmt.Errorf("%w: more than %d rounds", errProtocol, syncMaxRounds)
 		}
 		if err := syncwire.WriteFrame(c, syncwire.TypeReconcile, msg); err != nil {
-			return fmt.Errorf("send reconcile: %w", err)
+			return res, fmt.Errorf("send reconcile: %w", err)
 		}
-		typ, body, err := syncwire.ReadFrame(br, syncwire.MaxFrame)
+		typ, body, err := in.next()
 		if err != nil {
-			return fmt.Errorf("read reconcile: %w", err)
+			return res, fmt.Errorf("read reconcile: %w", err)
 		}
 		if typ != syncwire.TypeReconcile {
-			return fmt.Errorf("%w: frame %d for a reconcile", errProtocol, typ)
+			return res, fmt.Errorf("%w: frame %d for a reconcile", errProtocol, typ)
 		}
 		var n [][syncwire.IDSize]byte
 		msg, _, n, err = sess.Reconcile(body)
 		need = append(need, n...)
 		if errors.Is(err, reconcile.ErrTooManyRounds) {
-			// Fetch what was found; the next pull carries on.
-			break
+			break // fetch what was found; the next pull carries on
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %w", errProtocol, err)
+			return res, err
 		}
 		if len(need) > r.h.cfg.SyncMaxLines {
 			need = need[:r.h.cfg.SyncMaxLines]
 			break
 		}
 	}
+	need = r.notFetched(need)
 	if len(need) == 0 {
-		return nil
+		return res, nil
 	}
-	recs, err := s.fetch(c, br, r, need, floor, now)
+	recs, err := s.fetch(c, in, r, need, floor)
 	if err != nil {
-		return err
+		return res, err
 	}
+	r.markFetched(recs)
 	res.recs = recs
 	if cw, ok := st.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	return nil
+	return res, nil
 }
 
-// fetch asks for need, MaxFetch at a time, and checks every line served.
-// Any line that fails makes it return errForged and nothing else.
-func (s *syncer) fetch(w io.Writer, br *bufio.Reader, r *Room, need [][syncwire.IDSize]byte, floor int64, now time.Time) ([]Record, error) {
+// fetch asks for need, MaxFetch at a time, and checks every line served:
+// one asked for, not served before, of the room (see [Room.parseRaw]), and
+// in the window — its signed order at or above floor, the rule both sides
+// built their sets by.
+func (s *syncer) fetch(w io.Writer, in frames, r *Room, need [][syncwire.IDSize]byte, floor int64) ([]Record, error) {
 	var recs []Record
-	lo, hi := floor-r.h.cfg.SyncWindow.Milliseconds(), now.Add(r.h.cfg.SyncWindow).UnixMilli()
 	for len(need) > 0 {
 		chunk := need[:min(len(need), syncwire.MaxFetch)]
 		need = need[len(chunk):]
@@ -382,7 +473,7 @@ func (s *syncer) fetch(w io.Writer, br *bufio.Reader, r *Room, need [][syncwire.
 			return nil, fmt.Errorf("send fetch: %w", err)
 		}
 		for {
-			typ, body, err := syncwire.ReadFrame(br, syncwire.MaxFrame)
+			typ, body, err := in.next()
 			if err != nil {
 				return nil, fmt.Errorf("read record: %w", err)
 			}
@@ -404,8 +495,8 @@ func (s *syncer) fetch(w io.Writer, br *bufio.Reader, r *Room, need [][syncwire.
 				return nil, fmt.Errorf("%w: line %s not asked for, or sent twice", errForged, rec.ID)
 			}
 			delete(asked, id)
-			if o := rec.Envelope.Order(); o < lo || o > hi {
-				return nil, fmt.Errorf("%w: line %s of %v, outside the window", errForged, rec.ID, time.UnixMilli(o))
+			if o := rec.Envelope.Order(); o < floor {
+				return nil, fmt.Errorf("%w: line %s of %v, below the window's floor %v", errForged, rec.ID, time.UnixMilli(o), time.UnixMilli(floor))
 			}
 			recs = append(recs, rec)
 		}
@@ -421,10 +512,11 @@ func (s *syncer) handle(st network.Stream) {
 		return
 	}
 	defer st.Close()
-	st.SetDeadline(time.Now().Add(syncTimeout))
+	timeout := time.AfterFunc(syncTimeout, func() { st.Reset() })
+	defer timeout.Stop()
 	c := counted{rw: st, n: &s.serveBytes}
-	br := bufio.NewReader(c)
-	typ, body, err := syncwire.ReadFrame(br, syncwire.MaxFrame)
+	in := frames{st: st, br: bufio.NewReader(c)}
+	typ, body, err := in.next()
 	if err != nil || typ != syncwire.TypeHello {
 		st.Reset()
 		return
@@ -434,26 +526,33 @@ func (s *syncer) handle(st network.Stream) {
 		st.Reset()
 		return
 	}
-	welcome := func(status byte, floor int64, older uint64) error {
-		return syncwire.WriteFrame(c, syncwire.TypeWelcome, syncwire.AppendWelcome(nil, syncwire.Welcome{Status: status, Floor: floor, Older: older}))
+	welcome := func(status byte) {
+		syncwire.WriteFrame(c, syncwire.TypeWelcome, syncwire.AppendWelcome(nil, syncwire.Welcome{Status: status}))
 	}
 	r := s.h.roomByTopic(hello.Topic)
 	if r == nil || !r.hasMember(p) {
-		welcome(syncwire.StatusNotJoined, 0, 0)
+		welcome(syncwire.StatusNotJoined)
 		return
 	}
+	if r.key != nil {
+		if _, err := r.key.Open(hello.Proof, helloAD(p, s.h.self, r.topicName)); err != nil {
+			// Subscribed by the tag (which anyone sees), without the key.
+			welcome(syncwire.StatusNotJoined)
+			return
+		}
+	}
 	if !s.admit(p) {
-		welcome(syncwire.StatusBusy, 0, 0)
+		welcome(syncwire.StatusBusy)
 		return
 	}
 	defer s.release(p)
-	if err := s.serve(c, br, r, hello); err != nil && !errors.Is(err, io.EOF) {
+	if err := s.serve(c, in, r, hello); err != nil && !errors.Is(err, io.EOF) {
 		r.log.Debug("serving history sync failed", "peer", p, "err", err)
 		st.Reset()
 	}
 }
 
-func (s *syncer) serve(c io.Writer, br *bufio.Reader, r *Room, hello syncwire.Hello) error {
+func (s *syncer) serve(c io.Writer, in frames, r *Room, hello syncwire.Hello) error {
 	items, floor, err := r.syncItems(time.Now())
 	if err != nil {
 		return err
@@ -469,7 +568,7 @@ func (s *syncer) serve(c io.Writer, br *bufio.Reader, r *Room, hello syncwire.He
 	}
 	rounds, served := 0, 0
 	for {
-		typ, body, err := syncwire.ReadFrame(br, syncwire.MaxFrame)
+		typ, body, err := in.next()
 		if err != nil {
 			return err
 		}
@@ -574,22 +673,52 @@ func (r *Room) hasMember(p peer.ID) bool {
 	return false
 }
 
-// syncStart tells the presence goroutine that a pull begins, so that live
-// lines wait for its result; false when the room is gone.
-func (r *Room) syncStart() bool {
+// syncNote counts a pull queued (+1) or ended (-1, with its result) and
+// wakes the presence goroutine; it never blocks.
+func (r *Room) syncNote(delta int, res *syncMsg) {
+	r.syncMu.Lock()
+	r.syncPending += delta
+	if res != nil && (len(res.recs) > 0 || res.older > 0) {
+		r.syncResults = append(r.syncResults, *res)
+	}
+	r.syncDone += int64(max(-delta, 0))
+	r.syncMu.Unlock()
 	select {
-	case r.syncCh <- syncMsg{start: true}:
-		return true
-	case <-r.gone:
-		return false
+	case r.syncWake <- struct{}{}:
+	default:
 	}
 }
 
-// syncEnd hands a pull's result to the presence goroutine.
-func (r *Room) syncEnd(m syncMsg) {
-	select {
-	case r.syncCh <- m:
-	case <-r.gone:
+// takeSync returns the pulls pending and the results not taken yet.
+func (r *Room) takeSync() (pending int, done int64, results []syncMsg) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	results, r.syncResults = r.syncResults, nil
+	return r.syncPending, r.syncDone, results
+}
+
+// notFetched returns the IDs of need not fetched lately by this room.
+func (r *Room) notFetched(need [][syncwire.IDSize]byte) [][syncwire.IDSize]byte {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	out := need[:0]
+	for _, id := range need {
+		if _, ok := r.fetched[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// markFetched notes recs as fetched.
+func (r *Room) markFetched(recs []Record) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	if len(r.fetched)+len(recs) > maxFetched {
+		clear(r.fetched)
+	}
+	for _, rec := range recs {
+		r.fetched[syncID(rec.ID)] = struct{}{}
 	}
 }
 

@@ -559,8 +559,11 @@ func TestLANHistoryCorruptStore(t *testing.T) {
 func TestLANHistoryCatchUp(t *testing.T) {
 	for _, n := range []int{1000, 10000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			if n > 1000 && testing.Short() {
-				t.Skip("10,000 lines: skipped with -short")
+			if n > 1000 && os.Getenv("LANCHAT_LAN_10K") == "" {
+				// Filling a log with 10,000 lines takes 8 senders ~15 s, and
+				// under the load of the whole suite far longer: .ci/run runs
+				// it on its own, as a benchmark step.
+				t.Skip("10,000 lines: set LANCHAT_LAN_10K=1 (.ci/run does, in its own step)")
 			}
 			catchUp(t, n)
 		})

@@ -17,8 +17,12 @@ const (
 	MaxRawLen    = 2 << 20 // bytes of [Line.Raw]; a sanity bound, node applies its own
 )
 
-// recordV1 is the first byte of a version 1 value. ONLY APPEND new versions.
-const recordV1 = 1
+// The first byte of a value: its version. ONLY APPEND new versions.
+// Version 2 adds the order time after the sequence number.
+const (
+	recordV1 = 1
+	recordV2 = 2
+)
 
 const fixedLen = 1 + 8 + 8 + 8
 
@@ -39,9 +43,18 @@ type Line struct {
 	ID       string    // "<author peer ID>/<seqno hex>", unique within the room
 	Author   string    // the author's peer ID, as text
 	Seqno    uint64    // the author's sequence number
-	Sent     time.Time // the sender's clock; the display order key
+	Sent     time.Time // the display order key: this node's, as it placed the line
+	Order    time.Time // the order key as signed, the same on every node (sync's); zero = Sent
 	Received time.Time // when this node first got it; may be zero
 	Raw      []byte    // the signed record, opaque here
+}
+
+// order returns l's signed order key, Sent when it has none.
+func (l Line) order() time.Time {
+	if l.Order.IsZero() {
+		return l.Sent
+	}
+	return l.Order
 }
 
 // MessageID returns the ID of the line author sent with seqno, in the form
@@ -71,12 +84,13 @@ func inRange(t time.Time) bool {
 
 // encodeRecord returns the version 1 value of l (l.Room is not included).
 func encodeRecord(l Line) []byte {
-	n := fixedLen + 3*binary.MaxVarintLen64 + len(l.Author) + len(l.ID) + len(l.Raw)
+	n := fixedLen + 8 + 3*binary.MaxVarintLen64 + len(l.Author) + len(l.ID) + len(l.Raw)
 	b := make([]byte, 0, n)
-	b = append(b, recordV1)
+	b = append(b, recordV2)
 	b = binary.BigEndian.AppendUint64(b, uint64(encodeTime(l.Sent)))
 	b = binary.BigEndian.AppendUint64(b, uint64(encodeTime(l.Received)))
 	b = binary.BigEndian.AppendUint64(b, l.Seqno)
+	b = binary.BigEndian.AppendUint64(b, uint64(encodeTime(l.order())))
 	for _, f := range [][]byte{[]byte(l.Author), []byte(l.ID), l.Raw} {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
@@ -92,7 +106,7 @@ func decodeRecord(b []byte) (Line, error) {
 	if len(b) < fixedLen {
 		return l, fmt.Errorf("%w: %d bytes, short", errRecord, len(b))
 	}
-	if b[0] != recordV1 {
+	if b[0] != recordV1 && b[0] != recordV2 {
 		return l, fmt.Errorf("%w: unknown version %d", errRecord, b[0])
 	}
 	sent := int64(binary.BigEndian.Uint64(b[1:]))
@@ -103,6 +117,18 @@ func decodeRecord(b []byte) (Line, error) {
 	l.Received = decodeTime(int64(binary.BigEndian.Uint64(b[9:])))
 	l.Seqno = binary.BigEndian.Uint64(b[17:])
 	rest := b[fixedLen:]
+	l.Order = l.Sent
+	if b[0] == recordV2 {
+		if len(rest) < 8 {
+			return Line{}, fmt.Errorf("%w: %d bytes, short", errRecord, len(b))
+		}
+		o := int64(binary.BigEndian.Uint64(rest))
+		if o == zeroTime {
+			return Line{}, fmt.Errorf("%w: no order time", errRecord)
+		}
+		l.Order = decodeTime(o)
+		rest = rest[8:]
+	}
 	field := func(name string, max int) ([]byte, error) {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 {
@@ -160,4 +186,18 @@ func keyID(k []byte) string {
 		return ""
 	}
 	return string(k[8:])
+}
+
+// valueOrder returns the signed order time of a stored value without
+// decoding the rest.
+func valueOrder(v []byte) (time.Time, bool) {
+	switch {
+	case len(v) >= fixedLen+8 && v[0] == recordV2:
+		o := int64(binary.BigEndian.Uint64(v[fixedLen:]))
+		return decodeTime(o), o != zeroTime
+	case len(v) >= fixedLen && v[0] == recordV1:
+		o := int64(binary.BigEndian.Uint64(v[1:]))
+		return decodeTime(o), o != zeroTime
+	}
+	return time.Time{}, false
 }

@@ -10,9 +10,21 @@ import (
 func TestRecordPinnedBytes(t *testing.T) {
 	l := Line{ID: "A/1", Author: "A", Seqno: 1, Sent: time.Unix(0, 0x0102030405060708), Raw: []byte("hi")}
 	got := hex.EncodeToString(encodeRecord(l))
-	want := "01" + "0102030405060708" + "8000000000000000" + "0000000000000001" + "0141" + "03412f31" + "026869"
+	want := "02" + "0102030405060708" + "8000000000000000" + "0000000000000001" + "0102030405060708" + "0141" + "03412f31" + "026869"
 	if got != want {
 		t.Errorf("encodeRecord = %s, want %s", got, want)
+	}
+	l.Order = time.Unix(0, 9)
+	got = hex.EncodeToString(encodeRecord(l))
+	want = "02" + "0102030405060708" + "8000000000000000" + "0000000000000001" + "0000000000000009" + "0141" + "03412f31" + "026869"
+	if got != want {
+		t.Errorf("encodeRecord with an order = %s, want %s", got, want)
+	}
+	// Version 1 (no order) still decodes, its order its sent time.
+	v1, _ := hex.DecodeString("01" + "0102030405060708" + "8000000000000000" + "0000000000000001" + "0141" + "03412f31" + "026869")
+	d, err := decodeRecord(v1)
+	if err != nil || !d.Order.Equal(d.Sent) || d.ID != "A/1" {
+		t.Errorf("decode of version 1 = %+v, %v", d, err)
 	}
 }
 
@@ -27,11 +39,12 @@ func TestRecordDecodeRejects(t *testing.T) {
 	tests := map[string][]byte{
 		"empty":       nil,
 		"short":       good[:10],
-		"version":     append([]byte{2}, good[1:]...),
+		"version":     append([]byte{3}, good[1:]...),
+		"zero order":  append(append(append([]byte(nil), good[:fixedLen]...), 0x80, 0, 0, 0, 0, 0, 0, 0), good[fixedLen+8:]...),
 		"truncated":   good[:len(good)-1],
 		"trailing":    append(append([]byte(nil), good...), 0),
-		"zero sent":   append(append([]byte{1}, 0x80, 0, 0, 0, 0, 0, 0, 0), good[9:]...),
-		"huge length": append(append([]byte(nil), good[:fixedLen]...), 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"zero sent":   append(append([]byte{2}, 0x80, 0, 0, 0, 0, 0, 0, 0), good[9:]...),
+		"huge length": append(append([]byte(nil), good[:fixedLen+8]...), 0xff, 0xff, 0xff, 0xff, 0x0f),
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -189,6 +189,10 @@ func mapErr(err error) error {
 	return err
 }
 
+// Validate reports whether l can be stored: [ErrInvalidLine] for an empty
+// or oversize field or a time that cannot be stored.
+func (l Line) Validate() error { return validLine(l) }
+
 func validLine(l Line) error {
 	switch {
 	case l.Room == "" || len(l.Room) > MaxRoomLen:
@@ -199,7 +203,7 @@ func validLine(l Line) error {
 		return fmt.Errorf("%w: author length %d", ErrInvalidLine, len(l.Author))
 	case len(l.Raw) > MaxRawLen:
 		return fmt.Errorf("%w: raw length %d", ErrInvalidLine, len(l.Raw))
-	case l.Sent.IsZero() || !inRange(l.Sent) || !inRange(l.Received):
+	case l.Sent.IsZero() || !inRange(l.Sent) || !inRange(l.Received) || !inRange(l.Order):
 		return fmt.Errorf("%w: time out of range", ErrInvalidLine)
 	}
 	return nil
@@ -382,15 +386,16 @@ func (s *Store) IDs(room string, since time.Time, max int) ([]string, error) {
 	return out, nil
 }
 
-// Item is a stored line's ID and display-order time, for sync.
+// Item is a stored line's ID and times, for sync.
 type Item struct {
-	ID   string
-	Sent time.Time // to the millisecond
+	ID    string
+	Sent  time.Time // the display order key, to the millisecond
+	Order time.Time // the signed order key ([Line.Order])
 }
 
-// Items returns, for sync, the ID and time of the newest max lines of room
-// sent at or after since (to the millisecond), oldest first. max <= 0
-// means no limit. It reads only keys, not records.
+// Items returns, for sync, the ID and times of the newest max lines of
+// room placed (by [Line.Sent], to the millisecond) at or after since,
+// newest last. max <= 0 means no limit. Damaged records are skipped.
 func (s *Store) Items(room string, since time.Time, max int) ([]Item, error) {
 	var out []Item
 	floor := lineKey(since, "")
@@ -400,11 +405,15 @@ func (s *Store) Items(room string, since time.Time, max int) ([]Item, error) {
 			return nil
 		}
 		c := lb.Cursor()
-		for k, _ := c.Last(); k != nil && (max <= 0 || len(out) < max); k, _ = c.Prev() {
+		for k, v := c.Last(); k != nil && (max <= 0 || len(out) < max); k, v = c.Prev() {
 			if bytes.Compare(k, floor) < 0 {
 				break
 			}
-			out = append(out, Item{ID: keyID(k), Sent: keyTime(k)})
+			order, ok := valueOrder(v)
+			if !ok {
+				continue
+			}
+			out = append(out, Item{ID: keyID(k), Sent: keyTime(k), Order: order})
 		}
 		return nil
 	})

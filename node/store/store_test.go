@@ -57,7 +57,7 @@ func ids(ls []Line) []string {
 
 func sameLine(a, b Line) bool {
 	return a.Room == b.Room && a.ID == b.ID && a.Author == b.Author && a.Seqno == b.Seqno &&
-		a.Sent.Equal(b.Sent) && a.Received.Equal(b.Received) && bytes.Equal(a.Raw, b.Raw)
+		a.Sent.Equal(b.Sent) && a.Received.Equal(b.Received) && a.order().Equal(b.order()) && bytes.Equal(a.Raw, b.Raw)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -447,7 +447,7 @@ func TestItemsAndCount(t *testing.T) {
 	var lines []Line
 	for i := range 5 {
 		lines = append(lines, Line{Room: "r", ID: MessageID("a", uint64(i)), Author: "a", Seqno: uint64(i),
-			Sent: base.Add(time.Duration(i) * time.Second), Raw: []byte{byte(i)}})
+			Sent: base.Add(time.Duration(i) * time.Second), Order: base.Add(-time.Duration(i) * time.Hour), Raw: []byte{byte(i)}})
 	}
 	if _, err := s.AppendBatch(lines); err != nil {
 		t.Fatal(err)
@@ -456,7 +456,7 @@ func TestItemsAndCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 3 || items[0].ID != lines[2].ID || !items[0].Sent.Equal(lines[2].Sent) || items[2].ID != lines[4].ID {
+	if len(items) != 3 || items[0].ID != lines[2].ID || !items[0].Sent.Equal(lines[2].Sent) || !items[0].Order.Equal(lines[2].Order) || items[2].ID != lines[4].ID {
 		t.Fatalf("Items = %v, want the lines 2..4", items)
 	}
 	if items, _ := s.Items("r", base.Add(3*time.Second), 0); len(items) != 2 {

@@ -19,7 +19,10 @@
 //
 //	1 hello      requester → responder: topic (uvarint length, 1..256
 //	             bytes), floor (int64 unix ms): the oldest line the
-//	             requester reconciles
+//	             requester reconciles, proof (uvarint length, 0..64
+//	             bytes): for a private room, the room key sealing
+//	             nothing, bound to both peers and the topic — so only a
+//	             member with the passphrase is served
 //	2 welcome    responder → requester: status (u8: 0 ok, 1 not in the
 //	             room, 2 busy), floor (int64 unix ms: the floor both use,
 //	             the later of the two), older (uvarint: lines the
@@ -36,12 +39,13 @@
 // needed; the requester closes the stream. A frame out of turn ends it.
 //
 // Example, the hello for topic "lanchat/2/room/lobby" with floor
-// 0x0193a5b2c3d4:
+// 0x0193a5b2c3d4 (an open room: no proof):
 //
-//	1e                                 length 30
+//	1f                                 length 31
 //	01                                 hello
 //	14 6c 61 … 62 79                   topic (20 bytes)
 //	00 00 01 93 a5 b2 c3 d4            floor
+//	00                                 proof (none)
 package syncwire
 
 import (
@@ -82,6 +86,8 @@ const (
 	MaxRecord = 12 << 10
 	// IDSize is the size of a line's sync ID.
 	IDSize = 16
+	// MaxProof is the longest proof in a hello.
+	MaxProof = 64
 )
 
 // ErrMalformed is wrapped by every decoding error.
@@ -90,7 +96,8 @@ var ErrMalformed = errors.New("syncwire: malformed frame")
 // Hello opens an exchange.
 type Hello struct {
 	Topic string
-	Floor int64 // unix ms
+	Floor int64  // unix ms
+	Proof []byte // of the room key, for a private room; else empty
 }
 
 // Welcome answers a hello.
@@ -138,17 +145,30 @@ func ReadFrame(r *bufio.Reader, max int) (typ byte, body []byte, err error) {
 func AppendHello(b []byte, h Hello) []byte {
 	b = binary.AppendUvarint(b, uint64(len(h.Topic)))
 	b = append(b, h.Topic...)
-	return binary.BigEndian.AppendUint64(b, uint64(h.Floor))
+	b = binary.BigEndian.AppendUint64(b, uint64(h.Floor))
+	b = binary.AppendUvarint(b, uint64(len(h.Proof)))
+	return append(b, h.Proof...)
 }
 
 // DecodeHello parses a hello body.
 func DecodeHello(b []byte) (Hello, error) {
+	bad := fmt.Errorf("%w: hello of %d bytes", ErrMalformed, len(b))
 	n, k := binary.Uvarint(b)
-	if k <= 0 || n == 0 || n > MaxTopic || uint64(len(b)-k) != n+8 {
-		return Hello{}, fmt.Errorf("%w: hello of %d bytes", ErrMalformed, len(b))
+	if k <= 0 || n == 0 || n > MaxTopic || uint64(len(b)-k) < n+8 {
+		return Hello{}, bad
 	}
-	topic := string(b[k : k+int(n)])
-	return Hello{Topic: topic, Floor: int64(binary.BigEndian.Uint64(b[k+int(n):]))}, nil
+	h := Hello{Topic: string(b[k : k+int(n)])}
+	rest := b[k+int(n):]
+	h.Floor = int64(binary.BigEndian.Uint64(rest))
+	rest = rest[8:]
+	p, k := binary.Uvarint(rest)
+	if k <= 0 || p > MaxProof || uint64(len(rest)-k) != p {
+		return Hello{}, bad
+	}
+	if p > 0 {
+		h.Proof = append([]byte(nil), rest[k:]...)
+	}
+	return h, nil
 }
 
 // AppendWelcome appends the body of w.

@@ -17,7 +17,7 @@ func TestHelloBytes(t *testing.T) {
 	if err := WriteFrame(&buf, TypeHello, body); err != nil {
 		t.Fatal(err)
 	}
-	want := "1e" + "01" + "14" + hex.EncodeToString([]byte("lanchat/2/room/lobby")) + "00000193a5b2c3d4"
+	want := "1f" + "01" + "14" + hex.EncodeToString([]byte("lanchat/2/room/lobby")) + "00000193a5b2c3d4" + "00"
 	if got := hex.EncodeToString(buf.Bytes()); got != want {
 		t.Fatalf("hello frame = %s, want %s", got, want)
 	}
@@ -26,8 +26,12 @@ func TestHelloBytes(t *testing.T) {
 		t.Fatalf("ReadFrame = %d, %v", typ, err)
 	}
 	h, err := DecodeHello(b)
-	if err != nil || h.Topic != "lanchat/2/room/lobby" || h.Floor != 0x0193a5b2c3d4 {
+	if err != nil || h.Topic != "lanchat/2/room/lobby" || h.Floor != 0x0193a5b2c3d4 || h.Proof != nil {
 		t.Fatalf("DecodeHello = %+v, %v", h, err)
+	}
+	p := Hello{Topic: "t", Floor: 1, Proof: []byte{1, 2, 3}}
+	if got, err := DecodeHello(AppendHello(nil, p)); err != nil || !bytes.Equal(got.Proof, p.Proof) {
+		t.Fatalf("hello with a proof = %+v, %v", got, err)
 	}
 }
 
@@ -47,6 +51,8 @@ func TestMalformed(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"empty hello":       {},
 		"hello no floor":    {1, 'a'},
+		"hello no proof":    AppendHello(nil, Hello{Topic: "t"})[:10],
+		"hello long proof":  AppendHello(nil, Hello{Topic: "t", Proof: make([]byte, MaxProof+1)}),
 		"hello long topic":  append([]byte{0x81, 0x02}, make([]byte, 257+8)...),
 		"hello trailing":    append(AppendHello(nil, Hello{Topic: "t"}), 0),
 		"hello empty topic": AppendHello(nil, Hello{}),
