@@ -95,7 +95,8 @@ func openHistory(cfg Config, self peer.ID, persistent bool, log *slog.Logger) (h
 	scfg := store.Config{MaxLines: cfg.HistoryMaxLines, MaxAge: cfg.HistoryMaxAge, Logger: log.With("component", "store")}
 	if cfg.DataDir != "" && persistent {
 		scfg.Path = filepath.Join(cfg.DataDir, self.String(), historyFile)
-		if err := os.MkdirAll(filepath.Dir(scfg.Path), 0o700); err == nil {
+		err := os.MkdirAll(filepath.Dir(scfg.Path), 0o700)
+		if err == nil {
 			h.st, err = store.Open(scfg)
 		}
 		switch {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"lanchat/node/chat"
+	"lanchat/node/store"
 	"lanchat/node/syncwire"
 	"lanchat/node/wire"
 )
@@ -693,5 +694,47 @@ func TestPrivateHelloProof(t *testing.T) {
 	fake := &Room{h: e.Host, name: "secret", wireID: ra.wireID, topicName: ra.topicName, fetched: map[[syncwire.IDSize]byte]struct{}{}}
 	if _, err := e.sync.pull(context.Background(), fake, a.self); !errors.Is(err, errNotJoined) {
 		t.Errorf("pull without the key = %v, want errNotJoined", err)
+	}
+}
+
+// TestLogUnusable: a data dir that cannot hold the log gives a notice and
+// a temporary log, never a refusal to chat; a log held by another process
+// is an error naming the data dir.
+func TestLogUnusable(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := persistentConfig("alice", dir)
+	cfg.DataDir = filepath.Join(file, "data")
+	a := startNode(t, cfg)
+	a.wait(5*time.Second, "notice", func(ev chat.Event) bool {
+		return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "history is kept only until lanchat exits")
+	})
+	if a.hist.temp == "" {
+		t.Error("no temporary log")
+	}
+	if err := a.Send("still chatting"); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(5*time.Second, "own line", isMessage("still chatting"))
+	id := a.id()
+	a.close()
+
+	cfg = persistentConfig("alice", dir)
+	held, err := store.Open(store.Config{Path: filepath.Join(cfg.DataDir, id, historyFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	h, err := Start(context.Background(), cfg)
+	if err == nil {
+		h.Close()
+		t.Fatal("Start with the log held by another: no error")
+	}
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "DataDir" || !strings.Contains(ce.Reason, "in use by another lanchat") {
+		t.Errorf("Start = %v, want a DataDir ConfigError saying the log is in use", err)
 	}
 }

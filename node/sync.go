@@ -546,7 +546,7 @@ func (s *syncer) handle(st network.Stream) {
 		return
 	}
 	defer s.release(p)
-	if err := s.serve(c, in, r, hello); err != nil && !errors.Is(err, io.EOF) {
+	if err := s.serve(c, in, r, hello); err != nil {
 		r.log.Debug("serving history sync failed", "peer", p, "err", err)
 		st.Reset()
 	}
@@ -569,6 +569,9 @@ func (s *syncer) serve(c io.Writer, in frames, r *Room, hello syncwire.Hello) er
 	rounds, served := 0, 0
 	for {
 		typ, body, err := in.next()
+		if errors.Is(err, io.EOF) {
+			return nil // the requester is done
+		}
 		if err != nil {
 			return err
 		}

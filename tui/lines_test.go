@@ -897,7 +897,7 @@ func BenchmarkLines(b *testing.B) {
 		mode LineMode
 	}{{"JSON", JSON}, {"Plain", Plain}} {
 		b.Run(mode.name, func(b *testing.B) {
-			w := &lineWriter{out: io.Discard, mode: mode.mode}
+			w := newLineWriter(io.Discard, mode.mode)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := w.event(ev); err != nil {
