@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/network"
 	"google.golang.org/protobuf/proto"
@@ -736,5 +738,112 @@ func TestLogUnusable(t *testing.T) {
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Field != "DataDir" || !strings.Contains(ce.Reason, "in use by another lanchat") {
 		t.Errorf("Start = %v, want a DataDir ConfigError saying the log is in use", err)
+	}
+}
+
+// linesAt signs lines by h in r, line i with clock orders[i].
+func linesAt(tb testing.TB, h *Host, r *Room, orders []int64, seq0 uint64) []store.Line {
+	tb.Helper()
+	out := make([]store.Line, len(orders))
+	for i, o := range orders {
+		data, err := wire.Encode(wire.Envelope{Kind: wire.KindMessage, Room: r.wireID, Sent: o, Clock: o, Nick: "seed", Text: fmt.Sprintf("l%d", i)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		seq := binary.BigEndian.AppendUint64(nil, seq0+uint64(i))
+		m := &pb.Message{From: []byte(h.self), Data: data, Seqno: seq, Topic: proto.String(r.topicName)}
+		b, _ := proto.Marshal(m)
+		if m.Signature, err = h.id.key.Sign(append([]byte(pubsub.SignPrefix), b...)); err != nil {
+			tb.Fatal(err)
+		}
+		out[i] = store.Line{Room: r.topicName, ID: messageID(h.self, seq), Author: h.self.String(), Seqno: seq0 + uint64(i),
+			Sent: time.UnixMilli(o), Order: time.UnixMilli(o), Received: time.Now(), Raw: rawMessage(m)}
+	}
+	return out
+}
+
+// TestSyncIdenticalLarge: identical logs larger than SyncMaxLines, with
+// ties at every millisecond, reconcile to nothing; one extra line to
+// exactly one fetch.
+func TestSyncIdenticalLarge(t *testing.T) {
+	for _, tie := range []int{1, 2, 3, 7} {
+		t.Run(fmt.Sprint("tie", tie), func(t *testing.T) {
+			ca, cb := testConfig("alice"), testConfig("bob")
+			ca.SyncMaxLines, cb.SyncMaxLines = 20, 20
+			a := startNode(t, ca)
+			b := startNode(t, cb)
+			b.connect(a)
+			waitKnown(5*time.Second, a, b)
+			base := time.Now().Add(-time.Hour).UnixMilli()
+			var orders []int64
+			for i := range 60 {
+				orders = append(orders, base+int64(i/tie))
+			}
+			src := startHost(t, testConfig("src"))
+			r := &Room{h: src.Host, wireID: testRoom, topicName: openTopic(testRoom)}
+			lines := linesAt(t, src.Host, r, orders, 1)
+			seed(t, a, lines)
+			seed(t, b, lines)
+			res, err := b.sync.pull(context.Background(), b.room, a.self)
+			if err != nil || len(res.recs) != 0 {
+				t.Fatalf("identical: %d recs, %v", len(res.recs), err)
+			}
+			extra := linesAt(t, src.Host, r, []int64{base + 100}, 1000)
+			seed(t, a, extra)
+			res, err = b.sync.pull(context.Background(), b.room, a.self)
+			if err != nil || len(res.recs) != 1 {
+				t.Fatalf("one apart (newest): %d recs, %v", len(res.recs), err)
+			}
+			// and the other way round
+			res, err = a.sync.pull(context.Background(), a.room, b.self)
+			if err != nil || len(res.recs) != 0 {
+				t.Fatalf("a from b: %d recs, %v", len(res.recs), err)
+			}
+			// a missing line inside the window
+			mid := linesAt(t, src.Host, r, []int64{base + 55/int64(tie)}, 2000)
+			seed(t, a, mid)
+			res, err = b.sync.pull(context.Background(), b.room, a.self)
+			if err != nil || len(res.recs) != 1 {
+				t.Fatalf("one apart (mid): %d recs, %v", len(res.recs), err)
+			}
+		})
+	}
+}
+
+// TestHoldOrder: a live line that comes after a pull ended but before
+// presence took its result waits behind the lines held for that pull.
+func TestHoldOrder(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	r := a.room
+	l := newLogView(r)
+	defer l.stopHold()
+	src := startHost(t, testConfig("src"))
+	sr := &Room{h: src.Host, wireID: testRoom, topicName: openTopic(testRoom)}
+	now := time.Now().UnixMilli()
+	lines := linesAt(t, src.Host, sr, []int64{now, now + 1}, 1)
+	var recs []Record
+	for _, ln := range lines {
+		rec, err := r.parseRaw(ln.Raw, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Received = time.Now()
+		recs = append(recs, rec)
+	}
+	ev := func(rec Record) []chat.Event {
+		return []chat.Event{{Kind: chat.KindMessage, ID: rec.ID, Text: rec.Envelope.Text}}
+	}
+	r.syncNote(1, nil) // queued
+	l.synced(1, nil)
+	if out := l.live(recs[0], ev(recs[0])); len(out) != 0 {
+		t.Fatalf("first line not held: %v", out)
+	}
+	// The pull ends: finish -> syncNote(-1) ... presence takes the inbox first.
+	r.syncMu.Lock()
+	r.syncPending--
+	r.syncMu.Unlock()
+	out := l.live(recs[1], ev(recs[1]))
+	if len(out) == 1 && len(l.held) == 1 {
+		t.Errorf("%q emitted while %q is still held (order inverted)", out[0].Text, l.held[0].Text)
 	}
 }

@@ -121,8 +121,12 @@ func roundOff(d time.Duration) time.Duration {
 func (l *logView) holding() bool {
 	l.r.syncMu.Lock()
 	l.pending = l.r.syncPending
+	waiting := len(l.r.syncResults) > 0
 	l.r.syncMu.Unlock()
-	if l.pending == 0 || l.expired {
+	// Until presence has taken the results of pulls that ended (and let
+	// the held lines out after them), a new line waits too: it must not
+	// pass the history, nor the lines held before it.
+	if l.expired || l.pending <= 0 && !waiting && len(l.held) == 0 {
 		return false
 	}
 	l.startHold()
@@ -157,7 +161,7 @@ func (l *logView) synced(pending int, results []syncMsg) []chat.Event {
 	for _, m := range results {
 		evs = append(evs, l.batch(m)...)
 	}
-	if pending == 0 {
+	if pending <= 0 {
 		evs = append(evs, l.release()...)
 		l.expired = false
 	}

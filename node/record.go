@@ -57,7 +57,8 @@ type Record struct {
 // subscription's buffer, after which pubsub drops them). Append is never
 // called after the room's Events channel is closed. A sink given to
 // several rooms is called from several goroutines. Lines fetched by
-// history sync are not live and are not passed to it. Append must not call
+// history sync are not live and are not passed to it, nor a live copy of
+// a line the log already has (it came by sync first, or is a replay). Append must not call
 // [Room.Leave], [Host.Leave] or [Host.Close]: they wait for it.
 type Sink interface {
 	Append(Record)

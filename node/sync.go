@@ -45,8 +45,8 @@ import (
 // checks a live one, and more: it is one the requester asked for, of the
 // room's topic, signed by its author (strict signing), its envelope a
 // message or action of the room (opened with the room key, for a private
-// room), at most MaxRecord bytes, and not more than a window older than
-// the floor nor a window ahead of the requester's clock. A peer that
+// room), at most MaxRecord bytes, and in the window: its signed order at
+// or above the floor both sides built their sets by. A peer that
 // serves one line that fails is cut off: every line of the exchange is
 // dropped, the connection closed, and the peer refused (connections and
 // sync) for syncBan. Fetched lines do not go through admission: they are
@@ -83,6 +83,9 @@ const (
 	// (6.35 s in all).
 	syncRetry   = 50 * time.Millisecond
 	syncRetries = 7
+	// syncBusyRoom is how long a pull waits before going back to the
+	// queue when another pull of its room is running.
+	syncBusyRoom = 20 * time.Millisecond
 	// maxSyncLimiters bounds the per-peer tables (rate limiters, last
 	// pulls, bans).
 	maxSyncLimiters = 1024
@@ -126,7 +129,8 @@ type syncer struct {
 
 	mu       sync.Mutex
 	queued   map[jobKey]bool      // queued or running
-	last     map[jobKey]time.Time // when the last pull ended
+	last     map[jobKey]time.Time // when the last successful pull ended
+	tried    map[jobKey]time.Time // when the last pull ended, whatever the outcome
 	serving  map[peer.ID]int
 	servingN int
 	limiters map[peer.ID]*rate.Limiter
@@ -139,7 +143,7 @@ type syncer struct {
 
 func newSyncer(h *Host) *syncer {
 	return &syncer{h: h, jobs: make(chan syncJob, syncQueue), queued: make(map[jobKey]bool),
-		last: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter)}
+		last: make(map[jobKey]time.Time), tried: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter)}
 }
 
 // request queues a pull of r's log from p, unless one is queued or
@@ -151,14 +155,14 @@ func (s *syncer) request(r *Room, p peer.ID) { s.queue(r, p, false) }
 // queue is request; with force, whatever the time since the last pull
 // (tests).
 func (s *syncer) queue(r *Room, p peer.ID, force bool) {
-	if s.enqueue(syncJob{room: r, peer: p}, force) {
-		r.syncNote(1, nil)
-	}
+	s.enqueue(syncJob{room: r, peer: p}, force, true)
 }
 
 // enqueue queues j; a retry (or a forced pull) is queued even though j's
-// key is marked or its last pull recent.
-func (s *syncer) enqueue(j syncJob, retry bool) bool {
+// key is marked or its last pull recent. A new job (count) is counted as
+// pending in its room before a worker can see it; a job put back is
+// pending already.
+func (s *syncer) enqueue(j syncJob, retry, count bool) bool {
 	if s.h.bans.banned(j.peer) || j.room.isGone() {
 		return false
 	}
@@ -168,12 +172,18 @@ func (s *syncer) enqueue(j syncJob, retry bool) bool {
 	if !retry && (s.queued[key] || time.Since(s.last[key]) < syncMinGap) {
 		return false
 	}
+	if count {
+		j.room.syncNote(1, nil)
+	}
 	select {
 	case s.jobs <- j:
 		s.queued[key] = true
 		return true
 	default:
 		delete(s.queued, key)
+		if count {
+			j.room.syncNote(-1, nil)
+		}
 		return false
 	}
 }
@@ -183,26 +193,30 @@ func (s *syncer) enqueue(j syncJob, retry bool) bool {
 // failure, at once (the next peer event or line may find it ready).
 func (s *syncer) finish(j syncJob, res syncMsg, ok bool) {
 	key := jobKey{j.room, j.peer}
+	now := time.Now()
 	s.mu.Lock()
 	delete(s.queued, key)
-	if ok {
-		if len(s.last) >= maxSyncLimiters {
-			clear(s.last)
-		}
-		s.last[key] = time.Now()
+	if len(s.last) >= maxSyncLimiters || len(s.tried) >= maxSyncLimiters {
+		clear(s.last)
+		clear(s.tried)
 	}
+	if ok {
+		s.last[key] = now
+	}
+	s.tried[key] = now
 	s.mu.Unlock()
 	j.room.syncNote(-1, &res)
 }
 
-// stalest returns the one of peers that r pulled from longest ago (or
-// never), for the periodic pull: over a few rounds it asks every member.
+// stalest returns the one of peers that r tried to pull from longest ago
+// (or never), for the periodic pull: over a few rounds it asks every
+// member, and one that never answers does not keep the others waiting.
 func (s *syncer) stalest(r *Room, peers []peer.ID) peer.ID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	best := peers[rand.N(len(peers))]
 	for _, p := range peers {
-		if s.last[jobKey{r, p}].Before(s.last[jobKey{r, best}]) {
+		if s.tried[jobKey{r, p}].Before(s.tried[jobKey{r, best}]) {
 			best = p
 		}
 	}
@@ -224,7 +238,22 @@ func (s *syncer) worker(ctx context.Context) {
 
 func (s *syncer) run(ctx context.Context, j syncJob) {
 	r := j.room
-	r.pullMu.Lock()
+	if !r.pullMu.TryLock() {
+		// A pull of this room is running: this one waits its turn in the
+		// queue, and the worker serves other rooms meanwhile.
+		t := time.NewTimer(syncBusyRoom)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-r.gone:
+		case <-t.C:
+			if s.enqueue(j, true, false) {
+				return
+			}
+		}
+		s.finish(j, syncMsg{peer: j.peer}, false)
+		return
+	}
 	res, err := s.pull(ctx, r, j.peer)
 	r.pullMu.Unlock()
 	switch {
@@ -238,7 +267,7 @@ func (s *syncer) run(ctx context.Context, j syncJob) {
 		case <-r.gone:
 		case <-t.C:
 			j.tries++
-			if s.enqueue(j, true) {
+			if s.enqueue(j, true, false) {
 				return // still pending
 			}
 		}

@@ -195,9 +195,9 @@ func valueOrder(v []byte) (time.Time, bool) {
 	case len(v) >= fixedLen+8 && v[0] == recordV2:
 		o := int64(binary.BigEndian.Uint64(v[fixedLen:]))
 		return decodeTime(o), o != zeroTime
-	case len(v) >= fixedLen && v[0] == recordV1:
-		o := int64(binary.BigEndian.Uint64(v[1:]))
-		return decodeTime(o), o != zeroTime
 	}
+	// Version 1 kept no signed order (its sent time is this node's
+	// display key): such a line is not offered to sync, whose sets must
+	// agree on every line's time.
 	return time.Time{}, false
 }
