@@ -67,37 +67,6 @@ func startHist(t *testing.T, bin string, h *netns.Host, dir, nick string, key []
 	return p
 }
 
-// waitScan calls step with each event of p's output in order, from the
-// first, waiting up to d for more, until step returns true; it returns
-// that event. It fails on exit or timeout. It costs O(events) in all,
-// for outputs of thousands of lines.
-func (p *lanProc) waitScan(t *testing.T, d time.Duration, what string, step func(lanEvent) bool) lanEvent {
-	t.Helper()
-	timeout := time.NewTimer(d)
-	defer timeout.Stop()
-	next := 0
-	for {
-		p.mu.Lock()
-		evs := append([]lanEvent(nil), p.events[next:]...) // the new ones only
-		changed, exited, code := p.changed, p.exited, p.code
-		p.mu.Unlock()
-		for _, e := range evs {
-			next++
-			if step(e) {
-				return e
-			}
-		}
-		if exited {
-			t.Fatalf("%s exited (code %d) before %s", p.nick, code, what)
-		}
-		select {
-		case <-changed:
-		case <-timeout.C:
-			t.Fatalf("%s: no %s within %v", p.nick, what, d)
-		}
-	}
-}
-
 // checkBatches checks the JSON mode's rule for history batches in p's
 // output for room: a "history" line with count N follows N history
 // messages of the room with nothing between them, and every history

@@ -468,18 +468,29 @@ func (p *lanProc) find(pred func(lanEvent) bool) (lanEvent, bool) {
 // pred, waiting up to d. It fails on exit or timeout.
 func (p *lanProc) waitFor(t *testing.T, d time.Duration, what string, pred func(lanEvent) bool) lanEvent {
 	t.Helper()
+	return p.waitScan(t, d, what, pred)
+}
+
+// waitScan calls step with each event of p's output in order, from the
+// first, waiting up to d for more, until step returns true; it returns
+// that event. It fails on exit or timeout. It costs O(events) in all,
+// for outputs of thousands of lines.
+func (p *lanProc) waitScan(t *testing.T, d time.Duration, what string, step func(lanEvent) bool) lanEvent {
+	t.Helper()
 	timeout := time.NewTimer(d)
 	defer timeout.Stop()
+	next := 0
 	for {
 		p.mu.Lock()
-		for _, e := range p.events {
-			if pred(e) {
-				p.mu.Unlock()
+		evs := append([]lanEvent(nil), p.events[next:]...) // the new ones only
+		changed, exited, code := p.changed, p.exited, p.code
+		p.mu.Unlock()
+		for _, e := range evs {
+			next++
+			if step(e) {
 				return e
 			}
 		}
-		changed, exited, code := p.changed, p.exited, p.code
-		p.mu.Unlock()
 		if exited {
 			t.Fatalf("%s exited (code %d) before %s", p.nick, code, what)
 		}

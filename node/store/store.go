@@ -360,32 +360,6 @@ func (s *Store) Recent(room string, n int) ([]Line, error) {
 	return out, nil
 }
 
-// IDs returns, for sync, the IDs of the newest max lines of room sent at or
-// after since (to the millisecond), oldest first. max <= 0 means no limit.
-func (s *Store) IDs(room string, since time.Time, max int) ([]string, error) {
-	var out []string
-	floor := lineKey(since, "")
-	err := s.view(func(tx *bolt.Tx) error {
-		lb, _ := roomBuckets(tx, room)
-		if lb == nil {
-			return nil
-		}
-		c := lb.Cursor()
-		for k, _ := c.Last(); k != nil && (max <= 0 || len(out) < max); k, _ = c.Prev() {
-			if bytes.Compare(k, floor) < 0 {
-				break
-			}
-			out = append(out, keyID(k))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: ids: %w", err)
-	}
-	reverse(out)
-	return out, nil
-}
-
 // Item is a stored line's ID and times, for sync.
 type Item struct {
 	ID    string

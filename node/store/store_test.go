@@ -161,7 +161,7 @@ func TestRecentOrder(t *testing.T) {
 	}
 }
 
-func TestIDsWindow(t *testing.T) {
+func TestItemsWindow(t *testing.T) {
 	s := open(t, Config{})
 	for i := range 10 {
 		mustAppend(t, s, line("r", "A", uint64(i), t0.Add(time.Duration(i)*time.Minute)))
@@ -181,9 +181,13 @@ func TestIDsWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.IDs("r", tt.since, tt.max)
+			items, err := s.Items("r", tt.since, tt.max)
+			var got []string
+			for _, it := range items {
+				got = append(got, it.ID)
+			}
 			if err != nil || !slices.Equal(got, tt.want) {
-				t.Errorf("IDs(%v, %d) = %v, %v, want %v", tt.since, tt.max, got, err, tt.want)
+				t.Errorf("Items(%v, %d) = %v, %v, want %v", tt.since, tt.max, got, err, tt.want)
 			}
 		})
 	}
