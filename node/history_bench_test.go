@@ -3,6 +3,8 @@ package node
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -96,8 +98,9 @@ func waitPulls(b *testing.B, tn *testNode, k int64) {
 
 // BenchmarkCatchUp measures a late joiner's catch-up on loopback: alice's
 // log holds N lines; carol connects and the benchmark times until carol
-// has all N as history events. Reports ms to catch up and the bytes of
-// carol's pull on the wire, both ways.
+// has all N as history events. Reports ms to catch up, the bytes of
+// carol's pull on the wire, both ways, and the size of alice's log file
+// with N lines (of ~60 bytes of text, ~190 bytes signed).
 func BenchmarkCatchUp(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -115,6 +118,9 @@ func BenchmarkCatchUp(b *testing.B) {
 				c.close()
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/catch-up")
+			if st, err := os.Stat(filepath.Join(a.hist.temp, historyFile)); err == nil {
+				b.ReportMetric(float64(st.Size()), "log-file-B")
+			}
 			b.ReportMetric(float64(bytes)/float64(b.N), "wire-B/catch-up")
 			b.ReportMetric(0, "ns/op")
 		})
