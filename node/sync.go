@@ -59,7 +59,12 @@ import (
 // fetches at most SyncMaxLines lines; a node serves at most syncServe
 // exchanges at once (syncServePerPeer per peer) and starts at most
 // syncServeRate a second per peer (after a burst), answering "busy" to
-// more; only members subscribed to the room's topic are served.
+// more; only members subscribed to the room's topic are served (for a
+// private room, only those who prove the room key); each frame must come
+// within syncIdle. As requester, it pulls a room from one peer at most
+// every syncMinGap, and fetches at most fetchRate lines a second (after
+// a burst of fetchBurst) whatever the peers; the log is pruned to its
+// bounds right after each batch.
 const (
 	syncProtocol     = protocol.ID("/lanchat/sync/1")
 	syncTimeout      = 30 * time.Second
@@ -92,6 +97,14 @@ const (
 	// maxFetched bounds a room's table of lines fetched lately, which
 	// keeps two pulls from fetching the same lines.
 	maxFetched = 20000
+	// fetchRate and fetchBurst are the host's budget of fetched lines, all
+	// rooms and peers together: each costs a signature check, a write and
+	// a line on screen, and identities cost nothing to make, so peers
+	// coming one after another cannot make this node fetch without end. A
+	// catch-up of the whole window fits the burst (at least twice
+	// SyncMaxLines); what does not fit waits for the next pull.
+	fetchRate  = 500
+	fetchBurst = 20000
 )
 
 var (
@@ -139,11 +152,14 @@ type syncer struct {
 	// this host's pulls and of those it served, and the pulls that ended
 	// without an error.
 	pullBytes, serveBytes, pullsOK atomic.Int64
+
+	fetchLim *rate.Limiter // lines fetched, see fetchRate
 }
 
 func newSyncer(h *Host) *syncer {
 	return &syncer{h: h, jobs: make(chan syncJob, syncQueue), queued: make(map[jobKey]bool),
-		last: make(map[jobKey]time.Time), tried: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter)}
+		fetchLim: rate.NewLimiter(fetchRate, max(fetchBurst, 2*h.cfg.SyncMaxLines)),
+		last:     make(map[jobKey]time.Time), tried: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter)}
 }
 
 // request queues a pull of r's log from p, unless one is queued or
@@ -470,9 +486,15 @@ func (s *syncer) pull(ctx context.Context, r *Room, p peer.ID) (syncMsg, error) 
 		}
 	}
 	need = r.notFetched(need)
+	if n := min(len(need), int(s.fetchLim.Tokens())); n < len(need) {
+		// The newest first (need is in time order); the rest at a later pull.
+		r.log.Info("fetching part of the history now, the rest later", "peer", p, "lines", n, "of", len(need))
+		need = need[len(need)-n:]
+	}
 	if len(need) == 0 {
 		return res, nil
 	}
+	s.fetchLim.ReserveN(time.Now(), len(need))
 	recs, err := s.fetch(c, in, r, need, floor)
 	if err != nil {
 		return res, err
