@@ -16,6 +16,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/network"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
 	"lanchat/node/chat"
@@ -845,5 +846,25 @@ func TestHoldOrder(t *testing.T) {
 	out := l.live(recs[1], ev(recs[1]))
 	if len(out) == 1 && len(l.held) == 1 {
 		t.Errorf("%q emitted while %q is still held (order inverted)", out[0].Text, l.held[0].Text)
+	}
+}
+
+// TestFetchBudget: what a host fetches is bounded whatever its peers; the
+// newest lines come first.
+func TestFetchBudget(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	lines := signedLines(t, a.Host, a.room, 50, 1)
+	seed(t, a, lines)
+	c := startHost(t, testConfig("carol"))
+	c.sync.fetchLim = rate.NewLimiter(0, 20)
+	c.room = c.join(testRoom, "")
+	c.connect(a)
+	c.wait(5*time.Second, "history", func(ev chat.Event) bool { return ev.Kind == chat.KindHistory })
+	got := historyOf(c, testRoom)
+	if len(got) != 20 {
+		t.Fatalf("carol fetched %d lines, want the budget's 20", len(got))
+	}
+	if want := "seeded line 30 of 50: lorem ipsum dolor sit amet"; got[0] != want {
+		t.Errorf("first line fetched %q, want the newest 20 from %q", got[0], want)
 	}
 }
