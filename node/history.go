@@ -92,7 +92,7 @@ func (h *history) pruneSoon() {
 func openHistory(cfg Config, self peer.ID, persistent bool, log *slog.Logger) (h *history, notice string, err error) {
 	h = &history{log: log, pending: make(map[string]bool), wake: make(chan struct{}, 1)}
 	h.idle = sync.NewCond(&h.mu)
-	scfg := store.Config{MaxLines: cfg.HistoryMaxLines, MaxAge: cfg.HistoryMaxAge, Logger: log.With("component", "store")}
+	scfg := store.Config{MaxLines: cfg.HistoryMaxLines, MaxAge: cfg.HistoryMaxAge, Logger: log}
 	if cfg.DataDir != "" && persistent {
 		scfg.Path = filepath.Join(cfg.DataDir, self.String(), historyFile)
 		err := os.MkdirAll(filepath.Dir(scfg.Path), 0o700)

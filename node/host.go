@@ -587,3 +587,44 @@ func (h *Host) linkDown(p peer.ID) time.Time {
 	}
 	return h.links.closedAt(p)
 }
+
+// redacted is a slog.Handler that keeps chat text out of logs: pubsub's
+// debug logs show the first 32 bytes of every message they send or
+// receive ("dataPrefix"), which for an open room is what people typed.
+// It replaces any attribute of that name, at any depth, once resolved.
+type redacted struct{ slog.Handler }
+
+func (h redacted) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(scrub(a))
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h redacted) WithAttrs(as []slog.Attr) slog.Handler {
+	for i := range as {
+		as[i] = scrub(as[i])
+	}
+	return redacted{h.Handler.WithAttrs(as)}
+}
+
+func (h redacted) WithGroup(name string) slog.Handler { return redacted{h.Handler.WithGroup(name)} }
+
+// scrub returns a with message data replaced, in groups too.
+func scrub(a slog.Attr) slog.Attr {
+	a.Value = a.Value.Resolve()
+	switch {
+	case a.Key == "dataPrefix" || a.Key == "data":
+		return slog.String(a.Key, "[not logged]")
+	case a.Value.Kind() == slog.KindGroup:
+		g := a.Value.Group()
+		out := make([]slog.Attr, len(g))
+		for i, b := range g {
+			out[i] = scrub(b)
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
+	}
+	return a
+}

@@ -198,7 +198,8 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		// signature checks finish out of order and so do deliveries. One
 		// core checks ~20000 signatures a second, plenty for a chat.
 		pubsub.WithValidateWorkers(1),
-		pubsub.WithLogger(h.log.With("lib", "pubsub")),
+		// Without the chat text it logs at debug level (see redacted).
+		pubsub.WithLogger(slog.New(redacted{h.log.Handler()}).With("lib", "pubsub")),
 	)
 	if err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
