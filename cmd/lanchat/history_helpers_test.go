@@ -73,6 +73,13 @@ func startHist(t *testing.T, bin string, h *netns.Host, dir, nick string, key []
 // message of the room is in such a batch. It returns the batches' ends.
 func checkBatches(t *testing.T, p *lanProc, room string) []lanEvent {
 	t.Helper()
+	// The end of the last batch comes right after its last line: it may
+	// not have been read yet.
+	if last, ok := lastHistory(p, room); ok {
+		p.waitFor(t, 5*time.Second, "the end of the last history batch", func(e lanEvent) bool {
+			return e.Type == "history" && e.Room == room && e.seq > last.seq
+		})
+	}
 	evs := p.all()
 	inBatch := map[int]bool{}
 	var ends []lanEvent
@@ -219,4 +226,15 @@ next:
 		}
 	}
 	return time.Time{}, false
+}
+
+// lastHistory returns p's last history message in room.
+func lastHistory(p *lanProc, room string) (lanEvent, bool) {
+	evs := p.all()
+	for i := len(evs) - 1; i >= 0; i-- {
+		if isHistory(evs[i]) && evs[i].Room == room {
+			return evs[i], true
+		}
+	}
+	return lanEvent{}, false
 }
