@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -149,16 +150,19 @@ func (h *history) known(room, id string) bool {
 }
 
 // add queues l for the writer unless the log has it, and reports whether
-// it was new. A room calls it from its presence goroutine only, so two
-// adds of one line never race.
+// it was new (and can be kept). A room calls it from its presence
+// goroutine only, so two adds of one line never race.
 func (h *history) add(l store.Line) bool {
+	return !h.known(l.Room, l.ID) && h.put(l)
+}
+
+// put queues l, which the caller found the log lacks, for the writer, and
+// reports whether it can be kept.
+func (h *history) put(l store.Line) bool {
 	if err := l.Validate(); err != nil {
 		// Never shown: a line that cannot be kept would be shown again by
 		// every pull.
 		h.log.Warn("dropping a line that cannot be logged", "id", l.ID, "err", err)
-		return false
-	}
-	if h.known(l.Room, l.ID) {
 		return false
 	}
 	h.mu.Lock()
@@ -203,7 +207,6 @@ func (h *history) commit() {
 
 // flush waits until every line added so far is committed.
 func (h *history) flush() {
-	h.commit()
 	h.mu.Lock()
 	for h.busy || len(h.queue) > 0 {
 		h.mu.Unlock()
@@ -347,10 +350,7 @@ type ordered struct {
 
 func sortBatch(b []ordered) {
 	slices.SortFunc(b, func(x, y ordered) int {
-		if x.order != y.order {
-			return int(max(min(x.order-y.order, 1), -1))
-		}
-		return strings.Compare(x.rec.ID, y.rec.ID)
+		return cmp.Or(cmp.Compare(x.order, y.order), strings.Compare(x.rec.ID, y.rec.ID))
 	})
 }
 

@@ -60,9 +60,10 @@ func (l *logView) showDisk(now time.Time) {
 	l.r.emit(chat.Event{Kind: chat.KindHistory, Room: l.r.name, Time: now, Count: len(evs)})
 }
 
-// live logs a live chat line and returns evs, the roster's events for it,
-// without its message event if the log had the line, and with the message
-// event held back while a pull is in flight.
+// live logs a live chat line that the log lacks ([Room.accept] checked)
+// and returns evs, the roster's events for it, without its message event
+// if the line cannot be kept, and with the message event held back while
+// a pull is in flight.
 func (l *logView) live(rec Record, evs []chat.Event) []chat.Event {
 	r := l.r
 	env := rec.Envelope
@@ -70,7 +71,7 @@ func (l *logView) live(rec Record, evs []chat.Event) []chat.Event {
 	if rec.Author != r.h.self {
 		r.h.clock.observe(env.Order(), rec.Received.UnixMilli())
 	}
-	added := r.h.hist.add(r.line(rec, order))
+	added := r.h.hist.put(r.line(rec, order))
 	if added && rec.Author == r.h.self {
 		// Our own line may be the only copy (nobody else is here): it is
 		// on disk before its echo says it was sent (see presenceLoop).

@@ -501,9 +501,7 @@ func (s *syncer) pull(ctx context.Context, r *Room, p peer.ID) (syncMsg, error) 
 	}
 	r.markFetched(recs)
 	res.recs = recs
-	if cw, ok := st.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
+	st.CloseWrite()
 	return res, nil
 }
 
