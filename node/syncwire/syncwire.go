@@ -7,7 +7,9 @@
 //
 // Both directions are a sequence of frames: an unsigned varint length
 // (encoding/binary's Uvarint), then that many bytes, the first of which
-// is the frame's type. A frame is at most [MaxFrame] bytes.
+// is the frame's type. A frame is at most [MaxFrame] bytes. Every varint,
+// here and in the bodies, must be in its shortest form: a message has
+// one encoding.
 //
 //	+----------+------+---------+
 //	| length   | type | body    |
@@ -124,7 +126,7 @@ func WriteFrame(w io.Writer, typ byte, body []byte) error {
 // ended between frames.
 func ReadFrame(r *bufio.Reader, max int) (typ byte, body []byte, err error) {
 	max = min(max, MaxFrame)
-	n, err := binary.ReadUvarint(r)
+	n, err := readUvarint(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return 0, nil, io.EOF
@@ -141,6 +143,40 @@ func ReadFrame(r *bufio.Reader, max int) (typ byte, body []byte, err error) {
 	return b[0], b[1:], nil
 }
 
+// uvarint is binary.Uvarint that also refuses a number not in its
+// shortest form (k ≤ 0), so that every message has one encoding.
+func uvarint(b []byte) (uint64, int) {
+	n, k := binary.Uvarint(b)
+	if k > 1 && b[k-1] == 0 {
+		return 0, -k
+	}
+	return n, k
+}
+
+// readUvarint is binary.ReadUvarint that refuses a number not in its
+// shortest form. io.EOF means r ended before the first byte.
+func readUvarint(r io.ByteReader) (uint64, error) {
+	var b [binary.MaxVarintLen64]byte
+	for i := range b {
+		c, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		b[i] = c
+		if c < 0x80 {
+			n, k := uvarint(b[:i+1])
+			if k <= 0 {
+				return 0, errors.New("varint not in its shortest form or too long")
+			}
+			return n, nil
+		}
+	}
+	return 0, errors.New("varint too long")
+}
+
 // AppendHello appends the body of h.
 func AppendHello(b []byte, h Hello) []byte {
 	b = binary.AppendUvarint(b, uint64(len(h.Topic)))
@@ -153,7 +189,7 @@ func AppendHello(b []byte, h Hello) []byte {
 // DecodeHello parses a hello body.
 func DecodeHello(b []byte) (Hello, error) {
 	bad := fmt.Errorf("%w: hello of %d bytes", ErrMalformed, len(b))
-	n, k := binary.Uvarint(b)
+	n, k := uvarint(b)
 	if k <= 0 || n == 0 || n > MaxTopic || uint64(len(b)-k) < n+8 {
 		return Hello{}, bad
 	}
@@ -161,7 +197,7 @@ func DecodeHello(b []byte) (Hello, error) {
 	rest := b[k+int(n):]
 	h.Floor = int64(binary.BigEndian.Uint64(rest))
 	rest = rest[8:]
-	p, k := binary.Uvarint(rest)
+	p, k := uvarint(rest)
 	if k <= 0 || p > MaxProof || uint64(len(rest)-k) != p {
 		return Hello{}, bad
 	}
@@ -184,7 +220,7 @@ func DecodeWelcome(b []byte) (Welcome, error) {
 		return Welcome{}, fmt.Errorf("%w: welcome of %d bytes", ErrMalformed, len(b))
 	}
 	w := Welcome{Status: b[0], Floor: int64(binary.BigEndian.Uint64(b[1:9]))}
-	n, k := binary.Uvarint(b[9:])
+	n, k := uvarint(b[9:])
 	if k <= 0 || 9+k != len(b) {
 		return Welcome{}, fmt.Errorf("%w: welcome count", ErrMalformed)
 	}

@@ -84,6 +84,8 @@ func TestMalformed(t *testing.T) {
 		"oversize":    "\xff\xff\x7f",
 		"truncated":   "\x05\x01ab",
 		"bad varint":  "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+		"long form":   "\x85\x00\x01abcd", // 5, not in its shortest form
+		"cut varint":  "\x85",
 	} {
 		if _, _, err := ReadFrame(bufio.NewReader(strings.NewReader(s)), MaxFrame); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: ReadFrame err = %v", name, err)
@@ -111,19 +113,27 @@ func FuzzDecode(f *testing.F) {
 		if h, err := DecodeHello(b); err == nil && !bytes.Equal(AppendHello(nil, h), b) {
 			t.Fatalf("hello %x re-encodes differently", b)
 		}
-		if w, err := DecodeWelcome(b); err == nil && w.Status > StatusBusy {
-			t.Fatalf("welcome %x: status %d", b, w.Status)
+		if w, err := DecodeWelcome(b); err == nil && (w.Status > StatusBusy || !bytes.Equal(AppendWelcome(nil, w), b)) {
+			t.Fatalf("welcome %x: status %d, or re-encodes differently", b, w.Status)
 		}
 		if ids, err := DecodeFetch(b); err == nil && !bytes.Equal(AppendFetch(nil, ids), b) {
 			t.Fatalf("fetch %x re-encodes differently", b)
 		}
 		r := bufio.NewReader(bytes.NewReader(b))
+		var again bytes.Buffer
 		for {
-			if _, body, err := ReadFrame(r, 64); err != nil {
+			typ, body, err := ReadFrame(r, 64)
+			if err != nil {
 				break
 			} else if len(body) >= 64 {
 				t.Fatalf("frame body of %d bytes over max 64", len(body))
 			}
+			if err := WriteFrame(&again, typ, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.HasPrefix(b, again.Bytes()) {
+			t.Fatalf("frames of %x re-encode as %x", b, again.Bytes())
 		}
 	})
 }
