@@ -87,21 +87,23 @@ func (a *admission) setLimit(limit rate.Limit, burst int) {
 // after two minutes, after which anybody could publish it again); so is
 // traffic above the flood limit. Replays are checked first, so they do not
 // use up the author's flood allowance. An author not heard before must be
-// admitted first (see [admission.admitLocked]).
-func (a *admission) screen(from, src peer.ID, seq uint64) pubsub.ValidationResult {
+// admitted first (see [admission.admitLocked]). flood reports a message
+// dropped over the flood limit, which sync may fetch later (see
+// [syncer.lost]).
+func (a *admission) screen(from, src peer.ID, seq uint64) (res pubsub.ValidationResult, flood bool) {
 	a.mu.Lock()
 	au := a.authors[from]
 	if au == nil {
 		if !a.admitLocked(from, src) {
 			a.mu.Unlock()
 			a.warnOnce(src, "peer forwards messages of too many new authors; ignoring them", nil)
-			return pubsub.ValidationIgnore
+			return pubsub.ValidationIgnore, false
 		}
 		au = &author{lim: rate.NewLimiter(a.limit, a.burst)}
 		a.authors[from] = au
 	}
 	replay := !au.seqs.accept(seq)
-	flood := !replay && !au.lim.Allow()
+	flood = !replay && !au.lim.Allow()
 	if !replay && !flood {
 		au.heard = time.Now()
 	}
@@ -109,12 +111,12 @@ func (a *admission) screen(from, src peer.ID, seq uint64) pubsub.ValidationResul
 	switch {
 	case replay:
 		a.warnOnce(from, "ignored a replayed message", nil)
-		return pubsub.ValidationIgnore
+		return pubsub.ValidationIgnore, false
 	case flood:
 		a.warnOnce(from, "peer over the flood limit; dropping its messages", nil)
-		return pubsub.ValidationIgnore
+		return pubsub.ValidationIgnore, true
 	}
-	return pubsub.ValidationAccept
+	return pubsub.ValidationAccept, false
 }
 
 // admitLocked reports whether a first message of author from, forwarded by

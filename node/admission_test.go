@@ -35,7 +35,13 @@ func TestReplayWindowAcrossRooms(t *testing.T) {
 			roomB = append(roomB, s)
 		}
 	}
-	screen := func(seq uint64) pubsub.ValidationResult { return a.screen(bob, bob, seq) }
+	screen := func(seq uint64) pubsub.ValidationResult {
+		res, flood := a.screen(bob, bob, seq)
+		if flood {
+			t.Fatalf("screen(%d): over the flood limit", seq)
+		}
+		return res
+	}
 	// Room A arrives first, all of it; room B's lines come afterwards.
 	for _, seqs := range [][]uint64{roomA, roomB} {
 		for _, s := range seqs {
@@ -86,7 +92,7 @@ func TestSendBudgetUnderFloodLimit(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			seq++
-			if adm.screen(author, author, seq) != pubsub.ValidationAccept {
+			if res, _ := adm.screen(author, author, seq); res != pubsub.ValidationAccept {
 				dropped++
 			}
 			sent[kind]++

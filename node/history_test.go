@@ -868,3 +868,79 @@ func TestFetchBudget(t *testing.T) {
 		t.Errorf("first line fetched %q, want the newest 20 from %q", got[0], want)
 	}
 }
+
+// TestDroppedLinesRepaired: live lines the receiver dropped unseen — here
+// over a flood limit set below what the sender sends at once, as a burst
+// that reaches the validator all at once after a stall would be — are
+// fetched by sync soon after (not at the periodic pull, 45 s at the
+// earliest), each once.
+func TestDroppedLinesRepaired(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	const limit, burst = 20, 50
+	a.adm.setLimit(limit, burst)
+	b := startNode(t, testConfig("bob"))
+	b.sendLim.SetLimit(rate.Inf)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+
+	const n = 300
+	var texts []string
+	for i := range n {
+		text := fmt.Sprintf("burst %03d", i)
+		texts = append(texts, text)
+		if err := b.Send(text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	waitLines(a, 15*time.Second, texts)
+	fetched := len(historyOf(a, testRoom))
+	t.Logf("%d lines sent at once to a flood limit of %d/s after %d: all shown %v later, %d of them fetched by sync",
+		n, limit, burst, time.Since(start).Round(time.Millisecond), fetched)
+	if fetched == 0 {
+		t.Fatal("no line came by sync: nothing was dropped, the test shows nothing")
+	}
+	marker(t, b, "and after", a)
+	for _, text := range texts {
+		if c := textCount(a, testRoom, text); c != 1 {
+			t.Errorf("alice shows %q %d times, want once", text, c)
+		}
+	}
+}
+
+// TestDropTracer: the lines pubsub drops from its full queues plan a
+// repair pull from the peer that sent them; those it ignores on our
+// validator's word do not (a replay, say: admission says which are
+// floods).
+func TestDropTracer(t *testing.T) {
+	a, b := startPair(t)
+	topic := a.room.topicName
+	m := &pubsub.Message{Message: &pb.Message{Topic: &topic}, ReceivedFrom: b.self}
+	planned := func() bool {
+		a.sync.mu.Lock()
+		defer a.sync.mu.Unlock()
+		return a.sync.repairs[jobKey{a.room, b.self}] != nil
+	}
+	tr := dropTracer{a.Host}
+	tr.RejectMessage(m, pubsub.RejectValidationIgnored)
+	tr.RejectMessage(m, pubsub.RejectValidationFailed)
+	if planned() {
+		t.Fatal("a repair planned for a line our validator turned down")
+	}
+	for name, drop := range map[string]func(){
+		"validation queue full": func() { tr.RejectMessage(m, pubsub.RejectValidationQueueFull) },
+		"throttled":             func() { tr.RejectMessage(m, pubsub.RejectValidationThrottled) },
+		"undeliverable":         func() { tr.UndeliverableMessage(m) },
+	} {
+		a.sync.close()
+		a.sync.mu.Lock()
+		a.sync.closed = false
+		a.sync.mu.Unlock()
+		drop()
+		if !planned() {
+			t.Errorf("%s: no repair planned", name)
+		}
+	}
+	other := "lanchat/2/room/elsewhere"
+	tr.UndeliverableMessage(&pubsub.Message{Message: &pb.Message{Topic: &other}, ReceivedFrom: b.self})
+}

@@ -71,6 +71,10 @@ type Host struct {
 	clock hlc      // the clock of the lines we send
 	sync  *syncer  // history sync, both roles
 	bans  *bans    // peers cut off (the connection gater)
+	// byTopic maps the topic of each joined room to it (topic string →
+	// *Room), beside rooms, for pubsub's event loop, which must not wait
+	// for mu (see dropTracer).
+	byTopic sync.Map
 
 	out      *outbox // host-wide notices and errors
 	maxRooms int     // roomLimit(cfg.HeartbeatInterval)
@@ -198,6 +202,8 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		// signature checks finish out of order and so do deliveries. One
 		// core checks ~20000 signatures a second, plenty for a chat.
 		pubsub.WithValidateWorkers(1),
+		// Lines dropped from full queues are fetched by sync.
+		pubsub.WithRawTracer(dropTracer{h}),
 		// Without the chat text it logs at debug level (see redacted).
 		pubsub.WithLogger(slog.New(redacted{h.log.Handler()}).With("lib", "pubsub")),
 	)
@@ -493,6 +499,9 @@ func (h *Host) shutdown() error {
 		wg.Go(r.closeByHost)
 	}
 	wg.Wait()
+	if h.sync != nil {
+		h.sync.close()
+	}
 	if h.cancel != nil {
 		h.cancel()
 	}

@@ -238,6 +238,7 @@ func (h *Host) register(r *Room) error {
 		return chat.ErrClosed
 	}
 	h.rooms[r.name] = r
+	h.byTopic.Store(r.topicName, r)
 	r.nick = h.nick // under h.mu: SetNick either sees r or set the nick first
 	r.roster = newRoster(r.name, h.self, h.nick, time.Now(), h.cfg.HeartbeatInterval, h.cfg.LostAfter)
 	// Our own join comes first, before anything the goroutines emit; the
@@ -475,7 +476,10 @@ func (r *Room) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsu
 	now := time.Now()
 	// pubsub itself drops messages of ours that come back from the network.
 	if author != r.h.self {
-		if res := r.h.adm.screen(author, src, seq); res != pubsub.ValidationAccept {
+		if res, flood := r.h.adm.screen(author, src, seq); res != pubsub.ValidationAccept {
+			if flood {
+				r.h.sync.lost(r, src)
+			}
 			return res
 		}
 		leave := env.Kind == wire.KindLeave
@@ -647,6 +651,7 @@ func (r *Room) shutdown() {
 		r.h.mu.Lock()
 		if r.h.rooms[r.name] == r {
 			delete(r.h.rooms, r.name)
+			r.h.byTopic.CompareAndDelete(r.topicName, r)
 		}
 		r.h.mu.Unlock()
 	})

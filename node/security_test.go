@@ -637,7 +637,7 @@ func TestAuthorTableBounded(t *testing.T) {
 		a.authors[p] = &author{lim: rate.NewLimiter(recvRate, recvBurst), heard: t0.Add(time.Duration(i) * time.Millisecond)}
 	}
 	newcomer := peer.ID("newcomer")
-	if res := a.screen(newcomer, newcomer, 1); res != pubsub.ValidationAccept {
+	if res, _ := a.screen(newcomer, newcomer, 1); res != pubsub.ValidationAccept {
 		t.Fatalf("screen(newcomer) = %v, want accept", res)
 	}
 	if len(a.authors) > maxAuthors {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -105,6 +106,15 @@ const (
 	// SyncMaxLines); what does not fit waits for the next pull.
 	fetchRate  = 500
 	fetchBurst = 20000
+	// repairQuiet is how long after the last live line of a room that
+	// this node dropped unseen (see [syncer.lost]) it pulls the room from
+	// the peer that sent it.
+	repairQuiet = time.Second
+	// repairGap is the least time between the end of a pull of a room
+	// from a peer and a repair pull from it: less than syncMinGap, since
+	// only this node's own drops trigger it, and lines a user missed
+	// should not wait 10 s.
+	repairGap = 2 * time.Second
 )
 
 var (
@@ -154,12 +164,85 @@ type syncer struct {
 	pullBytes, serveBytes, pullsOK atomic.Int64
 
 	fetchLim *rate.Limiter // lines fetched, see fetchRate
+
+	repairs map[jobKey]*repair // under mu; see lost
+	closed  bool               // under mu: no more repairs
+}
+
+// repair is a pull to come, of lines dropped unseen.
+type repair struct {
+	t     *time.Timer
+	first time.Time // the first drop
 }
 
 func newSyncer(h *Host) *syncer {
 	return &syncer{h: h, jobs: make(chan syncJob, syncQueue), queued: make(map[jobKey]bool),
 		fetchLim: rate.NewLimiter(fetchRate, max(fetchBurst, 2*h.cfg.SyncMaxLines)),
-		last:     make(map[jobKey]time.Time), tried: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter)}
+		last:     make(map[jobKey]time.Time), tried: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter),
+		repairs: make(map[jobKey]*repair)}
+}
+
+// lost notes that a live line of r that p sent was dropped before this
+// node saw it: over its author's flood limit (a burst that reached the
+// validator all at once after a stall, say), or with pubsub's queues
+// full. pubsub and admission remember such a line as seen, so no live
+// path brings it again; sync does: r pulls from p once the drops stop,
+// repairQuiet after the last, or syncMinGap after the first if they go
+// on, but at least repairGap after the last pull from p. The fetch
+// budget holds as for any pull, so a flooding peer gains little the
+// periodic pull would not give it. It never blocks: pubsub's event loop
+// calls it.
+func (s *syncer) lost(r *Room, p peer.ID) {
+	if r == nil || p == "" || p == s.h.self {
+		return
+	}
+	key := jobKey{r, p}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if rp := s.repairs[key]; rp != nil {
+		if now.Sub(rp.first) < syncMinGap {
+			rp.t.Reset(repairQuiet)
+		}
+		return
+	}
+	if len(s.repairs) >= maxSyncLimiters {
+		return // the periodic pull repairs it
+	}
+	s.repairs[key] = &repair{first: now, t: time.AfterFunc(repairQuiet, func() { s.repair(key) })}
+}
+
+// repair queues the pull that lost planned, or waits until the key's
+// last pull is repairGap old and none is queued.
+func (s *syncer) repair(key jobKey) {
+	s.mu.Lock()
+	rp := s.repairs[key]
+	if rp == nil || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if wait := repairGap - time.Since(s.last[key]); wait > 0 || s.queued[key] {
+		rp.t.Reset(max(wait, repairQuiet))
+		s.mu.Unlock()
+		return
+	}
+	delete(s.repairs, key)
+	s.mu.Unlock()
+	s.enqueue(syncJob{room: key.room, peer: key.peer}, true, true)
+}
+
+// close stops the repairs to come.
+func (s *syncer) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for k, rp := range s.repairs {
+		rp.t.Stop()
+		delete(s.repairs, k)
+	}
 }
 
 // request queues a pull of r's log from p, unless one is queued or
@@ -703,17 +786,50 @@ func (s *syncer) release(p peer.ID) {
 	}
 }
 
-// roomByTopic returns the joined room of topic, or nil.
+// roomByTopic returns the joined room of topic, or nil. It takes no lock
+// of the host: pubsub's event loop calls it (see dropTracer).
 func (h *Host) roomByTopic(topic string) *Room {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, r := range h.rooms {
-		if r != nil && r.topicName == topic {
-			return r
-		}
+	if r, ok := h.byTopic.Load(topic); ok {
+		return r.(*Room)
 	}
 	return nil
 }
+
+// dropTracer is the pubsub RawTracer that tells sync of the live lines
+// pubsub dropped before this node saw them: the validation queue full
+// (a burst after a stall), or a room's subscription not read in time. It
+// runs in pubsub's event loop, so it only looks the room up and notes the
+// loss (see [syncer.lost]).
+type dropTracer struct{ h *Host }
+
+func (t dropTracer) RejectMessage(m *pubsub.Message, reason string) {
+	if reason == pubsub.RejectValidationQueueFull || reason == pubsub.RejectValidationThrottled {
+		t.lost(m)
+	}
+}
+
+func (t dropTracer) UndeliverableMessage(m *pubsub.Message) { t.lost(m) }
+
+func (t dropTracer) lost(m *pubsub.Message) {
+	t.h.sync.lost(t.h.roomByTopic(m.GetTopic()), m.ReceivedFrom)
+}
+
+func (dropTracer) AddPeer(peer.ID, protocol.ID)                         {}
+func (dropTracer) RemovePeer(peer.ID)                                   {}
+func (dropTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (dropTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (dropTracer) Join(string)                                          {}
+func (dropTracer) Leave(string)                                         {}
+func (dropTracer) Graft(peer.ID, string)                                {}
+func (dropTracer) Prune(peer.ID, string)                                {}
+func (dropTracer) ValidateMessage(*pubsub.Message)                      {}
+func (dropTracer) DeliverMessage(*pubsub.Message)                       {}
+func (dropTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (dropTracer) ThrottlePeer(peer.ID)                                 {}
+func (dropTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (dropTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (dropTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 
 // hasMember reports whether p is subscribed to the room's topic.
 func (r *Room) hasMember(p peer.ID) bool {
