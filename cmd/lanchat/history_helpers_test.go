@@ -228,6 +228,18 @@ next:
 	return time.Time{}, false
 }
 
+// logWarnings returns the first max warnings and errors of p's log.
+func logWarnings(p *lanProc, max int) []string {
+	b, _ := os.ReadFile(p.logFile)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if len(out) < max && (strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR")) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // lastHistory returns p's last history message in room.
 func lastHistory(p *lanProc, room string) (lanEvent, bool) {
 	evs := p.all()

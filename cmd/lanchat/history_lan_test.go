@@ -575,7 +575,7 @@ func catchUp(t *testing.T, n int) {
 	extra := []string{"--history-lines", "20000", "--sync-lines", fmt.Sprint(n)}
 	var sum struct {
 		seed, ready, fromStart, join, fromTopic time.Duration
-		got, senders                            int
+		got, senders, filled                    int
 	}
 	defer func() {
 		f := figure
@@ -588,8 +588,8 @@ func catchUp(t *testing.T, n int) {
 		}
 		reportSummary(t, fmt.Sprintf("LAN history catch-up summary: %d of %d lines shown by a late joiner %s after its start%s "+
 			"(its ready line at %s, its join event of the holder at %s; %s after its pubsub saw the holder, which starts the sync); "+
-			"filling the holder's log from %d senders took %s",
-			sum.got, n, f(sum.fromStart), target, f(sum.ready), f(sum.join), f(sum.fromTopic), sum.senders, f(sum.seed)))
+			"filling the holder's log from %d senders took %s (it had %d of the %d lines)",
+			sum.got, n, f(sum.fromStart), target, f(sum.ready), f(sum.join), f(sum.fromTopic), sum.senders, f(sum.seed), sum.filled, n))
 	}()
 
 	a := startHist(t, bin, lan.Host(1), dir, "a", key, extra...)
@@ -630,6 +630,12 @@ func catchUp(t *testing.T, n int) {
 		from[s.id] = s
 	}
 	var ids []string // in a's order of arrival
+	defer func() {
+		sum.filled = len(ids)
+		if t.Failed() && len(ids) < n {
+			t.Logf("a had %d of the %d lines; its warnings: %s", len(ids), n, strings.Join(logWarnings(a, 5), " | "))
+		}
+	}()
 	a.waitScan(t, 60*time.Second, fmt.Sprintf("the %d lines of the senders", n), func(e lanEvent) bool {
 		if e.Type == "message" && from[e.PeerID] != nil && strings.HasPrefix(e.Text, "catch-up line ") {
 			ids = append(ids, e.ID)
