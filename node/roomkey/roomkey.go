@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -89,6 +90,8 @@ func derive(psk []byte, room, passphrase string) (aeadKey, tag []byte, err error
 		return nil, nil, ErrEmptyPassphrase
 	}
 	root := argon2.IDKey([]byte(passphrase), []byte(kdfSalt+room), kdfTime, kdfMemory, kdfThreads, rootSize)
+	// Its 64 MiB back to the operating system now, not minutes later.
+	debug.FreeOSMemory()
 	aeadKey = make([]byte, chacha20poly1305.KeySize)
 	tag = make([]byte, tagSize)
 	// HKDF-SHA256 reads of at most 255*32 bytes cannot fail.

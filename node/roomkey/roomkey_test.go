@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -363,5 +365,24 @@ func BenchmarkOpen(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeriveGivesMemoryBack: the 64 MiB argon2id buffer of a room key goes
+// back to the operating system when Derive returns.
+func TestDeriveGivesMemoryBack(t *testing.T) {
+	held := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapSys - ms.HeapReleased
+	}
+	debug.FreeOSMemory()
+	before := held()
+	if _, err := Derive(nil, "dev", "room passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if after := held(); after > before+16<<20 {
+		t.Errorf("Derive left %d MiB of heap held from the OS (before: %d MiB), want the 64 MiB given back",
+			after>>20, before>>20)
 	}
 }
