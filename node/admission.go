@@ -8,6 +8,8 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
+
+	"lanchat/node/store"
 )
 
 // Admission limits, per author unless said otherwise.
@@ -16,11 +18,12 @@ const (
 	// across all rooms (and, later, streams).
 	recvRate  = 100
 	recvBurst = 500
-	// replayMemory is how long an author's replay window is remembered
-	// after its last message. A replay of its messages is recognised for
-	// that long; an author whose clock was set back by more than its uptime
-	// cannot be heard again for that long either (its new sequence numbers
-	// look old).
+	// replayMemory is how long an author's replay window is kept in
+	// memory after its last message. After that (or after a restart) its
+	// mark in the message log still tells a replay, for store.MarkAge;
+	// an author whose clock was set back by more than its uptime is not
+	// heard live for that long either (its new sequence numbers look old),
+	// though sync still brings its lines.
 	replayMemory = time.Hour
 	// maxAuthors bounds the authors remembered (replay window and flood
 	// limit, ~400 bytes each).
@@ -48,12 +51,27 @@ const (
 type admission struct {
 	log *slog.Logger
 
+	// marks is the memory of authors beyond the table, across runs: the
+	// message log's (nil: none). See [admission.takeMarks].
+	marks markBook
+
 	mu      sync.Mutex
 	limit   rate.Limit // per-author flood limit: recvRate (tests change it)
 	burst   int        // recvBurst
 	authors map[peer.ID]*author
 	intros  map[peer.ID]*rate.Limiter // new authors each relay may introduce
 	warned  map[peer.ID]bool
+	// forgot holds the marks of authors dropped from the table since the
+	// last takeMarks; saved is when that was.
+	forgot map[peer.ID]store.Mark
+	saved  time.Time
+}
+
+// markBook looks up the mark of an author that admission does not
+// remember: the highest sequence number accepted from it in an earlier
+// run, or before the table forgot it.
+type markBook interface {
+	mark(author peer.ID) (seq uint64, ok bool)
 }
 
 // author is what admission remembers of one message author.
@@ -71,6 +89,7 @@ func newAdmission(log *slog.Logger) *admission {
 		authors: make(map[peer.ID]*author),
 		intros:  make(map[peer.ID]*rate.Limiter),
 		warned:  make(map[peer.ID]bool),
+		forgot:  make(map[peer.ID]store.Mark),
 	}
 }
 
@@ -100,6 +119,9 @@ func (a *admission) screen(from, src peer.ID, seq uint64) (res pubsub.Validation
 			return pubsub.ValidationIgnore, false
 		}
 		au = &author{lim: rate.NewLimiter(a.limit, a.burst)}
+		if top, ok := a.markLocked(from); ok {
+			au.seqs.seed(top)
+		}
 		a.authors[from] = au
 	}
 	replay := !au.seqs.accept(seq)
@@ -141,9 +163,50 @@ func (a *admission) admitLocked(from, src peer.ID) bool {
 		}
 	}
 	if len(a.authors) >= maxAuthors {
-		delete(a.authors, oldest(a.authors, func(au *author) time.Time { return au.heard }))
+		a.forgetLocked(oldest(a.authors, func(au *author) time.Time { return au.heard }))
 	}
 	return true
+}
+
+// forgetLocked drops author p from the table, keeping its mark until the
+// next takeMarks; a.mu is held.
+func (a *admission) forgetLocked(p peer.ID) {
+	if au := a.authors[p]; au != nil && au.seqs.any && len(a.forgot) < maxAuthors {
+		a.forgot[p] = store.Mark{Seqno: au.seqs.top, Heard: au.heard}
+	}
+	delete(a.authors, p)
+}
+
+// markLocked returns the mark of an author not in the table: one it
+// forgot lately, or the log's; a.mu is held. The log lookup is a read of
+// the store (microseconds), only for an author not in the table.
+func (a *admission) markLocked(p peer.ID) (uint64, bool) {
+	if m, ok := a.forgot[p]; ok {
+		return m.Seqno, true
+	}
+	if a.marks == nil {
+		return 0, false
+	}
+	return a.marks.mark(p)
+}
+
+// takeMarks returns the marks to save in the log: those of the authors
+// heard since the last call, and of the authors forgotten since.
+func (a *admission) takeMarks(now time.Time) map[string]store.Mark {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]store.Mark, len(a.forgot))
+	for p, m := range a.forgot {
+		out[p.String()] = m
+	}
+	clear(a.forgot)
+	for p, au := range a.authors {
+		if au.seqs.any && !au.heard.Before(a.saved) {
+			out[p.String()] = store.Mark{Seqno: au.seqs.top, Heard: au.heard}
+		}
+	}
+	a.saved = now
+	return out
 }
 
 // oldest returns the peer of m whose time is the earliest, "" if m is
@@ -167,7 +230,7 @@ func (a *admission) prune(now time.Time) {
 	defer a.mu.Unlock()
 	for p, au := range a.authors {
 		if now.Sub(au.heard) >= replayMemory {
-			delete(a.authors, p)
+			a.forgetLocked(p)
 		}
 	}
 	for p, l := range a.intros {
@@ -230,6 +293,15 @@ func (w *seqWindow) accept(seq uint64) bool {
 	}
 	w.set(seq)
 	return true
+}
+
+// seed makes w an author's window that has accepted every number up to
+// top: what is known of an author from its mark.
+func (w *seqWindow) seed(top uint64) {
+	w.top, w.any = top, true
+	for i := range w.bits {
+		w.bits[i] = ^uint64(0)
+	}
 }
 
 func (w *seqWindow) has(seq uint64) bool {

@@ -149,6 +149,27 @@ func (h *history) known(room, id string) bool {
 	return ok
 }
 
+// mark returns the highest sequence number accepted from author in an
+// earlier run or before admission forgot it, if heard within
+// store.MarkAge (admission's markBook).
+func (h *history) mark(author peer.ID) (uint64, bool) {
+	m, ok, err := h.st.Mark(author.String())
+	if err != nil {
+		h.log.Warn("cannot read message log", "err", err)
+	}
+	if !ok || time.Since(m.Heard) > store.MarkAge {
+		return 0, false
+	}
+	return m.Seqno, true
+}
+
+// saveMarks stores admission's marks (see [admission.takeMarks]).
+func (h *history) saveMarks(marks map[string]store.Mark) {
+	if err := h.st.SaveMarks(marks); err != nil {
+		h.log.Warn("cannot write message log", "err", err)
+	}
+}
+
 // add queues l for the writer unless the log has it, and reports whether
 // it was new (and can be kept). A room calls it from its presence
 // goroutine only, so two adds of one line never race.

@@ -170,6 +170,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		return err
 	}
 	h.hist = hist
+	h.adm.marks = hist
 	if notice != "" {
 		h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), Text: notice})
 	}
@@ -523,6 +524,8 @@ func (h *Host) shutdown() error {
 		h.psCancel()
 	}
 	if h.hist != nil {
+		// After pubsub stopped: no author is heard any more.
+		h.hist.saveMarks(h.adm.takeMarks(time.Now()))
 		if e := h.hist.close(); e != nil && err == nil {
 			err = fmt.Errorf("close message log: %w", e)
 		}
@@ -555,6 +558,7 @@ func (h *Host) housekeeping(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			h.adm.prune(now)
+			h.hist.saveMarks(h.adm.takeMarks(now))
 			h.links.prune(now.Add(-h.cfg.LostAfter))
 		case p := <-h.olds:
 			h.log.Info("peer runs protocol 1", "peer", p)

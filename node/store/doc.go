@@ -20,6 +20,10 @@
 //	    "n"                  -> uint64 big-endian, lines in the room
 //	    bucket "lines"       key -> value (record below), FillPercent 1.0
 //	    bucket "ids"         message ID -> key
+//	bucket "marks"           author peer ID -> seqno (u64 BE) | heard ms (i64 BE)
+//
+// The marks are for anti-replay across runs (see [Mark]); an older lanchat
+// that does not know the bucket leaves it alone.
 //
 // A line's key orders it for display and makes appends (mostly in time
 // order) land on the right edge of the tree, hence FillPercent 1.0:

@@ -500,7 +500,9 @@ func (s *Store) Prune(now time.Time) (removed int, err error) {
 			}
 			removed += len(drop)
 		}
-		return nil
+		// Marks are not lines: not counted in removed.
+		_, err := pruneMarks(tx, now)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: prune: %w", err)

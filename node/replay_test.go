@@ -1,0 +1,106 @@
+package node
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"lanchat/node/chat"
+	"lanchat/node/wire"
+)
+
+// TestReplayAfterRestart: a key holder that recorded alice's signed
+// heartbeat and line publishes them again after alice left and bob
+// restarted (pubsub's seen-cache and admission's table are empty then):
+// bob shows neither a join of alice nor her old line. The mark of alice
+// in bob's log tells the replay.
+func TestReplayAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	alice := startNode(t, testConfig("alice"))
+	b := startNode(t, persistentConfig("bob", dir))
+	b.connect(alice)
+	waitKnown(5*time.Second, alice, b)
+	rec := newRawPeer(t, nil, openTopic(testRoom))
+	rec.join(t, alice)
+	fromAlice := func(k wire.Kind) func(*pubsub.Message, wire.Envelope) bool {
+		id := alice.id()
+		return func(m *pubsub.Message, env wire.Envelope) bool { return m.GetFrom().String() == id && env.Kind == k }
+	}
+	if err := alice.Send("old news"); err != nil {
+		t.Fatal(err)
+	}
+	oldLine := rec.capture(t, "alice's line", fromAlice(wire.KindMessage))
+	oldBeat := rec.capture(t, "alice's heartbeat", fromAlice(wire.KindHeartbeat))
+	b.wait(5*time.Second, "alice's line", isMessage("old news"))
+	alice.close()
+	b.wait(5*time.Second, "alice leaving", isLeave(alice, chat.ReasonQuit))
+	b.close()
+
+	b = startNode(t, persistentConfig("bob", dir))
+	rec.publish(t, message(t, "rec", "marker"))
+	marker := rec.capture(t, "own marker", func(m *pubsub.Message, env wire.Envelope) bool { return env.Text == "marker" })
+	inject(t, b, nil, oldBeat, oldLine, marker)
+	b.wait(5*time.Second, "marker", isMessage("marker"))
+	for _, ev := range b.events() {
+		if ev.PeerID == alice.id() && !ev.History {
+			t.Errorf("bob, restarted, took a replay of alice for new: %+v", ev)
+		}
+	}
+	if hasMember(b.Members(), alice.id(), false) || hasMember(b.Members(), alice.id(), true) {
+		t.Errorf("alice is a member after the replay: %+v", b.Members())
+	}
+}
+
+// fakeMarks is a markBook, by peer ID string as in the log.
+type fakeMarks map[string]uint64
+
+func (f fakeMarks) mark(p peer.ID) (uint64, bool) { s, ok := f[p.String()]; return s, ok }
+
+// TestReplayOfForgottenAuthor: once admission forgot an author (an hour
+// of silence, or a table filled with made-up identities) a replay of its
+// messages is still a replay: by the mark it kept until the log had it,
+// and then by the log's. Its new messages are taken.
+func TestReplayOfForgottenAuthor(t *testing.T) {
+	const bob = peer.ID("bob")
+	a := newAdmission(slog.New(slog.DiscardHandler))
+	book := fakeMarks{}
+	a.marks = book
+	screen := func(seq uint64) pubsub.ValidationResult {
+		res, _ := a.screen(bob, bob, seq)
+		return res
+	}
+	for s := uint64(1000); s < 1010; s++ {
+		if res := screen(s); res != pubsub.ValidationAccept {
+			t.Fatalf("screen(%d) = %v, want accept", s, res)
+		}
+	}
+	a.prune(time.Now().Add(2 * replayMemory)) // forgotten
+	if len(a.authors) != 0 {
+		t.Fatalf("bob still in the table after %v of silence", 2*replayMemory)
+	}
+	for _, s := range []uint64{1000, 1009, 5} {
+		if res := screen(s); res != pubsub.ValidationIgnore {
+			t.Errorf("forgotten, not saved yet: replay of %d = %v, want ignore", s, res)
+		}
+	}
+	// The marks go to the log; the table forgets bob again.
+	for p, m := range a.takeMarks(time.Now()) {
+		book[p] = m.Seqno
+	}
+	if book[bob.String()] != 1009 {
+		t.Fatalf("saved mark of bob = %d, want 1009 (marks: %v)", book[bob.String()], book)
+	}
+	a.mu.Lock()
+	a.forgetLocked(bob)
+	clear(a.forgot)
+	a.mu.Unlock()
+	if res := screen(1004); res != pubsub.ValidationIgnore {
+		t.Errorf("by the log's mark: replay of 1004 = %v, want ignore", res)
+	}
+	if res := screen(1010); res != pubsub.ValidationAccept {
+		t.Errorf("bob's next message, 1010 = %v, want accept", res)
+	}
+}
