@@ -75,6 +75,7 @@ type Host struct {
 	// *Room), beside rooms, for pubsub's event loop, which must not wait
 	// for mu (see dropTracer).
 	byTopic sync.Map
+	forgers *forgers // peers forwarding bad signatures
 
 	out      *outbox // host-wide notices and errors
 	maxRooms int     // roomLimit(cfg.HeartbeatInterval)
@@ -138,6 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		log:      log,
 		id:       id,
 		adm:      newAdmission(log),
+		forgers:  newForgers(),
 		sendLim:  rate.NewLimiter(sendRate, sendBurst),
 		out:      newOutbox(cfg.EventBuffer),
 		maxRooms: roomLimit(cfg.HeartbeatInterval),
@@ -546,6 +548,7 @@ func (h *Host) oldPeer(p peer.ID) {
 }
 
 // housekeeping prunes admission's tables and the link log now and then,
+// saves admission's marks, cuts off peers that forward forged signatures,
 // and tells the user
 // about peers that run an older lanchat. It runs until ctx is done.
 func (h *Host) housekeeping(ctx context.Context) {
@@ -560,6 +563,8 @@ func (h *Host) housekeeping(ctx context.Context) {
 			h.adm.prune(now)
 			h.hist.saveMarks(h.adm.takeMarks(now))
 			h.links.prune(now.Add(-h.cfg.LostAfter))
+		case p := <-h.forgers.out:
+			h.cutOffForger(p)
 		case p := <-h.olds:
 			h.log.Info("peer runs protocol 1", "peer", p)
 			h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), Text: fmt.Sprintf(

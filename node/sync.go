@@ -797,14 +797,19 @@ func (h *Host) roomByTopic(topic string) *Room {
 
 // dropTracer is the pubsub RawTracer that tells sync of the live lines
 // pubsub dropped before this node saw them: the validation queue full
-// (a burst after a stall), or a room's subscription not read in time. It
-// runs in pubsub's event loop, so it only looks the room up and notes the
-// loss (see [syncer.lost]).
+// (a burst after a stall), or a room's subscription not read in time (see
+// [syncer.lost]); and counts the messages whose signatures do not check
+// against the peer that sent them (see [forgers]). It runs in pubsub's
+// event loop, so it only looks things up and takes notes.
 type dropTracer struct{ h *Host }
 
 func (t dropTracer) RejectMessage(m *pubsub.Message, reason string) {
-	if reason == pubsub.RejectValidationQueueFull || reason == pubsub.RejectValidationThrottled {
+	switch reason {
+	case pubsub.RejectValidationQueueFull, pubsub.RejectValidationThrottled:
 		t.lost(m)
+	case pubsub.RejectInvalidSignature, pubsub.RejectMissingSignature,
+		pubsub.RejectUnexpectedSignature, pubsub.RejectUnexpectedAuthInfo:
+		t.h.forgers.bad(m.ReceivedFrom) // see forgers.go
 	}
 }
 
