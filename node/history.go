@@ -359,7 +359,7 @@ func (r *Room) line(rec Record, order int64) store.Line {
 func (r *Room) historyEvent(rec Record, order int64, now time.Time) chat.Event {
 	env := rec.Envelope
 	return chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: rec.Author.String(),
-		Nick: env.Nick, ID: rec.ID, Text: env.Text, Action: env.Kind == wire.KindAction,
+		Nick: chat.SanitizeNick(env.Nick), ID: rec.ID, Text: env.Text, Action: env.Kind == wire.KindAction,
 		Sent: time.UnixMilli(env.Sent), Order: time.UnixMilli(order), History: true, Self: rec.Author == r.h.self}
 }
 

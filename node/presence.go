@@ -431,6 +431,10 @@ func newRoster(room string, self peer.ID, nick string, now time.Time, heartbeat,
 // us yet).
 func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce bool) {
 	env := m.Envelope
+	// The wire allows the nicks of earlier versions; events and the
+	// roster carry only valid ones. (env is a copy: the record keeps the
+	// signed nick.)
+	env.Nick = chat.SanitizeNick(env.Nick)
 	pid := m.Author.String()
 	msgEvent := func(self bool) chat.Event {
 		return chat.Event{Kind: chat.KindMessage, Room: r.room, Time: now, PeerID: pid, Nick: env.Nick, ID: m.ID,

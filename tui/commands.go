@@ -86,7 +86,7 @@ var commandTable = []*cmdSpec{
 		help: "send a line to another room", run: cmdSay},
 	{name: "/nick", usage: "/nick NAME", needArg: true,
 		help: "change your nick, in every room",
-		run:  func(s *session, fe frontEnd, arg string) { fe.run(roomOp{kind: opNick, text: arg}) }},
+		run:  func(s *session, fe frontEnd, arg string) { fe.run(roomOp{kind: opNick, text: chat.NormalizeNick(arg)}) }},
 	{name: "/me", usage: "/me ACTION", example: "/me waves", needArg: true,
 		help: `send an action, shown as "* you ACTION"`,
 		run:  func(s *session, fe frontEnd, arg string) { sendTo(fe, s.cur, arg, true) }},
@@ -454,7 +454,7 @@ func sendErrorText(err error) string {
 func nickErrorText(nick string, err error) string {
 	switch {
 	case errors.Is(err, chat.ErrInvalidNick):
-		return fmt.Sprintf("invalid nick %q: use 1 to %d characters, no control characters", nick, chat.MaxNickRunes)
+		return fmt.Sprintf("invalid nick %q: use 1 to %d visible characters, none of < > # and nothing invisible", nick, chat.MaxNickRunes)
 	case errors.Is(err, chat.ErrClosed):
 		return "cannot change nick: the room is closed"
 	}

@@ -48,10 +48,13 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // ready line named). In [JSON] mode every line is one JSON object with
 // "type" and "time" (RFC 3339 in UTC with milliseconds), and "room" right
 // after them on every event of a room; text is data and is emitted as-is
-// (JSON-escaped). In [Plain] mode every string that came from the network
-// is passed through [Sanitize] first, and lines of rooms other than the
-// first are prefixed with "#room ". Only the goroutine running RunLines
-// writes to out, so lines never interleave.
+// (JSON-escaped); a "message" that someone else sent live and that names
+// our nick has "mention":true. In [Plain] mode every string that came from
+// the network is passed through [Sanitize] first, a nick that looks like
+// another member's (the same [chat.Skeleton]) ends with the end of its
+// peer ID ("<bob#3f2a> hi"), and lines of rooms other than the first are
+// prefixed with "#room ". Only the goroutine running RunLines writes to
+// out, so lines never interleave.
 //
 // Input: each line of in (a trailing "\r" is removed) is a message to the
 // current room; empty lines are ignored; lines longer than [MaxLineBytes]
@@ -302,8 +305,11 @@ func (s *lineSession) show(rv *roomView, ev chat.Event) error {
 	if rv != nil && ev.Room == "" {
 		ev.Room = rv.name
 	}
+	if rv != nil && rosterEvent(ev) {
+		rv.refresh() // the labels of plain lines follow the roster
+	}
 	s.sess.observe(rv, ev)
-	if err := s.w.event(ev); err != nil {
+	if err := s.w.roomEvent(rv, ev, s.sess.mentioned(ev)); err != nil {
 		return err
 	}
 	if ev.Kind != chat.KindMessage || !ev.Self || ev.History || rv == nil {

@@ -72,7 +72,7 @@ func TestLinesRooms(t *testing.T) {
 	expect(`{"type":"ready","time":"T","peer_id":"12D3KooWSelf","nick":"alice","room":"lobby","rooms":["lobby","dev"],"network":"private","fingerprint":"1a2b3c4d","addrs":["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWSelf"]}`)
 
 	dev.events <- chat.Event{Kind: chat.KindMessage, Room: "dev", Time: t0, ID: "m1", PeerID: "12D3KooWCarol", Nick: "carol", Text: "hi alice", Sent: t0}
-	expect(`{"type":"message","time":"T","room":"dev","id":"m1","peer_id":"12D3KooWCarol","nick":"carol","text":"hi alice","sent":"2025-03-01T14:03:07.123Z","self":false}`)
+	expect(`{"type":"message","time":"T","room":"dev","id":"m1","peer_id":"12D3KooWCarol","nick":"carol","text":"hi alice","sent":"2025-03-01T14:03:07.123Z","self":false,"mention":true}`)
 
 	r.write("to the lobby\n/say dev to dev\n/say #nowhere x\n/join ops\n")
 	expect(

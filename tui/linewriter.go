@@ -76,7 +76,8 @@ type (
 		Self   bool   `json:"self,omitempty"`
 	}
 	// jsonMessage is a chat line or (with "action") a /me; "history" marks
-	// one from the room's log rather than live.
+	// one from the room's log rather than live, "mention" someone else's
+	// live line that writes our nick.
 	jsonMessage struct {
 		Type    string `json:"type"`
 		Time    string `json:"time"`
@@ -89,6 +90,7 @@ type (
 		Self    bool   `json:"self"`
 		Action  bool   `json:"action,omitempty"`
 		History bool   `json:"history,omitempty"`
+		Mention bool   `json:"mention,omitempty"`
 	}
 	// jsonHistory ends a batch of "count" history messages, fetched from
 	// "peer_id" (absent: read from this node's own log at join).
@@ -229,11 +231,19 @@ func (w *lineWriter) rooms(rooms []chat.RoomInfo) error {
 	return w.writeJSON(jsonRooms{"rooms", fmtJSONTime(time.Time{}), list})
 }
 
-// event writes one event as one line. Plain mode skips our own join in a
-// room the ready line named, and the end of an empty history batch.
-func (w *lineWriter) event(ev chat.Event) error {
+// event writes one event as one line, with no roster to label nicks by
+// (see [lineWriter.roomEvent]).
+func (w *lineWriter) event(ev chat.Event) error { return w.roomEvent(nil, ev, false) }
+
+// roomEvent writes one event of room rv (nil: none) as one line. Plain
+// mode shows nicks as rv labels them ([roomView.label]: "bob#3f2a" when
+// another member's nick looks the same), skips our own join in a room the
+// ready line named, and the end of an empty history batch. JSON mode keeps
+// nicks as they are, and marks a message with "mention" when mention is
+// set ([session.mentioned]).
+func (w *lineWriter) roomEvent(rv *roomView, ev chat.Event, mention bool) error {
 	if w.mode == JSON {
-		return w.writeJSON(jsonEvent(ev))
+		return w.writeJSON(jsonEvent(ev, mention))
 	}
 	if ev.Self && ev.Kind == chat.KindJoin && w.announced[ev.Room] {
 		return nil
@@ -244,15 +254,15 @@ func (w *lineWriter) event(ev chat.Event) error {
 	if ev.Kind == chat.KindHistory && ev.Count <= 0 {
 		return nil // an empty batch: nothing came before it
 	}
-	line := plainEvent(ev, w.now())
+	line := plainEvent(ev, rv, w.now())
 	if ev.Room != "" && ev.Room != w.first {
 		line = "#" + Sanitize(ev.Room) + " " + line
 	}
 	return w.writePlain(line)
 }
 
-// jsonEvent returns the JSON object for ev.
-func jsonEvent(ev chat.Event) any {
+// jsonEvent returns the JSON object for ev; mention applies to a message.
+func jsonEvent(ev chat.Event, mention bool) any {
 	t := fmtJSONTime(ev.Time)
 	typ := jsonType(ev.Kind)
 	switch ev.Kind {
@@ -263,7 +273,7 @@ func jsonEvent(ev chat.Event) any {
 	case chat.KindNick:
 		return jsonNick{typ, t, ev.Room, ev.PeerID, ev.OldNick, ev.Nick, ev.Self}
 	case chat.KindMessage:
-		return jsonMessage{typ, t, ev.Room, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), ev.Self, ev.Action, ev.History}
+		return jsonMessage{typ, t, ev.Room, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), ev.Self, ev.Action, ev.History, mention}
 	case chat.KindHistory:
 		return jsonHistory{typ, t, ev.Room, ev.Count, ev.PeerID}
 	default: // notice, error and any kind added later
@@ -273,10 +283,11 @@ func jsonEvent(ev chat.Event) any {
 
 // plainEvent returns the plain line for ev, without the newline and the room
 // prefix; now tells which day is today. Every string from the event is
-// sanitised. A live chat line shows the time it arrived; one from the log
-// (History) the time it was sent, with the date when that is not today.
-func plainEvent(ev chat.Event, now time.Time) string {
-	nick := Sanitize(ev.Nick)
+// sanitised, and nicks are shown as room rv (nil: none) labels them. A
+// live chat line shows the time it arrived; one from the log (History) the
+// time it was sent, with the date when that is not today.
+func plainEvent(ev chat.Event, rv *roomView, now time.Time) string {
+	nick := rv.label(ev.PeerID, ev.Nick)
 	switch ev.Kind {
 	case chat.KindMessage:
 		t := ev.Time
@@ -305,7 +316,7 @@ func plainEvent(ev chat.Event, now time.Time) string {
 		}
 		return "* " + nick + " left (" + Sanitize(reason) + ")"
 	case chat.KindNick:
-		return "* " + Sanitize(ev.OldNick) + " is now known as " + nick
+		return "* " + rv.label(ev.PeerID, ev.OldNick) + " is now known as " + nick
 	case chat.KindError:
 		return "! " + Sanitize(ev.Text)
 	default: // notice and any kind added later

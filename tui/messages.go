@@ -263,7 +263,7 @@ func (p *messages) event(e chat.Event, rv *roomView, mention bool) {
 			p.add(kindPresence, e.Time, span{"-- you are now known as ", &st.dim}, span{clean(e.Nick), &st.dimNicks[nickColor(e.PeerID, len(st.nicks))]})
 			return
 		}
-		p.add(kindPresence, e.Time, span{"-- " + clean(e.OldNick) + " is now known as ", &st.dim},
+		p.add(kindPresence, e.Time, span{"-- " + rv.label(e.PeerID, e.OldNick) + " is now known as ", &st.dim},
 			span{rv.label(e.PeerID, e.Nick), &st.dimNicks[nickColor(e.PeerID, len(st.nicks))]})
 	case chat.KindNotice:
 		p.add(kindNotice, e.Time, span{"-!- " + clean(e.Text), &st.notice})

@@ -28,6 +28,10 @@ type screenConfig struct {
 	// manual: no Cmd waits on the event channels; tests deliver events
 	// with Update themselves.
 	manual bool
+	// scrollbackLines and scrollbackBytes bound each room's scrollback
+	// (see [ScreenOptions]); 0 or less means the default.
+	scrollbackLines, scrollbackBytes int
+	bell                             bool // ring the bell for a mention (see [ScreenOptions.Bell])
 }
 
 // roomTab is what the screen keeps per room: its message pane and its
@@ -50,6 +54,9 @@ type screenModel struct {
 	manual bool
 	calls  *roomCalls
 	st     *screenStyles
+
+	maxLines, maxBytes int  // limits of each room's scrollback
+	bell               bool // ring the terminal bell for each line that mentions us
 
 	width, height int
 	method        ansi.Method // cell width method of the renderer
@@ -81,16 +88,25 @@ func newScreenModel(h Host, rooms []Room, cfg screenConfig) *screenModel {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
+	if cfg.scrollbackLines <= 0 {
+		cfg.scrollbackLines = DefaultScrollbackLines
+	}
+	if cfg.scrollbackBytes <= 0 {
+		cfg.scrollbackBytes = DefaultScrollbackBytes
+	}
 	m := &screenModel{
-		sess:   newSession(h, rooms),
-		now:    cfg.now,
-		done:   cfg.done,
-		stop:   cfg.stop,
-		manual: cfg.manual,
-		calls:  &roomCalls{},
-		st:     newScreenStyles(),
-		tabs:   map[*roomView]*roomTab{},
-		hist:   &inputHistory{},
+		sess:     newSession(h, rooms),
+		now:      cfg.now,
+		done:     cfg.done,
+		stop:     cfg.stop,
+		manual:   cfg.manual,
+		calls:    &roomCalls{},
+		st:       newScreenStyles(),
+		maxLines: cfg.scrollbackLines,
+		maxBytes: cfg.scrollbackBytes,
+		bell:     cfg.bell,
+		tabs:     map[*roomView]*roomTab{},
+		hist:     &inputHistory{},
 	}
 	m.home = m.newTab(nil, len(rooms) == 0)
 	for _, rv := range m.sess.rooms {
@@ -104,6 +120,7 @@ func newScreenModel(h Host, rooms []Room, cfg screenConfig) *screenModel {
 // newTab makes the tab of rv (nil: the no-room tab) with its welcome.
 func (m *screenModel) newTab(rv *roomView, first bool) *roomTab {
 	t := &roomTab{msgs: newMessages(m.st, m.now)}
+	t.msgs.sb.maxEntries, t.msgs.sb.maxBytes = m.maxLines, m.maxBytes
 	t.input.hist = m.hist
 	if rv != nil || first {
 		t.msgs.welcome(m.sess.info, rv, m.nick(), first)
@@ -219,7 +236,11 @@ func (m *screenModel) refreshChrome() {
 		m.bar.set(st, roomBarProps{m.width, m.method, tabs})
 	}
 	sb := &m.tab().msgs.sb
-	m.status.set(st, statusProps{m.width, m.method, len(m.pendingPaste), sb.follow, sb.unread})
+	dropped := 0
+	if sb.dropped > 0 && sb.atTop(m.lay.paneH) {
+		dropped = sb.dropped
+	}
+	m.status.set(st, statusProps{m.width, m.method, len(m.pendingPaste), sb.follow, sb.unread, dropped})
 	gen := 0
 	if s.cur != nil {
 		gen = s.cur.gen
@@ -242,14 +263,31 @@ func (m *screenModel) roomEvents(msg roomEventsMsg) tea.Cmd {
 			break
 		}
 	}
+	bells := 0
 	for _, e := range msg.events {
 		m.sess.observe(rv, e)
-		t.msgs.event(e, rv, m.sess.mentioned(e))
+		mention := m.sess.mentioned(e)
+		t.msgs.event(e, rv, mention)
+		if mention {
+			bells++
+		}
+	}
+	if m.bell && bells > 0 {
+		m.cmds = append(m.cmds, ringBell(bells))
 	}
 	if !msg.closed {
 		return m.waitEvents(rv)
 	}
 	return m.closed(rv)
+}
+
+// ringBell returns the Cmd that rings the terminal bell n times, once for
+// each line that mentions us. The program writes BEL (tea.Raw) to its
+// output at the next frame tick, just before the frame, never between the
+// bytes of one; BEL moves no cursor, so the screen is left as drawn. View
+// stays free of side effects.
+func ringBell(n int) tea.Cmd {
+	return tea.Raw(strings.Repeat("\a", n))
 }
 
 // closed handles the end of the Events channel of room rv (nil: the

@@ -33,7 +33,7 @@ func TestReadmeJSON(t *testing.T) {
 			PeerID                                                                         string `json:"peer_id"`
 			Addrs                                                                          []string
 			Rooms                                                                          json.RawMessage
-			Self, Action, History                                                          bool
+			Self, Action, History, Mention                                                 bool
 			Count                                                                          int
 		}
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
@@ -43,6 +43,9 @@ func TestReadmeJSON(t *testing.T) {
 		seen[v.Type] = true
 		if v.Type == "message" && v.History {
 			seen["history message"] = true
+		}
+		if v.Type == "message" && v.Mention {
+			seen["mention"] = true
 		}
 		if v.Room != "" {
 			rooms[v.Room] = true
@@ -105,7 +108,7 @@ func TestReadmeJSON(t *testing.T) {
 			continue
 		}
 		if ev.Kind != 0 {
-			err = w.event(ev)
+			err = w.roomEvent(nil, ev, v.Mention)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -118,7 +121,7 @@ func TestReadmeJSON(t *testing.T) {
 			t.Errorf("README:\n%s\nthe code writes:\n%s", line, got)
 		}
 	}
-	for _, typ := range []string{"ready", "join", "leave", "nick", "message", "notice", "rooms", "history", "history message"} {
+	for _, typ := range []string{"ready", "join", "leave", "nick", "message", "notice", "rooms", "history", "history message", "mention"} {
 		if !seen[typ] {
 			t.Errorf("the README's JSON example has no %q line", typ)
 		}

@@ -11,10 +11,57 @@ import (
 	tea "charm.land/bubbletea/v2"
 )
 
-// ScreenOptions configures the full-screen UI.
+// Defaults of [ScreenOptions].
+const (
+	// DefaultScrollbackLines is the default of [ScreenOptions.ScrollbackLines].
+	DefaultScrollbackLines = 5000
+	// DefaultScrollbackBytes is the default of [ScreenOptions.ScrollbackBytes]: 4 MiB.
+	DefaultScrollbackBytes = 4 << 20
+)
+
+// ScreenOptions configures the full-screen UI. Start from
+// [DefaultScreenOptions]; the zero value works too, with the default
+// scrollback limits and no bell.
 type ScreenOptions struct {
-	In  io.Reader // terminal input (os.Stdin)
-	Out io.Writer // terminal output (os.Stdout)
+	In  io.Reader // terminal input; nil: os.Stdin
+	Out io.Writer // terminal output; nil: os.Stdout
+
+	// ScrollbackLines is the most lines (entries: a chat line, a notice, a
+	// day-change line, however many rows it wraps to) each room's
+	// scrollback keeps; beyond it the oldest are dropped. Default 5,000
+	// ([DefaultScrollbackLines]) when 0 or less: hours of a busy room.
+	// Each line costs about 500 bytes besides its text (its entry, styled
+	// spans and drawn rows), so 5,000 short lines take about 3 MB. More
+	// keeps more to scroll back to, at that cost in every room; the log on
+	// disk is not affected.
+	ScrollbackLines int
+	// ScrollbackBytes is the most bytes of text each room's scrollback
+	// keeps, counted as the UTF-8 bytes of its lines (with their time
+	// stamps and message IDs); beyond it the oldest lines are dropped, the
+	// newest always kept. Default 4 MiB ([DefaultScrollbackBytes]) when 0
+	// or less: about 1,000 lines of the longest kind (4096 bytes), or the
+	// 5,000 lines of ScrollbackLines of up to 800 bytes; a flood of long
+	// lines then holds about 6 MB per room with their drawn rows. Larger
+	// keeps more long lines, at that memory cost.
+	ScrollbackBytes int
+	// Bell reports whether to ring the terminal bell (BEL) once for each
+	// line from someone else that writes our nick, in any room, current
+	// or not. Lines from the log (history) and our own lines never ring
+	// it. Default true (in [DefaultScreenOptions]); false for a silent
+	// terminal. Whether BEL beeps, flashes or marks the tab is the
+	// terminal's setting.
+	Bell bool
+}
+
+// DefaultScreenOptions returns the options of the full-screen UI with
+// their defaults: the terminal on os.Stdin and os.Stdout, 5,000 lines and
+// 4 MiB of scrollback per room, and the bell on.
+func DefaultScreenOptions() ScreenOptions {
+	return ScreenOptions{
+		ScrollbackLines: DefaultScrollbackLines,
+		ScrollbackBytes: DefaultScrollbackBytes,
+		Bell:            true,
+	}
 }
 
 // RunScreen runs the full-screen chat UI in rooms (the first is current)
@@ -37,9 +84,16 @@ type ScreenOptions struct {
 // every goroutine it started. It returns an error wrapping [chat.ErrClosed]
 // if the host's event channel closes while the screen runs, or a room's
 // without our /part, and an error if the terminal fails.
+//
+// Each room's scrollback is bounded by opts.ScrollbackLines and
+// opts.ScrollbackBytes, dropping its oldest lines; /clear lets its memory
+// go. A live line from someone else that writes our nick rings the
+// terminal bell once if opts.Bell is set, and the window title counts
+// such lines in the rooms not looked at since: "(2) lanchat #lobby".
 func RunScreen(ctx context.Context, h Host, rooms []Room, opts ScreenOptions) error {
 	done := make(chan struct{})
-	m := newScreenModel(h, rooms, screenConfig{now: time.Now, done: done, stop: ctx.Done()})
+	m := newScreenModel(h, rooms, screenConfig{now: time.Now, done: done, stop: ctx.Done(),
+		scrollbackLines: opts.ScrollbackLines, scrollbackBytes: opts.ScrollbackBytes, bell: opts.Bell})
 
 	// The size is a fallback for output that is not a terminal; a
 	// terminal's own size replaces it.

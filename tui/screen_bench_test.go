@@ -39,7 +39,9 @@ func burstEvents(n int) []chat.Event {
 	return evs
 }
 
-// benchScreen returns a 100×30 screen with history lines of scrollback.
+// benchScreen returns a 100×30 screen with history lines of scrollback,
+// without the scrollback limits (which would keep 5,000): the cost of a
+// scrollback as long as ScreenOptions allow.
 func benchScreen(b *testing.B, history int) *screenModel {
 	b.Helper()
 	room := newScreenRoom("private")
@@ -47,7 +49,8 @@ func benchScreen(b *testing.B, history int) *screenModel {
 		chat.Member{PeerID: idAlice, Nick: "alice", Self: true},
 		chat.Member{PeerID: idBob, Nick: "bob"},
 	)
-	m := newScreenModel(room.host, []Room{room}, screenConfig{now: func() time.Time { return testStart }, manual: true})
+	m := newScreenModel(room.host, []Room{room}, screenConfig{now: func() time.Time { return testStart }, manual: true,
+		scrollbackLines: 1 << 30, scrollbackBytes: 1 << 40})
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
 	evs := burstEvents(history)
 	for len(evs) > 0 {

@@ -273,8 +273,15 @@ type testScreen struct {
 // with the clock at testStart.
 func newTestScreen(t *testing.T, room *screenRoom, w, h int, more ...*screenRoom) *testScreen {
 	t.Helper()
-	m := newScreenModel(room.host, asRooms(append([]*screenRoom{room}, more...)),
-		screenConfig{now: func() time.Time { return testStart }, manual: true})
+	return newTestScreenWith(t, screenConfig{}, room, w, h, more...)
+}
+
+// newTestScreenWith is newTestScreen with cfg (its clock and manual are
+// set: the clock at testStart, events delivered by the test).
+func newTestScreenWith(t *testing.T, cfg screenConfig, room *screenRoom, w, h int, more ...*screenRoom) *testScreen {
+	t.Helper()
+	cfg.now, cfg.manual = func() time.Time { return testStart }, true
+	m := newScreenModel(room.host, asRooms(append([]*screenRoom{room}, more...)), cfg)
 	ts := &testScreen{t: t, m: m, room: room}
 	ts.update(tea.WindowSizeMsg{Width: w, Height: h})
 	return ts

@@ -197,23 +197,31 @@ func wrapSpans(spans []span, width, indent int, method ansi.Method) []styledRow 
 	return out
 }
 
-// entryStore is an append-only list of entries kept in fixed-size blocks,
-// so a long session never copies its whole history to grow it (a pause
-// the user would feel while typing).
+// entryStore is a list of entries kept in fixed-size blocks, so a long
+// session never copies its whole history to grow it (a pause the user
+// would feel while typing). Entries are added at the end and dropped from
+// the front (see [entryStore.dropFront]); a block whose entries are all
+// dropped is let go.
 type entryStore struct {
 	blocks [][]entry
+	off    int // blocks[0][:off] are dropped entries; off < entryBlock
 	n      int
 }
 
-// entryBlock is the number of entries per block.
-const entryBlock = 4096
+// entryBlock is the number of entries per block: a block is about 100 KB,
+// so a quiet room costs little and a full one (see [ScreenOptions]) keeps
+// a few.
+const entryBlock = 1024
 
 func (s *entryStore) len() int { return s.n }
 
-func (s *entryStore) at(i int) *entry { return &s.blocks[i/entryBlock][i%entryBlock] }
+func (s *entryStore) at(i int) *entry {
+	i += s.off
+	return &s.blocks[i/entryBlock][i%entryBlock]
+}
 
 func (s *entryStore) add(e entry) {
-	if s.n%entryBlock == 0 {
+	if (s.off+s.n)%entryBlock == 0 {
 		s.blocks = append(s.blocks, make([]entry, 0, entryBlock))
 	}
 	b := &s.blocks[len(s.blocks)-1]
@@ -223,15 +231,34 @@ func (s *entryStore) add(e entry) {
 
 // truncate drops the entries from n on.
 func (s *entryStore) truncate(n int) {
-	nb := (n + entryBlock - 1) / entryBlock
+	end := s.off + n
+	nb := (end + entryBlock - 1) / entryBlock
 	clear(s.blocks[nb:])
 	s.blocks = s.blocks[:nb]
-	if r := n % entryBlock; r != 0 {
+	if r := end % entryBlock; r != 0 {
 		b := &s.blocks[nb-1]
 		clear((*b)[r:])
 		*b = (*b)[:r]
 	}
 	s.n = n
+}
+
+// dropFront drops the oldest k entries (k <= len). Their memory is freed:
+// each is zeroed, and a block is released once all its entries are gone.
+func (s *entryStore) dropFront(k int) {
+	for range k {
+		*s.at(0) = entry{}
+		s.off++
+		s.n--
+		if s.off == entryBlock {
+			s.blocks[0] = nil
+			s.blocks = s.blocks[1:]
+			s.off = 0
+		}
+	}
+	if s.n == 0 {
+		*s = entryStore{}
+	}
 }
 
 // effectiveIndent returns the continuation indent used for rows of width
@@ -261,29 +288,41 @@ func (p rowPos) less(q rowPos) bool {
 	return p.e < q.e || (p.e == q.e && p.r < q.r)
 }
 
-// scrollback is the whole session's history with a viewport onto it.
+// scrollback is a room's history with a viewport onto it.
 //
 // The viewport is anchored at its bottom row: follow means it shows the
 // newest rows and moves with them; otherwise anchor is the last row shown
 // and new entries do not move it. Rows are wrapped lazily for the current
 // width and cached per entry.
+//
+// It keeps at most maxEntries entries and maxBytes bytes of their text
+// (see [entry.size]): beyond either, the oldest entries are dropped, so a
+// flood of lines costs bounded memory however long it lasts.
 type scrollback struct {
 	entries entryStore
 	follow  bool
 	anchor  rowPos
 	unread  int // chat lines that arrived while not following
 
+	maxEntries int // most entries kept; 0 = no limit
+	maxBytes   int // most bytes of text kept; 0 = no limit
+	bytes      int // bytes of text of the entries kept
+	dropped    int // entries dropped off the top since the last clear (see [cachedEntry])
+
 	width  int
 	method ansi.Method
 
 	// wrapped lists entries whose rows are cached, oldest first, with the
 	// key they were wrapped for. Beyond maxCachedEntries the oldest caches
-	// are dropped: a long session keeps its text, not every row drawn,
-	// which keeps the heap (and the garbage collector's pauses) small.
+	// are dropped: a room keeps its text, not every row drawn, which keeps
+	// the heap (and the garbage collector's pauses) small.
 	wrapped []cachedEntry
 }
 
-// cachedEntry is an entry whose rows were cached for wrapKey.
+// cachedEntry is an entry whose rows were cached for wrapKey. Its index i
+// counts from the first entry added since the last clear, dropped ones
+// included: entry i is now at i - [scrollback.dropped], and is gone when
+// that is negative.
 type cachedEntry struct{ i, wrapKey int }
 
 // maxCachedEntries bounds how many entries keep their wrapped rows; far
@@ -291,11 +330,52 @@ type cachedEntry struct{ i, wrapKey int }
 // than a screenful.
 const maxCachedEntries = 4096
 
+// size is what an entry counts against the byte limit of a scrollback:
+// the bytes of its text and message ID. Its wrapped rows are a cache (see
+// [maxCachedEntries]) and not counted.
+func (e *entry) size() int {
+	n := len(e.id)
+	for _, sp := range e.spans {
+		n += len(sp.text)
+	}
+	return n
+}
+
 // add appends an entry; [scrollback.prepare] wraps it when it is shown.
+// The oldest entries are dropped if it is over its limits then.
 func (sb *scrollback) add(e entry) {
 	sb.entries.add(e)
+	sb.bytes += e.size()
 	if !sb.follow && e.kind == kindMessage {
 		sb.unread++
+	}
+	sb.trim()
+}
+
+// trim drops the oldest entries while there are more than maxEntries or
+// their text is more than maxBytes; the newest entry is always kept. The
+// anchor moves with its entry, or to the top row when its entry is
+// dropped; [scrollback.prepare] then keeps the viewport full. (Doing that
+// here would wrap every line of a flood.)
+func (sb *scrollback) trim() {
+	n, bytes := sb.entries.len(), sb.bytes
+	k := 0
+	for k < n-1 && ((sb.maxEntries > 0 && n-k > sb.maxEntries) || (sb.maxBytes > 0 && bytes > sb.maxBytes)) {
+		bytes -= sb.entries.at(k).size()
+		k++
+	}
+	if k == 0 {
+		return
+	}
+	sb.entries.dropFront(k)
+	// The records of row caches count entries from the first ever added:
+	// they need no change, [scrollback.evict] skips those dropped.
+	sb.bytes, sb.dropped = bytes, sb.dropped+k
+	if !sb.follow {
+		sb.anchor.e -= k
+		if sb.anchor.e < 0 {
+			sb.anchor = rowPos{}
+		}
 	}
 }
 
@@ -349,19 +429,28 @@ func (sb *scrollback) insert(batch []entry) {
 	for ; k < len(batch); k++ {
 		sb.entries.add(batch[k])
 	}
+	for i := range batch {
+		sb.bytes += batch[i].size()
+	}
 	// Old entry i is now at i plus the number inserted before it.
 	moved := func(i int) int { return i + sort.SearchInts(pos, i+1) }
 	for c := range sb.wrapped {
-		sb.wrapped[c].i = moved(sb.wrapped[c].i)
+		if i := sb.wrapped[c].i - sb.dropped; i >= 0 {
+			sb.wrapped[c].i = moved(i) + sb.dropped
+		}
 	}
 	if !sb.follow {
 		sb.anchor.e = moved(sb.anchor.e)
 	}
+	sb.trim()
 }
 
-// clear forgets the whole history.
+// clear forgets the whole history and lets its memory go: the blocks of
+// entries, their text and their wrapped rows, and the list of row caches
+// are dropped, not emptied for reuse. The limits and width stay.
 func (sb *scrollback) clear() {
 	sb.entries, sb.wrapped = entryStore{}, nil
+	sb.bytes, sb.dropped = 0, 0
 	sb.follow, sb.unread = true, 0
 	sb.anchor = rowPos{}
 }
@@ -374,7 +463,7 @@ func (sb *scrollback) rowsOf(i int) []styledRow {
 	if e.wrapKey != key {
 		e.rows = wrapSpans(e.spans, sb.width, e.indent, sb.method)
 		e.wrapKey = key
-		sb.wrapped = append(sb.wrapped, cachedEntry{i, key})
+		sb.wrapped = append(sb.wrapped, cachedEntry{sb.dropped + i, key})
 		if len(sb.wrapped) > 2*maxCachedEntries {
 			sb.evict()
 		}
@@ -387,8 +476,10 @@ func (sb *scrollback) rowsOf(i int) []styledRow {
 func (sb *scrollback) evict() {
 	drop := sb.wrapped[:len(sb.wrapped)-maxCachedEntries]
 	for _, c := range drop {
-		if e := sb.entries.at(c.i); e.wrapKey == c.wrapKey {
-			e.rows, e.wrapKey = nil, 0
+		if i := c.i - sb.dropped; i >= 0 {
+			if e := sb.entries.at(i); e.wrapKey == c.wrapKey {
+				e.rows, e.wrapKey = nil, 0
+			}
 		}
 	}
 	sb.wrapped = append(sb.wrapped[:0], sb.wrapped[len(drop):]...)
@@ -494,6 +585,15 @@ func (sb *scrollback) toTop(height int) {
 	sb.setAnchor(rowPos{}, height)
 }
 
+// atTop reports whether a scrolled-up viewport of height rows shows the
+// oldest row kept.
+func (sb *scrollback) atTop(height int) bool {
+	if sb.follow || sb.entries.len() == 0 || sb.anchor.e >= height {
+		return false // each entry has a row at least
+	}
+	return !sb.forward(rowPos{}, max(height, 1)-1).less(sb.anchor)
+}
+
 // toBottom follows the newest rows again.
 func (sb *scrollback) toBottom() {
 	sb.follow, sb.unread = true, 0
@@ -512,10 +612,19 @@ func (sb *scrollback) resize(width int, method ansi.Method, height int) {
 }
 
 // prepare wraps and caches the entries a viewport of height rows shows, so
-// that View finds them ready.
+// that View finds them ready. Scrolled up near the top, where entries were
+// dropped since (see [scrollback.trim]), it moves the anchor down to keep
+// the viewport full.
 func (sb *scrollback) prepare(height int) {
 	if sb.entries.len() == 0 {
 		return
+	}
+	if !sb.follow && sb.anchor.e < height {
+		// Each entry has a row at least: only an anchor among the first
+		// height entries can be above the top viewport's bottom row.
+		if top := sb.forward(rowPos{}, height-1); sb.anchor.less(top) {
+			sb.setAnchor(top, height)
+		}
 	}
 	p := sb.bottom()
 	sb.rowsOf(p.e) // back does not wrap the entry it starts in

@@ -152,6 +152,8 @@ type roomView struct {
 
 	members []chat.Member     // roster snapshot, sorted by nick (any case), then peer ID
 	labels  map[string]string // peer ID -> display label, sanitised
+	skels   map[string]string // peer ID -> the [chat.Skeleton] of the member's nick as shown
+	skelOf  map[string]string // the members' nicks, raw -> their skeleton (a cache)
 	gen     int               // counts roster snapshots
 
 	unread   int  // others' messages since the room was last current
@@ -164,7 +166,9 @@ type roomView struct {
 }
 
 // refresh takes a new roster snapshot and works out display labels: a nick
-// shared by several members gets a short peer-ID suffix ("alice#3f2a").
+// that looks like another member's (the same [chat.Skeleton]: "bob",
+// "Bob" and "bоb" with a Cyrillic о) gets a short peer-ID suffix
+// ("bob#3f2a"), on every member who has it.
 func (rv *roomView) refresh() {
 	members := slices.Clone(rv.room.Members())
 	slices.SortStableFunc(members, func(a, b chat.Member) int {
@@ -173,19 +177,26 @@ func (rv *roomView) refresh() {
 		}
 		return strings.Compare(a.PeerID, b.PeerID)
 	})
+	skels := make(map[string]string, len(members))
+	skelOf := make(map[string]string, len(members))
 	count := make(map[string]int, len(members))
 	for _, mb := range members {
-		count[mb.Nick]++
+		sk, ok := rv.skelOf[mb.Nick]
+		if !ok {
+			sk = chat.Skeleton(showNick(mb.Nick))
+		}
+		skels[mb.PeerID], skelOf[mb.Nick] = sk, sk
+		count[sk]++
 	}
 	labels := make(map[string]string, len(members))
 	for _, mb := range members {
-		l := clean(mb.Nick)
-		if count[mb.Nick] > 1 {
+		l := clean(showNick(mb.Nick))
+		if count[skels[mb.PeerID]] > 1 {
 			l += "#" + shortID(mb.PeerID)
 		}
 		labels[mb.PeerID] = l
 	}
-	rv.members, rv.labels = members, labels
+	rv.members, rv.labels, rv.skels, rv.skelOf = members, labels, skels, skelOf
 	rv.gen++
 	if rv.peers() > 0 {
 		rv.toldAlone = false
@@ -210,16 +221,36 @@ func (rv *roomView) aloneNotice() (string, bool) {
 }
 
 // label returns how to show the member peerID called nick: the nick, with a
-// peer-ID suffix when another member in the roster has the same nick.
+// peer-ID suffix when another member in the roster has a nick that looks
+// the same (the same [chat.Skeleton]).
 func (rv *roomView) label(peerID, nick string) string {
+	shown := showNick(nick)
 	if rv != nil {
+		sk, known := rv.skelOf[nick]
 		for _, mb := range rv.members {
-			if mb.Nick == nick && mb.PeerID != peerID {
-				return clean(nick) + "#" + shortID(peerID)
+			if mb.PeerID == peerID {
+				continue
+			}
+			if !known {
+				sk, known = chat.Skeleton(shown), true
+			}
+			if rv.skels[mb.PeerID] == sk {
+				return clean(shown) + "#" + shortID(peerID)
 			}
 		}
 	}
-	return clean(nick)
+	return clean(shown)
+}
+
+// showNick returns a nick from the network as front ends show it: safe
+// on a terminal ([Sanitize]) and a valid nick ([chat.SanitizeNick]: the
+// node reports only valid ones, but the layout must not depend on it).
+// No nick stays none.
+func showNick(nick string) string {
+	if nick == "" {
+		return ""
+	}
+	return chat.SanitizeNick(Sanitize(nick))
 }
 
 // peers is the number of other members that are not lost.

@@ -14,6 +14,10 @@ type statusProps struct {
 	paste  int  // lines of a paste waiting for the user's OK; 0 = none
 	follow bool // the messages show the newest line
 	unread int  // chat lines that arrived below while scrolled up
+	// dropped is the number of lines dropped off the top of the
+	// scrollback (its limits, see [ScreenOptions]) when scrolled up to
+	// the oldest line kept; else 0.
+	dropped int
 }
 
 // statusLine is the line above the input: a rule, or what needs the user's
@@ -42,19 +46,32 @@ func renderStatus(st *screenStyles, p statusProps) string {
 			fmt.Sprintf(" Send %d lines? Enter/Esc ", n))
 		return st.alert.Render(padTo(p.method, t, p.width))
 	case !p.follow:
-		var t string
+		// What is below (new lines), then what is above (lines dropped
+		// off the top, when the oldest kept is shown), long then short.
+		var long, short []string
 		if u := p.unread; u > 0 {
-			msgs := "messages"
-			if u == 1 {
-				msgs = "message"
-			}
-			t = fitText(p.method, p.width,
-				fmt.Sprintf(" %d new %s below · End: jump to newest ", u, msgs),
-				fmt.Sprintf(" %d new %s · End ", u, msgs))
-		} else {
-			t = fitText(p.method, p.width, " scrolled up · End: jump to newest ", " scrolled up · End ")
+			long = append(long, fmt.Sprintf("%d new %s below", u, plural(u, "message")))
+			short = append(short, fmt.Sprintf("%d new %s", u, plural(u, "message")))
 		}
+		if d := p.dropped; d > 0 {
+			long = append(long, fmt.Sprintf("%d older %s dropped (scrollback limit)", d, plural(d, "line")))
+			short = append(short, fmt.Sprintf("%d older dropped", d))
+		}
+		if len(long) == 0 {
+			long, short = []string{"scrolled up"}, []string{"scrolled up"}
+		}
+		t := fitText(p.method, p.width,
+			" "+strings.Join(long, " · ")+" · End: jump to newest ",
+			" "+strings.Join(short, " · ")+" · End ")
 		return st.alert.Render(padTo(p.method, t, p.width))
 	}
 	return st.rule.Render(strings.Repeat("─", max(p.width, 0)))
+}
+
+// plural returns word for n == 1, else word with an s.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

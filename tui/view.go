@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
@@ -15,12 +16,28 @@ func (m *screenModel) View() tea.View {
 	v := tea.NewView(content)
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
-	v.WindowTitle = "lanchat"
-	if cur := m.sess.cur; cur != nil {
-		v.WindowTitle = "lanchat #" + clean(cur.name)
-	}
+	v.WindowTitle = m.windowTitle()
 	v.Cursor = cursor
 	return v
+}
+
+// windowTitle is the terminal's title: "lanchat #lobby", led by the number
+// of lines that mention us in the rooms not yet looked at, "(2) lanchat
+// #lobby", so a mention shows in a taskbar or a tab while the terminal is
+// in the background. Switching to a room reads its mentions.
+func (m *screenModel) windowTitle() string {
+	title := "lanchat"
+	if cur := m.sess.cur; cur != nil {
+		title += " #" + clean(cur.name)
+	}
+	n := 0
+	for _, rv := range m.sess.rooms {
+		n += rv.mentions
+	}
+	if n > 0 {
+		title = fmt.Sprintf("(%d) %s", n, title)
+	}
+	return title
 }
 
 // render assembles the screen from its components' drawn parts and returns

@@ -172,39 +172,6 @@ func ValidText(text string) error {
 	return nil
 }
 
-// ValidNick checks a nick: 1..32 runes of valid UTF-8, printable characters
-// and spaces only (no controls, no bidi overrides or other format characters
-// except the zero-width joiner of emoji sequences), something visible, no
-// leading or trailing space.
-func ValidNick(nick string) error {
-	if nick == "" {
-		return fmt.Errorf("%w: empty", ErrInvalidNick)
-	}
-	if !utf8.ValidString(nick) {
-		return fmt.Errorf("%w: %w", ErrInvalidNick, ErrBadUTF8)
-	}
-	if n := utf8.RuneCountInString(nick); n > MaxNickRunes {
-		return fmt.Errorf("%w: %d characters, max %d", ErrInvalidNick, n, MaxNickRunes)
-	}
-	visible := false
-	for _, r := range nick {
-		switch {
-		case r == ' ' || r == '\u200d' || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r):
-		case unicode.IsGraphic(r) && !unicode.IsSpace(r):
-			visible = true
-		default:
-			return fmt.Errorf("%w: character %U not allowed", ErrInvalidNick, r)
-		}
-	}
-	if !visible {
-		return fmt.Errorf("%w: nothing visible", ErrInvalidNick)
-	}
-	if nick[0] == ' ' || nick[len(nick)-1] == ' ' {
-		return fmt.Errorf("%w: leading or trailing space", ErrInvalidNick)
-	}
-	return nil
-}
-
 // ValidRoom checks a room name: 1..[MaxRoomBytes] bytes of printable UTF-8,
 // no spaces, not starting with "#" (see [RoomName]).
 func ValidRoom(room string) error {

@@ -6,33 +6,6 @@ import (
 	"testing"
 )
 
-func TestValidNick(t *testing.T) {
-	for _, tt := range []struct {
-		nick string
-		want error
-	}{
-		{"alice", nil},
-		{"ゆき", nil},
-		{"Zoë", nil},
-		{"bob the builder", nil},
-		{strings.Repeat("n", MaxNickRunes), nil},
-		{"👩\u200d💻", nil},
-		{"", ErrInvalidNick},
-		{"   ", ErrInvalidNick},
-		{" alice", ErrInvalidNick},
-		{"alice ", ErrInvalidNick},
-		{"al\x07ice", ErrInvalidNick},
-		{"al\u202eice", ErrInvalidNick}, // bidi override
-		{"\u200d", ErrInvalidNick},      // nothing visible
-		{strings.Repeat("n", MaxNickRunes+1), ErrInvalidNick},
-		{"\xff", ErrBadUTF8},
-	} {
-		if err := ValidNick(tt.nick); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-			t.Errorf("ValidNick(%q) = %v, want %v", tt.nick, err, tt.want)
-		}
-	}
-}
-
 func TestRoomName(t *testing.T) {
 	for _, tt := range []struct {
 		typed, want string

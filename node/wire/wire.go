@@ -20,7 +20,7 @@
 //	tag  field   value                                   kinds
 //	1    room    the room's wire ID, 1..64 bytes UTF-8     all
 //	2    sent    sender's clock, unix ms, int64 (8 bytes)  all but sealed
-//	3    nick    the sender's nick, see chat.ValidNick     all but sealed
+//	3    nick    the sender's nick, see chat.ValidWireNick all but sealed
 //	4    text    1..4096 bytes UTF-8                       message, action
 //	5    sealed  24-byte nonce + XChaCha20-Poly1305 box    sealed
 //	6    clock   sender's hybrid logical clock, unix ms,   optional, all
@@ -186,7 +186,7 @@ func (e Envelope) Validate() error {
 	if e.Sealed != nil {
 		return fmt.Errorf("%w: %s with a sealed field", ErrMalformed, e.Kind)
 	}
-	if err := chat.ValidNick(e.Nick); err != nil {
+	if err := chat.ValidWireNick(e.Nick); err != nil {
 		return err
 	}
 	if len(e.Text) > chat.MaxTextBytes {
