@@ -31,6 +31,10 @@ type Peer struct {
 type Handler interface {
 	// Found is called for each sighting of a peer on our network (same
 	// fingerprint), repeatedly: once per query round in which it answers.
+	// Answers are not authenticated: anyone can answer for any peer ID,
+	// so one round may report several Peers of one ID with different
+	// addresses. Take them all (merge the addresses), never let one
+	// replace another.
 	Found(Peer)
 	// Foreign is called when the number of distinct peers seen with another
 	// fingerprint grew during a query round (at most once per round); count
@@ -306,9 +310,9 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// entryBuffer is the capacity of a query's answer channel: hashicorp/mdns
-// drops answers that do not fit. Each node answers once per query (twice
-// with IPv4 and IPv6, merged by name), other services' answers count too.
+// entryBuffer bounds the answers kept from one query. Each node answers
+// once per query (twice with IPv4 and IPv6), other services' answers
+// count too.
 const entryBuffer = 1024
 
 // maxForeign bounds the set of foreign peer IDs remembered for counting.
@@ -434,27 +438,18 @@ func hasIPv6(ifi *net.Interface) bool {
 	return false
 }
 
-// query runs one mDNS query and reports its answers.
+// query runs one mDNS query and reports its answers: every answer packet
+// on its own (see browse), the same sighting once per round.
 func (r *runner) query(ctx context.Context, timeout time.Duration) {
-	entries := make(chan *mdns.ServiceEntry, entryBuffer)
-	params := &mdns.QueryParam{
-		Service:     r.s.cfg.Service,
-		Domain:      "local",
-		Timeout:     timeout,
-		Interface:   r.ifi,
-		Entries:     entries,
-		DisableIPv6: !r.v6,
-		Logger:      r.s.mlog,
-	}
 	start := time.Now()
-	err := mdns.QueryContext(ctx, params)
-	if err != nil && r.v6 && ctx.Err() == nil {
-		// hashicorp/mdns fails the whole query when the IPv6 send fails
-		// (#121, #35): go on with IPv4 only until the addresses change.
-		r.s.log.Debug("mdns query over IPv6 failed, retrying with IPv4 only", "err", err)
+	answers, err := browse(ctx, r.s.cfg.Service, r.ifi, r.v6, timeout, entryBuffer, r.s.log)
+	if errors.Is(err, errQueryV6) {
+		// An IPv6 send failure must not cost the IPv4 answers (hashicorp/mdns
+		// fails the whole query, #121, #35): go on with IPv4 only until the
+		// addresses change.
+		r.s.log.Debug("mdns query over IPv6 failed, using IPv4 only", "err", err)
 		r.v6 = false
-		params.DisableIPv6 = true
-		err = mdns.QueryContext(ctx, params)
+		err = nil
 	}
 	if ctx.Err() != nil {
 		return
@@ -467,18 +462,17 @@ func (r *runner) query(ctx context.Context, timeout time.Duration) {
 		return
 	}
 	r.ok("query")
-	// QueryContext has returned: nobody writes to the entries any more.
-	close(entries)
-	n := 0
-	if len(entries) == cap(entries) {
-		r.s.log.Warn("mdns answer buffer full, some answers were dropped", "capacity", cap(entries))
-	}
-	for e := range entries {
-		n++
-		r.handle(answerOf(e))
+	seen := map[string]bool{}
+	for _, a := range answers {
+		k := fmt.Sprint(a.Name, a.TXT, a.Port, a.V4, a.V6)
+		if seen[k] {
+			continue // the same answer over IPv4 and IPv6
+		}
+		seen[k] = true
+		r.handle(a)
 	}
 	r.reportForeign()
-	r.s.log.Debug("mdns query done", "answers", n, "took", time.Since(start))
+	r.s.log.Debug("mdns query done", "answers", len(answers), "took", time.Since(start))
 }
 
 // handle reports one answer to the Handler: Found at once, foreign peers

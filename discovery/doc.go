@@ -24,15 +24,23 @@
 // existing nodes within half a QueryTimeout (the first query is shorter); existing nodes see the newcomer at
 // their next query (or when it dials them). Every sighting of a peer on our
 // network is reported again through [Handler.Found], so the caller can redial
-// after a drop; the caller dedupes.
+// after a drop; the caller dedupes, and merges the addresses of different
+// answers for one peer ID.
 //
-// Answers are read only after each query has ended: hashicorp/mdns keeps
-// writing to an entry after handing out its pointer, so reading it earlier
-// would race. The answer channel is buffered (hashicorp/mdns drops answers
-// when it is full) and fully drained after each query.
+// The browser sends its queries and reads the answers itself (with
+// github.com/miekg/dns), one response packet at a time, rather than through
+// hashicorp/mdns's client: that one merges all responses about one instance
+// name into a single entry, the last record winning, so whoever answered
+// last for a peer ID — a forger without the key, say, advertising it at a
+// dead address — decided the only address reported. Here every answer is
+// reported as it came, the forged one beside the real one, and the caller
+// dials all of them (node's [lanchat/node.Dialer] merges them per peer ID).
+// The answers of a query are kept (at most 1024) and handed over when it
+// ends; the same answer received twice in a round (over IPv4 and IPv6) is
+// handed over once.
 //
 // Everything received is untrusted input: answers for other services
-// (hashicorp/mdns does not filter by service), malformed TXT, foreign
+// (responders answer for every service they have), malformed TXT, forged
 // addresses. An answer is used only when its instance name equals its id=
 // field and every field parses; our own answers are skipped.
 //

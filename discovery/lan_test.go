@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("LANCHAT_DISCOVERY_AGENT") == "1" {
 		os.Exit(runAgent())
 	}
+	if os.Getenv("LANCHAT_DISCOVERY_FORGER") == "1" {
+		os.Exit(runForger())
+	}
 	os.Exit(m.Run())
 }
 

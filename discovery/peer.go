@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"github.com/hashicorp/mdns"
 )
 
 // TXT keys. ONLY APPEND TO THIS LIST.
@@ -37,33 +35,14 @@ var (
 	errNoAddress    = errors.New("discovery: answer without usable address")
 )
 
-// answer is the part of a hashicorp/mdns ServiceEntry that discovery uses,
-// copied into plain values.
+// answer is one service instance as one response packet describes it
+// (see packetAnswers), in plain values.
 type answer struct {
 	Name string   // "<instance>.<service>.local."
 	TXT  []string // raw TXT strings
 	V4   netip.Addr
 	V6   netip.Addr // with zone for link-local addresses
 	Port int        // SRV port
-}
-
-// answerOf copies e. Call it only after the query that produced e returned.
-func answerOf(e *mdns.ServiceEntry) answer {
-	a := answer{Name: e.Name, TXT: append([]string(nil), e.InfoFields...), Port: e.Port}
-	if ip, ok := netip.AddrFromSlice(e.AddrV4); ok {
-		a.V4 = ip.Unmap()
-	}
-	switch {
-	case e.AddrV6IPAddr != nil:
-		if ip, ok := netip.AddrFromSlice(e.AddrV6IPAddr.IP); ok {
-			a.V6 = ip.WithZone(e.AddrV6IPAddr.Zone)
-		}
-	case e.AddrV6 != nil:
-		if ip, ok := netip.AddrFromSlice(e.AddrV6); ok {
-			a.V6 = ip
-		}
-	}
-	return a
 }
 
 // txtRecords returns the TXT strings advertising cfg.

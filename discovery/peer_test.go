@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/mdns"
+	"github.com/miekg/dns"
 )
 
 const testID = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
@@ -119,23 +120,78 @@ func TestParseAnswer(t *testing.T) {
 	}
 }
 
-func TestAnswerOf(t *testing.T) {
-	e := &mdns.ServiceEntry{
-		Name:         "x._lanchat._tcp.local.",
-		AddrV4:       net.ParseIP("10.1.2.3"), // 16-byte form
-		AddrV6IPAddr: &net.IPAddr{IP: net.ParseIP("fe80::1"), Zone: "eth0"},
-		Port:         7,
-		InfoFields:   []string{"id=x"},
+// response packs the records a hashicorp/mdns responder for (id, port,
+// ips) sends for the PTR query of the service, and unpacks them as the
+// browser does.
+func response(t *testing.T, id string, port int, ips []net.IP, txt []string) *dns.Msg {
+	t.Helper()
+	zone, err := mdns.NewMDNSService(id, DefaultService, "local.", id+".local.", port, ips, txt)
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := answer{Name: e.Name, TXT: []string{"id=x"}, V4: netip.MustParseAddr("10.1.2.3"),
-		V6: netip.MustParseAddr("fe80::1%eth0"), Port: 7}
-	got := answerOf(e)
+	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true},
+		Answer: zone.Records(dns.Question{Name: DefaultService + ".local.", Qtype: dns.TypePTR, Qclass: dns.ClassINET})}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out dns.Msg
+	if err := out.Unpack(b); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+// TestPacketAnswers: each response packet is read on its own, so a forged
+// answer for a peer ID sits beside the real one instead of overwriting it
+// (hashicorp/mdns's client merges them by name, the last record winning).
+func TestPacketAnswers(t *testing.T) {
+	txt := []string{"id=" + testID, "v=2", "net=open", "p6=4002"}
+	real := response(t, testID, 4001, []net.IP{net.ParseIP("10.0.0.2"), net.ParseIP("fe80::2")}, txt)
+	forged := response(t, testID, 9, []net.IP{net.ParseIP("10.0.0.66")}, txt)
+	src := &net.UDPAddr{IP: net.ParseIP("fe80::9"), Port: 5353, Zone: "eth0"}
+	var got []Peer
+	for _, m := range []*dns.Msg{forged, real, forged} {
+		for _, a := range packetAnswers(m, src) {
+			p, err := parseAnswer(DefaultService, a)
+			if err != nil {
+				t.Fatalf("parseAnswer(%+v) = %v", a, err)
+			}
+			got = append(got, p)
+		}
+	}
+	want := []Peer{
+		{ID: testID, Version: "2", Fingerprint: "open", Addrs: []netip.AddrPort{ap("10.0.0.66:9")}},
+		{ID: testID, Version: "2", Fingerprint: "open", Addrs: []netip.AddrPort{ap("10.0.0.2:4001"), ap("[fe80::2%eth0]:4002")}},
+		{ID: testID, Version: "2", Fingerprint: "open", Addrs: []netip.AddrPort{ap("10.0.0.66:9")}},
+	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("answerOf = %+v, want %+v", got, want)
+		t.Errorf("peers of three packets = %+v, want %+v", got, want)
 	}
-	e.InfoFields[0] = "changed"
-	if got.TXT[0] != "id=x" {
-		t.Error("answerOf shares the TXT slice with the entry")
+
+	// Two instances in one packet, host names matched case-insensitively;
+	// an instance without TXT is not an answer.
+	two := response(t, "a", 1, []net.IP{net.ParseIP("10.0.0.1")}, []string{"id=a"})
+	b := response(t, "b", 2, []net.IP{net.ParseIP("10.0.0.3")}, []string{"id=b"})
+	two.Answer = append(two.Answer, b.Answer...)
+	for _, rr := range two.Answer {
+		if a, ok := rr.(*dns.A); ok && a.A.Equal(net.ParseIP("10.0.0.3")) {
+			a.Hdr.Name = "B.LOCAL."
+		}
+	}
+	c := response(t, "c", 3, []net.IP{net.ParseIP("10.0.0.4")}, nil)
+	for _, rr := range c.Answer {
+		if _, ok := rr.(*dns.TXT); !ok {
+			two.Answer = append(two.Answer, rr)
+		}
+	}
+	ans := packetAnswers(two, nil)
+	wantAns := []answer{
+		{Name: "a." + DefaultService + ".local.", TXT: []string{"id=a"}, Port: 1, V4: netip.MustParseAddr("10.0.0.1")},
+		{Name: "b." + DefaultService + ".local.", TXT: []string{"id=b"}, Port: 2, V4: netip.MustParseAddr("10.0.0.3")},
+	}
+	if !reflect.DeepEqual(ans, wantAns) {
+		t.Errorf("packetAnswers = %+v, want %+v", ans, wantAns)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -23,6 +24,15 @@ const (
 	// maxOtherVersions bounds the peer IDs of other versions remembered
 	// for counting.
 	maxOtherVersions = 1024
+	// addrTTL is how long an address seen for a peer is dialled after it
+	// was last seen. Discovery repeats every sighting each query round (5 s
+	// by default), so a live address never expires.
+	addrTTL = 2 * time.Minute
+	// maxPeerAddrs bounds the addresses remembered per peer; beyond it the
+	// one seen least recently is forgotten.
+	maxPeerAddrs = 16
+	// maxBook bounds the peers whose addresses are remembered.
+	maxBook = 1024
 )
 
 // dialTarget is what the [Dialer] needs of a [Host].
@@ -32,10 +42,16 @@ type dialTarget interface {
 }
 
 // Dialer turns what local discovery sees into dials and notices. It is the
-// one place of the dial policy for discovered peers: at most one dial per
-// peer at a time, each bounded, through [Host.Dial] and its per-peer
-// backoff; peers of another protocol version are not dialled; and the user
-// is told once how many peers nearby use another key or version.
+// one place of the dial policy for discovered peers. Discovery's answers
+// are not authenticated: anyone on the LAN can advertise any peer ID at
+// any address. So the Dialer merges the addresses of every sighting of a
+// peer ID (seen in the last addrTTL) rather than letting one answer
+// replace another, and dials them all together through [Host.Dial], whose
+// backoff counts each address on its own; a sighting that brings an
+// address not in a dial in flight starts another dial at once, so a dead
+// or silent address cannot hold the real one back. Each dial is bounded.
+// Peers of another protocol version are not dialled; and the user is told
+// once how many peers nearby use another key or version.
 //
 // Found, Foreign and Say never block (discovery's rule): they queue work
 // for [Dialer.Run], which does the dialing. Sightings that find the queue
@@ -112,8 +128,8 @@ func (d *Dialer) Say(text string) {
 // another protocol version. It runs until ctx is done, then cancels the
 // dials in flight, waits for them and returns ctx's error.
 func (d *Dialer) Run(ctx context.Context) error {
-	inflight := map[string]bool{}
-	finished := make(chan string)
+	book := addrBook{}
+	finished := make(chan flight)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var (
@@ -131,8 +147,8 @@ func (d *Dialer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case id := <-finished:
-			delete(inflight, id)
+		case f := <-finished:
+			book.landed(f)
 		case n := <-d.foreign:
 			if n > 0 {
 				foreign = max(foreign, n)
@@ -154,24 +170,145 @@ func (d *Dialer) Run(ctx context.Context) error {
 				startTel()
 				continue
 			}
-			if inflight[s.id] {
+			f, ok := book.sighted(s, time.Now())
+			if !ok {
 				continue
 			}
-			inflight[s.id] = true
 			wg.Go(func() {
 				dctx, cancel := context.WithTimeout(ctx, sightingDialTimeout)
-				err := d.host.Dial(dctx, s.id, s.addrs)
+				err := d.host.Dial(dctx, f.id, f.addrs)
 				cancel()
 				if err != nil && ctx.Err() == nil {
-					d.log.Debug("dial failed", "peer", s.id, "addrs", s.addrs, "err", err)
+					d.log.Debug("dial failed", "peer", f.id, "addrs", f.addrs, "err", err)
 				}
 				select {
-				case finished <- s.id:
+				case finished <- f:
 				case <-ctx.Done():
 				}
 			})
 		}
 	}
+}
+
+// flight is one dial of a peer at some addresses.
+type flight struct {
+	id    string
+	addrs []netip.AddrPort
+}
+
+// addrBook is the Dialer's memory of the addresses seen for each peer ID
+// and of the dials in flight. It is used from Run's goroutine only.
+type addrBook map[string]*peerAddrs
+
+// peerAddrs is what the book knows of one peer ID.
+type peerAddrs struct {
+	seen   map[netip.AddrPort]time.Time // address → last sighting
+	flying map[netip.AddrPort]int       // address → dials in flight with it
+}
+
+// sighted merges the addresses of s, seen at now, into the book and
+// returns the dial to start: every address of the peer seen in the last
+// addrTTL, when s brings one that no dial in flight has. ok is false when
+// there is nothing new to dial.
+func (b addrBook) sighted(s sighting, now time.Time) (f flight, ok bool) {
+	p := b[s.id]
+	if p == nil {
+		b.prune(now)
+		p = &peerAddrs{seen: map[netip.AddrPort]time.Time{}, flying: map[netip.AddrPort]int{}}
+		b[s.id] = p
+	}
+	for ap, at := range p.seen {
+		if now.Sub(at) > addrTTL && p.flying[ap] == 0 {
+			delete(p.seen, ap)
+		}
+	}
+	fresh := false
+	for _, ap := range s.addrs {
+		if _, known := p.seen[ap]; !known && len(p.seen) >= maxPeerAddrs {
+			delete(p.seen, leastRecent(p.seen))
+		}
+		p.seen[ap] = now
+		if p.flying[ap] == 0 {
+			fresh = true
+		}
+	}
+	if !fresh {
+		return flight{}, false
+	}
+	f = flight{id: s.id, addrs: make([]netip.AddrPort, 0, len(p.seen))}
+	for ap := range p.seen {
+		f.addrs = append(f.addrs, ap)
+		p.flying[ap]++
+	}
+	// Newest first, so a dial error names the address seen last.
+	slices.SortFunc(f.addrs, func(x, y netip.AddrPort) int {
+		if c := p.seen[y].Compare(p.seen[x]); c != 0 {
+			return c
+		}
+		return x.Compare(y)
+	})
+	return f, true
+}
+
+// landed records the end of the dial f.
+func (b addrBook) landed(f flight) {
+	p := b[f.id]
+	if p == nil {
+		return
+	}
+	for _, ap := range f.addrs {
+		if p.flying[ap]--; p.flying[ap] <= 0 {
+			delete(p.flying, ap)
+		}
+	}
+}
+
+// prune makes room for one more peer in a full book: it forgets the peers
+// without dials in flight whose addresses are all older than addrTTL, then
+// if need be the one seen least recently.
+func (b addrBook) prune(now time.Time) {
+	if len(b) < maxBook {
+		return
+	}
+	last := func(p *peerAddrs) time.Time {
+		var t time.Time
+		for _, at := range p.seen {
+			if at.After(t) {
+				t = at
+			}
+		}
+		return t
+	}
+	for id, p := range b {
+		if len(p.flying) == 0 && now.Sub(last(p)) > addrTTL {
+			delete(b, id)
+		}
+	}
+	if len(b) < maxBook {
+		return
+	}
+	idle := map[string]time.Time{}
+	for id, p := range b {
+		if len(p.flying) == 0 {
+			idle[id] = last(p)
+		}
+	}
+	if len(idle) > 0 {
+		delete(b, leastRecent(idle))
+	}
+}
+
+// leastRecent returns the key of m with the earliest time.
+func leastRecent[K comparable](m map[K]time.Time) K {
+	var k K
+	var t time.Time
+	first := true
+	for q, at := range m {
+		if first || at.Before(t) {
+			k, t, first = q, at, false
+		}
+	}
+	return k
 }
 
 // strangerNotices are the notices about foreign peers on another key and

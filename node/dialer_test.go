@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,15 +13,18 @@ import (
 // fakeTarget records dials and notices; each Dial blocks until released.
 type fakeTarget struct {
 	dials   chan string   // peer IDs, as Dial is entered
+	flights chan flight   // the same dials with their addresses
 	release chan struct{} // one receive lets one Dial return
 	notices chan string
 }
 
 func newFakeTarget(dials, notices int) *fakeTarget {
-	return &fakeTarget{dials: make(chan string, dials), release: make(chan struct{}), notices: make(chan string, notices)}
+	return &fakeTarget{dials: make(chan string, dials), flights: make(chan flight, dials),
+		release: make(chan struct{}), notices: make(chan string, notices)}
 }
 
-func (f *fakeTarget) Dial(ctx context.Context, id string, _ []netip.AddrPort) error {
+func (f *fakeTarget) Dial(ctx context.Context, id string, addrs []netip.AddrPort) error {
+	f.flights <- flight{id, slices.Clone(addrs)}
 	f.dials <- id
 	select {
 	case <-f.release:
@@ -57,7 +62,7 @@ func TestDialer(t *testing.T) {
 	// another peer is.
 	d.Found("A", ProtocolVersion, addrs)
 	d.Found("A", ProtocolVersion, addrs)
-	d.Found("B", ProtocolVersion, nil)
+	d.Found("B", ProtocolVersion, addrs)
 	if got := recvWithin(t, f.dials, "dial of B"); got != "B" {
 		t.Fatalf("dialled %q while A is in flight, want B", got)
 	}
@@ -124,7 +129,7 @@ func TestDialerOtherVersion(t *testing.T) {
 		t.Errorf("notice %q, want %q", got, want)
 	}
 	// A peer of our version is still dialled, and nothing more is said.
-	d.Found("new", ProtocolVersion, nil)
+	d.Found("new", ProtocolVersion, []netip.AddrPort{netip.MustParseAddrPort("10.0.0.9:4001")})
 	if got := recvWithin(t, f.dials, "dial of new"); got != "new" {
 		t.Errorf("dialled %q, want new (and never old1 or old2)", got)
 	}
@@ -134,6 +139,102 @@ func TestDialerOtherVersion(t *testing.T) {
 	case got := <-f.notices:
 		t.Errorf("second notice %q, want the user told once", got)
 	case <-time.After(3 * d.settle):
+	}
+}
+
+// TestDialerMergesAddrs: the addresses of every sighting of a peer ID are
+// dialled together, one answer never replaces another, and an address
+// that no dial in flight has starts another dial at once (a silent address
+// advertised for the peer must not hold its real one back).
+func TestDialerMergesAddrs(t *testing.T) {
+	f := newFakeTarget(10, 10)
+	d := newDialer(f, nil)
+	runDialer(t, d)
+	dead := netip.MustParseAddrPort("10.0.0.66:4001")
+	real := netip.MustParseAddrPort("10.0.0.2:4001")
+	next := func(what string) []netip.AddrPort {
+		t.Helper()
+		select {
+		case fl := <-f.flights:
+			<-f.dials
+			return fl.addrs
+		case <-time.After(5 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+			return nil
+		}
+	}
+	d.Found("B", ProtocolVersion, []netip.AddrPort{dead})
+	if got := next("dial of the dead address"); !slices.Equal(got, []netip.AddrPort{dead}) {
+		t.Fatalf("first dial at %v, want %v", got, dead)
+	}
+	// The dial hangs. The attacker repeats its answer: nothing new to dial.
+	// The real answer comes: dialled at once, with the dead one merged.
+	d.Found("B", ProtocolVersion, []netip.AddrPort{dead})
+	d.Found("B", ProtocolVersion, []netip.AddrPort{real})
+	got := next("dial of the real address")
+	if len(got) != 2 || !slices.Contains(got, dead) || !slices.Contains(got, real) {
+		t.Fatalf("second dial at %v, want both %v and %v", got, real, dead)
+	}
+	if got[0] != real {
+		t.Errorf("second dial at %v, want the address seen last, %v, first", got, real)
+	}
+	select {
+	case fl := <-f.flights:
+		t.Fatalf("extra dial %v", fl)
+	default:
+	}
+	f.release <- struct{}{}
+	f.release <- struct{}{}
+	// Once both are done, an answer with the dead address alone still
+	// dials the real one seen before (answers repeat; one made before Run
+	// saw the dials end is dropped).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d.Found("B", ProtocolVersion, []netip.AddrPort{dead})
+		select {
+		case fl := <-f.flights:
+			<-f.dials
+			if !slices.Contains(fl.addrs, real) {
+				t.Fatalf("dial after a poisoned answer at %v, want %v merged in", fl.addrs, real)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("timed out waiting for the third dial")
+			}
+		}
+	}
+}
+
+// TestAddrBookBounded: made-up answers do not grow the book without bound,
+// and an address expires addrTTL after it was last seen.
+func TestAddrBookBounded(t *testing.T) {
+	b := addrBook{}
+	t0 := time.Unix(1000, 0)
+	for i := range maxPeerAddrs * 3 {
+		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 4001)
+		if f, ok := b.sighted(sighting{id: "B", version: ProtocolVersion, addrs: []netip.AddrPort{ap}}, t0.Add(time.Duration(i)*time.Millisecond)); ok {
+			b.landed(f)
+		}
+	}
+	if n := len(b["B"].seen); n != maxPeerAddrs {
+		t.Errorf("%d addresses kept, want %d", n, maxPeerAddrs)
+	}
+	for i := range maxBook * 2 {
+		if f, ok := b.sighted(sighting{id: fmt.Sprint("P", i), addrs: []netip.AddrPort{netip.MustParseAddrPort("10.9.9.9:1")}}, t0); ok {
+			b.landed(f)
+		}
+	}
+	if len(b) > maxBook {
+		t.Errorf("%d peers in the book, want at most %d", len(b), maxBook)
+	}
+	x := netip.MustParseAddrPort("10.1.1.1:1")
+	y := netip.MustParseAddrPort("10.1.1.2:1")
+	f, _ := b.sighted(sighting{id: "C", addrs: []netip.AddrPort{x}}, t0)
+	b.landed(f)
+	f, _ = b.sighted(sighting{id: "C", addrs: []netip.AddrPort{y}}, t0.Add(addrTTL+time.Second))
+	if !slices.Equal(f.addrs, []netip.AddrPort{y}) {
+		t.Errorf("dial at %v after %v expired, want only %v", f.addrs, x, y)
 	}
 }
 
@@ -199,5 +300,59 @@ func recvWithin(t *testing.T, ch chan string, what string) string {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
 		return ""
+	}
+}
+
+// TestBackoffPerAddress: a failed address backs off the peer for that
+// address only; a new address is dialled at once, without growing the
+// wait; the address where the peer was reached is always dialled along.
+func TestBackoffPerAddress(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	x := netip.MustParseAddrPort("10.0.0.66:9")
+	y := netip.MustParseAddrPort("10.0.0.2:4001")
+	r := netip.MustParseAddrPort("10.0.0.3:4001")
+	var b backoff
+	step := func(now time.Time, addrs []netip.AddrPort, want []netip.AddrPort) (bool, []netip.AddrPort) {
+		t.Helper()
+		full, got := b.pick(now, addrs)
+		if !slices.Equal(got, want) {
+			t.Fatalf("pick(%v) at +%v = %v, want %v", addrs, now.Sub(t0), got, want)
+		}
+		return full, got
+	}
+	full, got := step(t0, []netip.AddrPort{x}, []netip.AddrPort{x})
+	b.start(got)
+	b.done(t0, got, full, false, nil)
+	if b.delay != backoffMin {
+		t.Fatalf("delay after a failed dial = %v, want %v", b.delay, backoffMin)
+	}
+	step(t0, []netip.AddrPort{x}, nil) // backing off
+	full, got = step(t0, []netip.AddrPort{x, y}, []netip.AddrPort{y})
+	b.start(got)
+	step(t0, []netip.AddrPort{y}, nil) // being dialled
+	b.done(t0, got, full, false, nil)
+	if b.delay != backoffMin {
+		t.Errorf("delay after a failed new address = %v, want it unchanged, %v", b.delay, backoffMin)
+	}
+	full, got = step(t0.Add(backoffMin), []netip.AddrPort{x, y}, []netip.AddrPort{x, y})
+	b.start(got)
+	b.done(t0.Add(backoffMin), got, full, true, []netip.AddrPort{r})
+	step(t0.Add(backoffMin), []netip.AddrPort{x}, []netip.AddrPort{r, x})
+
+	// Made-up addresses: at most maxTried are dialled while backing off.
+	b = backoff{}
+	full, got = step(t0, []netip.AddrPort{x}, []netip.AddrPort{x})
+	b.start(got)
+	b.done(t0, got, full, false, nil)
+	dialled := 0
+	for i := range maxTried * 2 {
+		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1)
+		full, got := b.pick(t0, []netip.AddrPort{ap})
+		dialled += len(got)
+		b.start(got)
+		b.done(t0, got, full, false, nil)
+	}
+	if dialled != maxTried-1 {
+		t.Errorf("%d made-up addresses dialled while backing off, want %d", dialled, maxTried-1)
 	}
 }

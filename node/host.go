@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,12 +70,19 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 				Reason: fmt.Sprintf("listen address %q: want a multiaddr like /ip4/0.0.0.0/tcp/4001", s),
 				Err:    fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)}
 		}
+		if err := probeListen(s, a); err != nil {
+			return nil, err
+		}
 		listen = append(listen, a)
 	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Without SO_REUSEPORT: with it, two processes both listen on one
+		// fixed port and the kernel spreads connections between them at
+		// random. Dials then leave from any port, which a LAN does not mind
+		// (reuse helps NAT hole punching only).
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
@@ -89,6 +97,13 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		if strings.Contains(err.Error(), "address already in use") {
+			// Taken between probeListen and now; libp2p's error keeps
+			// only the text of the cause.
+			return nil, &ConfigError{Field: "ListenAddrs",
+				Reason: "a listen address is already in use (is another lanchat running?): choose another port, or tcp/0 for any free one",
+				Err:    fmt.Errorf("%w: listen: %w: %w", ErrConfig, syscall.EADDRINUSE, err)}
+		}
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	want6 := false
@@ -101,6 +116,29 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 		log.Info("cannot listen on IPv6; continuing on IPv4 only")
 	}
 	return h, nil
+}
+
+// probeListen fails with a [ConfigError] of field ListenAddrs, wrapping
+// syscall.EADDRINUSE, when a's fixed TCP port is taken: libp2p would only
+// log that and go on with the other listen addresses, or, on a port
+// shared with SO_REUSEPORT, share it with another process. It checks by
+// binding the port for a moment, without SO_REUSEPORT. Port 0 is never
+// taken; other failures (no IPv6, say) are left to libp2p. s is a as given.
+func probeListen(s string, a ma.Multiaddr) error {
+	if p, err := tcpPort(a); err != nil || p == 0 {
+		return nil
+	}
+	l, err := manet.Listen(a)
+	if err == nil {
+		return l.Close()
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil
+	}
+	p, _ := tcpPort(a)
+	return &ConfigError{Field: "ListenAddrs",
+		Reason: fmt.Sprintf("listen address %q: port %d is already in use (is another lanchat running?): choose another port, or tcp/0 for any free one", s, p),
+		Err:    fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)}
 }
 
 // listenPorts returns the TCP ports the host listens on for IPv4 and IPv6.
@@ -211,11 +249,19 @@ func parseP2PAddr(s string) (*peer.AddrInfo, error) {
 	return ai, nil
 }
 
-// Dial connects to a peer found by discovery, unless already connected or
-// backing off after failures to it (1 s, doubling to 30 s); in those cases it
-// returns nil at once. addrs are the peer's TCP addresses; IPv6 link-local
-// addresses need their zone. ctx bounds the dial (5 s when it has no
-// deadline). Safe to call often and concurrently.
+// Dial connects to a peer found by discovery, unless already connected.
+// addrs are the peer's TCP addresses as discovery saw them; IPv6
+// link-local addresses need their zone. Anyone on the LAN can advertise
+// any peer ID at any address, so each address counts on its own: a dial in
+// which every address failed backs the peer off (1 s, doubling to 30 s),
+// but during that time an address not yet tried is still dialled at once —
+// one dead address advertised for a peer never keeps its real one from
+// being tried. The addresses at which the peer was last reached, with its
+// identity proven by the handshake, are dialled along with addrs. Dial
+// returns nil at once when connected, when addrs hold nothing to dial
+// now, or for this node itself. ctx bounds the dial (5 s when it has no
+// deadline). Safe to call often and concurrently: an address already
+// being dialled is not dialled twice.
 func (h *Host) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) error {
 	if h.isClosing() {
 		return chat.ErrClosed
@@ -227,13 +273,13 @@ func (h *Host) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) 
 	if pid == h.self || h.connected(pid) {
 		return nil
 	}
-	ai := peer.AddrInfo{ID: pid}
+	usable := make([]netip.AddrPort, 0, len(addrs))
 	for _, ap := range addrs {
-		if a, ok := addrPortMultiaddr(ap); ok {
-			ai.Addrs = append(ai.Addrs, a)
+		if _, ok := addrPortMultiaddr(ap); ok {
+			usable = append(usable, ap)
 		}
 	}
-	if len(ai.Addrs) == 0 {
+	if len(usable) == 0 {
 		return fmt.Errorf("%w: no usable address for %s", ErrBadAddr, pid)
 	}
 	now := time.Now()
@@ -244,33 +290,68 @@ func (h *Host) Dial(ctx context.Context, peerID string, addrs []netip.AddrPort) 
 		b = &backoff{}
 		h.backoffs[pid] = b
 	}
-	if !b.ready(now) {
+	full, pick := b.pick(now, usable)
+	if len(pick) == 0 {
 		h.dialMu.Unlock()
 		return nil
 	}
-	b.next = now.Add(dialTimeout) // one dial at a time per peer
+	b.start(pick)
 	h.dialMu.Unlock()
 
-	err = h.connect(ctx, ai)
-	h.dialMu.Lock()
-	if err != nil {
-		b.fail(time.Now())
-	} else {
-		delete(h.backoffs, pid)
+	ai := peer.AddrInfo{ID: pid}
+	for _, ap := range pick {
+		a, _ := addrPortMultiaddr(ap)
+		ai.Addrs = append(ai.Addrs, a)
 	}
+	err = h.connect(ctx, ai)
+	var reached []netip.AddrPort
+	if err == nil {
+		reached = h.outboundAddrs(pid)
+	}
+	h.dialMu.Lock()
+	b.done(time.Now(), pick, full, err == nil, reached)
 	h.dialMu.Unlock()
+	if err != nil && !h.connected(pid) {
+		// Only what discovery hands over next is dialled again: drop the
+		// failed addresses from the peerstore, so that the swarm does not
+		// dial them along with the next ones.
+		for _, a := range ai.Addrs {
+			h.host.Peerstore().SetAddr(pid, a, 0)
+		}
+	}
 	return err
 }
 
+// outboundAddrs returns the remote addresses of the outbound connections
+// to pid: addresses where it answered with its own identity.
+func (h *Host) outboundAddrs(pid peer.ID) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, c := range h.host.Network().ConnsToPeer(pid) {
+		if c.Stat().Direction != network.DirOutbound {
+			continue
+		}
+		na, err := manet.ToNetAddr(c.RemoteMultiaddr())
+		if err != nil {
+			continue
+		}
+		if ta, ok := na.(*net.TCPAddr); ok {
+			ap := ta.AddrPort()
+			out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
+	}
+	return out
+}
+
 // pruneBackoffsLocked makes room in a full backoff table: first it forgets
-// peers that may be dialled again anyway (only how long they would wait
-// next time is lost), then, if that is not enough, any. h.dialMu is held.
+// peers that may be dialled again anyway and are not being dialled (only
+// how long they would wait next time, and where they were reached, is
+// lost), then, if that is not enough, any. h.dialMu is held.
 func (h *Host) pruneBackoffsLocked(now time.Time) {
 	if len(h.backoffs) < maxBackoffs {
 		return
 	}
 	for p, b := range h.backoffs {
-		if b.ready(now) {
+		if b.ready(now) && len(b.pending) == 0 {
 			delete(h.backoffs, p)
 		}
 	}
@@ -441,11 +522,23 @@ func addrPortMultiaddr(ap netip.AddrPort) (ma.Multiaddr, bool) {
 	return a, err == nil
 }
 
-// backoff is the retry state of dials to one peer.
+// backoff is the retry state of dials to one peer. For a static peer only
+// delay and next are used. For a peer found by discovery (see [Host.Dial])
+// they back off the peer after a dial in which every address failed, and
+// the sets below keep one address from standing in for another.
 type backoff struct {
 	delay time.Duration // last wait; 0 before the first failure
 	next  time.Time     // no dial before this
+
+	tried   map[netip.AddrPort]bool // failed since the peer was last ready to dial
+	pending map[netip.AddrPort]int  // being dialled, by how many dials
+	reached []netip.AddrPort        // where the last successful dial reached the peer
 }
+
+// maxTried bounds the failed addresses remembered per peer: beyond it an
+// address advertised for the peer waits for the peer's backoff like the
+// others, so made-up addresses cannot make it dial without end.
+const maxTried = 32
 
 // ready reports whether a dial may start at now.
 func (b *backoff) ready(now time.Time) bool { return !now.Before(b.next) }
@@ -455,6 +548,67 @@ func (b *backoff) fail(now time.Time) time.Duration {
 	b.delay = min(max(2*b.delay, backoffMin), backoffMax)
 	b.next = now.Add(b.delay)
 	return b.delay
+}
+
+// pick returns the addresses of addrs, and of where the peer was last
+// reached, to dial at now: all of them when the peer is ready (full),
+// else only those not tried since; never one already being dialled.
+func (b *backoff) pick(now time.Time, addrs []netip.AddrPort) (full bool, pick []netip.AddrPort) {
+	full = b.ready(now)
+	seen := map[netip.AddrPort]bool{}
+	for _, ap := range append(slices.Clone(b.reached), addrs...) {
+		if seen[ap] || b.pending[ap] > 0 {
+			continue
+		}
+		seen[ap] = true
+		if full || (!b.tried[ap] && len(b.tried) < maxTried) {
+			pick = append(pick, ap)
+		}
+	}
+	return full, pick
+}
+
+// start records that a dial of addrs begins.
+func (b *backoff) start(addrs []netip.AddrPort) {
+	if b.pending == nil {
+		b.pending = map[netip.AddrPort]int{}
+	}
+	for _, ap := range addrs {
+		b.pending[ap]++
+	}
+}
+
+// done records the end at now of a dial of addrs started when the peer
+// was ready (full) or not, that reached the peer (ok) at the addresses
+// reached, or failed.
+func (b *backoff) done(now time.Time, addrs []netip.AddrPort, full, ok bool, reached []netip.AddrPort) {
+	for _, ap := range addrs {
+		if b.pending[ap]--; b.pending[ap] <= 0 {
+			delete(b.pending, ap)
+		}
+	}
+	switch {
+	case ok:
+		b.delay, b.next, b.tried = 0, time.Time{}, nil
+		if len(reached) > 0 {
+			b.reached = reached
+		}
+	case full:
+		// The peer was tried at every address known: back it off, and
+		// start the tally of failed addresses afresh.
+		b.fail(now)
+		b.tried = map[netip.AddrPort]bool{}
+		fallthrough
+	default:
+		if b.tried == nil {
+			b.tried = map[netip.AddrPort]bool{}
+		}
+		for _, ap := range addrs {
+			if len(b.tried) < maxTried {
+				b.tried[ap] = true
+			}
+		}
+	}
 }
 
 // reset forgets past failures.
