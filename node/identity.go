@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -8,14 +9,31 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"lanchat/node/internal/flock"
 )
 
-// ErrIdentity is wrapped by every error about the identity file.
-var ErrIdentity = errors.New("node: identity file")
+// Identity file errors. Every error about the identity file wraps
+// [ErrIdentity]; one whose file is a network key (a swarm.key given as the
+// identity by mistake) also wraps [ErrIdentityIsNetworkKey], so that a
+// front end can say where that file belongs.
+var (
+	ErrIdentity             = errors.New("node: identity file")
+	ErrIdentityIsNetworkKey = errors.New("node: identity file is a network key")
+)
+
+// identityPrefix starts the marshalled form of every Ed25519 libp2p private
+// key (protobuf field 1, Type = 1 Ed25519; field 2, Data): a file that starts
+// so is a damaged identity, anything else is some other file.
+var identityPrefix = []byte{0x08, 0x01, 0x12}
+
+// maxIdentityFile bounds what is read of an identity file; a real one is
+// 68 bytes.
+const maxIdentityFile = 4096
 
 // identity is this node's key and, if it came from a file, the lock that
 // keeps a second process on the same machine from using the same file.
@@ -40,32 +58,73 @@ func (id *identity) release() {
 // path+".lock" until release: when another process holds it, loadIdentity
 // returns a fresh ephemeral key with busy set, so two lanchat processes on one
 // machine do not share a peer ID. path "" gives an ephemeral identity.
+//
+// A path that is not a regular file is refused before anything is created;
+// a lock file that loadIdentity created is removed again when the identity
+// cannot be used. Errors wrap [ErrIdentity] and are one sentence that names
+// the file.
 func loadIdentity(path string) (*identity, error) {
 	if path == "" {
 		k, err := newKey()
 		return &identity{key: k}, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("%w: create directory: %w", ErrIdentity, err)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, identityError(path, "is %s, not a file", fileKind(st.Mode()))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, identityError(path, "cannot be read: %w", pathErr(err))
 	}
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, identityError(path, "cannot be created in %q: %w", dir, pathErr(err))
+	}
+	lockPath := path + ".lock"
+	lock, created, err := openLock(lockPath)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open lock: %w", ErrIdentity, err)
+		return nil, identityError(path, "cannot be locked: cannot open %q: %w", lockPath, pathErr(err))
+	}
+	// drop closes the lock and removes it if it was made here: a failed
+	// start leaves nothing behind.
+	drop := func() {
+		if created {
+			os.Remove(lockPath)
+		}
+		lock.Close()
 	}
 	if err := flock.TryLock(lock); err != nil {
-		lock.Close()
 		if errors.Is(err, flock.ErrLocked) {
+			lock.Close() // another process holds it: its file, not ours to remove
 			k, err := newKey()
 			return &identity{key: k, busy: true}, err
 		}
-		return nil, fmt.Errorf("%w: lock %s: %w", ErrIdentity, path+".lock", err)
+		drop()
+		return nil, identityError(path, "cannot be locked: %q: %w", lockPath, err)
 	}
 	key, err := readOrCreateKey(path)
 	if err != nil {
-		lock.Close()
+		drop()
 		return nil, err
 	}
 	return &identity{key: key, lock: lock}, nil
+}
+
+// openLock opens the lock file at path, creating it (mode 0600) if needed;
+// created reports whether it did.
+func openLock(path string) (f *os.File, created bool, err error) {
+	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f, true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, false, err
+	}
+	f, err = os.OpenFile(path, os.O_RDWR, 0)
+	return f, false, err
+}
+
+// identityError is an error about the identity file at path: "identity file
+// "PATH" " and the sentence of format, wrapping [ErrIdentity].
+func identityError(path, format string, args ...any) error {
+	return fmt.Errorf("%w %q "+format, append([]any{ErrIdentity, path}, args...)...)
 }
 
 func newKey() (crypto.PrivKey, error) {
@@ -79,37 +138,115 @@ func newKey() (crypto.PrivKey, error) {
 // readOrCreateKey reads the key at path or, if there is no file, creates one.
 // The caller holds the lock.
 func readOrCreateKey(path string) (crypto.PrivKey, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return createKey(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrIdentity, err)
+		return nil, identityError(path, "%w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrIdentity, err)
+		return nil, identityError(path, "cannot be read: %w", pathErr(err))
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrIdentity, path)
+	// Told before the mode: moving a network key to where it belongs
+	// matters more than its mode.
+	if bytes.HasPrefix(data, []byte(swarmKeyHeader)) {
+		return nil, alsoIs{identityError(path, "is a network key (a swarm.key), not an identity"), ErrIdentityIsNetworkKey}
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is accessible by other users (mode %04o); run: chmod 600 %s",
-			ErrIdentity, path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 4096))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", ErrIdentity, path, err)
+	if err := checkPrivate(st); err != nil {
+		return nil, identityError(path, "%w; run chmod 600 %s", err, path)
 	}
 	key, err := crypto.UnmarshalPrivateKey(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is corrupt (delete it to get a new identity): %w", ErrIdentity, path, err)
+		if !bytes.HasPrefix(data, identityPrefix) {
+			// Not clearly an identity: never advise deleting it.
+			return nil, identityError(path, "is not a lanchat identity (corrupt, or another kind of file); "+
+				"use another path, or move it away to get a new identity")
+		}
+		return nil, identityError(path, "is damaged; move it away to get a new identity (and a new peer ID)")
 	}
 	if key.Type() != crypto.Ed25519 {
-		return nil, fmt.Errorf("%w: %s holds a %v key, want Ed25519", ErrIdentity, path, key.Type())
+		return nil, identityError(path, "holds a %v key; lanchat identities are Ed25519: use another path", key.Type())
 	}
 	return key, nil
+}
+
+// alsoIs is error, with its message, that [errors.Is] also finds to be
+// also.
+type alsoIs struct {
+	error
+	also error
+}
+
+func (e alsoIs) Unwrap() []error { return []error{e.error, e.also} }
+
+// openRegular opens path for reading if it is a regular file, without
+// blocking on a named pipe or a device, and returns its mode. An error
+// other than a missing file is one sentence ("is a named pipe, not a
+// file").
+func openRegular(path string) (*os.File, fs.FileInfo, error) {
+	// O_NONBLOCK: opening a named pipe must not wait for a writer; it
+	// changes nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("cannot be read: %w", pathErr(err))
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("cannot be read: %w", pathErr(err))
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("is %s, not a file", fileKind(st.Mode()))
+	}
+	return f, st, nil
+}
+
+// checkPrivate reports, as "is readable by others (mode 0644)", whether a
+// secret file's mode lets other users read or change it. On Windows modes
+// say nothing about that, and nothing is checked.
+func checkPrivate(st fs.FileInfo) error {
+	perm := st.Mode().Perm()
+	switch {
+	case runtime.GOOS == "windows" || perm&0o077 == 0:
+		return nil
+	case perm&0o044 != 0:
+		return fmt.Errorf("is readable by others (mode %04o)", perm)
+	default:
+		return fmt.Errorf("is accessible by others (mode %04o)", perm)
+	}
+}
+
+// fileKind names what a file of mode m is, for "is a directory, not a file".
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "not a regular file"
+	}
+}
+
+// pathErr is err without the operation and path of an [fs.PathError]: the
+// sentence around it names the file already.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // createKey writes a new key to path with mode 0600, atomically: a reader
@@ -121,30 +258,31 @@ func createKey(path string) (crypto.PrivKey, error) {
 	}
 	data, err := crypto.MarshalPrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode: %w", ErrIdentity, err)
+		return nil, identityError(path, "cannot be written: encode: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
-		return nil, fmt.Errorf("%w: create: %w", ErrIdentity, err)
+		return nil, identityError(path, "cannot be created: %w", pathErr(err))
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
+	fail := func(err error) (crypto.PrivKey, error) {
 		tmp.Close()
-		return nil, fmt.Errorf("%w: chmod: %w", ErrIdentity, err)
+		return nil, identityError(path, "cannot be written: %w", pathErr(err))
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		return fail(err)
 	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("%w: write: %w", ErrIdentity, err)
+		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("%w: sync: %w", ErrIdentity, err)
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("%w: close: %w", ErrIdentity, err)
+		return nil, identityError(path, "cannot be written: %w", pathErr(err))
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrIdentity, err)
+		return nil, identityError(path, "cannot be created: %w", pathErr(err))
 	}
 	return key, nil
 }

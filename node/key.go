@@ -93,6 +93,9 @@ func readSwarmKey(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("%w: file larger than %d bytes", ErrSwarmKey, maxSwarmKey)
 	}
 	header, rest, ok := cutLine(data)
+	if (!ok || header != swarmKeyHeader) && bytes.HasPrefix(data, identityPrefix) {
+		return nil, fmt.Errorf("%w: this is a lanchat identity (an identity.key), not a network key", ErrSwarmKey)
+	}
 	if !ok || header != swarmKeyHeader {
 		return nil, fmt.Errorf("%w: first line must be %s", ErrSwarmKey, swarmKeyHeader)
 	}

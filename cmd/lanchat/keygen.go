@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"lanchat/node"
 )
@@ -16,6 +17,14 @@ func runKeygen(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 		fmt.Fprint(stdout, "Usage: lanchat keygen [PATH]\n\nWrites a new random 32-byte key in swarm.key format to PATH (mode 0600;\nan existing file is never overwritten) or to stdout. Copy it to every\nmachine and start lanchat with --key-file PATH.\n")
 		return exitOK
+	}
+	// A flag anywhere is named as one, before any count of arguments:
+	// "keygen --force x" is about --force, not about x.
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			fmt.Fprintf(stderr, "lanchat: keygen: unknown flag %s (usage: lanchat keygen [PATH]; it never overwrites a file)\n", a)
+			return exitUsage
+		}
 	}
 	if len(args) > 1 {
 		fmt.Fprintf(stderr, "lanchat: keygen: unexpected argument %q (usage: lanchat keygen [PATH])\n", args[1])
@@ -36,10 +45,6 @@ func runKeygen(args []string, stdout, stderr io.Writer) int {
 	}
 
 	path := args[0]
-	if len(path) > 0 && path[0] == '-' {
-		fmt.Fprintf(stderr, "lanchat: keygen: unknown flag %s (usage: lanchat keygen [PATH])\n", path)
-		return exitUsage
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {

@@ -142,7 +142,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	th := tuiHost{h}
 	if screen {
-		err = tui.RunScreen(ctx, th, rooms, tui.ScreenOptions{In: stdin, Out: stdout})
+		so := tui.DefaultScreenOptions()
+		so.In, so.Out, so.Bell = stdin, stdout, !opts.noBell
+		err = tui.RunScreen(ctx, th, rooms, so)
 	} else {
 		mode := tui.Plain
 		if opts.json {

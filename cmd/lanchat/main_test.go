@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"lanchat/discovery"
@@ -42,6 +43,28 @@ func TestRunUsageErrors(t *testing.T) {
 	notKey := writeFile(t, "notkey", "hello\n")
 	shortKey := writeFile(t, "short.key", "/key/swarm/psk/1.0.0/\n/base16/\n00112233445566778899aabbccddeeff\n")
 	badHex := writeFile(t, "badhex.key", "/key/swarm/psk/1.0.0/\n/base16/\nzz\n")
+	swarmKey := writeFile(t, "swarm.key", string(node.FormatSwarmKey(make([]byte, node.KeySize))))
+	openKey := writeFile(t, "open.key", string(node.FormatSwarmKey(make([]byte, node.KeySize))))
+	chmod(t, openKey, 0o644)
+	groupWritableKey := writeFile(t, "gw.key", string(node.FormatSwarmKey(make([]byte, node.KeySize))))
+	chmod(t, groupWritableKey, 0o620)
+	openIdentity := writeFile(t, "open-id.key", "garbage")
+	chmod(t, openIdentity, 0o644)
+	protoJunk := writeFile(t, "proto.key", "\x12\x02ab")         // parses as far as "proto: required field … not set"
+	damaged := writeFile(t, "damaged.key", "\x08\x01\x12\x40ab") // an Ed25519 identity cut short
+	identityAsKey := writeFile(t, "identity.key", "\x08\x01\x12\x40"+strings.Repeat("k", 64))
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logLink := filepath.Join(t.TempDir(), "log")
+	if err := os.Symlink(filepath.Join(dir, "elsewhere.log"), logLink); err != nil {
+		t.Fatal(err)
+	}
+	lockIsDir := filepath.Join(t.TempDir(), "id.key")
+	if err := os.Mkdir(lockIsDir+".lock", 0o700); err != nil {
+		t.Fatal(err)
+	}
 	// Safe defaults in case a case wrongly gets as far as starting a node:
 	// loopback only, no mDNS, a throwaway identity; empty stdin leaves at once.
 	safe := []string{"--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--identity", filepath.Join(dir, "id.key"), "--json"}
@@ -86,6 +109,28 @@ func TestRunUsageErrors(t *testing.T) {
 		{"history days too many", []string{"--history-days", "100000"}, "--history-days 100000: want 1 to 36500 days"},
 		{"sync lines zero", []string{"--sync-lines", "0"}, "--sync-lines 0: want 1 to 100000 lines"},
 		{"listen garbage", []string{"--listen", "garbage"}, `lanchat: --listen: listen address "garbage": want a multiaddr like /ip4/0.0.0.0/tcp/4001` + "\n"},
+		{"empty nick", []string{"--nick", ""}, "lanchat: --nick: the nick is empty; give 1 to 32 visible characters, or leave --nick out\n"},
+		{"key only spaces", []string{"--key", " \t"}, "lanchat: --key: the passphrase is only white space; choose one with words in it\n"},
+		{"listen quic", []string{"--listen", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+			`lanchat: --listen "/ip4/0.0.0.0/udp/4001/quic-v1": lanchat listens on TCP only: use an address like /ip4/0.0.0.0/tcp/4001 or /ip6/::/tcp/4001` + "\n"},
+		{"listen websocket", []string{"--listen", "/ip4/127.0.0.1/tcp/0/ws"}, "lanchat listens on TCP only"},
+		{"listen unix socket", []string{"--listen", "/unix/tmp/chat.sock"}, "lanchat listens on TCP only"},
+		{"swarm key as identity", []string{"--identity", swarmKey},
+			`lanchat: --identity: identity file "` + swarmKey + `" is a network key (a swarm.key), not an identity; give it with --key-file` + "\n"},
+		{"identity not protobuf", []string{"--identity", protoJunk}, `identity file "` + protoJunk + `" is not a lanchat identity (corrupt, or another kind of file); use another path, or move it away`},
+		{"identity damaged", []string{"--identity", damaged}, `identity file "` + damaged + `" is damaged; move it away to get a new identity`},
+		{"identity lock unusable", []string{"--identity", lockIsDir}, `identity file "` + lockIsDir + `" cannot be locked: cannot open "` + lockIsDir + `.lock": is a directory`},
+		{"identity named pipe", []string{"--identity", fifo}, `identity file "` + fifo + `" is a named pipe, not a file`},
+		{"identity readable by others", []string{"--identity", openIdentity},
+			`identity file "` + openIdentity + `" is readable by others (mode 0644); run chmod 600 ` + openIdentity + "\n"},
+		{"key file named pipe", []string{"--key-file", fifo}, `cannot read key file "` + fifo + `": it is a named pipe, not a file`},
+		{"key file readable by others", []string{"--key-file", openKey},
+			`key file "` + openKey + `" is readable by others (mode 0644); run chmod 600 ` + openKey + " (or 640 to share it with your group)\n"},
+		{"key file writable by group", []string{"--key-file", groupWritableKey}, "is writable by others (mode 0620)"},
+		{"identity as key file", []string{"--key-file", identityAsKey}, "this is a lanchat identity (an identity.key), not a network key"},
+		{"empty log file path", []string{"--log-file", ""}, "--log-file: the path is empty"},
+		{"log file symlink", []string{"--log-file", logLink}, `cannot open log file "` + logLink + `": it is a symbolic link; give the path of a regular file`},
+		{"log file named pipe", []string{"--log-file", fifo}, "it is a named pipe; give the path of a regular file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,8 +148,76 @@ func TestRunUsageErrors(t *testing.T) {
 			if out != "" {
 				t.Errorf("run(%q) stdout = %q, want nothing", tt.args, out)
 			}
+			// Library jargon, and advice that destroys a file lanchat
+			// cannot tell is its own, never reach the user.
+			for _, bad := range []string{"proto:", "open lock", "delete", "no transport"} {
+				if strings.Contains(errs, bad) {
+					t.Errorf("run(%q) stderr = %q, want no %q in it", tt.args, errs, bad)
+				}
+			}
 		})
 	}
+	if _, err := os.Lstat(filepath.Join(dir, "elsewhere.log")); err == nil {
+		t.Error("--log-file followed a symbolic link")
+	}
+	for _, p := range []string{swarmKey, protoJunk, damaged, fifo, openIdentity} {
+		if _, err := os.Stat(p + ".lock"); err == nil {
+			t.Errorf("a failed --identity %s left %s.lock behind", p, p)
+		}
+	}
+	if want := string(node.FormatSwarmKey(make([]byte, node.KeySize))); readString(t, swarmKey) != want {
+		t.Errorf("the swarm.key given as --identity changed")
+	}
+}
+
+// TestRunBlankEnvKey checks that a LANCHAT_KEY of only white space is a
+// usage error, as --key " " is, rather than a network nobody else is on.
+func TestRunBlankEnvKey(t *testing.T) {
+	env := func(k string) string {
+		if k == "LANCHAT_KEY" {
+			return "   "
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--json",
+		"--identity", filepath.Join(t.TempDir(), "id.key")}, strings.NewReader(""), &out, &errb, env)
+	want := "lanchat: LANCHAT_KEY is only white space; set it to the network's passphrase, or unset it for an open network\n"
+	if code != exitUsage || errb.String() != want || out.Len() != 0 {
+		t.Errorf("run with LANCHAT_KEY=%q = %d, stdout %q, stderr %q; want %d and %q", "   ", code, out.String(), errb.String(), exitUsage, want)
+	}
+}
+
+// TestRunIdentityLockKept checks that a failed --identity removes only a
+// lock file it created: one that was there before stays.
+func TestRunIdentityLockKept(t *testing.T) {
+	bad := writeFile(t, "id.key", "garbage")
+	if err := os.WriteFile(bad+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runArgs(t, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--json", "--identity", bad)
+	if code != exitUsage {
+		t.Fatalf("run = %d, want %d; stderr %q", code, exitUsage, errs)
+	}
+	if _, err := os.Stat(bad + ".lock"); err != nil {
+		t.Errorf("the lock file that was there before: %v, want it kept", err)
+	}
+}
+
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestRunHelpVersion(t *testing.T) {
@@ -198,15 +311,25 @@ func TestKeygen(t *testing.T) {
 	})
 	t.Run("errors", func(t *testing.T) {
 		dir := t.TempDir()
-		for _, args := range [][]string{
-			{"keygen", "a", "b"},
-			{"keygen", "--force"},
-			{"keygen", filepath.Join(dir, "missing", "swarm.key")},
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"keygen", "a", "b"}, `unexpected argument "b"`},
+			{[]string{"keygen", "--force"}, "unknown flag --force"},
+			{[]string{"keygen", "--force", filepath.Join(dir, "x")}, "unknown flag --force"},
+			{[]string{"keygen", filepath.Join(dir, "x"), "--force"}, "unknown flag --force"},
+			{[]string{"keygen", "-"}, "unknown flag -"},
+			{[]string{"keygen", filepath.Join(dir, "missing", "swarm.key")}, "cannot create"},
 		} {
-			code, _, errs := runArgs(t, args...)
-			if code != exitUsage || !strings.HasPrefix(errs, "lanchat: keygen: ") || strings.Count(errs, "\n") != 1 {
-				t.Errorf("run(%q) = %d, %q; want 2 and one line", args, code, errs)
+			code, _, errs := runArgs(t, tt.args...)
+			if code != exitUsage || !strings.HasPrefix(errs, "lanchat: keygen: ") || strings.Count(errs, "\n") != 1 ||
+				!strings.Contains(errs, tt.want) {
+				t.Errorf("run(%q) = %d, %q; want 2 and one line with %q", tt.args, code, errs, tt.want)
 			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+			t.Error("keygen with an unknown flag wrote a key")
 		}
 	})
 	t.Run("key file works", func(t *testing.T) {

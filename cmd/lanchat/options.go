@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -48,6 +50,7 @@ Flags:
   --json              one JSON object per line (for scripts and bots)
   --log-file PATH     write logs here (default: none in the full-screen UI,
                       warnings to stderr in the line modes)
+  --no-bell           no terminal bell when a line names you (full screen)
   -v, --verbose       more logs
   --version           print the version and exit
   -h, --help          show this help
@@ -81,6 +84,7 @@ type options struct {
 	logFile    string
 	verbose    bool
 	version    bool
+	noBell     bool // --no-bell: no terminal bell for mentions
 }
 
 // stringList is a repeatable string flag.
@@ -111,12 +115,18 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	switch {
 	case o.keySet && set["key-file"]:
 		return o, errors.New("--key and --key-file cannot be used together")
+	case o.nickSet && o.nick == "":
+		return o, fmt.Errorf("--nick: the nick is empty; give 1 to %d visible characters, or leave --nick out", maxNickRunes)
 	case o.keySet && o.passphrase == "":
 		return o, errors.New("--key: the passphrase is empty")
+	case o.keySet && strings.TrimSpace(o.passphrase) == "":
+		return o, errors.New("--key: the passphrase is only white space; choose one with words in it")
 	case set["key-file"] && o.keyFile == "":
 		return o, errors.New("--key-file: the path is empty")
 	case o.plain && o.json:
 		return o, errors.New("--plain and --json cannot be used together")
+	case set["log-file"] && o.logFile == "":
+		return o, errors.New("--log-file: the path is empty")
 	case set["identity"] && o.identity == "":
 		return o, errors.New("--identity: the path is empty")
 	case set["data-dir"] && o.dataDir == "":
@@ -129,6 +139,11 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		return o, fmt.Errorf("--history-days %d: want 1 to 36500 days", o.histDays)
 	case o.syncLines < 1 || o.syncLines > maxSyncLines:
 		return o, fmt.Errorf("--sync-lines %d: want 1 to %d lines", o.syncLines, maxSyncLines)
+	}
+	for _, addr := range o.listens {
+		if err := checkTCPListen(addr); err != nil {
+			return o, err
+		}
 	}
 	seen := map[string]bool{}
 	for _, typed := range o.rooms {
@@ -159,6 +174,24 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	return o, nil
 }
 
+// checkTCPListen returns a usage error for a --listen multiaddr that is
+// not TCP (QUIC, WebSocket, a Unix socket…): libp2p would only say "no
+// transport for protocol". An address that is not a multiaddr at all, or
+// a bad IP or port, is left to node, which says how one looks.
+func checkTCPListen(addr string) error {
+	if !strings.HasPrefix(addr, "/") {
+		return nil
+	}
+	parts := strings.Split(strings.TrimSuffix(addr[1:], "/"), "/")
+	if len(parts) > 2 && parts[0] == "ip6zone" {
+		parts = parts[2:]
+	}
+	if len(parts) == 4 && (parts[0] == "ip4" || parts[0] == "ip6") && parts[2] == "tcp" {
+		return nil
+	}
+	return fmt.Errorf("--listen %q: lanchat listens on TCP only: use an address like /ip4/0.0.0.0/tcp/4001 or /ip6/::/tcp/4001", addr)
+}
+
 // newFlagSet returns the command line's flags, parsing into o. Its output
 // is discarded: errors are reworded by flagError, and --help prints
 // usageText.
@@ -185,6 +218,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.verbose, "verbose", false, "")
 	fs.BoolVar(&o.version, "version", false, "")
+	fs.BoolVar(&o.noBell, "no-bell", false, "")
 	return fs
 }
 
@@ -227,6 +261,9 @@ var (
 func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 	cfg := node.DefaultConfig()
 	cfg.Nick = o.nick
+	if n := chat.NormalizeNick(o.nick); n != "" {
+		cfg.Nick = n // " bob " is bob, in NFC; "   " stays an invalid nick
+	}
 	if len(o.listens) > 0 {
 		cfg.ListenAddrs = o.listens
 	}
@@ -242,6 +279,9 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 		}
 		cfg.PSK = psk
 	case getenv("LANCHAT_KEY") != "":
+		if strings.TrimSpace(getenv("LANCHAT_KEY")) == "" {
+			return cfg, errors.New("LANCHAT_KEY is only white space; set it to the network's passphrase, or unset it for an open network")
+		}
 		cfg.PSK = node.DeriveKey(getenv("LANCHAT_KEY"))
 	}
 
@@ -287,25 +327,69 @@ func defaultDataDir(getenv func(string) string) string {
 	return ""
 }
 
-// readKeyFile reads a swarm.key file; its errors are one sentence.
+// readKeyFile reads a swarm.key file; its errors are one sentence. The
+// file must be a regular file (a named pipe would hang the start) that
+// others cannot read or change: a network key is shared by the people of
+// the network, so it may be readable by the file's group, like 0640.
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a named pipe must not wait for a writer; it
+	// changes nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("cannot read key file %q: %w", path, err)
+		return nil, fmt.Errorf("cannot read key file %q: %w", path, pathErr(err))
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot read key file %q: %w", path, pathErr(err))
+	case st.IsDir():
 		return nil, fmt.Errorf("cannot read key file %q: it is a directory", path)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("cannot read key file %q: it is %s, not a file", path, fileKind(st.Mode()))
+	}
+	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o026 != 0 {
+		what := "readable"
+		if perm&0o004 == 0 {
+			what = "writable"
+		}
+		return nil, fmt.Errorf("key file %q is %s by others (mode %04o); run chmod 600 %s (or 640 to share it with your group)",
+			path, what, perm, path)
 	}
 	psk, err := node.ReadSwarmKey(f)
 	if err != nil {
 		return nil, fmt.Errorf("key file %q: %s", path, reason(err))
 	}
 	return psk, nil
+}
+
+// fileKind names what a file of mode m is, for "it is a named pipe, not a
+// file".
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "not a regular file"
+	}
+}
+
+// pathErr is err without the operation and path of an [fs.PathError], for
+// a sentence that names the file already.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // maxNickRunes is the longest nick node accepts.
@@ -319,7 +403,9 @@ func defaultNick(getenv func(string) string) string {
 	host, _ := os.Hostname()
 	for _, s := range []string{getenv("LANCHAT_NICK"), getenv("USER"), host} {
 		if nick := clampNick(s); nick != "" {
-			return nick
+			// $USER or a hostname may hold what a nick may not ("#", "<"):
+			// shown cleaned up rather than refused.
+			return chat.SanitizeNick(nick)
 		}
 	}
 	return ""
@@ -370,13 +456,9 @@ func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(),
 		level = slog.LevelDebug
 	}
 	if o.logFile != "" {
-		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := openLogFile(o.logFile)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, nil, fmt.Errorf("cannot open log file %q: %w", o.logFile, err)
+			return nil, nil, err
 		}
 		return slog.NewTextHandler(f, &slog.HandlerOptions{Level: level}), func() { f.Close() }, nil
 	}
@@ -394,6 +476,35 @@ func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(),
 		level = slog.LevelWarn
 	}
 	return slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), func() {}, nil
+}
+
+// openLogFile opens the --log-file for appending, creating it with mode
+// 0600. It refuses a symbolic link (another user's link in a shared
+// directory would make lanchat append to a file of its choosing) and
+// anything but a regular file (a named pipe would hang the start); its
+// errors are one sentence.
+func openLogFile(path string) (*os.File, error) {
+	refuse := func(m fs.FileMode) (*os.File, error) {
+		return nil, fmt.Errorf("cannot open log file %q: it is %s; give the path of a regular file", path, fileKind(m))
+	}
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		return refuse(st.Mode())
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|oNoFollow|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) { // made a link since the Lstat
+			return refuse(fs.ModeSymlink)
+		}
+		return nil, fmt.Errorf("cannot open log file %q: %w", path, pathErr(err))
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cannot open log file %q: %w", path, pathErr(err))
+		}
+		return refuse(st.Mode())
+	}
+	return f, nil
 }
 
 // configFlags names the flag of each node Config field that the user sets.
@@ -415,7 +526,11 @@ func startError(err error) string {
 	var ce *node.ConfigError
 	if errors.As(err, &ce) {
 		if flag := configFlags[ce.Field]; flag != "" {
-			return flag + ": " + ce.Reason
+			msg := flag + ": " + ce.Reason
+			if errors.Is(err, node.ErrIdentityIsNetworkKey) {
+				msg += "; give it with --key-file"
+			}
+			return msg
 		}
 	}
 	return reason(err)
@@ -444,7 +559,10 @@ func versionString() string {
 	if !ok {
 		return v
 	}
-	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	switch {
+	case version != "": // a release build (.ci/build)
+		return "lanchat " + version + " " + bi.GoVersion
+	case bi.Main.Version != "" && bi.Main.Version != "(devel)":
 		v = "lanchat " + bi.Main.Version
 	}
 	for _, s := range bi.Settings {
