@@ -128,11 +128,14 @@
 // from a member changes no presence: such a leave is stale, and a lost
 // member is not back on its strength. A member's leave is remembered for
 // three minutes, so that its envelopes arriving late by another route do
-// not bring it back. A roster holds at most 4096 members, lost ones included,
-// and remembers at most 4096 leaves (identities cost nothing to make): a
-// newcomer to a full roster takes the place of the member lost longest
-// ago or, if none is, of the one heard longest ago, which is reported
-// lost.
+// not bring it back. A lost member stays listed (Lost set, not counted as
+// present) for ten minutes after it was lost, then is forgotten; heard
+// after that it joins as new. A roster holds at most 1000 members, self
+// and lost ones included, and remembers at most 4096 leaves (identities
+// cost nothing to make): a newcomer to a full roster takes the place of
+// the member lost longest ago or, if none is, is not listed (its lines
+// are still delivered) and the room's Events say so with a notice, at
+// most every ten minutes. Nobody present is pushed out by newcomers.
 //
 // A member whose last connection to this node closes without a leave (a
 // killed process) is lost sooner: when one and a half heartbeat intervals

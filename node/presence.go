@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -21,8 +22,11 @@ const (
 	reannounceMin    = 100 * time.Millisecond
 	reannounceJitter = 200 * time.Millisecond
 	reannounceAgain  = time.Second
-	// lostForget is how long a lost member stays in the roster.
-	lostForget = time.Hour
+	// lostForget is how long a lost member stays in the roster (shown as
+	// lost, not counted as present): long enough for a laptop's suspend or
+	// a Wi-Fi hiccup, short enough that a crowd of gone members does not
+	// linger. One heard again after that joins as new.
+	lostForget = 10 * time.Minute
 	// tombstoneTTL is how long a member's leave is remembered, to ignore
 	// its envelopes that arrive late by another route. Longer than pubsub's
 	// seen-cache (120 s).
@@ -33,9 +37,15 @@ const (
 	// pruneEvery is how often presence forgets what its validator heard
 	// of members gone for lostForget.
 	pruneEvery = 10 * time.Second
-	// maxMembers bounds a room's roster, lost members included, and its
-	// remembered leaves (see [roster.makeRoom]).
-	maxMembers = maxAuthors
+	// maxMembers bounds a room's roster, self and lost members included
+	// (see [roster.makeRoom]): far more than a LAN room holds, few enough
+	// that a flood of made-up members costs little to list and draw.
+	maxMembers = 1000
+	// maxTombs bounds a room's remembered leaves.
+	maxTombs = maxAuthors
+	// fullNoticeEvery is how often, at most, the user is told that a full
+	// roster ignores newcomers.
+	fullNoticeEvery = 10 * time.Minute
 )
 
 // presenceLoop is the room's presence goroutine, the roster's only writer:
@@ -392,7 +402,11 @@ type roster struct {
 	lostAfter time.Duration // silence after which a member is lost
 	downAfter time.Duration // the same once its last connection has closed
 	peers     map[peer.ID]*entry
+	lost      int                   // how many of peers are lost
 	tombs     map[peer.ID]tombstone // members that left, by the seqno of their leave
+	// fullAt is when the user was last told that the roster is full and
+	// ignores newcomers; zero if never.
+	fullAt time.Time
 }
 
 // entry is one member of the roster.
@@ -480,12 +494,12 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 		return evs, false
 	}
 	if env.Kind == wire.KindLeave {
-		if _, ok := r.tombs[m.Author]; !ok && len(r.tombs) >= maxMembers {
+		if _, ok := r.tombs[m.Author]; !ok && len(r.tombs) >= maxTombs {
 			delete(r.tombs, oldest(r.tombs, func(t tombstone) time.Time { return t.at }))
 		}
 		r.tombs[m.Author] = tombstone{seq: m.Seqno, at: now}
 		if e != nil {
-			delete(r.peers, m.Author)
+			r.forget(m.Author)
 			if !e.lost {
 				evs = append(evs, chat.Event{Kind: chat.KindLeave, Room: r.room, Time: now, PeerID: pid,
 					Nick: e.nick, Reason: chat.ReasonQuit})
@@ -495,8 +509,17 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 	}
 	switch {
 	case e == nil:
-		if len(r.peers) >= maxMembers {
-			evs = append(evs, r.makeRoom(now)...)
+		if len(r.peers) >= maxMembers && !r.makeRoom() {
+			// Not listed; what it says is shown all the same (admission
+			// bounds how much of it there can be).
+			if r.fullAt.IsZero() || now.Sub(r.fullAt) >= fullNoticeEvery {
+				r.fullAt = now
+				evs = append(evs, chat.Event{Kind: chat.KindNotice, Room: r.room, Time: now, Text: fullText})
+			}
+			if env.Kind.HasText() {
+				evs = append(evs, msgEvent(false))
+			}
+			return evs, false
 		}
 		e = &entry{nick: env.Nick, lastSeq: m.Seqno}
 		r.peers[m.Author] = e
@@ -504,6 +527,7 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 		reannounce = true
 	case e.lost:
 		e.lost = false
+		r.lost--
 		e.downAt = time.Time{}
 		e.nick = env.Nick
 		evs = append(evs, chat.Event{Kind: chat.KindJoin, Room: r.room, Time: now, PeerID: pid, Nick: e.nick})
@@ -521,37 +545,38 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 	return evs, reannounce
 }
 
-// makeRoom forgets a member of a full roster, for a new one: the member
-// lost longest ago or, if none is lost, the one heard longest ago, which is
-// reported lost. Identities cost nothing to make, and one that delivers
-// its own messages is admitted without limit (see [admission.admitLocked]),
-// so without a bound the roster would grow with every made-up member,
-// lost ones staying for lostForget.
-func (r *roster) makeRoom(now time.Time) []chat.Event {
+// fullText tells the user that a roster is full (see [roster.makeRoom]).
+var fullText = fmt.Sprintf("the room is full (%d members): newcomers are not listed until someone leaves or is lost", maxMembers)
+
+// makeRoom forgets the member of a full roster lost longest ago, for a
+// newcomer, and reports whether there was one. With none lost the
+// newcomer is not listed: identities cost nothing to make, and one that
+// delivers its own messages is admitted without limit (see
+// [admission.admitLocked]), so made-up members could otherwise push the
+// real ones out.
+func (r *roster) makeRoom() bool {
+	if r.lost == 0 {
+		return false
+	}
 	var victim peer.ID
 	var at time.Time
-	lost := false
 	for p, e := range r.peers {
-		if e.self {
-			continue
+		if e.lost && (victim == "" || e.lostAt.Before(at)) {
+			victim, at = p, e.lostAt
 		}
-		t := e.lastSeen
+	}
+	r.forget(victim)
+	return true
+}
+
+// forget removes p from the roster.
+func (r *roster) forget(p peer.ID) {
+	if e := r.peers[p]; e != nil {
 		if e.lost {
-			t = e.lostAt
+			r.lost--
 		}
-		if victim == "" || e.lost && !lost || e.lost == lost && t.Before(at) {
-			victim, at, lost = p, t, e.lost
-		}
+		delete(r.peers, p)
 	}
-	e := r.peers[victim]
-	if e == nil {
-		return nil
-	}
-	delete(r.peers, victim)
-	if lost {
-		return nil
-	}
-	return []chat.Event{{Kind: chat.KindLeave, Room: r.room, Time: now, PeerID: victim.String(), Nick: e.nick, Reason: chat.ReasonLost}}
 }
 
 // heard records that the validator last heard p at at, and whether the
@@ -616,12 +641,13 @@ func (r *roster) expire(now time.Time) (evs []chat.Event) {
 		case e.self:
 		case !e.lost && r.silent(e, now):
 			e.lost = true
+			r.lost++
 			e.lostAt = now
 			e.downAt = time.Time{}
 			evs = append(evs, chat.Event{Kind: chat.KindLeave, Room: r.room, Time: now, PeerID: p.String(),
 				Nick: e.nick, Reason: chat.ReasonLost})
 		case e.lost && now.Sub(e.lostAt) >= lostForget:
-			delete(r.peers, p)
+			r.forget(p)
 		}
 	}
 	for p, t := range r.tombs {

@@ -90,11 +90,15 @@ func TestRoster(t *testing.T) {
 			t.Errorf("%s: events %q reannounce %v; want %q %v", s.name, got, re, s.want, s.reannounce)
 		}
 	}
-	// Lost members are forgotten lostForget after they were lost.
-	now := t0.Add(2*time.Hour + time.Second)
-	r.expire(now)
-	if got := len(r.members()); got != 1 {
-		t.Errorf("after lostForget: %d members, want 1 (self)", got)
+	// Lost members are listed as lost, not present, until lostForget
+	// after they were lost.
+	r.expire(t0.Add(time.Hour + lostForget - time.Second))
+	if got, present := len(r.members()), r.present(); got != 2 || present != 1 || r.lost != 1 {
+		t.Errorf("before lostForget: %d members, %d present, %d lost; want 2, 1 (self), 1", got, present, r.lost)
+	}
+	r.expire(t0.Add(time.Hour + lostForget))
+	if got := len(r.members()); got != 1 || r.lost != 0 {
+		t.Errorf("after lostForget: %d members, %d lost; want 1 (self), 0", got, r.lost)
 	}
 }
 
@@ -260,6 +264,8 @@ func evString(evs []chat.Event) string {
 			s += "nick " + ev.OldNick + "->" + ev.Nick
 		case chat.KindMessage:
 			s += "message " + ev.Nick + " " + ev.Text
+		case chat.KindNotice:
+			s += "notice " + ev.Text
 		default:
 			s += ev.Kind.String()
 		}
@@ -422,43 +428,75 @@ func TestStalledFrontEnd(t *testing.T) {
 // TestRosterBounded: made-up members cost nothing, so the roster (lost
 // members included) and its remembered leaves stay bounded: a newcomer to
 // a full roster takes the place of the member lost longest ago or, with
-// none lost, of the one heard longest ago, which is reported lost.
+// none lost, is not listed (its lines are still shown) and the user is
+// told, once every fullNoticeEvery.
 func TestRosterBounded(t *testing.T) {
 	self := testPeerID(t)
 	t0 := time.Unix(1700000000, 0)
 	r := newRoster(testRoom, self, "alice", t0, 2*time.Second, 6*time.Second)
-	hb := func(p peer.ID, at time.Time) []chat.Event {
-		evs, _ := r.handle(Record{Author: p, Seqno: 1, Envelope: wire.Envelope{Kind: wire.KindHeartbeat, Sent: 1, Nick: "x"}}, at)
+	handle := func(p peer.ID, k wire.Kind, text string, at time.Time) []chat.Event {
+		evs, _ := r.handle(Record{Author: p, Seqno: 1, Envelope: wire.Envelope{Kind: k, Sent: 1, Nick: "x", Text: text}}, at)
 		return evs
 	}
+	hb := func(p peer.ID, at time.Time) []chat.Event { return handle(p, wire.KindHeartbeat, "", at) }
 	member := func(i int) peer.ID { return peer.ID(fmt.Sprint("member", i)) }
 	for i := range maxMembers - 1 { // self is one
 		hb(member(i), t0.Add(time.Duration(i)*time.Millisecond))
 	}
-	// Two of them are lost, the second one earlier.
+	// Two of them are lost, member 7 first.
 	for _, i := range []int{7, 3} {
 		r.peers[member(i)].lost = true
 		r.peers[member(i)].lostAt = t0.Add(time.Duration(10-i) * time.Second)
+		r.lost++
 	}
-	if evs := hb("new1", t0.Add(time.Minute)); len(evs) != 1 || evs[0].Kind != chat.KindJoin {
-		t.Errorf("newcomer to a full roster: %+v, want its join only", evs)
+	if evs := hb("new1", t0.Add(time.Minute)); evString(evs) != "join x" {
+		t.Errorf("newcomer to a full roster with lost members: %q, want its join only", evString(evs))
 	}
 	if len(r.peers) != maxMembers || r.peers[member(7)] != nil || r.peers[member(3)] == nil {
 		t.Errorf("%d members; member 7 (lost longest ago) kept %v", len(r.peers), r.peers[member(7)] != nil)
 	}
 	hb("new2", t0.Add(time.Minute)) // takes member 3's place
-	evs := hb("new3", t0.Add(time.Minute))
-	if len(evs) != 2 || evs[0].Kind != chat.KindLeave || evs[0].PeerID != member(0).String() || evs[0].Reason != chat.ReasonLost {
-		t.Errorf("with nobody lost: %+v, want member 0 (heard longest ago) lost, then the join", evs)
+	if r.peers["new2"] == nil || r.peers[member(3)] != nil || r.lost != 0 {
+		t.Fatalf("new2 listed %v, member 3 kept %v, %d lost; want new2 in member 3's place, none lost",
+			r.peers["new2"] != nil, r.peers[member(3)] != nil, r.lost)
 	}
-	if len(r.peers) != maxMembers || r.peers[self] == nil {
-		t.Errorf("%d members, self kept %v", len(r.peers), r.peers[self] != nil)
+	// Nobody lost: newcomers are not listed, nobody present is pushed out,
+	// and the user is told once.
+	steps := []struct {
+		name string
+		p    peer.ID
+		text string
+		at   time.Duration
+		want string
+	}{
+		{"first ignored newcomer is told", "new3", "", time.Minute, "notice " + fullText},
+		{"its line is shown", "new3", "hello", time.Minute, "message x hello"},
+		{"told once", "new4", "", 2 * time.Minute, ""},
+		{"told again after fullNoticeEvery", "new5", "", time.Minute + fullNoticeEvery, "notice " + fullText},
 	}
-	for i := range maxMembers + 10 {
+	for _, s := range steps {
+		k := wire.KindHeartbeat
+		if s.text != "" {
+			k = wire.KindMessage
+		}
+		if got := evString(handle(s.p, k, s.text, t0.Add(s.at))); got != s.want {
+			t.Errorf("%s: %q, want %q", s.name, got, s.want)
+		}
+	}
+	if len(r.peers) != maxMembers || r.peers[self] == nil || r.peers[member(0)] == nil || r.peers["new3"] != nil {
+		t.Errorf("%d members, self kept %v, member 0 kept %v, new3 listed %v", len(r.peers),
+			r.peers[self] != nil, r.peers[member(0)] != nil, r.peers["new3"] != nil)
+	}
+	// A member that leaves makes room.
+	handle(member(0), wire.KindLeave, "", t0.Add(3*time.Minute))
+	if evs := hb("new6", t0.Add(3*time.Minute)); evString(evs) != "join x" {
+		t.Errorf("newcomer after a leave: %q, want its join", evString(evs))
+	}
+	for i := range maxTombs + 10 {
 		r.handle(Record{Author: peer.ID(fmt.Sprint("leaver", i)), Seqno: 1, Envelope: wire.Envelope{Kind: wire.KindLeave, Sent: 1, Nick: "x"}},
 			t0.Add(time.Duration(i)*time.Millisecond))
 	}
-	if len(r.tombs) > maxMembers || len(r.tombs) == 0 {
-		t.Errorf("%d leaves remembered, want at most %d", len(r.tombs), maxMembers)
+	if len(r.tombs) > maxTombs || len(r.tombs) == 0 {
+		t.Errorf("%d leaves remembered, want at most %d", len(r.tombs), maxTombs)
 	}
 }

@@ -283,8 +283,8 @@ func (r *Room) Events() <-chan chat.Event { return r.out.ch }
 
 // Members returns a snapshot of the roster, self included, sorted by nick
 // (then peer ID). Lost members stay listed, with Lost set, until they come
-// back or have been gone for an hour (or make room in a roster full with
-// 4096 members).
+// back or have been lost for ten minutes (or make room for a newcomer in
+// a roster full with 1000 members).
 func (r *Room) Members() []chat.Member {
 	r.mu.Lock()
 	ms := r.roster.members()

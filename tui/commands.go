@@ -110,8 +110,13 @@ var commandTable = []*cmdSpec{
 			fe.say(nil, lv, keyText(s.info))
 		}},
 	{name: "/clear", usage: "/clear",
-		help: "clear the room's history on this screen",
-		run:  func(s *session, fe frontEnd, arg string) { fe.clear() }},
+		help: "clear the room's history on this screen, and the lost members from its list",
+		run: func(s *session, fe frontEnd, arg string) {
+			if s.cur != nil {
+				s.cur.forgetLost()
+			}
+			fe.clear()
+		}},
 	{name: "/help", aliases: []string{"/h", "/?"}, usage: "/help",
 		help: "this list",
 		run:  func(s *session, fe frontEnd, arg string) { fe.help() }},

@@ -65,7 +65,10 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // becomes the current one), /part our own leave, /rooms one "rooms" line.
 // Errors (a refused nick, a failed send) are printed as error lines and do
 // not stop RunLines. Each line is acted on before the next is read, so
-// calls reach the host in input order.
+// calls reach the host in input order, and output keeps that order too:
+// a line answered here (a command, a refused line, a failed send) waits
+// until the echoes of the messages sent before it have been printed (at
+// most 2 s, after which those echoes are no longer waited for).
 //
 // The echo of our own message is followed by a notice when no other live
 // member was in its room to receive it ("nobody else is here yet — it will
@@ -116,7 +119,9 @@ func RunLines(ctx context.Context, h Host, rooms []Room, in io.Reader, out io.Wr
 //
 // When the user leaves, RunLines waits up to echo for the echoes of the
 // messages it sent, so that `echo hi | lanchat --json` prints its own
-// message (and whether it reached anyone) before it exits.
+// message (and whether it reached anyone) before it exits; and a line
+// answered locally (/who after "hi") waits as long for the echoes of the
+// messages sent before it, so the output is in input order.
 type lineTimes struct {
 	settleMax   time.Duration // longest hold: about mDNS's first queries plus a dial
 	settleQuiet time.Duration // after the latest join of another member
@@ -355,18 +360,37 @@ func (s *lineSession) drainOne(rv *roomView, ch <-chan chat.Event) error {
 // echo and every room being parted has closed, at most for s.echoWait or
 // until ctx is done.
 func (s *lineSession) awaitEchoes(ctx context.Context) error {
-	if !s.awaiting() || s.echoWait <= 0 {
-		return nil
+	_, err := s.await(ctx, s.awaiting)
+	return err
+}
+
+// awaitOrder shows events until the echoes of the messages sent so far
+// have been shown, so that what the line being acted on prints comes after
+// them, at most for s.echoWait (then those echoes are given up on, and the
+// next line does not wait for them again) or until ctx is done.
+func (s *lineSession) awaitOrder(ctx context.Context) error {
+	timedOut, err := s.await(ctx, func() bool { return s.pending > 0 })
+	if timedOut {
+		s.pending = 0
+	}
+	return err
+}
+
+// await shows events while waiting is true, at most for s.echoWait or
+// until ctx is done. It reports whether the time ran out.
+func (s *lineSession) await(ctx context.Context, waiting func() bool) (timedOut bool, err error) {
+	if !waiting() || s.echoWait <= 0 {
+		return false, nil
 	}
 	timeout := time.NewTimer(s.echoWait)
 	defer timeout.Stop()
-	for s.awaiting() {
+	for waiting() {
 		sel, err := s.next(ctx.Done(), timeout.C)
 		if err != nil || sel.index >= 0 {
-			return err
+			return sel.index == 1, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // awaiting reports whether an echo or a room's end is still to come.
@@ -435,7 +459,17 @@ func readLineInputs(in io.Reader, ch chan<- lineInput, done <-chan struct{}) {
 
 // input acts on one input line and makes the calls it asks for, in order.
 // It reports whether the user left; the error is a failure to write output.
+//
+// A line that is not a chat message (a command, a line too long) first
+// waits for the echoes of the messages sent before it ([lineSession.awaitOrder]),
+// and so does the error of a send that failed: what is printed comes in
+// input order.
 func (s *lineSession) input(ctx context.Context, li lineInput) (quit bool, err error) {
+	if k := parseInput(li.text).kind; li.tooLong || k != cmdText && k != cmdNone {
+		if err := s.awaitOrder(ctx); err != nil || ctx.Err() != nil {
+			return false, err
+		}
+	}
 	if li.tooLong {
 		return false, s.w.fail("", tooLongText)
 	}
@@ -444,7 +478,13 @@ func (s *lineSession) input(ctx context.Context, li lineInput) (quit bool, err e
 		op := s.queue[0]
 		s.queue = s.queue[1:]
 		res := op.do(ctx, s.sess.host)
-		if res.err == nil && (op.kind == opSend || op.kind == opAction) {
+		sends := op.kind == opSend || op.kind == opAction
+		if res.err != nil && sends {
+			if err := s.awaitOrder(ctx); err != nil {
+				return false, err
+			}
+		}
+		if res.err == nil && sends {
 			s.pending++
 		}
 		finish(s.sess, s, res)
@@ -480,7 +520,7 @@ func (s *lineSession) roomList(rooms []chat.RoomInfo) { s.keep(s.w.rooms(rooms))
 func (s *lineSession) help() { s.say(nil, lvInfo, lineHelp()) }
 
 func (s *lineSession) clear() {
-	s.say(nil, lvInfo, "/clear clears the full-screen chat; the line modes have nothing to clear")
+	s.say(nil, lvInfo, "/clear clears the full-screen chat (the line modes have none); lost members are no longer listed by /who")
 }
 
 func (s *lineSession) quit() { s.quitting = true }
@@ -499,22 +539,28 @@ func (s *lineSession) keep(err error) {
 	}
 }
 
-// whoText describes the roster in one line: "3 in lobby: alice (you), bob, carol (lost)".
+// whoText describes the roster in one line, the members present first and
+// counted, then the lost ones: "2 in lobby: alice (you), bob; 1 lost: carol".
 func whoText(rv *roomView) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d in %s:", len(rv.members), rv.name)
-	for i, m := range rv.members {
-		if i > 0 {
-			b.WriteByte(',')
+	present, lost := rv.present()
+	fmt.Fprintf(&b, "%d in %s:", len(present), rv.name)
+	list := func(ms []chat.Member) {
+		for i, m := range ms {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte(' ')
+			b.WriteString(rv.labels[m.PeerID])
+			if m.Self {
+				b.WriteString(" (you)")
+			}
 		}
-		b.WriteByte(' ')
-		b.WriteString(rv.labels[m.PeerID])
-		switch {
-		case m.Self:
-			b.WriteString(" (you)")
-		case m.Lost:
-			b.WriteString(" (lost)")
-		}
+	}
+	list(present)
+	if len(lost) > 0 {
+		fmt.Fprintf(&b, "; %d lost:", len(lost))
+		list(lost)
 	}
 	return b.String()
 }

@@ -146,13 +146,29 @@ func jsonType(k chat.EventKind) string {
 	return "notice" // a kind added later is at least readable text
 }
 
-// fmtJSONTime formats t for the JSON mode; the zero time means now.
+// fmtJSONTime formats t for the JSON mode; the zero time means now. RFC
+// 3339 has four-digit years only, and a peer's clock (a message's "sent")
+// can say anything: a time before the year 0000 is written as its first
+// millisecond, one after 9999 as its last.
 func fmtJSONTime(t time.Time) string {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	return t.UTC().Format(jsonTime)
+	t = t.UTC()
+	switch {
+	case t.Before(jsonTimeMin):
+		t = jsonTimeMin
+	case t.After(jsonTimeMax):
+		t = jsonTimeMax
+	}
+	return t.Format(jsonTime)
 }
+
+// The first and the last millisecond that RFC 3339 can write.
+var (
+	jsonTimeMin = time.Date(0, time.January, 1, 0, 0, 0, 0, time.UTC)
+	jsonTimeMax = time.Date(9999, time.December, 31, 23, 59, 59, int(999*time.Millisecond), time.UTC)
+)
 
 // ready writes the first line: who we are and the rooms of s.
 func (w *lineWriter) ready(s *session) error {

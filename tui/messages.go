@@ -272,13 +272,18 @@ func (p *messages) event(e chat.Event, rv *roomView, mention bool) {
 	}
 }
 
-// who lists rv's members with peer IDs and addresses; info gives our own
-// listen addresses.
+// who lists rv's members with peer IDs and addresses, those present first
+// and counted, then the lost ones; info gives our own listen addresses.
 func (p *messages) who(rv *roomView, info chat.Info) {
 	st := p.st
 	t := p.now()
-	p.add(kindInfo, t, span{fmt.Sprintf("%d in #%s:", len(rv.members), clean(rv.name)), &st.info})
-	for _, mb := range rv.members {
+	present, lost := rv.present()
+	title := fmt.Sprintf("%d in #%s:", len(present), clean(rv.name))
+	if len(lost) > 0 {
+		title = fmt.Sprintf("%d in #%s, %d lost:", len(present), clean(rv.name), len(lost))
+	}
+	p.add(kindInfo, t, span{title, &st.info})
+	for _, mb := range append(present, lost...) {
 		c := nickColor(mb.PeerID, len(st.nicks))
 		spans := []span{{"  ", nil}, {rv.labels[mb.PeerID], &st.nicks[c]}}
 		var notes []string

@@ -45,7 +45,7 @@ func TestScreenCommands(t *testing.T) {
 		{name: "key private", lines: []string{"/key"}, wantShown: []string{"key fingerprint 7f3a-91c2-0be4-55d8: everyone in the room shows the same one, compare it out loud"}},
 		{name: "key open", network: "open", lines: []string{"/key"}, wantShown: []string{"open network: no key is set"}},
 		{name: "who", lines: []string{"/who"}, wantShown: []string{
-			"3 in #lobby:", "alice (you) " + idAlice, "listening on /ip4/127.0.0.1/tcp/4001/p2p/",
+			"2 in #lobby, 1 lost:", "alice (you) " + idAlice, "listening on /ip4/127.0.0.1/tcp/4001/p2p/",
 			"bob " + idBob + " via /ip4/127.0.0.1/tcp/4002", "dave (lost) " + idDave,
 		}},
 		{name: "clear", lines: []string{"hello", "/clear"}, wantCalls: []string{"hello"}, notShown: []string{"hello", "Welcome"}},
@@ -295,7 +295,7 @@ func TestScreenRosterFollowsEvents(t *testing.T) {
 		chat.Member{PeerID: idBob, Nick: "bob", Lost: true},
 	)
 	ts.events(chat.Event{Kind: chat.KindLeave, PeerID: idBob, Nick: "bob", Reason: chat.ReasonLost, Time: testStart})
-	if s := ts.screen(); !strings.Contains(s, "0 peers") || !strings.Contains(s, "?bob (lost)") {
+	if s := ts.screen(); !strings.Contains(s, "0 peers") || !strings.Contains(s, "?bob") || !strings.Contains(s, " 1 lost") || !strings.Contains(s, " 1 member ") {
 		t.Errorf("after bob was lost:\n%s", s)
 	}
 	room.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true})

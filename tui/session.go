@@ -150,11 +150,14 @@ type roomView struct {
 	name    string // [Room.Name], raw
 	private bool
 
-	members []chat.Member     // roster snapshot, sorted by nick (any case), then peer ID
+	members []chat.Member     // roster snapshot, sorted by nick (any case), then peer ID; without hidden
 	labels  map[string]string // peer ID -> display label, sanitised
 	skels   map[string]string // peer ID -> the [chat.Skeleton] of the member's nick as shown
 	skelOf  map[string]string // the members' nicks, raw -> their skeleton (a cache)
 	gen     int               // counts roster snapshots
+	// hidden are the lost members /clear dropped from the view, by peer
+	// ID: left out of members while the roster lists them as lost.
+	hidden map[string]bool
 
 	unread   int  // others' messages since the room was last current
 	mentions int  // how many of those wrote our nick
@@ -171,6 +174,17 @@ type roomView struct {
 // ("bob#3f2a"), on every member who has it.
 func (rv *roomView) refresh() {
 	members := slices.Clone(rv.room.Members())
+	if len(rv.hidden) > 0 {
+		still := make(map[string]bool, len(rv.hidden))
+		members = slices.DeleteFunc(members, func(mb chat.Member) bool {
+			if mb.Lost && rv.hidden[mb.PeerID] {
+				still[mb.PeerID] = true
+				return true
+			}
+			return false
+		})
+		rv.hidden = still // one heard again, or forgotten, is shown again when next lost
+	}
 	slices.SortStableFunc(members, func(a, b chat.Member) int {
 		if c := strings.Compare(strings.ToLower(a.Nick), strings.ToLower(b.Nick)); c != 0 {
 			return c
@@ -251,6 +265,34 @@ func showNick(nick string) string {
 		return ""
 	}
 	return chat.SanitizeNick(Sanitize(nick))
+}
+
+// forgetLost drops the members lost by now from the view, until they are
+// heard again (/clear).
+func (rv *roomView) forgetLost() {
+	rv.refresh()
+	for _, mb := range rv.members {
+		if mb.Lost {
+			if rv.hidden == nil {
+				rv.hidden = make(map[string]bool)
+			}
+			rv.hidden[mb.PeerID] = true
+		}
+	}
+	rv.refresh()
+}
+
+// present returns the members that are not lost, self included, and
+// those that are, both in roster order.
+func (rv *roomView) present() (present, lost []chat.Member) {
+	for _, mb := range rv.members {
+		if mb.Lost {
+			lost = append(lost, mb)
+		} else {
+			present = append(present, mb)
+		}
+	}
+	return present, lost
 }
 
 // peers is the number of other members that are not lost.
