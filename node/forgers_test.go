@@ -36,21 +36,9 @@ func TestForgedSignatureFlood(t *testing.T) {
 		m.Seqno = binary.BigEndian.AppendUint64(nil, uint64(1<<40+i))
 		msgs = append(msgs, m)
 	}
-	forger := newRawHost(t, nil)
-	connectRaw(t, forger, a)
+	forger := inject(t, a, nil, msgs...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := forger.NewStream(ctx, a.Host.self, pubsub.GossipSubID_v11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := proto.Marshal(&pb.RPC{Publish: msgs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Write(append(binary.AppendUvarint(nil, uint64(len(data))), data...)); err != nil {
-		t.Fatal(err)
-	}
 	isCut := func(ev chat.Event) bool {
 		return ev.Kind == chat.KindNotice && ev.PeerID == forger.ID().String() && strings.Contains(ev.Text, "forged signatures")
 	}

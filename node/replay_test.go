@@ -25,15 +25,11 @@ func TestReplayAfterRestart(t *testing.T) {
 	waitKnown(5*time.Second, alice, b)
 	rec := newRawPeer(t, nil, openTopic(testRoom))
 	rec.join(t, alice)
-	fromAlice := func(k wire.Kind) func(*pubsub.Message, wire.Envelope) bool {
-		id := alice.id()
-		return func(m *pubsub.Message, env wire.Envelope) bool { return m.GetFrom().String() == id && env.Kind == k }
-	}
 	if err := alice.Send("old news"); err != nil {
 		t.Fatal(err)
 	}
-	oldLine := rec.capture(t, "alice's line", fromAlice(wire.KindMessage))
-	oldBeat := rec.capture(t, "alice's heartbeat", fromAlice(wire.KindHeartbeat))
+	oldLine := rec.capture(t, "alice's line", fromOf(alice, wire.KindMessage))
+	oldBeat := rec.capture(t, "alice's heartbeat", fromOf(alice, wire.KindHeartbeat))
 	b.wait(5*time.Second, "alice's line", isMessage("old news"))
 	alice.close()
 	b.wait(5*time.Second, "alice leaving", isLeave(alice, chat.ReasonQuit))

@@ -201,8 +201,9 @@ func (r *rawPeer) capture(t *testing.T, what string, match func(*pubsub.Message,
 }
 
 // inject connects a fresh host to n and hands it msgs in one pubsub RPC, as
-// if forwarding them: pubsub checks their signatures, not who forwards them.
-func inject(t *testing.T, n *testNode, psk []byte, msgs ...*pb.Message) {
+// if forwarding them: pubsub checks their signatures, not who forwards
+// them. It returns the fresh host.
+func inject(t *testing.T, n *testNode, psk []byte, msgs ...*pb.Message) host.Host {
 	t.Helper()
 	h := newRawHost(t, psk)
 	connectRaw(t, h, n)
@@ -220,6 +221,13 @@ func inject(t *testing.T, n *testNode, psk []byte, msgs ...*pb.Message) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return h
+}
+
+// fromOf matches, for capture, the envelopes of kind k that n signed.
+func fromOf(n *testNode, k wire.Kind) func(*pubsub.Message, wire.Envelope) bool {
+	id := n.id()
+	return func(m *pubsub.Message, env wire.Envelope) bool { return m.GetFrom().String() == id && env.Kind == k }
 }
 
 func (r *rawPeer) publish(t *testing.T, data []byte) {
@@ -345,10 +353,7 @@ func TestReplayIgnored(t *testing.T) {
 	alice := startNode(t, cfg)
 	rec := newRawPeer(t, nil, openTopic(testRoom))
 	rec.join(t, alice)
-	fromAlice := func(k wire.Kind) func(*pubsub.Message, wire.Envelope) bool {
-		id := alice.id()
-		return func(m *pubsub.Message, env wire.Envelope) bool { return m.GetFrom().String() == id && env.Kind == k }
-	}
+	fromAlice := func(k wire.Kind) func(*pubsub.Message, wire.Envelope) bool { return fromOf(alice, k) }
 	if err := alice.Send("old news"); err != nil {
 		t.Fatal(err)
 	}
