@@ -66,6 +66,14 @@ func configError(field string, err error) *ConfigError {
 
 // Config configures a [Host]. Start from [DefaultConfig]; a zero field takes
 // its default.
+//
+// What peers may hold of a host is fixed, for a LAN, and not configured
+// here: 32 unnegotiated inbound streams and 8 connections per peer, 8
+// connections at once per remote address (IPv4 or IPv6, loopback
+// unlimited), 512 inbound connections in their handshake and 2048
+// unnegotiated inbound streams in all, 1024 connections in all; an
+// inbound handshake must finish within 3 s. A room of a few hundred
+// members fits; one peer, or one address, cannot fill the host.
 type Config struct {
 	// Nick is the display nick, the same in every room: 1..32 runes,
 	// printable, no control or format characters, no leading/trailing

@@ -20,12 +20,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/sec"
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 
 	coremgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -56,21 +59,32 @@ const (
 )
 
 // newLibp2pHost builds a libp2p host for a LAN: TCP only, Noise, yamux, pnet when
-// cfg.PSK is set, no relay, no NAT traversal, private reachability.
+// cfg.PSK is set, no relay, no NAT traversal, private reachability, the
+// resource limits of [newResourceManager] and inbound handshakes bounded
+// by handshakeTimeout.
 func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater, log *slog.Logger) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
+	rm, err := newResourceManager()
+	if err != nil {
+		cm.Close()
+		return nil, err
+	}
 	listen := make([]ma.Multiaddr, 0, len(cfg.ListenAddrs))
 	for _, s := range cfg.ListenAddrs {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
+			cm.Close()
+			rm.Close()
 			return nil, &ConfigError{Field: "ListenAddrs",
 				Reason: fmt.Sprintf("listen address %q: want a multiaddr like /ip4/0.0.0.0/tcp/4001", s),
 				Err:    fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)}
 		}
 		if err := probeListen(s, a); err != nil {
+			cm.Close()
+			rm.Close()
 			return nil, err
 		}
 		listen = append(listen, a)
@@ -78,13 +92,12 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(listen...),
-		// Without SO_REUSEPORT: with it, two processes both listen on one
-		// fixed port and the kernel spreads connections between them at
-		// random. Dials then leave from any port, which a LAN does not mind
-		// (reuse helps NAT hole punching only).
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Transport(tcpTransport(key, cfg.PSK, gater)),
+		// The transport above upgrades with its own upgrader; these make
+		// libp2p's (unused) one match it.
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gater),
 		libp2p.DisableRelay(),
@@ -97,6 +110,7 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		rm.Close() // libp2p closes it only on some errors; a second Close is a no-op
 		if strings.Contains(err.Error(), "address already in use") {
 			// Taken between probeListen and now; libp2p's error keeps
 			// only the text of the cause.
@@ -116,6 +130,33 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 		log.Info("cannot listen on IPv6; continuing on IPv4 only")
 	}
 	return h, nil
+}
+
+// tcpTransport returns the constructor of the host's TCP transport, for
+// [libp2p.Transport]. It upgrades connections (private network, Noise,
+// yamux, the connection gater) with an upgrader of its own, because
+// libp2p.New offers no option for the upgrader's accept timeout: an
+// inbound connection must finish its handshake within handshakeTimeout,
+// not libp2p's 15 s. A dial is bounded by its context (dialTimeout).
+//
+// Without SO_REUSEPORT: with it, two processes both listen on one fixed
+// port and the kernel spreads connections between them at random. Dials
+// then leave from any port, which a LAN does not mind (reuse helps NAT
+// hole punching only).
+func tcpTransport(key crypto.PrivKey, psk []byte, gater coremgr.ConnectionGater) func(network.ResourceManager) (*tcp.TcpTransport, error) {
+	return func(rm network.ResourceManager) (*tcp.TcpTransport, error) {
+		muxers := []upgrader.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}
+		n, err := noise.New(noise.ID, key, muxers)
+		if err != nil {
+			return nil, fmt.Errorf("noise: %w", err)
+		}
+		u, err := upgrader.New([]sec.SecureTransport{n}, muxers, pnet.PSK(psk), rm, gater,
+			upgrader.WithAcceptTimeout(handshakeTimeout))
+		if err != nil {
+			return nil, fmt.Errorf("upgrader: %w", err)
+		}
+		return tcp.NewTCPTransport(u, rm, nil, tcp.DisableReuseport())
+	}
 }
 
 // probeListen fails with a [ConfigError] of field ListenAddrs, wrapping
