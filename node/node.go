@@ -205,6 +205,10 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		// signature checks finish out of order and so do deliveries. One
 		// core checks ~20000 signatures a second, plenty for a chat.
 		pubsub.WithValidateWorkers(1),
+		// Messages admission would ignore anyway (a flood, too many new
+		// authors), or too many from one forwarder, are dropped before
+		// their signatures are checked (see Host.inspect).
+		pubsub.WithAppSpecificRpcInspector(h.inspect),
 		// Lines dropped from full queues are fetched by sync.
 		pubsub.WithRawTracer(dropTracer{h}),
 		// Without the chat text it logs at debug level (see redacted).
@@ -565,6 +569,8 @@ func (h *Host) housekeeping(ctx context.Context) {
 			h.links.prune(now.Add(-h.cfg.LostAfter))
 		case p := <-h.forgers.out:
 			h.cutOffForger(p)
+		case t := <-h.adm.throttles:
+			h.tellThrottled(t)
 		case p := <-h.olds:
 			h.log.Info("peer runs protocol 1", "peer", p)
 			h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), Text: fmt.Sprintf(

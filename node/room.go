@@ -450,13 +450,16 @@ func (r *Room) open(author peer.ID, data []byte) (wire.Envelope, error) {
 
 // validate is the topic validator, called by pubsub (for our own messages
 // in the publishing goroutine, for others' in its validation worker). It
-// rejects envelopes that do not decode (see [wire.Decode]), are of another
-// room, or, in a private room, do not open; admission ignores replays,
-// floods and too many new authors. The author is the signer (StrictSign);
-// nothing in the payload says who sent it. For an accepted message it
-// records when the author was heard, confirms a leave to its author (see
-// ack.go), and sets the [Record] as ValidatorData. It calls nothing of
-// pubsub.
+// rejects envelopes that no lanchat signs (see [certainlyBad]): of another
+// room, clear in a private room or sealed in an open one, a box that does
+// not open, bytes that are not fields; it ignores those a newer lanchat
+// may sign (a later version or kind, longer text, other nick rules), so
+// that a peer forwarding them is never penalised as invalid; admission
+// ignores replays, floods and too many new authors. The author is the
+// signer (StrictSign); nothing in the payload says who sent it. For an
+// accepted message it records when the author was heard, confirms a leave
+// to its author (see ack.go), and sets the [Record] as ValidatorData. It
+// calls nothing of pubsub.
 func (r *Room) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	author := m.GetFrom()
 	if len(author) > maxAuthorBytes {
@@ -465,6 +468,10 @@ func (r *Room) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsu
 	}
 	env, err := r.open(author, m.GetData())
 	if err != nil {
+		if !certainlyBad(m.GetData(), err) {
+			r.h.adm.warnOnce(author, "ignored an envelope this version cannot read (a newer lanchat?)", err)
+			return pubsub.ValidationIgnore
+		}
 		r.h.adm.warnOnce(author, "rejected bad envelope", err)
 		return pubsub.ValidationReject
 	}
