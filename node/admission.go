@@ -301,7 +301,10 @@ func (a *admission) admitLocked(from, src peer.ID) bool {
 // forgetLocked drops author p from the table, keeping its mark until the
 // next takeMarks; a.mu is held.
 func (a *admission) forgetLocked(p peer.ID) {
-	if au := a.authors[p]; au != nil && au.seqs.any && len(a.forgot) < maxAuthors {
+	// An author seeded from its mark and heard nothing new since (a
+	// replay, say) has no heard time: its mark is where it came from, and
+	// filing it again with a zero time would age it out of the log.
+	if au := a.authors[p]; au != nil && au.seqs.any && !au.heard.IsZero() && len(a.forgot) < maxAuthors {
 		a.forgot[p] = store.Mark{Seqno: au.seqs.top, Heard: au.heard}
 	}
 	delete(a.authors, p)

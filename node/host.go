@@ -41,9 +41,11 @@ import (
 const (
 	// connLow and connHigh are the connection manager's watermarks: above
 	// connHigh connections it trims down to connLow, sparing pubsub's mesh
-	// peers. A room of up to ~100 fully connected members is never trimmed.
-	connLow  = 128
-	connHigh = 192
+	// peers. A room of up to ~250 fully connected members is never
+	// trimmed (each member is one connection; trimming a room's members
+	// only makes discovery dial them again).
+	connLow  = 300
+	connHigh = 400
 	// dialTimeout bounds one dial when the caller's ctx has no deadline. A
 	// wrong key can hang a dial this long.
 	dialTimeout = 5 * time.Second

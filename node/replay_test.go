@@ -100,3 +100,40 @@ func TestReplayOfForgottenAuthor(t *testing.T) {
 		t.Errorf("bob's next message, 1010 = %v, want accept", res)
 	}
 }
+
+// TestReplayTwiceAfterRestart: the mark that stopped one replay still
+// stops the next, after the author table forgot the replayed author
+// again and the marks were saved (a review found the second replay got
+// in: the forgotten author was filed with a zero time, which aged its
+// mark out of the log).
+func TestReplayTwiceAfterRestart(t *testing.T) {
+	const bob = peer.ID("bob")
+	book := fakeMarks{}
+	a := newAdmission(slog.New(slog.DiscardHandler))
+	a.marks = book
+	for s := uint64(1000); s < 1010; s++ {
+		a.screen(bob, bob, s)
+	}
+	for p, m := range a.takeMarks(time.Now()) {
+		book[p] = m.Seqno
+	}
+	// A restart: a new table, the log's marks.
+	a = newAdmission(slog.New(slog.DiscardHandler))
+	a.marks = book
+	for round := range 3 {
+		if res, _ := a.screen(bob, bob, 1005); res != pubsub.ValidationIgnore {
+			t.Fatalf("round %d: replay of 1005 = %v, want ignore", round, res)
+		}
+		a.prune(time.Now()) // housekeeping: forgets what it should
+		marks := a.takeMarks(time.Now())
+		if m, ok := marks[bob.String()]; ok && m.Heard.IsZero() {
+			t.Fatalf("round %d: bob's mark filed again with a zero time: %+v", round, m)
+		}
+		a.mu.Lock()
+		a.forgetLocked(bob) // a table full of made-up authors
+		a.mu.Unlock()
+		if m, ok := a.forgot[bob]; ok && m.Heard.IsZero() {
+			t.Fatalf("round %d: forgotten with a zero time: %+v", round, m)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -57,10 +56,16 @@ import (
 //	file descriptors        libp2p's: half the process's limit
 //
 // Per address (connections at once, counted when the TCP connection is
-// accepted or dialled, before any handshake): 8 for each IPv4 address
+// accepted or dialled, before any handshake): 16 for each IPv4 address
 // and for each IPv6 address (/128; a /64 or /56 is the whole LAN),
-// loopback unlimited. New connections per address: a burst of 16, then
-// one every 5 s (libp2p's rate, per /128 rather than per /56 for IPv6).
+// loopback unlimited; so up to 16 lanchat processes behind one address (a
+// shared machine, a NAT) all meet. No rate of new connections per
+// address: the resource manager charges it for our own dials too, and a
+// forger that advertises made-up peer IDs at a member's address (mDNS is
+// not authenticated) would drain that member's allowance and cut it off.
+// The handshake deadline bounds what a flood of connections holds. On
+// IPv6 an attacker can take many /128s of its /64: there only the
+// transient limits and the deadline bound it.
 //
 // A peer's memory also bounds its streams: yamux reserves 256 KiB of the
 // peer's 64 MiB for every stream the peer opens, before the stream
@@ -69,11 +74,10 @@ import (
 // (an honest one has a handful).
 //
 // So one peer holds at most 32 of the 2048 unnegotiated stream slots,
-// and one address at most 8 × 32 = 256 even with 8 made-up identities;
-// one address holds at most 8 of the 512 handshake slots, and a slot is
-// held at most handshakeTimeout. Filling them takes more than 64
-// addresses, and then only for a few seconds: after its burst an address
-// opens one connection every 5 s, each held at most 3 s.
+// and one address at most 16 × 32 = 512 even with 16 made-up identities;
+// one address holds at most 16 of the 512 handshake slots, and a slot is
+// held at most handshakeTimeout: filling them takes 32 addresses that
+// keep reconnecting.
 //
 // Not set, because libp2p.New offers no option for it: the time an
 // inbound stream may take to name its protocol (libp2p's basic host
@@ -85,7 +89,7 @@ const (
 	maxStreamsUnneg  = 2048
 	maxPeerConns     = 8
 	maxPeerStreamsIn = 32
-	maxConnsPerAddr  = 8
+	maxConnsPerAddr  = 16
 )
 
 // handshakeTimeout bounds an inbound connection's handshake: from TCP
@@ -145,19 +149,8 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 func newResourceManager() (network.ResourceManager, error) {
 	perAddr4 := []rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: maxConnsPerAddr}}
 	perAddr6 := []rcmgr.ConnLimitPerSubnet{{PrefixLength: 128, ConnCount: maxConnsPerAddr}}
-	loopback := rate.Limit{} // zero: unlimited
-	newConns := rate.Limit{RPS: 0.2, Burst: 2 * maxConnsPerAddr}
-	rl := &rate.Limiter{
-		NetworkPrefixLimits: []rate.PrefixLimit{
-			{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Limit: loopback},
-			{Prefix: netip.MustParsePrefix("::1/128"), Limit: loopback},
-		},
-		SubnetRateLimiter: rate.SubnetLimiter{
-			IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: newConns}},
-			IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 128, Limit: newConns}},
-			GracePeriod:      time.Minute,
-		},
-	}
+	// Unlimited (a zero Limiter): see above for why there is no rate.
+	rl := &rate.Limiter{}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits()),
 		rcmgr.WithLimitPerSubnet(perAddr4, perAddr6),
 		rcmgr.WithConnRateLimiters(rl),

@@ -216,7 +216,8 @@ func (s *syncer) lost(r *Room, p peer.ID) {
 }
 
 // repair queues the pull that lost planned, or waits until the key's
-// last pull is repairGap old and none is queued.
+// last pull, whatever its outcome (a peer answering "busy" must not get
+// a pull a second), is repairGap old and none is queued.
 func (s *syncer) repair(key jobKey) {
 	s.mu.Lock()
 	rp := s.repairs[key]
@@ -224,7 +225,7 @@ func (s *syncer) repair(key jobKey) {
 		s.mu.Unlock()
 		return
 	}
-	if wait := repairGap - time.Since(s.last[key]); wait > 0 || s.queued[key] {
+	if wait := repairGap - time.Since(s.tried[key]); wait > 0 || s.queued[key] {
 		rp.t.Reset(max(wait, repairQuiet))
 		s.mu.Unlock()
 		return

@@ -35,8 +35,8 @@ var bucketMarks = []byte("marks")
 const markLen = 16
 
 // SaveMarks stores marks, keyed by author (a peer ID as a string), in one
-// transaction. Where the stored mark has the higher sequence number, that
-// number stays.
+// transaction. A mark never goes back: the higher sequence number and the
+// later time of the stored and the new one stay.
 func (s *Store) SaveMarks(marks map[string]Mark) error {
 	if len(marks) == 0 {
 		return nil
@@ -50,8 +50,11 @@ func (s *Store) SaveMarks(marks map[string]Mark) error {
 			if author == "" || len(author) > MaxAuthorLen {
 				continue
 			}
-			if old, ok := decodeMark(b.Get([]byte(author))); ok && old.Seqno > m.Seqno {
-				m.Seqno = old.Seqno
+			if old, ok := decodeMark(b.Get([]byte(author))); ok {
+				m.Seqno = max(m.Seqno, old.Seqno)
+				if old.Heard.After(m.Heard) {
+					m.Heard = old.Heard
+				}
 			}
 			v := binary.BigEndian.AppendUint64(make([]byte, 0, markLen), m.Seqno)
 			v = binary.BigEndian.AppendUint64(v, uint64(m.Heard.UnixMilli()))

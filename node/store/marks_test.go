@@ -21,6 +21,10 @@ func TestMarks(t *testing.T) {
 	if err := s.SaveMarks(map[string]Mark{"alice": {Seqno: 90, Heard: now.Add(time.Second)}}); err != nil {
 		t.Fatal(err)
 	}
+	// Nor does an earlier time (a zero one, say) age it out.
+	if err := s.SaveMarks(map[string]Mark{"alice": {Seqno: 100}}); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 	s = open(t, Config{Path: path})
 	m, ok, err := s.Mark("alice")
