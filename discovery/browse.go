@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,11 @@ const (
 	// packetQueue is how many packets wait for the query loop; more are
 	// dropped (an answer is repeated next round).
 	packetQueue = 256
+	// maxSourceAnswers bounds the answers kept from one source address in
+	// one query. A lanchat node gives one (a few if several run on one
+	// machine); without this bound one responder could fill the query's
+	// answers with made-up instances and crowd the real peers out.
+	maxSourceAnswers = 64
 )
 
 // packet is one UDP datagram received by the browser.
@@ -54,8 +60,9 @@ var errQueryV6 = errors.New("discovery: IPv6 query not sent")
 
 // browse sends one DNS-SD PTR query for service in the local domain on
 // ifi, over IPv4 and, when v6, IPv6, and returns the answers that arrive
-// within timeout (or until ctx is done), at most maxAnswers: one per
-// instance per response packet, in arrival order. It fails when the IPv4
+// within timeout (or until ctx is done), at most maxAnswers, and at most
+// maxSourceAnswers from one source address: one per instance per response
+// packet, in arrival order. It fails when the IPv4
 // query cannot be sent; when only the IPv6 one cannot, it returns the
 // answers with an error wrapping errQueryV6. It leaves no goroutine
 // behind.
@@ -119,7 +126,9 @@ func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, ti
 	}
 
 	var out []answer
-	dropped := 0
+	dropped, crowded := 0, 0
+	perSource := map[netip.Addr]int{}
+	var crowders []netip.Addr // sources of the answers dropped by maxSourceAnswers, a few
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -127,6 +136,9 @@ func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, ti
 		case <-ctx.Done():
 			return out, v6Failed(err6)
 		case <-timer.C:
+			if crowded > 0 {
+				log.Warn("mdns answers dropped: too many from one address", "dropped", crowded, "from", crowders)
+			}
 			if dropped > 0 {
 				log.Warn("mdns answers dropped: too many in one query", "dropped", dropped, "kept", len(out))
 			}
@@ -136,12 +148,22 @@ func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, ti
 			if err := m.Unpack(p.data); err != nil || !m.Response || m.Opcode != dns.OpcodeQuery || m.Rcode != 0 {
 				continue
 			}
+			src, _ := netip.AddrFromSlice(p.src.IP)
+			src = src.Unmap()
 			for _, a := range packetAnswers(&m, p.src) {
-				if len(out) >= maxAnswers {
+				switch {
+				case perSource[src] >= maxSourceAnswers:
+					crowded++
+					if len(crowders) < 4 && !slices.Contains(crowders, src) {
+						crowders = append(crowders, src)
+					}
+				case len(out) >= maxAnswers:
 					dropped++
-					continue
+				default:
+					perSource[src]++
+					a.Src = src
+					out = append(out, a)
 				}
-				out = append(out, a)
 			}
 		}
 	}

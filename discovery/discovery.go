@@ -463,7 +463,7 @@ func (r *runner) query(ctx context.Context, timeout time.Duration) {
 	}
 	r.ok("query")
 	seen := map[string]bool{}
-	for _, a := range answers {
+	for _, a := range quietFirst(answers) {
 		k := fmt.Sprint(a.Name, a.TXT, a.Port, a.V4, a.V6)
 		if seen[k] {
 			continue // the same answer over IPv4 and IPv6
@@ -473,6 +473,22 @@ func (r *runner) query(ctx context.Context, timeout time.Duration) {
 	}
 	r.reportForeign()
 	r.s.log.Debug("mdns query done", "answers", len(answers), "took", time.Since(start))
+}
+
+// quietFirst orders answers by how many answers their source address
+// gave in the query, fewest first, and otherwise in arrival order. A
+// lanchat node answers once per query; a responder that answers for
+// dozens of instances is most likely making them up. Its answers go to
+// the Handler last, so that a Handler with a bounded queue (node's
+// Dialer drops sightings when it is full) takes the real peers first.
+func quietFirst(answers []answer) []answer {
+	per := map[netip.Addr]int{}
+	for _, a := range answers {
+		per[a.Src]++
+	}
+	out := slices.Clone(answers)
+	slices.SortStableFunc(out, func(x, y answer) int { return per[x.Src] - per[y.Src] })
+	return out
 }
 
 // handle reports one answer to the Handler: Found at once, foreign peers

@@ -35,8 +35,9 @@
 // dead address — decided the only address reported. Here every answer is
 // reported as it came, the forged one beside the real one, and the caller
 // dials all of them (node's [lanchat/node.Dialer] merges them per peer ID).
-// The answers of a query are kept (at most 1024) and handed over when it
-// ends; the same answer received twice in a round (over IPv4 and IPv6) is
+// The answers of a query are kept (at most 1024, and at most 64 from one
+// source address, so that one responder cannot crowd the real peers out)
+// and handed over when it ends; the same answer received twice in a round (over IPv4 and IPv6) is
 // handed over once.
 //
 // Everything received is untrusted input: answers for other services

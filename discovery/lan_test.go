@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("LANCHAT_DISCOVERY_FORGER") == "1" {
 		os.Exit(runForger())
 	}
+	if os.Getenv("LANCHAT_DISCOVERY_ABUSER") == "1" {
+		os.Exit(runAbuser())
+	}
 	os.Exit(m.Run())
 }
 
@@ -51,6 +54,8 @@ type agentEvent struct {
 	Baseline   int      `json:"baseline,omitempty"`
 	RunMS      int64    `json:"run_ms,omitempty"`  // from cancellation to Run's return
 	WaitMS     int64    `json:"wait_ms,omitempty"` // then until the goroutines were gone
+	HeapKB     int64    `json:"heap_kb,omitempty"` // live heap after a GC, at stop
+	PeakKB     int64    `json:"peak_kb,omitempty"` // peak resident memory (VmHWM), at stop
 
 	at time.Time // when the test read it
 }
@@ -132,8 +137,27 @@ func runAgent() int {
 	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	out.emit(agentEvent{Ev: "stopped", Goroutines: runtime.NumGoroutine(), Baseline: baseline,
-		RunMS: returned.Sub(<-cancelled).Milliseconds(), WaitMS: time.Since(returned).Milliseconds()})
+		RunMS: returned.Sub(<-cancelled).Milliseconds(), WaitMS: time.Since(returned).Milliseconds(),
+		HeapKB: int64(ms.HeapAlloc / 1024), PeakKB: peakRSS()})
+	return 0
+}
+
+// peakRSS returns the process's peak resident memory in KiB (VmHWM), or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
 	return 0
 }
 

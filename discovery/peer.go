@@ -43,6 +43,7 @@ type answer struct {
 	V4   netip.Addr
 	V6   netip.Addr // with zone for link-local addresses
 	Port int        // SRV port
+	Src  netip.Addr // source address of the packet (set by browse)
 }
 
 // txtRecords returns the TXT strings advertising cfg.

@@ -2,10 +2,12 @@ package discovery
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -256,6 +258,30 @@ func TestHandleFilters(t *testing.T) {
 	}
 	if !reflect.DeepEqual(rec.foreign, []int{1, 3}) {
 		t.Errorf("Foreign calls = %v, want [1 3] (once per round that grew the count)", rec.foreign)
+	}
+}
+
+// TestQuietFirst: the answers of a source that gave many in one query
+// (a flood of made-up instances) come after those of quiet sources,
+// each group in arrival order.
+func TestQuietFirst(t *testing.T) {
+	flood, real, other := netip.MustParseAddr("10.0.0.66"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::3")
+	var in []answer
+	for i := range 5 {
+		in = append(in, answer{Name: fmt.Sprint("fake", i), Src: flood})
+	}
+	in = append(in, answer{Name: "real", Src: real}, answer{Name: "fake5", Src: flood},
+		answer{Name: "other", Src: other}, answer{Name: "other2", Src: other})
+	var got []string
+	for _, a := range quietFirst(in) {
+		got = append(got, a.Name)
+	}
+	want := []string{"real", "other", "other2", "fake0", "fake1", "fake2", "fake3", "fake4", "fake5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("quietFirst order = %q, want %q", got, want)
+	}
+	if in[0].Name != "fake0" {
+		t.Errorf("quietFirst changed its input")
 	}
 }
 

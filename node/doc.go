@@ -150,10 +150,13 @@
 // gossipsub alone loses a publish made right after a peer joins (~5–10 %),
 // so presence never relies on one message: when a peer joins the topic, or
 // an unknown or lost member is heard, every node re-announces itself with a
-// heartbeat 100–300 ms later and once more 1–1.2 s after the trigger
-// (triggers that come meanwhile are merged; re-announces wait for room in
-// the send budget, see above). A newcomer therefore learns every nick in
-// well under two seconds, and heartbeats repair anything still missing.
+// heartbeat 100–300 ms later and once more about 0.9 s after that
+// (triggers that come meanwhile share them; re-announces wait for room in
+// the send budget, see above). At most 3 such pairs start at once, then
+// one per 5 s per room, and one peer's triggers count once per 30 s: a
+// peer churning its subscription costs a pair per 30 s, not one per churn.
+// A newcomer therefore learns every nick in well under two seconds, and
+// heartbeats repair anything still missing.
 //
 // # Leave confirmation
 //

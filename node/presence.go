@@ -22,6 +22,18 @@ const (
 	reannounceMin    = 100 * time.Millisecond
 	reannounceJitter = 200 * time.Millisecond
 	reannounceAgain  = time.Second
+	// Re-announces answer triggers (a peer joins the topic, a member is new
+	// or back), which anyone can cause at will: a peer that subscribes and
+	// unsubscribes over and over, or makes up new identities. So at most
+	// reannounceBurst triggers start a re-announce pair at once, then one
+	// per reannounceEvery per room (later ones wait for their turn and
+	// share it); and one peer's triggers count once per reannouncePerPeer.
+	// A newcomer left waiting still hears the next heartbeat.
+	reannounceBurst   = 3
+	reannounceEvery   = 5 * time.Second
+	reannouncePerPeer = 30 * time.Second
+	// maxChurnPeers bounds the peers remembered for reannouncePerPeer.
+	maxChurnPeers = 256
 	// lostForget is how long a lost member stays in the roster (shown as
 	// lost, not counted as present): long enough for a laptop's suspend or
 	// a Wi-Fi hiccup, short enough that a crowd of gone members does not
@@ -63,6 +75,7 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 	l := newLogView(r)
 	defer l.stopHold()
 	l.showDisk(time.Now())
+	churn := churnFilter{}
 	for {
 		var evs []chat.Event
 		reannounce, pulled := false, int64(-1)
@@ -75,6 +88,7 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 				return
 			}
 			evs, reannounce = r.accept(l, rec)
+			reannounce = reannounce && churn.allow(rec.Author, time.Now())
 			if l.dirty {
 				// One commit for an own line and whatever else is queued
 				// (a paste's echoes), then the events.
@@ -86,6 +100,7 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 							break
 						}
 						e, re := r.accept(l, rec)
+						re = re && churn.allow(rec.Author, time.Now())
 						evs, reannounce, more = append(evs, e...), reannounce || re, true
 					default:
 					}
@@ -212,6 +227,7 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 	}()
 	periodic := time.NewTimer(r.syncJitter())
 	defer periodic.Stop()
+	churn := churnFilter{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -222,7 +238,9 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 			}
 			if ev.Type == pubsub.PeerJoin {
 				r.log.Debug("peer joined topic", "peer", ev.Peer)
-				r.triggerAnnounce()
+				if churn.allow(ev.Peer, time.Now()) {
+					r.triggerAnnounce()
+				}
 				r.h.sync.request(r, ev.Peer)
 			}
 		case <-periodic.C:
@@ -236,9 +254,10 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 
 // announceLoop publishes a heartbeat every HeartbeatInterval, and after each
 // trigger a re-announce soon (with jitter) and once more about a second
-// later. Bursts of triggers are coalesced, and re-announces go out only
-// while the host's send budget has room to spare ([Host.spare]): a peer
-// that joins and leaves the topic over and over cannot make this host
+// later. Bursts of triggers are coalesced and paced (see reannounceEvery),
+// and re-announces go out only while the host's send budget has room to
+// spare ([Host.spare]): a peer that joins and leaves the topic over and
+// over cannot make this host publish much more than its heartbeats, nor
 // exceed peers' flood limit.
 func (r *Room) announceLoop(ctx context.Context) {
 	defer r.annWG.Done()
@@ -283,19 +302,39 @@ func (r *Room) heartbeat(ctx context.Context, optional bool) {
 	}
 }
 
-// announceSchedule holds the pending re-announces: one soon after a trigger
-// and one about a second later. The zero value has none pending.
+// announceSchedule holds the pending re-announces of a room: a pair of
+// them for a trigger, one soon after it and one about a second later.
+// Pairs are paced: reannounceBurst may start at once, then one per
+// reannounceEvery; a trigger while a pair's first re-announce is pending
+// shares it. So a room publishes at most 2 × (reannounceBurst + T /
+// reannounceEvery) re-announces in any time T, whatever the triggers. The
+// zero value has none pending.
 type announceSchedule struct {
 	soon, later time.Time
+	// tat is the pacing's theoretical arrival time (GCRA): a pair may
+	// start at tat - (reannounceBurst-1) × reannounceEvery at the earliest.
+	tat time.Time
 }
 
-// trigger schedules re-announces for a trigger at now. A pending soon one is
-// kept (it covers this trigger too); the later one moves out.
+// trigger schedules re-announces for a trigger at now. A pending soon one
+// covers this trigger too, with the later one that follows it. Otherwise
+// a new pair starts reannounceMin + jitter after now, or when the pacing
+// allows, whichever is later.
 func (s *announceSchedule) trigger(now time.Time, jitter time.Duration) {
-	if s.soon.IsZero() {
-		s.soon = now.Add(reannounceMin + jitter)
+	if !s.soon.IsZero() {
+		return
 	}
-	s.later = now.Add(reannounceAgain + jitter)
+	tat := s.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	start := tat.Add(-(reannounceBurst - 1) * reannounceEvery)
+	if first := now.Add(reannounceMin); start.Before(first) {
+		start = first
+	}
+	s.tat = tat.Add(reannounceEvery)
+	s.soon = start.Add(jitter)
+	s.later = s.soon.Add(reannounceAgain - reannounceMin)
 }
 
 // due reports whether a re-announce is due at now, and consumes it.
@@ -323,6 +362,38 @@ func (s *announceSchedule) wait(now time.Time) time.Duration {
 		}
 	}
 	return d
+}
+
+// churnFilter passes one re-announce trigger per peer per
+// reannouncePerPeer: a peer that subscribes and unsubscribes over and over
+// (or leaves and comes back) is re-announced to once, and does not use up
+// the room's pacing (see [announceSchedule]) that newcomers need. It
+// remembers at most maxChurnPeers peers; when full, a peer it does not
+// know passes (made-up identities are bounded by the pacing). Not safe for
+// concurrent use: each goroutine that triggers keeps its own.
+type churnFilter map[peer.ID]time.Time
+
+// allow reports whether p's trigger at now may ask for a re-announce.
+func (f churnFilter) allow(p peer.ID, now time.Time) bool {
+	if at, ok := f[p]; ok {
+		if now.Sub(at) < reannouncePerPeer {
+			return false
+		}
+		f[p] = now
+		return true
+	}
+	if len(f) >= maxChurnPeers {
+		for q, at := range f {
+			if now.Sub(at) >= reannouncePerPeer {
+				delete(f, q)
+			}
+		}
+		if len(f) >= maxChurnPeers {
+			return true
+		}
+	}
+	f[p] = now
+	return true
 }
 
 // liveness is what a room's validator learns of the room's members ahead

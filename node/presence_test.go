@@ -300,15 +300,75 @@ func TestAnnounceSchedule(t *testing.T) {
 	if s.due(at(151 * time.Millisecond)) {
 		t.Errorf("soon one due twice")
 	}
-	// The later one follows the last trigger.
-	if w := s.wait(at(151 * time.Millisecond)); w != 869*time.Millisecond {
-		t.Errorf("wait for later = %v, want 869ms", w)
+	// The later one follows the soon one by reannounceAgain - reannounceMin.
+	if w := s.wait(at(151 * time.Millisecond)); w != 899*time.Millisecond {
+		t.Errorf("wait for later = %v, want 899ms", w)
 	}
-	if !s.due(at(time.Second + 20*time.Millisecond)) {
+	if !s.due(at(time.Second + 50*time.Millisecond)) {
 		t.Errorf("later one not due")
 	}
 	if s.due(at(time.Hour)) || s.wait(t0) != time.Hour {
 		t.Errorf("schedule not empty")
+	}
+}
+
+// TestAnnounceSchedulePaced: triggers as fast as they can come start
+// reannounceBurst pairs at once, then one pair per reannounceEvery; over
+// a minute of non-stop triggers the room publishes no more than that.
+func TestAnnounceSchedulePaced(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var s announceSchedule
+	var starts []time.Duration
+	due := 0
+	for now := t0; now.Before(t0.Add(time.Minute)); now = now.Add(10 * time.Millisecond) {
+		hadSoon := !s.soon.IsZero()
+		s.trigger(now, 0)
+		if !hadSoon && !s.soon.IsZero() {
+			starts = append(starts, s.soon.Sub(t0))
+		}
+		for s.due(now) {
+			due++
+		}
+	}
+	for i := range reannounceBurst {
+		// Each pair of the burst starts as soon as the previous soon one
+		// is out: every reannounceMin.
+		if want := time.Duration(i+1) * (reannounceMin + 10*time.Millisecond); i > 0 && starts[i] > want {
+			t.Errorf("pair %d of the burst starts at %v, want by %v", i, starts[i], want)
+		}
+	}
+	for i := reannounceBurst + 1; i < len(starts); i++ {
+		if gap := starts[i] - starts[i-1]; gap < reannounceEvery-reannounceMin {
+			t.Errorf("pair %d starts %v after pair %d, want at least %v", i, gap, i-1, reannounceEvery-reannounceMin)
+		}
+	}
+	limit := 2 * (reannounceBurst + int(time.Minute/reannounceEvery))
+	t.Logf("a trigger every 10 ms for a minute: %d pairs, %d re-announces (limit %d)", len(starts), due, limit)
+	if due > limit {
+		t.Errorf("%d re-announces in a minute of triggers, want at most %d", due, limit)
+	}
+}
+
+func TestChurnFilter(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	f := churnFilter{}
+	if !f.allow("bob", t0) {
+		t.Fatal("first trigger of bob filtered")
+	}
+	if f.allow("bob", t0.Add(reannouncePerPeer-time.Millisecond)) {
+		t.Error("bob passed twice within reannouncePerPeer")
+	}
+	if !f.allow("bob", t0.Add(reannouncePerPeer)) {
+		t.Error("bob filtered after reannouncePerPeer")
+	}
+	if !f.allow("carol", t0) {
+		t.Error("carol filtered because of bob")
+	}
+	for i := range 3 * maxChurnPeers {
+		f.allow(peer.ID(fmt.Sprint("p", i)), t0)
+	}
+	if len(f) > maxChurnPeers {
+		t.Errorf("%d peers remembered, want at most %d", len(f), maxChurnPeers)
 	}
 }
 

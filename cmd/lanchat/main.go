@@ -85,9 +85,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer closeLog()
 	// Logs wait until the node has started: a failed start is told in one
 	// sentence, without libp2p's own account of it (unless -v).
+	// Repeated lines (a flood of bad messages from one peer) are
+	// counted, not all written; the counts pending are written last.
+	repeats := newRepeatHandler(logHandler)
+	defer repeats.flush()
 	gate := &logGate{}
 	defer gate.release(true)
-	log := slog.New(gateHandler{logHandler, gate})
+	log := slog.New(gateHandler{repeats, gate})
 
 	cfg, err := opts.nodeConfig(getenv)
 	if err != nil {
