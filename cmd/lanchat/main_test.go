@@ -115,6 +115,8 @@ func TestRunUsageErrors(t *testing.T) {
 			`lanchat: --listen "/ip4/0.0.0.0/udp/4001/quic-v1": lanchat listens on TCP only: use an address like /ip4/0.0.0.0/tcp/4001 or /ip6/::/tcp/4001` + "\n"},
 		{"listen websocket", []string{"--listen", "/ip4/127.0.0.1/tcp/0/ws"}, "lanchat listens on TCP only"},
 		{"listen unix socket", []string{"--listen", "/unix/tmp/chat.sock"}, "lanchat listens on TCP only"},
+		{"peer quic", []string{"--peer", "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3KooWRbZWaSycWbZByiymBK2o8QAX8h4BaEavVDNTtHUpuREY"}, "--peer \"/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3KooWRbZWaSycWbZByiymBK2o8QAX8h4BaEavVDNTtHUpuREY\": lanchat talks TCP only"},
+		{"peer websocket", []string{"--peer", "/dns4/chat.lan/tcp/443/wss/p2p/12D3KooWRbZWaSycWbZByiymBK2o8QAX8h4BaEavVDNTtHUpuREY"}, "lanchat talks TCP only"},
 		{"swarm key as identity", []string{"--identity", swarmKey},
 			`lanchat: --identity: identity file "` + swarmKey + `" is a network key (a swarm.key), not an identity; give it with --key-file` + "\n"},
 		{"identity not protobuf", []string{"--identity", protoJunk}, `identity file "` + protoJunk + `" is not a lanchat identity (corrupt, or another kind of file); use another path, or move it away`},

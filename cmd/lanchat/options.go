@@ -145,6 +145,11 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 			return o, err
 		}
 	}
+	for _, addr := range o.peers {
+		if err := checkTCPPeer(addr); err != nil {
+			return o, err
+		}
+	}
 	seen := map[string]bool{}
 	for _, typed := range o.rooms {
 		if strings.TrimSpace(typed) == "" {
@@ -190,6 +195,29 @@ func checkTCPListen(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("--listen %q: lanchat listens on TCP only: use an address like /ip4/0.0.0.0/tcp/4001 or /ip6/::/tcp/4001", addr)
+}
+
+// checkTCPPeer returns a usage error for a --peer multiaddr that is not
+// TCP (QUIC, WebSocket…): libp2p would only say "no transport for
+// protocol", at every redial. Anything else that is wrong is left to
+// node, which says how a peer address looks.
+func checkTCPPeer(addr string) error {
+	if !strings.HasPrefix(addr, "/") {
+		return nil
+	}
+	parts := strings.Split(strings.TrimSuffix(addr[1:], "/"), "/")
+	if len(parts) > 2 && parts[0] == "ip6zone" {
+		parts = parts[2:]
+	}
+	switch {
+	case len(parts) < 3:
+		return nil
+	case parts[0] != "ip4" && parts[0] != "ip6" && parts[0] != "dns" && parts[0] != "dns4" && parts[0] != "dns6":
+		return nil
+	case parts[2] == "tcp" && (len(parts) == 4 || len(parts) >= 5 && parts[4] == "p2p"):
+		return nil
+	}
+	return fmt.Errorf("--peer %q: lanchat talks TCP only: give the peer's TCP address, like /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…", addr)
 }
 
 // newFlagSet returns the command line's flags, parsing into o. Its output
