@@ -33,6 +33,11 @@ const (
 	maxPeerAddrs = 16
 	// maxBook bounds the peers whose addresses are remembered.
 	maxBook = 1024
+	// maxDials bounds the dials of discovered peers in flight; the others
+	// wait for a slot. Discovery hands the sightings of quiet sources over
+	// first, so under a flood of made-up peers (each dial of one may hang
+	// for sightingDialTimeout) the real ones get the first slots.
+	maxDials = 32
 )
 
 // dialTarget is what the [Dialer] needs of a [Host].
@@ -130,6 +135,7 @@ func (d *Dialer) Say(text string) {
 func (d *Dialer) Run(ctx context.Context) error {
 	book := addrBook{}
 	finished := make(chan flight)
+	slots := make(chan struct{}, maxDials)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var (
@@ -175,11 +181,16 @@ func (d *Dialer) Run(ctx context.Context) error {
 				continue
 			}
 			wg.Go(func() {
-				dctx, cancel := context.WithTimeout(ctx, sightingDialTimeout)
-				err := d.host.Dial(dctx, f.id, f.addrs)
-				cancel()
-				if err != nil && ctx.Err() == nil {
-					d.log.Debug("dial failed", "peer", f.id, "addrs", f.addrs, "err", err)
+				select {
+				case slots <- struct{}{}:
+					dctx, cancel := context.WithTimeout(ctx, sightingDialTimeout)
+					err := d.host.Dial(dctx, f.id, f.addrs)
+					cancel()
+					<-slots
+					if err != nil && ctx.Err() == nil {
+						d.log.Debug("dial failed", "peer", f.id, "addrs", f.addrs, "err", err)
+					}
+				case <-ctx.Done():
 				}
 				select {
 				case finished <- f:
