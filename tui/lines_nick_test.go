@@ -33,6 +33,9 @@ func TestSessionLabelsBySkeleton(t *testing.T) {
 		// without it, and is a look-alike like any other.
 		{"joiner", []chat.Member{lookBob, {PeerID: "12D3KooWBobE", Nick: "b\u200dob"}},
 			map[string]string{lookBob.PeerID: "bob#BobA", "12D3KooWBobE": "bob#BobE"}},
+		// A peer ID ground to end like bob's: the labels still differ.
+		{"same last 4 of the peer ID", []chat.Member{lookBob, {PeerID: "12D3KooWxBobA", Nick: "bob"}, {PeerID: "12D3KooWyxBobA", Nick: "bob"}},
+			map[string]string{lookBob.PeerID: "bob#WBobA", "12D3KooWxBobA": "bob#WxBobA", "12D3KooWyxBobA": "bob#yxBobA"}},
 		{"layout characters", []chat.Member{{PeerID: "12D3KooWEvil", Nick: "bob> hi <carol"}},
 			map[string]string{"12D3KooWEvil": "bob\ufffd hi \ufffdcarol"}},
 	} {

@@ -202,11 +202,17 @@ func (rv *roomView) refresh() {
 		skels[mb.PeerID], skelOf[mb.Nick] = sk, sk
 		count[sk]++
 	}
+	alike := make(map[string][]string, len(members)) // skeleton → peer IDs
+	for _, mb := range members {
+		if count[skels[mb.PeerID]] > 1 {
+			alike[skels[mb.PeerID]] = append(alike[skels[mb.PeerID]], mb.PeerID)
+		}
+	}
 	labels := make(map[string]string, len(members))
 	for _, mb := range members {
 		l := clean(showNick(mb.Nick))
-		if count[skels[mb.PeerID]] > 1 {
-			l += "#" + shortID(mb.PeerID)
+		if ids := alike[skels[mb.PeerID]]; len(ids) > 1 {
+			l += "#" + suffixFor(mb.PeerID, ids)
 		}
 		labels[mb.PeerID] = l
 	}
@@ -241,6 +247,7 @@ func (rv *roomView) label(peerID, nick string) string {
 	shown := showNick(nick)
 	if rv != nil {
 		sk, known := rv.skelOf[nick]
+		var others []string
 		for _, mb := range rv.members {
 			if mb.PeerID == peerID {
 				continue
@@ -249,11 +256,34 @@ func (rv *roomView) label(peerID, nick string) string {
 				sk, known = chat.Skeleton(shown), true
 			}
 			if rv.skels[mb.PeerID] == sk {
-				return clean(shown) + "#" + shortID(peerID)
+				others = append(others, mb.PeerID)
 			}
+		}
+		if len(others) > 0 {
+			return clean(shown) + "#" + suffixFor(peerID, others)
 		}
 	}
 	return clean(shown)
+}
+
+// suffixFor returns the end of peer ID id that tells it from the peer IDs
+// of others (look-alike members): its last 4 characters (see [shortID]),
+// or as many more as it takes where another ends the same way. With the
+// key and some minutes anyone can make a peer ID whose last 4 characters
+// are someone else's; the label must still differ.
+func suffixFor(id string, others []string) string {
+	r := []rune(clean(id))
+	n := min(4, len(r))
+	for _, o := range others {
+		if o == id {
+			continue
+		}
+		or := []rune(clean(o))
+		for n < len(r) && n <= len(or) && string(r[len(r)-n:]) == string(or[len(or)-n:]) {
+			n++
+		}
+	}
+	return string(r[len(r)-n:])
 }
 
 // showNick returns a nick from the network as front ends show it: safe
