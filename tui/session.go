@@ -267,8 +267,8 @@ func (rv *roomView) label(peerID, nick string) string {
 }
 
 // suffixFor returns the end of peer ID id that tells it from the peer IDs
-// of others (look-alike members): its last 4 characters (see [shortID]),
-// or as many more as it takes where another ends the same way. With the
+// of others (look-alike members), sanitised: its last 4 characters, or
+// as many more as it takes where another ends the same way. With the
 // key and some minutes anyone can make a peer ID whose last 4 characters
 // are someone else's; the label must still differ.
 func suffixFor(id string, others []string) string {
@@ -370,16 +370,6 @@ func clean(s string) string {
 		s += " "
 	}
 	return s
-}
-
-// shortID returns the last 4 characters of a peer ID, sanitised.
-func shortID(id string) string {
-	id = clean(id)
-	r := []rune(id)
-	if len(r) > 4 {
-		r = r[len(r)-4:]
-	}
-	return string(r)
 }
 
 // mentions reports whether text names our nick as a word of its own
