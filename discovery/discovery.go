@@ -74,6 +74,10 @@ var (
 	// ErrInterfaceDown is wrapped when the interface is down or has no
 	// address.
 	ErrInterfaceDown = errors.New("discovery: interface down or without address")
+	// ErrNoMulticast is wrapped when the interface cannot carry multicast
+	// at all (a loopback interface, a point-to-point tunnel): unlike a
+	// network that is not up yet, waiting does not help.
+	ErrNoMulticast = errors.New("discovery: interface without multicast")
 )
 
 // Config configures a [Service]. Start from [DefaultConfig]; as in every
@@ -233,7 +237,8 @@ func validate(cfg Config) error {
 // Run advertises and browses until ctx is cancelled, then shuts the
 // responder down and returns nil. It fails at once when the interface cannot
 // be used (no such interface, no multicast route, no address), unless h is a
-// [Waiter]: then it waits for the network. Later failures (a query that
+// [Waiter]: then it waits for the network; an interface that can never
+// carry multicast (loopback) fails at once whatever h is. Later failures (a query that
 // cannot be sent, an interface going down) are logged and retried at the
 // next round. Run returns within about QueryTimeout of
 // the cancellation (a query in flight is not cut short) and leaves no
@@ -333,6 +338,15 @@ type runner struct {
 	down      bool   // waiter was told Unavailable and not Available since
 }
 
+// checkMulticast returns an error wrapping ErrNoMulticast when ifi can
+// never carry mDNS: it is a loopback interface, or it has no multicast.
+func checkMulticast(ifi *net.Interface) error {
+	if ifi.Flags&net.FlagLoopback != 0 || ifi.Flags&net.FlagMulticast == 0 {
+		return fmt.Errorf("%w: %s cannot carry mDNS (a loopback or point-to-point interface has no multicast): choose another with --iface", ErrNoMulticast, ifi.Name)
+	}
+	return nil
+}
+
 // transient reports whether err of refresh may go away by itself: the
 // network is not (or no longer) up.
 func transient(err error) bool {
@@ -372,6 +386,9 @@ func (r *runner) ok(what string) {
 func (r *runner) refresh() error {
 	ifi, err := r.s.iface()
 	if err != nil {
+		return err
+	}
+	if err := checkMulticast(ifi); err != nil {
 		return err
 	}
 	ips, err := advertisedIPs(ifi)
