@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"runtime"
 	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
@@ -63,6 +65,40 @@ func DeriveKey(passphrase string) []byte {
 	k := argon2.IDKey([]byte(passphrase), []byte(kdfSalt), kdfTime, kdfMemory, kdfThreads, KeySize)
 	debug.FreeOSMemory()
 	return k
+}
+
+// ReadKeyFile reads the swarm.key file at path; its errors are one
+// sentence that names the file. The file must be a regular file (a named
+// pipe would hang the start) that other users cannot read or change: a
+// network key is shared by the people of the network, so it may be
+// readable by the file's group, like 0640. The format is ReadSwarmKey's.
+func ReadKeyFile(path string) ([]byte, error) {
+	f, st, err := openRegular(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("cannot read key file %q: %w", path, pathErr(err))
+	case err != nil:
+		return nil, fmt.Errorf("cannot read key file %q: it %w", path, err)
+	}
+	defer f.Close()
+	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o026 != 0 {
+		what := "readable"
+		if perm&0o004 == 0 {
+			what = "writable"
+		}
+		return nil, fmt.Errorf("key file %q is %s by others (mode %04o); run chmod 600 %s (or 640 to share it with your group)",
+			path, what, perm, path)
+	}
+	psk, err := ReadSwarmKey(f)
+	if err != nil {
+		msg := err.Error()
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			msg = ce.Reason
+		}
+		return nil, fmt.Errorf("key file %q: %s", path, msg)
+	}
+	return psk, nil
 }
 
 // ReadSwarmKey parses a swarm.key file in the libp2p v1 format:

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -301,7 +300,7 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 	case o.keySet:
 		cfg.PSK = node.DeriveKey(o.passphrase)
 	case o.keyFile != "":
-		psk, err := readKeyFile(o.keyFile)
+		psk, err := node.ReadKeyFile(o.keyFile)
 		if err != nil {
 			return cfg, err
 		}
@@ -353,42 +352,6 @@ func defaultDataDir(getenv func(string) string) string {
 		return filepath.Join(home, ".local", "share", "lanchat")
 	}
 	return ""
-}
-
-// readKeyFile reads a swarm.key file; its errors are one sentence. The
-// file must be a regular file (a named pipe would hang the start) that
-// others cannot read or change: a network key is shared by the people of
-// the network, so it may be readable by the file's group, like 0640.
-func readKeyFile(path string) ([]byte, error) {
-	// O_NONBLOCK: opening a named pipe must not wait for a writer; it
-	// changes nothing for a regular file.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read key file %q: %w", path, pathErr(err))
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("cannot read key file %q: %w", path, pathErr(err))
-	case st.IsDir():
-		return nil, fmt.Errorf("cannot read key file %q: it is a directory", path)
-	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("cannot read key file %q: it is %s, not a file", path, fileKind(st.Mode()))
-	}
-	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o026 != 0 {
-		what := "readable"
-		if perm&0o004 == 0 {
-			what = "writable"
-		}
-		return nil, fmt.Errorf("key file %q is %s by others (mode %04o); run chmod 600 %s (or 640 to share it with your group)",
-			path, what, perm, path)
-	}
-	psk, err := node.ReadSwarmKey(f)
-	if err != nil {
-		return nil, fmt.Errorf("key file %q: %s", path, reason(err))
-	}
-	return psk, nil
 }
 
 // fileKind names what a file of mode m is, for "it is a named pipe, not a
