@@ -68,11 +68,12 @@ func configError(field string, err error) *ConfigError {
 // its default.
 //
 // What peers may hold of a host is fixed, for a LAN, and not configured
-// here: 32 unnegotiated inbound streams and 8 connections per peer, 8
+// here: 32 unnegotiated inbound streams and 8 connections per peer, 16
 // connections at once per remote address (IPv4 or IPv6, loopback
 // unlimited), 512 inbound connections in their handshake and 2048
 // unnegotiated inbound streams in all, 1024 connections in all; an
-// inbound handshake must finish within 3 s. A room of a few hundred
+// inbound handshake must finish within 3 s, and a stream must name its
+// protocol within 3 s. A room of a few hundred
 // members fits; one peer, or one address, cannot fill the host.
 type Config struct {
 	// Nick is the display nick, the same in every room: 1..32 runes,

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -23,6 +22,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/sec"
 	"github.com/libp2p/go-libp2p/gologshim"
+	bhost "github.com/libp2p/go-libp2p/p2p/host/basic"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 
@@ -61,67 +63,105 @@ const (
 )
 
 // newLibp2pHost builds a libp2p host for a LAN: TCP only, Noise, yamux, pnet when
-// cfg.PSK is set, no relay, no NAT traversal, private reachability, the
-// resource limits of [newResourceManager] and inbound handshakes bounded
-// by handshakeTimeout.
-func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater, log *slog.Logger) (host.Host, error) {
-	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
-	if err != nil {
-		return nil, fmt.Errorf("connection manager: %w", err)
-	}
-	rm, err := newResourceManager()
-	if err != nil {
-		cm.Close()
-		return nil, err
-	}
+// cfg.PSK is set, no relay, no NAT traversal, the resource limits of
+// [newResourceManager], inbound handshakes bounded by handshakeTimeout and
+// stream protocol negotiation by negotiationTimeout.
+//
+// It assembles the host from its parts (peerstore, swarm, basic host)
+// rather than calling libp2p.New: that package links every transport it
+// knows (QUIC, WebTransport, WebRTC, websocket) even when the options
+// leave them out, a third of the binary; and it offers no option for the
+// negotiation timeout. What libp2p.New would add for us is off anyway:
+// relay, NAT port mapping, AutoNAT, hole punching, metrics, ping, and the
+// observed-address manager (a LAN peer's address is the one it listens on).
+func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater, log *slog.Logger) (h host.Host, err error) {
 	listen := make([]ma.Multiaddr, 0, len(cfg.ListenAddrs))
 	for _, s := range cfg.ListenAddrs {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
-			cm.Close()
-			rm.Close()
 			return nil, &ConfigError{Field: "ListenAddrs",
 				Reason: fmt.Sprintf("listen address %q: want a multiaddr like /ip4/0.0.0.0/tcp/4001", s),
 				Err:    fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)}
 		}
 		if err := probeListen(s, a); err != nil {
-			cm.Close()
-			rm.Close()
 			return nil, err
 		}
 		listen = append(listen, a)
 	}
-	opts := []libp2p.Option{
-		libp2p.Identity(key),
-		libp2p.ListenAddrs(listen...),
-		libp2p.Transport(tcpTransport(key, cfg.PSK, gater)),
-		// The transport above upgrades with its own upgrader; these make
-		// libp2p's (unused) one match it.
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.ResourceManager(rm),
-		libp2p.ConnectionManager(cm),
-		libp2p.ConnectionGater(gater),
-		libp2p.DisableRelay(),
-		libp2p.ForceReachabilityPrivate(),
-		libp2p.DisableMetrics(),
-		libp2p.UserAgent("lanchat/" + ProtocolVersion),
-	}
-	if cfg.PSK != nil {
-		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
-	}
-	h, err := libp2p.New(opts...)
+	// Each part built is closed again if a later step fails: closing the
+	// basic host closes the swarm, peerstore, resource and connection
+	// managers it was given, so before it exists each is closed on its own.
+	var undo []func() error
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
-		rm.Close() // libp2p closes it only on some errors; a second Close is a no-op
-		if strings.Contains(err.Error(), "address already in use") {
-			// Taken between probeListen and now; libp2p's error keeps
-			// only the text of the cause.
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	undo = append(undo, cm.Close)
+	rm, err := newResourceManager()
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, rm.Close)
+	ps, err := pstoremem.NewPeerstore()
+	if err != nil {
+		return nil, fmt.Errorf("peerstore: %w", err)
+	}
+	undo = append(undo, ps.Close)
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("peer ID: %w", err)
+	}
+	if err := ps.AddPrivKey(self, key); err != nil {
+		return nil, fmt.Errorf("peerstore: %w", err)
+	}
+	if err := ps.AddPubKey(self, key.GetPublic()); err != nil {
+		return nil, fmt.Errorf("peerstore: %w", err)
+	}
+	bus := eventbus.NewBus()
+	sw, err := swarm.NewSwarm(self, ps, bus,
+		swarm.WithConnectionGater(gater),
+		swarm.WithResourceManager(rm),
+		swarm.WithDialTimeout(dialTimeout),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: %w", err)
+	}
+	undo = append(undo, sw.Close)
+	tpt, err := tcpTransport(key, cfg.PSK, gater, rm)
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.AddTransport(tpt); err != nil {
+		return nil, fmt.Errorf("tcp transport: %w", err)
+	}
+	bh, err := bhost.NewHost(sw, &bhost.HostOpts{
+		EventBus:           bus,
+		ConnManager:        cm,
+		UserAgent:          "lanchat/" + ProtocolVersion,
+		NegotiationTimeout: negotiationTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	undo = []func() error{bh.Close}
+	if err := sw.Listen(listen...); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+			// Taken between probeListen and now.
 			return nil, &ConfigError{Field: "ListenAddrs",
 				Reason: "a listen address is already in use (is another lanchat running?): choose another port, or tcp/0 for any free one",
 				Err:    fmt.Errorf("%w: listen: %w: %w", ErrConfig, syscall.EADDRINUSE, err)}
 		}
-		return nil, fmt.Errorf("start libp2p host: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
+	bh.Start()
+	h = bh
 	want6 := false
 	for _, a := range listen {
 		if _, err := a.ValueForProtocol(ma.P_IP6); err == nil {
@@ -134,31 +174,28 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 	return h, nil
 }
 
-// tcpTransport returns the constructor of the host's TCP transport, for
-// [libp2p.Transport]. It upgrades connections (private network, Noise,
-// yamux, the connection gater) with an upgrader of its own, because
-// libp2p.New offers no option for the upgrader's accept timeout: an
-// inbound connection must finish its handshake within handshakeTimeout,
-// not libp2p's 15 s. A dial is bounded by its context (dialTimeout).
+// tcpTransport returns the host's TCP transport. It upgrades connections
+// (private network, Noise, yamux, the connection gater) with an upgrader
+// whose accept timeout is handshakeTimeout: an inbound connection must
+// finish its handshake within it, not libp2p's 15 s. A dial is bounded by
+// its context (dialTimeout).
 //
 // Without SO_REUSEPORT: with it, two processes both listen on one fixed
 // port and the kernel spreads connections between them at random. Dials
 // then leave from any port, which a LAN does not mind (reuse helps NAT
 // hole punching only).
-func tcpTransport(key crypto.PrivKey, psk []byte, gater coremgr.ConnectionGater) func(network.ResourceManager) (*tcp.TcpTransport, error) {
-	return func(rm network.ResourceManager) (*tcp.TcpTransport, error) {
-		muxers := []upgrader.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}
-		n, err := noise.New(noise.ID, key, muxers)
-		if err != nil {
-			return nil, fmt.Errorf("noise: %w", err)
-		}
-		u, err := upgrader.New([]sec.SecureTransport{n}, muxers, pnet.PSK(psk), rm, gater,
-			upgrader.WithAcceptTimeout(handshakeTimeout))
-		if err != nil {
-			return nil, fmt.Errorf("upgrader: %w", err)
-		}
-		return tcp.NewTCPTransport(u, rm, nil, tcp.DisableReuseport())
+func tcpTransport(key crypto.PrivKey, psk []byte, gater coremgr.ConnectionGater, rm network.ResourceManager) (*tcp.TcpTransport, error) {
+	muxers := []upgrader.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}
+	n, err := noise.New(noise.ID, key, muxers)
+	if err != nil {
+		return nil, fmt.Errorf("noise: %w", err)
 	}
+	u, err := upgrader.New([]sec.SecureTransport{n}, muxers, pnet.PSK(psk), rm, gater,
+		upgrader.WithAcceptTimeout(handshakeTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("upgrader: %w", err)
+	}
+	return tcp.NewTCPTransport(u, rm, nil, tcp.DisableReuseport())
 }
 
 // probeListen fails with a [ConfigError] of field ListenAddrs, wrapping

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -79,9 +78,9 @@ import (
 // held at most handshakeTimeout: filling them takes 32 addresses that
 // keep reconnecting.
 //
-// Not set, because libp2p.New offers no option for it: the time an
-// inbound stream may take to name its protocol (libp2p's basic host
-// resets it after 10 s).
+// An inbound stream must name its protocol within negotiationTimeout
+// (libp2p's default is 10 s), so an unnegotiated stream holds its slot
+// that long at most.
 const (
 	maxSystemConnsIn = 768
 	maxSystemConns   = 1024
@@ -99,6 +98,12 @@ const (
 // closed, freeing its slot.
 const handshakeTimeout = 3 * time.Second
 
+// negotiationTimeout bounds the negotiation of a stream's protocol
+// (multistream-select), inbound and outbound: a LAN peer names it in a
+// round trip; a stream that has not after this long is reset, freeing its
+// slot (libp2p's default: 10 s).
+const negotiationTimeout = 3 * time.Second
+
 // pubsubProtocols are the stream protocols of gossipsub.
 var pubsubProtocols = []protocol.ID{
 	pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11,
@@ -108,7 +113,7 @@ var pubsubProtocols = []protocol.ID{
 // resourceLimits returns the limits documented above.
 func resourceLimits() rcmgr.ConcreteLimitConfig {
 	scaled := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&scaled)
+	identifyLimits(&scaled)
 	proto := map[protocol.ID]rcmgr.ResourceLimits{
 		ackProtocol:  {StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 16 << 20},
 		syncProtocol: {StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 256 << 20},
@@ -142,6 +147,27 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 		ProtocolPeer: protoPeer,
 	}
 	return partial.Build(scaled.AutoScale())
+}
+
+// identifyLimits adds to config the limits libp2p.SetDefaultServiceLimits
+// gives identify, the one libp2p service the host runs (that function is
+// in the root libp2p package, which links every transport; see
+// [newLibp2pHost]).
+func identifyLimits(config *rcmgr.ScalingLimitConfig) {
+	config.AddServiceLimit(identify.ServiceName,
+		rcmgr.BaseLimit{StreamsInbound: 64, StreamsOutbound: 64, Streams: 128, Memory: 4 << 20},
+		rcmgr.BaseLimitIncrease{StreamsInbound: 64, StreamsOutbound: 64, Streams: 128, Memory: 4 << 20})
+	config.AddServicePeerLimit(identify.ServiceName,
+		rcmgr.BaseLimit{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 1 << 20},
+		rcmgr.BaseLimitIncrease{})
+	for _, id := range [...]protocol.ID{identify.ID, identify.IDPush} {
+		config.AddProtocolLimit(id,
+			rcmgr.BaseLimit{StreamsInbound: 64, StreamsOutbound: 64, Streams: 128, Memory: 4 << 20},
+			rcmgr.BaseLimitIncrease{StreamsInbound: 64, StreamsOutbound: 64, Streams: 128, Memory: 4 << 20})
+		config.AddProtocolPeerLimit(id,
+			rcmgr.BaseLimit{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 32 * (256<<20 + 16<<10)},
+			rcmgr.BaseLimitIncrease{})
+	}
 }
 
 // newResourceManager returns the host's resource manager, with

@@ -458,3 +458,40 @@ func TestResourceLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestUnnegotiatedStreamReset: a stream that never names its protocol is
+// reset after negotiationTimeout, not libp2p's 10 s, freeing its slot.
+func TestUnnegotiatedStreamReset(t *testing.T) {
+	t.Parallel()
+	psk, _ := GenerateKey()
+	cfg := testConfig("alice")
+	cfg.PSK = psk
+	a := startNode(t, cfg)
+	atk := unlimitedHost(t, psk)
+	ai, err := peer.AddrInfoFromString(a.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := atk.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	c := atk.Network().ConnsToPeer(ai.ID)[0]
+	s, err := c.NewStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	context.AfterFunc(ctx, func() { s.Reset() })
+	start := time.Now()
+	buf := make([]byte, 64)
+	for err == nil {
+		_, err = s.Read(buf) // the node's multistream header, then the reset
+	}
+	took := time.Since(start)
+	t.Logf("unnegotiated stream reset after %v (%v)", took.Round(time.Millisecond), err)
+	if ctx.Err() != nil || took > negotiationTimeout+2*time.Second {
+		t.Errorf("stream reset after %v, want about %v", took, negotiationTimeout)
+	}
+}
