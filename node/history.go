@@ -154,7 +154,9 @@ func (h *history) known(room, id string) bool {
 // store.MarkAge (admission's markBook).
 func (h *history) mark(author peer.ID) (uint64, bool) {
 	m, ok, err := h.st.Mark(author.String())
-	if err != nil {
+	// Validation may outlive the log by a moment at shutdown: a closed
+	// log is not worth a warning per message.
+	if err != nil && !errors.Is(err, store.ErrClosed) {
 		h.log.Warn("cannot read message log", "err", err)
 	}
 	if !ok || time.Since(m.Heard) > store.MarkAge {

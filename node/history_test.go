@@ -2,10 +2,12 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -943,4 +945,24 @@ func TestDropTracer(t *testing.T) {
 	}
 	other := "lanchat/2/room/elsewhere"
 	tr.UndeliverableMessage(&pubsub.Message{Message: &pb.Message{Topic: &other}, ReceivedFrom: b.self})
+}
+
+// TestHistoryMarkAfterClose: a validator that outlives the log at
+// shutdown looks up marks in a closed log; that is not warned about.
+func TestHistoryMarkAfterClose(t *testing.T) {
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	h, _, err := openHistory(Config{}, "", false, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.mark("someone"); ok {
+		t.Error("mark found in a closed log")
+	}
+	if logged.Len() > 0 {
+		t.Errorf("logged after close: %s", logged.String())
+	}
 }
