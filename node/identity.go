@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"lanchat/node/files"
 	"lanchat/node/internal/flock"
 )
 
@@ -69,18 +70,18 @@ func loadIdentity(path string) (*identity, error) {
 		return &identity{key: k}, err
 	}
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return nil, identityError(path, "is %s, not a file", fileKind(st.Mode()))
+		return nil, identityError(path, "is %s, not a file", files.Kind(st.Mode()))
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, identityError(path, "cannot be read: %w", pathErr(err))
+		return nil, identityError(path, "cannot be read: %w", files.Cause(err))
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, identityError(path, "cannot be created in %q: %w", dir, pathErr(err))
+		return nil, identityError(path, "cannot be created in %q: %w", dir, files.Cause(err))
 	}
 	lockPath := path + ".lock"
 	lock, created, err := openLock(lockPath)
 	if err != nil {
-		return nil, identityError(path, "cannot be locked: cannot open %q: %w", lockPath, pathErr(err))
+		return nil, identityError(path, "cannot be locked: cannot open %q: %w", lockPath, files.Cause(err))
 	}
 	// drop closes the lock and removes it if it was made here: a failed
 	// start leaves nothing behind.
@@ -148,7 +149,7 @@ func readOrCreateKey(path string) (crypto.PrivKey, error) {
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile))
 	if err != nil {
-		return nil, identityError(path, "cannot be read: %w", pathErr(err))
+		return nil, identityError(path, "cannot be read: %w", files.Cause(err))
 	}
 	// Told before the mode: moving a network key to where it belongs
 	// matters more than its mode.
@@ -194,16 +195,16 @@ func openRegular(path string) (*os.File, fs.FileInfo, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, err
 		}
-		return nil, nil, fmt.Errorf("cannot be read: %w", pathErr(err))
+		return nil, nil, fmt.Errorf("cannot be read: %w", files.Cause(err))
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("cannot be read: %w", pathErr(err))
+		return nil, nil, fmt.Errorf("cannot be read: %w", files.Cause(err))
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("is %s, not a file", fileKind(st.Mode()))
+		return nil, nil, fmt.Errorf("is %s, not a file", files.Kind(st.Mode()))
 	}
 	return f, st, nil
 }
@@ -223,32 +224,6 @@ func checkPrivate(st fs.FileInfo) error {
 	}
 }
 
-// fileKind names what a file of mode m is, for "is a directory, not a file".
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	default:
-		return "not a regular file"
-	}
-}
-
-// pathErr is err without the operation and path of an [fs.PathError]: the
-// sentence around it names the file already.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // createKey writes a new key to path with mode 0600, atomically: a reader
 // never sees a half-written file.
 func createKey(path string) (crypto.PrivKey, error) {
@@ -262,12 +237,12 @@ func createKey(path string) (crypto.PrivKey, error) {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
-		return nil, identityError(path, "cannot be created: %w", pathErr(err))
+		return nil, identityError(path, "cannot be created: %w", files.Cause(err))
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	fail := func(err error) (crypto.PrivKey, error) {
 		tmp.Close()
-		return nil, identityError(path, "cannot be written: %w", pathErr(err))
+		return nil, identityError(path, "cannot be written: %w", files.Cause(err))
 	}
 	if err := tmp.Chmod(0o600); err != nil {
 		return fail(err)
@@ -279,10 +254,10 @@ func createKey(path string) (crypto.PrivKey, error) {
 		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, identityError(path, "cannot be written: %w", pathErr(err))
+		return nil, identityError(path, "cannot be written: %w", files.Cause(err))
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, identityError(path, "cannot be created: %w", pathErr(err))
+		return nil, identityError(path, "cannot be created: %w", files.Cause(err))
 	}
 	return key, nil
 }

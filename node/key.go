@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
+
+	"lanchat/node/files"
 )
 
 // KeySize is the length in bytes of a pre-shared key (libp2p pnet).
@@ -76,7 +78,7 @@ func ReadKeyFile(path string) ([]byte, error) {
 	f, st, err := openRegular(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("cannot read key file %q: %w", path, pathErr(err))
+		return nil, fmt.Errorf("cannot read key file %q: %w", path, files.Cause(err))
 	case err != nil:
 		return nil, fmt.Errorf("cannot read key file %q: it %w", path, err)
 	}

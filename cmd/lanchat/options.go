@@ -20,6 +20,7 @@ import (
 
 	"lanchat/node"
 	"lanchat/node/chat"
+	"lanchat/node/files"
 )
 
 // usageText is printed by --help.
@@ -354,35 +355,6 @@ func defaultDataDir(getenv func(string) string) string {
 	return ""
 }
 
-// fileKind names what a file of mode m is, for "it is a named pipe, not a
-// file".
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	default:
-		return "not a regular file"
-	}
-}
-
-// pathErr is err without the operation and path of an [fs.PathError], for
-// a sentence that names the file already.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // maxNickRunes is the longest nick node accepts.
 const maxNickRunes = 32
 
@@ -476,7 +448,7 @@ func openLogger(o options, screen bool, stderr io.Writer) (slog.Handler, func(),
 // errors are one sentence.
 func openLogFile(path string) (*os.File, error) {
 	refuse := func(m fs.FileMode) (*os.File, error) {
-		return nil, fmt.Errorf("cannot open log file %q: it is %s; give the path of a regular file", path, fileKind(m))
+		return nil, fmt.Errorf("cannot open log file %q: it is %s; give the path of a regular file", path, files.Kind(m))
 	}
 	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
 		return refuse(st.Mode())
@@ -486,12 +458,12 @@ func openLogFile(path string) (*os.File, error) {
 		if errors.Is(err, syscall.ELOOP) { // made a link since the Lstat
 			return refuse(fs.ModeSymlink)
 		}
-		return nil, fmt.Errorf("cannot open log file %q: %w", path, pathErr(err))
+		return nil, fmt.Errorf("cannot open log file %q: %w", path, files.Cause(err))
 	}
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("cannot open log file %q: %w", path, pathErr(err))
+			return nil, fmt.Errorf("cannot open log file %q: %w", path, files.Cause(err))
 		}
 		return refuse(st.Mode())
 	}
