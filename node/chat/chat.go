@@ -33,6 +33,24 @@ const (
 	// (by Order, then ID). PeerID is the peer the batch was fetched from,
 	// "" for lines read from this node's own log at join.
 	KindHistory
+	// KindDM: a direct message (Room ""), received (PeerID, Nick: the
+	// sender) or, with Self, our own echo (To, ToNick: the recipient;
+	// Status: [StatusDelivered] or [StatusQueued]).
+	KindDM
+	// KindDMStatus: a direct message of ours, ID, changed Status (a queued
+	// one was delivered).
+	KindDMStatus
+	// KindFileOffer: a file offered to us (PeerID, Nick: by whom; Room:
+	// in which room, "" for one offered to us alone), or with Self one we
+	// offer: ID, Name, Size, Hash.
+	KindFileOffer
+	// KindFileProgress: a transfer ID has moved Bytes of Size.
+	KindFileProgress
+	// KindFileDone: transfer ID finished and was verified; Path is where
+	// the file is (for a receiver), Hash its hash.
+	KindFileDone
+	// KindFileFailed: transfer ID stopped; Text says why.
+	KindFileFailed
 )
 
 func (k EventKind) String() string {
@@ -51,6 +69,18 @@ func (k EventKind) String() string {
 		return "error"
 	case KindHistory:
 		return "history"
+	case KindDM:
+		return "dm"
+	case KindDMStatus:
+		return "dm_status"
+	case KindFileOffer:
+		return "file_offer"
+	case KindFileProgress:
+		return "file_progress"
+	case KindFileDone:
+		return "file_done"
+	case KindFileFailed:
+		return "file_failed"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -85,7 +115,30 @@ type Event struct {
 	History bool
 	// Count is, for KindHistory, how many history messages the batch had.
 	Count int
+
+	// To and ToNick are, for our own KindDM (Self), its recipient.
+	To, ToNick string
+	// Status is, for KindDM with Self and KindDMStatus, StatusDelivered
+	// or StatusQueued.
+	Status string
+
+	// Name, Size and Hash describe the file of KindFileOffer (Hash also
+	// KindFileDone): Name a plain file name (no directory), Size in
+	// bytes, Hash the hex hash of the whole file. Bytes is, for
+	// KindFileProgress, how many have been moved so far; Path, for
+	// KindFileDone, where the received file was saved.
+	Name  string
+	Size  int64
+	Hash  string
+	Bytes int64
+	Path  string
 }
+
+// Direct message statuses of [Event.Status].
+const (
+	StatusDelivered = "delivered" // the recipient stored it
+	StatusQueued    = "queued"    // kept, sent when the recipient is back
+)
 
 // Member is one entry of a room's roster.
 type Member struct {
