@@ -237,6 +237,26 @@ func (s *Store) HasDM(id string) (bool, error) {
 	return ok, nil
 }
 
+// GetDM returns the message id, if stored.
+func (s *Store) GetDM(id string) (d DM, ok bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		log, ids, _, _ := dmBuckets(tx, false)
+		if ids == nil {
+			return nil
+		}
+		if k := ids.Get([]byte(id)); k != nil {
+			if v := log.Get(k); v != nil {
+				d, ok = s.decodeDMAt(k, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return DM{}, false, fmt.Errorf("store: get direct message: %w", err)
+	}
+	return d, ok, nil
+}
+
 // DeliveredDM marks our queued message id to peer delivered, and reports
 // whether it was queued until now (only one call does) with the message.
 func (s *Store) DeliveredDM(peer, id string) (changed bool, d DM, err error) {

@@ -53,6 +53,12 @@ func TestDMOnce(t *testing.T) {
 	if ok, err := s.HasDM(in.ID); err != nil || !ok {
 		t.Errorf("HasDM = %v, %v, want true", ok, err)
 	}
+	if got, ok, err := s.GetDM(in.ID); err != nil || !ok || !sameDM(got, in) {
+		t.Errorf("GetDM = %+v, %v, %v, want %+v", got, ok, err, in)
+	}
+	if _, ok, err := s.GetDM("bob/other"); err != nil || ok {
+		t.Errorf("GetDM(unknown) = %v, %v, want none", ok, err)
+	}
 	if ok, err := s.HasDM("bob/other"); err != nil || ok {
 		t.Errorf("HasDM(unknown) = %v, %v, want false", ok, err)
 	}
