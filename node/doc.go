@@ -210,6 +210,39 @@
 // followed: such a live line is placed within 2 minutes of its arrival,
 // and the user is told once per sender. Its wall time is what is shown.
 //
+// # Direct messages
+//
+// [Host.SendDM] sends a line to one peer alone, over a stream of
+// "/lanchat/dm/1" (dm.go; frames of [lanchat/node/dmwire], whose package
+// comment draws them), never through gossip: no one else sees it. The
+// message is signed by the sender's identity key over a domain-separated
+// encoding that holds the recipient's peer ID, a random 16-byte ID, the
+// sender's clock, nick and text; its ID in events is the sender's peer ID,
+// a slash and that ID in hex. The recipient refuses it unless the
+// stream's remote peer (Noise authenticates it) is the signer and the
+// recipient is itself, and it follows chat's rules for text and nick;
+// beyond the sender's rate (10 a second after a burst of 100; 100 a
+// second for all peers) it answers "busy" before checking the signature.
+// It stores the message in its log (the same file as the rooms', bucket
+// "dms"), then acknowledges it on the stream, then shows it: a message
+// already in the log (sent again because an ack was lost, or after a
+// restart of either side) is acknowledged as a duplicate and not shown
+// again. Exactly once, as long as the recipient's log keeps the message
+// (30 days, HistoryMaxAge) — far longer than the sender retries.
+//
+// The sender first stores the message in its outbox, then sends the
+// peer's outbox over one stream, in order, each message after the ack of
+// the one before (5 s for each exchange). The echo of a new message says
+// "delivered" if its ack came at once, else "queued" (the peer is not
+// connected: it is never dialled for it); a queued message goes when
+// the peer connects, also after a restart of either side, and its
+// delivery is a [chat.KindDMStatus]. After a failure while connected it
+// retries after 1 s, doubling to 30 s, and every 30 s for connected peers
+// with an outbox. The outbox holds at most 100 messages to one peer and
+// 1000 in all ([ErrOutboxFull]); a message queued for 7 days is dropped,
+// with a notice. Without a data dir (or with a temporary identity) the log
+// is temporary: the outbox does not survive the process.
+//
 // # Lifecycle
 //
 // [Start] starts the host in no room; [Host.Join] joins rooms. Each room's

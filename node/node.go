@@ -98,6 +98,9 @@ type Host struct {
 	acks acks // leave confirmations, see ack.go
 	olds chan peer.ID
 
+	dms *dms             // direct messages, see dm.go
+	dmN network.Notifiee // theirs: a peer's queue goes when it connects
+
 	dialMu   sync.Mutex
 	backoffs map[peer.ID]*backoff
 
@@ -177,6 +180,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), Text: notice})
 	}
 	h.sync = newSyncer(h)
+	h.dms = newDMs(h)
 	h.nick = h.cfg.Nick
 	if h.nick == "" {
 		s := h.self.String()
@@ -223,6 +227,9 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	lh.Network().Notify(h.linkN)
 	lh.SetStreamHandler(ackProtocol, h.handleAck)
 	lh.SetStreamHandler(syncProtocol, h.sync.handle)
+	h.dmN = h.dms.notifiee()
+	lh.Network().Notify(h.dmN)
+	lh.SetStreamHandler(dmProtocol, h.dms.handle)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -235,8 +242,9 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	h.log.Info("host started", "peer", h.self, "network", h.info.Network,
 		"fingerprint", h.info.Fingerprint, "port", h.info.Port, "port6", h.info.Port6)
 
-	h.wg.Add(3 + syncWorkers + len(statics))
+	h.wg.Add(4 + syncWorkers + len(statics))
 	go h.ackLoop(life)
+	go h.dms.loop(life)
 	go func() {
 		defer h.wg.Done()
 		h.hist.writeLoop(life)
@@ -517,7 +525,8 @@ func (h *Host) shutdown() error {
 	if h.host != nil {
 		h.host.RemoveStreamHandler(ackProtocol)
 		h.host.RemoveStreamHandler(syncProtocol)
-		for _, n := range []network.Notifiee{h.notify, h.linkN} {
+		h.host.RemoveStreamHandler(dmProtocol)
+		for _, n := range []network.Notifiee{h.notify, h.linkN, h.dmN} {
 			if n != nil {
 				h.host.Network().StopNotify(n)
 			}

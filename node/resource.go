@@ -50,6 +50,10 @@ import (
 //	  at once, and a leaver is acked by every member at once; each
 //	  peer: above ackSenders and syncWorkers, and above syncServePerPeer
 //	  so that sync itself answers "busy")
+//	/lanchat/dm/1, all                         256 / 64 / 320       32 MiB
+//	  each peer                                4 / 4 / 8            1 MiB
+//	  (a sender flushes one stream per peer at a time, dmSenders at
+//	  once; all: every member of a room of 250 may write to one at once)
 //	identify, all                              512 / 512 / 1024     64 MiB
 //	  each peer                                libp2p's: 16 / 16 / 32
 //	file descriptors        libp2p's: half the process's limit
@@ -117,11 +121,13 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 	proto := map[protocol.ID]rcmgr.ResourceLimits{
 		ackProtocol:  {StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 16 << 20},
 		syncProtocol: {StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 256 << 20},
+		dmProtocol:   {StreamsInbound: 256, StreamsOutbound: 64, Streams: 320, Memory: 32 << 20},
 		identify.ID:  {StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 64 << 20},
 	}
 	protoPeer := map[protocol.ID]rcmgr.ResourceLimits{
 		ackProtocol:  {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 1 << 20},
 		syncProtocol: {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 64 << 20},
+		dmProtocol:   {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
 	}
 	for _, p := range pubsubProtocols {
 		proto[p] = rcmgr.ResourceLimits{StreamsInbound: 1024, StreamsOutbound: 1024, Streams: 2048, Memory: 256 << 20}

@@ -84,6 +84,10 @@ var commandTable = []*cmdSpec{
 		help: "the rooms on the network, their member counts and which you are in", run: cmdRooms},
 	{name: "/say", usage: sayUsage, example: sayExample, needArg: true,
 		help: "send a line to another room", run: cmdSay},
+	{name: "/msg", usage: msgUsage, example: msgExample, needArg: true,
+		help: "send a direct message: to that peer alone, never through a room (NICK may be nick#suffix or a peer ID)", run: cmdMsg},
+	{name: "/query", usage: queryUsage, example: queryExample, needArg: true,
+		help: "open a conversation with a peer: what you type there goes to them alone; /part closes it", run: cmdQuery},
 	{name: "/nick", usage: "/nick NAME", needArg: true,
 		help: "change your nick, in every room",
 		run:  func(s *session, fe frontEnd, arg string) { fe.run(roomOp{kind: opNick, text: chat.NormalizeNick(arg)}) }},
@@ -359,6 +363,7 @@ const (
 	opJoin                 // host.Join(text, pass)
 	opPart                 // rv.room.Leave()
 	opRooms                // host.Rooms()
+	opDM                   // host.SendDM(peer, text)
 )
 
 // roomOp is one call into the host or a room. The front ends make them one
@@ -370,6 +375,7 @@ type roomOp struct {
 	rv   *roomView // opSend, opAction, opPart; only rv.room is read by do
 	text string    // the text; opNick: the nick; opJoin: the room name
 	pass string    // opJoin: the passphrase
+	peer string    // opDM: the recipient's peer ID
 }
 
 // opResult is a finished roomOp.
@@ -400,6 +406,8 @@ func (op roomOp) do(ctx context.Context, h Host) opResult {
 		res.err = op.rv.room.Leave(ctx)
 	case opRooms:
 		res.rooms = h.Rooms()
+	case opDM:
+		res.err = h.SendDM(ctx, op.peer, op.text)
 	}
 	return res
 }
@@ -409,8 +417,14 @@ func finish(s *session, fe frontEnd, res opResult) {
 	op, err := res.op, res.err
 	switch op.kind {
 	case opSend, opAction:
-		if err != nil {
+		if err != nil && op.rv.peer != "" {
+			fe.unsent(op.rv, op.text, dmErrorText(err))
+		} else if err != nil {
 			fe.unsent(op.rv, op.text, sendErrorText(err))
+		}
+	case opDM:
+		if err != nil {
+			fe.unsent(nil, op.text, dmErrorText(err))
 		}
 	case opNick:
 		if err != nil {

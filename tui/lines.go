@@ -59,8 +59,8 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // Input: each line of in (a trailing "\r" is removed) is a message to the
 // current room; empty lines are ignored; lines longer than [MaxLineBytes]
 // are refused with an error line. Commands are those of the full-screen UI
-// (/join, /part, /rooms, /say, /nick, /me, /who, /key, /help, /quit and
-// ":end"); "//text" sends "/text"; any other "/word" is answered with an
+// (/join, /part, /rooms, /say, /msg, /query, /nick, /me, /who, /key,
+// /help, /quit and ":end"); "//text" sends "/text"; any other "/word" is answered with an
 // error line and not sent. /join emits our own join in the new room (which
 // becomes the current one), /part our own leave, /rooms one "rooms" line.
 // Errors (a refused nick, a failed send) are printed as error lines and do
@@ -76,6 +76,14 @@ const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 // silently, and the node keeps the line for whoever comes. The notice is
 // said once per silence: not again after the next lines, only after
 // another member has been in the room since.
+//
+// Direct messages ([chat.KindDM], [chat.KindDMStatus], on the host's
+// Events) are "dm" and "dm_status" objects in [JSON] mode, and in [Plain]
+// mode "[14:03] *bob* hi" from bob, "[14:03] -> *bob* hi" to bob (with
+// "(queued: …)" until delivered) and "* your direct message to bob was
+// delivered", bob labelled among all the peers the session knows. After
+// "/query NICK" plain lines go to that peer as direct messages, until
+// /part.
 //
 // Lines from the room's log ([chat.Event.History]: read from disk at
 // join, or fetched from a peer by sync) come in batches, in display order,
@@ -307,6 +315,9 @@ func (s *lineSession) received(rv *roomView, ev chat.Event, ok bool) error {
 // (once per silence, see [roomView.aloneNotice]); our own lines from the
 // log are no echoes.
 func (s *lineSession) show(rv *roomView, ev chat.Event) error {
+	if rv == nil && isDMEvent(ev) {
+		return s.showDM(ev)
+	}
 	if rv != nil && ev.Room == "" {
 		ev.Room = rv.name
 	}
@@ -478,7 +489,7 @@ func (s *lineSession) input(ctx context.Context, li lineInput) (quit bool, err e
 		op := s.queue[0]
 		s.queue = s.queue[1:]
 		res := op.do(ctx, s.sess.host)
-		sends := op.kind == opSend || op.kind == opAction
+		sends := op.kind == opSend || op.kind == opAction || op.kind == opDM
 		if res.err != nil && sends {
 			if err := s.awaitOrder(ctx); err != nil {
 				return false, err
@@ -526,8 +537,13 @@ func (s *lineSession) clear() {
 func (s *lineSession) quit() { s.quitting = true }
 
 // joined: our own join comes on the room's channel, which next now reads;
-// the next input line waits until the room has settled.
+// the next input line waits until the room has settled. A conversation
+// (/query) has no join and nothing to settle: it is said in a notice.
 func (s *lineSession) joined(rv *roomView) {
+	if rv.peer != "" {
+		s.say(nil, lvInfo, queryText(rv))
+		return
+	}
 	s.w.first = s.sess.first
 	s.joinedNow = append(s.joinedNow, rv)
 }

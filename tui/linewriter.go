@@ -101,6 +101,36 @@ type (
 		Count  int    `json:"count"`
 		PeerID string `json:"peer_id,omitempty"`
 	}
+	// jsonDM is a direct message someone sent us.
+	jsonDM struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		ID     string `json:"id"`
+		PeerID string `json:"peer_id"`
+		Nick   string `json:"nick"`
+		Text   string `json:"text"`
+		Sent   string `json:"sent"`
+		Self   bool   `json:"self"`
+	}
+	// jsonOwnDM is the echo of a direct message we sent, to "to".
+	jsonOwnDM struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		ID     string `json:"id"`
+		Self   bool   `json:"self"`
+		To     string `json:"to"`
+		ToNick string `json:"to_nick"`
+		Text   string `json:"text"`
+		Status string `json:"status"`
+	}
+	// jsonDMStatus says our direct message "id" to "to" was delivered.
+	jsonDMStatus struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		ID     string `json:"id"`
+		To     string `json:"to"`
+		Status string `json:"status"`
+	}
 	// jsonText is a notice or an error, of a room or (no "room") of the host.
 	jsonText struct {
 		Type string `json:"type"`
@@ -142,6 +172,10 @@ func jsonType(k chat.EventKind) string {
 		return "error"
 	case chat.KindHistory:
 		return "history"
+	case chat.KindDM:
+		return "dm"
+	case chat.KindDMStatus:
+		return "dm_status"
 	}
 	return "notice" // a kind added later is at least readable text
 }
@@ -277,6 +311,15 @@ func (w *lineWriter) roomEvent(rv *roomView, ev chat.Event, mention bool) error 
 	return w.writePlain(line)
 }
 
+// dmEvent writes a direct message event as one line: in plain mode the
+// peer is shown as label (see [session.peerLabel]).
+func (w *lineWriter) dmEvent(ev chat.Event, label string) error {
+	if w.mode == JSON {
+		return w.writeJSON(jsonEvent(ev, false))
+	}
+	return w.writePlain(plainDM(ev, label, w.now()))
+}
+
 // jsonEvent returns the JSON object for ev; mention applies to a message.
 func jsonEvent(ev chat.Event, mention bool) any {
 	t := fmtJSONTime(ev.Time)
@@ -292,6 +335,13 @@ func jsonEvent(ev chat.Event, mention bool) any {
 		return jsonMessage{typ, t, ev.Room, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), ev.Self, ev.Action, ev.History, mention}
 	case chat.KindHistory:
 		return jsonHistory{typ, t, ev.Room, ev.Count, ev.PeerID}
+	case chat.KindDM:
+		if ev.Self {
+			return jsonOwnDM{typ, t, ev.ID, true, ev.To, ev.ToNick, ev.Text, ev.Status}
+		}
+		return jsonDM{typ, t, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), false}
+	case chat.KindDMStatus:
+		return jsonDMStatus{typ, t, ev.ID, ev.To, ev.Status}
 	default: // notice, error and any kind added later
 		return jsonText{typ, t, ev.Room, ev.Text}
 	}
@@ -323,6 +373,8 @@ func plainEvent(ev chat.Event, rv *roomView, now time.Time) string {
 		return fmt.Sprintf("[%s] <%s> %s", stamp, nick, Sanitize(ev.Text))
 	case chat.KindHistory:
 		return historyText(ev.Count)
+	case chat.KindDM, chat.KindDMStatus:
+		return plainDM(ev, dmLabel(ev, rv), now)
 	case chat.KindJoin:
 		return "* " + nick + " joined"
 	case chat.KindLeave:

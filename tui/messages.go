@@ -181,6 +181,9 @@ func (p *messages) fail(text string) {
 // start; a room joined later gets a shorter one.
 func (p *messages) welcome(info chat.Info, rv *roomView, nick string, first bool) {
 	switch {
+	case rv != nil && rv.peer != "":
+		p.info(fmt.Sprintf("Conversation with %s (%s): what you type here goes to %s alone, as a direct message. /part closes it.",
+			clean(rv.name), clean(rv.peer), clean(rv.name)))
 	case rv == nil:
 		p.info(fmt.Sprintf("Welcome, %s. You are in no room: /join NAME to join one, /help for commands, :end to leave.", nick))
 	case first:

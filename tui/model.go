@@ -226,7 +226,7 @@ func (m *screenModel) refreshChrome() {
 	tabs := roomTabs(s)
 	room, rooms := "", ""
 	if s.cur != nil {
-		room = roomLabel(clean(s.cur.name), s.cur.private)
+		room = s.cur.title()
 		if len(tabs) > 1 && !m.lay.bar {
 			rooms = compactRooms(tabs)
 		}
@@ -323,17 +323,30 @@ func (m *screenModel) roomLeft(rv *roomView, old *roomTab, wasCurrent bool) {
 		in.cur = old.input.cur
 	}
 	text := "You left #" + clean(rv.name) + "."
+	if rv.peer != "" {
+		text = "You closed the conversation with " + clean(rv.name) + "."
+	}
 	if m.sess.cur == nil {
 		text += " You are in no room now: /join NAME to join one, /quit to leave."
 	}
 	m.tab().msgs.info(text)
 }
 
-// hostEvents shows host-wide notices and errors in the current room.
+// hostEvents shows host-wide notices and errors in the current room,
+// and direct messages in their conversations (see [screenModel.dmEvent]).
 func (m *screenModel) hostEvents(msg hostEventsMsg) tea.Cmd {
-	t := m.tab()
+	bells := 0
 	for _, e := range msg.events {
-		t.msgs.event(e, m.sess.cur, false)
+		if isDMEvent(e) {
+			if m.dmEvent(e) {
+				bells++
+			}
+			continue
+		}
+		m.tab().msgs.event(e, m.sess.cur, false)
+	}
+	if m.bell && bells > 0 {
+		m.cmds = append(m.cmds, ringBell(bells))
 	}
 	if !msg.closed {
 		return m.waitHost()

@@ -30,6 +30,12 @@ type Host interface {
 	// SetNick renames this node in every room it is in; each room then
 	// emits our own nick event.
 	SetNick(ctx context.Context, nick string) error
+	// SendDM sends text to the peer peerID alone, as a direct message. It
+	// returns once the message is kept to be sent; its echo, our own
+	// [chat.KindDM] (Self, To, ToNick, Status delivered or queued), comes
+	// on Events, and for a queued one a [chat.KindDMStatus] once it is
+	// delivered. A message received is a [chat.KindDM] on Events too.
+	SendDM(ctx context.Context, peerID, text string) error
 }
 
 // Room is what the front ends need of one joined room.

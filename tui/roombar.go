@@ -15,6 +15,7 @@ type tabInfo struct {
 	mentions int    // of those, how many wrote our nick
 	current  bool
 	private  bool // sealed with a room passphrase
+	dm       bool // a conversation (/query): "@name"
 }
 
 // privateMark marks a private room (one sealed with its passphrase) in the
@@ -35,7 +36,7 @@ func roomLabel(name string, private bool) string {
 func roomTabs(s *session) []tabInfo {
 	tabs := make([]tabInfo, 0, len(s.rooms))
 	for _, rv := range s.rooms {
-		tabs = append(tabs, tabInfo{clean(rv.name), rv.unread, rv.mentions, rv == s.cur, rv.private})
+		tabs = append(tabs, tabInfo{clean(rv.name), rv.unread, rv.mentions, rv == s.cur, rv.private, rv.peer != ""})
 	}
 	return tabs
 }
@@ -93,7 +94,11 @@ func renderRoomBar(st *screenStyles, p roomBarProps) string {
 	widths := make([]int, len(p.tabs))
 	cur := 0
 	for i, t := range p.tabs {
-		label := fmt.Sprintf("%d %s", i+1, roomLabel(p.method.Truncate(t.name, maxTabName, "…"), t.private))
+		name := roomLabel(p.method.Truncate(t.name, maxTabName, "…"), t.private)
+		if t.dm {
+			name = "@" + p.method.Truncate(t.name, maxTabName, "…")
+		}
+		label := fmt.Sprintf("%d %s", i+1, name)
 		if a := activity(t.unread, t.mentions); a != "" {
 			label += " " + a
 		}

@@ -25,6 +25,8 @@ type session struct {
 	// first is the first room at start (or, started in none, the first
 	// joined): plain mode prefixes the lines of other rooms with "#room ".
 	first string
+	// dm is what the session knows of direct messages (dm.go).
+	dm dmState
 }
 
 // newSession starts a session in rooms; the first is current, as a plain
@@ -85,7 +87,7 @@ func (s *session) setCurrent(rv *roomView) {
 func (s *session) find(name string) *roomView {
 	name = strings.TrimPrefix(strings.TrimSpace(name), "#")
 	for _, rv := range s.rooms {
-		if rv.name == name && !rv.parting {
+		if rv.name == name && !rv.parting && rv.peer == "" {
 			return rv
 		}
 	}
@@ -149,6 +151,9 @@ type roomView struct {
 	room    Room
 	name    string // [Room.Name], raw
 	private bool
+	// peer is, for a conversation (/query), the other side's peer ID; its
+	// room is a [dmConv]. "" for a room.
+	peer string
 
 	members []chat.Member     // roster snapshot, sorted by nick (any case), then peer ID; without hidden
 	labels  map[string]string // peer ID -> display label, sanitised

@@ -28,7 +28,7 @@ func (m *screenModel) View() tea.View {
 func (m *screenModel) windowTitle() string {
 	title := "lanchat"
 	if cur := m.sess.cur; cur != nil {
-		title += " #" + clean(cur.name)
+		title += " " + cur.title()
 	}
 	n := 0
 	for _, rv := range m.sess.rooms {

@@ -21,6 +21,7 @@
 //	    bucket "lines"       key -> value (record below), FillPercent 1.0
 //	    bucket "ids"         message ID -> key
 //	bucket "marks"           author peer ID -> seqno (u64 BE) | heard ms (i64 BE)
+//	bucket "dms"             direct messages, both ways (see [DM], dm.go)
 //
 // The marks are for anti-replay across runs (see [Mark]); an older lanchat
 // that does not know the bucket leaves it alone.

@@ -1,0 +1,345 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"lanchat/node/chat"
+)
+
+// Direct messages in the front ends.
+//
+// /msg NICK TEXT sends TEXT to one peer alone ([Host.SendDM]); /query
+// NICK opens a conversation: a tab (in the line modes, a current target)
+// whose lines go to that peer as direct messages, and where the direct
+// messages of that peer show. A conversation is a [roomView] whose room
+// is a [dmConv] and whose peer is set: the room bar, switching, unread
+// counts and the input line work for it as for a room; /part closes it.
+// The direct message events come on the host's Events: the screen puts
+// each in its conversation's tab (opening one for a peer that writes
+// first, which counts as unread and as a mention, and rings the bell),
+// the line modes print them (see [plainDM] and the JSON types).
+
+// dmState is what the session knows of direct messages.
+type dmState struct {
+	// nicks are the nicks of the peers of this run's direct messages,
+	// both ways, by peer ID (raw): a peer that left every room can still
+	// be named and labelled.
+	nicks map[string]string
+	// queued are the texts of our messages reported queued, by message
+	// ID, for the screen's line when one is delivered; at most
+	// maxQueuedTexts.
+	queued map[string]string
+}
+
+// maxQueuedTexts bounds dmState.queued: the node queues at most 1000.
+const maxQueuedTexts = 1024
+
+// isDMEvent reports whether ev is about a direct message.
+func isDMEvent(ev chat.Event) bool { return ev.Kind == chat.KindDM || ev.Kind == chat.KindDMStatus }
+
+// dmPeer returns the other side of a direct message event, and its nick
+// as the event gives it.
+func dmPeer(ev chat.Event) (peerID, nick string) {
+	if ev.Self || ev.Kind == chat.KindDMStatus {
+		return ev.To, ev.ToNick
+	}
+	return ev.PeerID, ev.Nick
+}
+
+// noteDM takes note of a direct message event: the peer's nick, and the
+// texts of ours still queued.
+func (s *session) noteDM(ev chat.Event) {
+	d := &s.dm
+	peer, nick := dmPeer(ev)
+	if peer != "" && nick != "" {
+		if d.nicks == nil {
+			d.nicks = make(map[string]string)
+		}
+		d.nicks[peer] = nick
+	}
+	switch {
+	case ev.Kind == chat.KindDM && ev.Self && ev.Status == chat.StatusQueued && len(d.queued) < maxQueuedTexts:
+		if d.queued == nil {
+			d.queued = make(map[string]string)
+		}
+		d.queued[ev.ID] = ev.Text
+	case ev.Kind == chat.KindDMStatus:
+		delete(d.queued, ev.ID)
+	}
+	if rv := s.conversation(peer); rv != nil && nick != "" {
+		rv.room.(*dmConv).setNick(nick)
+	}
+}
+
+// conversation returns the open conversation with peer, or nil.
+func (s *session) conversation(peer string) *roomView {
+	for _, rv := range s.rooms {
+		if rv.peer == peer && peer != "" && !rv.parting {
+			return rv
+		}
+	}
+	return nil
+}
+
+// openConversation adds a conversation with peer, shown as label, to the
+// rooms; current makes it the current one.
+func (s *session) openConversation(peer, label string, current bool) *roomView {
+	c := &dmConv{host: s.host, peer: peer, name: label, nick: s.knownPeers()[peer].nick, events: make(chan chat.Event)}
+	rv := &roomView{room: c, name: label, peer: peer}
+	rv.refresh()
+	s.rooms = append(s.rooms, rv)
+	if current {
+		s.setCurrent(rv)
+	}
+	return rv
+}
+
+// observeDM counts a direct message from someone else in a conversation
+// that is not current as unread and as a mention.
+func (s *session) observeDM(rv *roomView, ev chat.Event) {
+	if ev.Kind == chat.KindDM && !ev.Self && rv != nil && rv != s.cur {
+		rv.unread++
+		rv.mentions++
+	}
+}
+
+// title is how the bar, the header and the window title name rv: "#dev",
+// "🔑#secret", or "@bob" for a conversation. It is sanitised.
+func (rv *roomView) title() string {
+	if rv.peer != "" {
+		return "@" + clean(rv.name)
+	}
+	return roomLabel(clean(rv.name), rv.private)
+}
+
+// dmConv is the [Room] of a conversation: lines sent to it go to its peer
+// as direct messages. It has no events of its own (the host's carry them);
+// its channel only closes when the conversation is closed.
+type dmConv struct {
+	host   Host
+	peer   string
+	name   string
+	events chan chat.Event
+
+	mu     sync.Mutex
+	nick   string // the peer's, raw
+	closed bool
+}
+
+// errActionDM: /me in a conversation.
+var errActionDM = errors.New("/me is for rooms; in a conversation, just type")
+
+func (c *dmConv) Name() string              { return c.name }
+func (c *dmConv) Private() bool             { return false }
+func (c *dmConv) Events() <-chan chat.Event { return c.events }
+
+// Members returns ourselves and the peer.
+func (c *dmConv) Members() []chat.Member {
+	info := c.host.Info()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return []chat.Member{{PeerID: info.PeerID, Nick: info.Nick, Self: true}, {PeerID: c.peer, Nick: c.nick}}
+}
+
+func (c *dmConv) setNick(nick string) {
+	c.mu.Lock()
+	c.nick = nick
+	c.mu.Unlock()
+}
+
+// Send sends text to the peer as a direct message.
+func (c *dmConv) Send(ctx context.Context, text string) error {
+	return c.host.SendDM(ctx, c.peer, text)
+}
+
+// Action refuses: a direct message has no actions.
+func (c *dmConv) Action(ctx context.Context, text string) error { return errActionDM }
+
+// Leave closes the conversation (nothing goes on the network).
+func (c *dmConv) Leave(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		close(c.events)
+	}
+	return nil
+}
+
+// The usages of /msg and /query, for their handlers.
+const (
+	msgUsage     = "/msg NICK TEXT"
+	msgExample   = "/msg bob lunch?"
+	queryUsage   = "/query NICK"
+	queryExample = "/query bob"
+)
+
+// cmdMsg is /msg NICK TEXT.
+func cmdMsg(s *session, fe frontEnd, arg string) {
+	name, text := splitWord(arg)
+	if text == "" {
+		fe.say(nil, lvError, "usage: "+msgUsage+", e.g. "+msgExample)
+		return
+	}
+	peer, _, err := s.resolvePeer(name)
+	if err != nil {
+		fe.say(nil, lvError, err.Error()+", nothing was sent")
+		return
+	}
+	sendDM(s, fe, peer, text)
+}
+
+// sendDM queues text as a direct message to peer.
+func sendDM(s *session, fe frontEnd, peer, text string) {
+	text = strings.ToValidUTF8(text, "\uFFFD")
+	if len(text) > chat.MaxTextBytes {
+		fe.unsent(nil, text, tooLongText)
+		return
+	}
+	if nick := s.knownPeers()[peer].nick; nick != "" {
+		s.noteDM(chat.Event{Kind: chat.KindDM, Self: true, To: peer, ToNick: nick})
+	}
+	fe.run(roomOp{kind: opDM, peer: peer, text: text})
+}
+
+// cmdQuery is /query NICK.
+func cmdQuery(s *session, fe frontEnd, arg string) {
+	name, _ := splitWord(arg)
+	peer, label, err := s.resolvePeer(name)
+	if err != nil {
+		fe.say(nil, lvError, err.Error())
+		return
+	}
+	if rv := s.conversation(peer); rv != nil {
+		s.setCurrent(rv)
+		fe.say(rv, lvInfo, queryText(rv))
+		return
+	}
+	fe.joined(s.openConversation(peer, label, true))
+}
+
+// queryText says what a conversation is.
+func queryText(rv *roomView) string {
+	return fmt.Sprintf("conversation with %s: what you type here goes to %s alone, as a direct message; /part closes it",
+		clean(rv.name), clean(rv.name))
+}
+
+// dmErrorText says why a direct message was not sent.
+func dmErrorText(err error) string {
+	switch {
+	case errors.Is(err, chat.ErrTooLong), errors.Is(err, chat.ErrClosed):
+		return sendErrorText(err)
+	case errors.Is(err, errActionDM):
+		return err.Error()
+	}
+	text := strings.TrimPrefix(err.Error(), "send direct message: ")
+	return "message not sent: " + clean(strings.ReplaceAll(text, "node: ", ""))
+}
+
+// plainDM is the plain line of a direct message event, about the peer
+// labelled label: "[14:03] *bob* hi" received, "[14:03] -> *bob* hi"
+// sent (with "(queued: …)" until delivered), and "* your direct message
+// to bob was delivered" for a queued one delivered later.
+func plainDM(ev chat.Event, label string, now time.Time) string {
+	t := ev.Time
+	if t.IsZero() {
+		t = now
+	}
+	stamp := t.Format("15:04")
+	switch {
+	case ev.Kind == chat.KindDMStatus:
+		return "* your direct message to " + label + " was delivered"
+	case ev.Self && ev.Status == chat.StatusQueued:
+		return fmt.Sprintf("[%s] -> *%s* %s (queued: delivered when %s is back)", stamp, label, Sanitize(ev.Text), label)
+	case ev.Self:
+		return fmt.Sprintf("[%s] -> *%s* %s", stamp, label, Sanitize(ev.Text))
+	}
+	return fmt.Sprintf("[%s] *%s* %s", stamp, label, Sanitize(ev.Text))
+}
+
+// dmLabel labels the other side of ev as rv (nil: none) would.
+func dmLabel(ev chat.Event, rv *roomView) string {
+	peer, nick := dmPeer(ev)
+	if nick == "" {
+		return shortPeer(peer)
+	}
+	return rv.label(peer, nick)
+}
+
+// dm shows a direct message event in a conversation's pane; label names
+// the peer, and text is, for a status, the message's text if known.
+func (p *messages) dm(e chat.Event, label, text string) {
+	st := p.st
+	peer, _ := dmPeer(e)
+	c := nickColor(peer, len(st.nicks))
+	switch {
+	case e.Kind == chat.KindDMStatus:
+		what := "your message queued earlier"
+		if text != "" {
+			what = "“" + clean(cut(text, 40)) + "”"
+		}
+		p.add(kindPresence, e.Time, span{"-- delivered to " + label + ": " + what, &st.dim})
+	case e.Self:
+		spans := []span{{"-> *", &st.dim}, {label, &st.ownNicks[c]}, {"* ", &st.dim}, {clean(e.Text), &st.ownText}}
+		if e.Status == chat.StatusQueued {
+			spans = append(spans, span{" (queued: delivered when " + label + " is back)", &st.dim})
+		}
+		p.addLine(kindOwn, e.Time, time.Time{}, e.ID, spans)
+	default:
+		p.addLine(kindMessage, e.Time, time.Time{}, e.ID,
+			[]span{{"*", nil}, {label, &st.nicks[c]}, {"* ", nil}, {clean(e.Text), &st.mention}})
+	}
+}
+
+// cut returns s cut to n runes, with "…" when cut.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// dmEvent shows a direct message event on the screen. A message from a
+// peer goes to the conversation with it, opened for a peer that writes
+// first; our own (the echo of /msg, or of a line typed in a
+// conversation) and its status go to the conversation if there is one,
+// and to the current pane if that is another, where /msg was typed. It
+// reports whether the bell should ring (someone wrote to us).
+func (m *screenModel) dmEvent(e chat.Event) bool {
+	s := m.sess
+	text := s.dm.queued[e.ID]
+	s.noteDM(e)
+	peer, nick := dmPeer(e)
+	label := s.peerLabel(peer, nick)
+	rv := s.conversation(peer)
+	theirs := e.Kind == chat.KindDM && !e.Self
+	if rv == nil && theirs {
+		rv = s.openConversation(peer, label, false)
+		m.tabs[rv] = m.newTab(rv, false)
+		m.cmds = append(m.cmds, m.waitEvents(rv))
+	}
+	if rv != nil {
+		s.observeDM(rv, e)
+		m.tabOf(rv).msgs.dm(e, label, text)
+	}
+	if !theirs && rv != s.cur {
+		m.tab().msgs.dm(e, label, text)
+	}
+	return theirs
+}
+
+// showDM prints a direct message event in the line modes.
+func (s *lineSession) showDM(ev chat.Event) error {
+	s.sess.noteDM(ev)
+	if ev.Kind == chat.KindDM && ev.Self {
+		s.pending = max(0, s.pending-1)
+	}
+	peer, nick := dmPeer(ev)
+	return s.w.dmEvent(ev, s.sess.peerLabel(peer, nick))
+}
