@@ -95,8 +95,9 @@ type Host struct {
 	closed bool             // guarded by mu
 	nickMu sync.Mutex       // serialises SetNick
 
-	acks acks // leave confirmations, see ack.go
-	olds chan peer.ID
+	acks  acks       // leave confirmations, see ack.go
+	files *transfers // file offers and transfers, see transfer.go
+	olds  chan peer.ID
 
 	dialMu   sync.Mutex
 	backoffs map[peer.ID]*backoff
@@ -177,6 +178,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), Text: notice})
 	}
 	h.sync = newSyncer(h)
+	h.files = newTransfers(h)
 	h.nick = h.cfg.Nick
 	if h.nick == "" {
 		s := h.self.String()
@@ -223,6 +225,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	lh.Network().Notify(h.linkN)
 	lh.SetStreamHandler(ackProtocol, h.handleAck)
 	lh.SetStreamHandler(syncProtocol, h.sync.handle)
+	lh.SetStreamHandler(fileProtocol, h.files.handle)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -274,6 +277,9 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.EventBuffer == 0 {
 		cfg.EventBuffer = DefaultEventBuffer
+	}
+	if cfg.MaxFileSize == 0 {
+		cfg.MaxFileSize = DefaultMaxFileSize
 	}
 	for _, d := range []struct {
 		v   *int
@@ -509,6 +515,9 @@ func (h *Host) shutdown() error {
 	if h.sync != nil {
 		h.sync.close()
 	}
+	if h.files != nil {
+		h.files.close() // before the connections close: partial files stay
+	}
 	if h.cancel != nil {
 		h.cancel()
 	}
@@ -517,6 +526,7 @@ func (h *Host) shutdown() error {
 	if h.host != nil {
 		h.host.RemoveStreamHandler(ackProtocol)
 		h.host.RemoveStreamHandler(syncProtocol)
+		h.host.RemoveStreamHandler(fileProtocol)
 		for _, n := range []network.Notifiee{h.notify, h.linkN} {
 			if n != nil {
 				h.host.Network().StopNotify(n)
