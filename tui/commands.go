@@ -359,15 +359,15 @@ func sendTo(fe frontEnd, rv *roomView, text string, action bool) {
 type opKind uint8
 
 const (
-	opSend   opKind = iota // rv.room.Send(text)
-	opAction               // rv.room.Action(text)
-	opNick                 // host.SetNick(text)
-	opJoin                 // host.Join(text, pass)
-	opPart                 // rv.room.Leave()
-	opRooms                // host.Rooms()
-	opOffer                // rv.room.OfferFile(text), or host.OfferFile(peer, text) when rv is nil
-	opAccept               // host.AcceptFile(text)
-	opDecline              // host.DeclineFile(text)
+	opSend    opKind = iota // rv.room.Send(text)
+	opAction                // rv.room.Action(text)
+	opNick                  // host.SetNick(text)
+	opJoin                  // host.Join(text, pass)
+	opPart                  // rv.room.Leave()
+	opRooms                 // host.Rooms()
+	opOffer                 // rv.room.OfferFile(text), or host.OfferFile(peer, text) when rv is nil
+	opAccept                // host.AcceptFile(text)
+	opDecline               // host.DeclineFile(text)
 )
 
 // roomOp is one call into the host or a room. The front ends make them one
