@@ -33,6 +33,16 @@ func fileNode(t *testing.T, nick string, edit func(*Config)) (*testNode, string)
 	return startNode(t, cfg), cfg.DownloadDir
 }
 
+// writeBenchFile writes n random bytes to path.
+func writeBenchFile(t testing.TB, path string, n int) {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // writeFile writes n random bytes to dir/name and returns the path and
 // the hex SHA-256.
 func writeFile(t *testing.T, dir, name string, n int) (string, string) {
