@@ -584,7 +584,7 @@ func (t *transfers) handle(s network.Stream) {
 	default:
 		t.h.log.Debug("refused a file frame nobody asked for", "peer", p, "kind", f.Kind)
 		writeStatus(s, filewire.CodeBad, "")
-		s.Reset()
+		s.Close() // what follows is never read
 	}
 }
 
