@@ -445,7 +445,7 @@ func (t *transfers) withdraw(id filewire.ID) {
 
 // sendOffer delivers a direct offer to p and waits for its answer.
 func (t *transfers) sendOffer(ctx context.Context, p peer.ID, o *outOffer) error {
-	s, err := t.open(ctx, p, "file offer")
+	s, err := t.open(ctx, p)
 	if err != nil {
 		return fmt.Errorf("offer a file to %s: %w", p, err)
 	}
@@ -470,7 +470,7 @@ func (t *transfers) sendOffer(ctx context.Context, p peer.ID, o *outOffer) error
 }
 
 // open opens a file stream to p, dialling it if need be.
-func (t *transfers) open(ctx context.Context, p peer.ID, why string) (network.Stream, error) {
+func (t *transfers) open(ctx context.Context, p peer.ID) (network.Stream, error) {
 	ctx, cancel := context.WithTimeout(ctx, fileDialTimeout)
 	defer cancel()
 	s, err := t.h.host.NewStream(ctx, p, fileProtocol)
@@ -1205,7 +1205,7 @@ func (t *transfers) holders(in *inOffer) []peer.ID {
 // fetchFrom asks p for the rest of in and writes it to the partial file;
 // once all is there it checks the hash and tells p the verdict.
 func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fetchState) error {
-	s, err := t.open(ctx, p, "file get")
+	s, err := t.open(ctx, p)
 	if err != nil {
 		return err
 	}
