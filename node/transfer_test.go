@@ -468,3 +468,83 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestFileResumeAfterRestart: a room's offer cut off half way is still in
+// the room's history after the receiver restarts, and accepting it again
+// resumes from the partial file.
+func TestFileResumeAfterRestart(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	keep := t.TempDir()
+	bobCfg := func(c *Config) {
+		c.IdentityPath = filepath.Join(keep, "bob.key")
+		c.DataDir = filepath.Join(keep, "data")
+		c.DownloadDir = filepath.Join(keep, "downloads")
+	}
+	b, dir := fileNode(t, "bob", bobCfg)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	const size = 4 << 20
+	src, sum := writeFile(t, t.TempDir(), "big.iso", size)
+	gets := make(chan int64, 16)
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.files.onGet = func(_ peer.ID, _ filewire.ID, off int64) { gets <- off }
+	a.files.onChunk = func(sent int64) {
+		if sent >= size/2 {
+			once.Do(func() { close(stalled); <-release })
+		}
+	}
+	defer once.Do(func() {})
+	ctx := context.Background()
+	id, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	<-gets
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the transfer never got half way")
+	}
+	// What was sent before the stall is in bob's partial file once it
+	// is all read; then bob goes away.
+	part := filepath.Join(dir, partialDir, id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := os.Stat(part)
+		if err == nil && st.Size() >= size/2 || time.Now().After(deadline) {
+			break
+		}
+		b.waitOK(20*time.Millisecond, func(chat.Event) bool { return false })
+	}
+	b.close()
+
+	b2, _ := fileNode(t, "bob", bobCfg)
+	b2.connect(a)
+	ev := b2.wait(10*time.Second, "the offer from history", isFile(chat.KindFileOffer, id, false))
+	if !ev.History {
+		t.Errorf("offer after the restart = %+v, want one from history", ev)
+	}
+	if err := b2.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var resumed int64
+	select {
+	case resumed = <-gets:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no get after the restart")
+	}
+	close(release)
+	if resumed < size/2 {
+		t.Errorf("resumed from %d, want from the partial file's %d", resumed, size/2)
+	}
+	done := b2.wait(10*time.Second, "the file", isFile(chat.KindFileDone, id, false))
+	if done.Hash != sum {
+		t.Fatalf("hash %s, want %s", done.Hash, sum)
+	}
+	sameContent(t, src, done.Path)
+}
