@@ -411,21 +411,27 @@ func (o *outOffer) check() error {
 	return nil
 }
 
-// register adds o to the offers served, withdrawing the oldest one when
-// there are as many as there may be.
+// register adds o to the offers served. When there are as many as there
+// may be it withdraws the oldest copy held for a room, else (for an offer
+// of ours, not a copy) the oldest offer.
 func (t *transfers) register(o *outOffer) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return chat.ErrClosed
 	}
-	if len(t.out) >= maxOutOffers && len(t.outOrder) > 0 {
-		old := t.outOrder[0]
-		t.outOrder = t.outOrder[1:]
-		if oo := t.out[old]; oo != nil {
-			oo.f.Close()
-			delete(t.out, old)
+	if len(t.out) >= maxOutOffers {
+		i := slices.IndexFunc(t.outOrder, func(id filewire.ID) bool { return t.out[id].holder })
+		switch {
+		case i < 0 && o.holder:
+			return fmt.Errorf("%w: %d offers served", ErrTransferBusy, len(t.out))
+		case i < 0:
+			i = 0
 		}
+		old := t.outOrder[i]
+		t.outOrder = slices.Delete(t.outOrder, i, i+1)
+		t.out[old].f.Close()
+		delete(t.out, old)
 	}
 	t.out[o.id] = o
 	t.outOrder = append(t.outOrder, o.id)

@@ -548,3 +548,40 @@ func TestFileResumeAfterRestart(t *testing.T) {
 	}
 	sameContent(t, src, done.Path)
 }
+
+// TestFileOfferBound: the offers served are bounded; copies held for a
+// room make room first, and a copy never pushes out an offer of ours.
+func TestFileOfferBound(t *testing.T) {
+	h := startHost(t, testConfig("alice"))
+	tr := h.files
+	src, _ := writeFile(t, t.TempDir(), "f", 1)
+	add := func(n, m byte, holder bool) error {
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tr.register(&outOffer{id: filewire.ID{n, m}, f: f, holder: holder})
+		if err != nil {
+			f.Close()
+		}
+		return err
+	}
+	add(0, 1, true) // the oldest: a copy
+	for i := 1; i < maxOutOffers; i++ {
+		add(byte(i), 1, false)
+	}
+	if err := add(0, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	_, copyKept := tr.out[filewire.ID{0, 1}]
+	_, firstKept := tr.out[filewire.ID{1, 1}]
+	n := len(tr.out)
+	tr.mu.Unlock()
+	if copyKept || !firstKept || n != maxOutOffers {
+		t.Errorf("after one offer too many: copy kept %v, oldest offer kept %v, %d served", copyKept, firstKept, n)
+	}
+	if err := add(1, 2, true); !errors.Is(err, ErrTransferBusy) {
+		t.Errorf("a copy with no room = %v, want ErrTransferBusy", err)
+	}
+}
