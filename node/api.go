@@ -154,6 +154,21 @@ type Config struct {
 	// on every new member, connection or member heard again: it repairs
 	// what those missed. Default 60 s.
 	SyncInterval time.Duration
+	// DownloadDir is where accepted files are saved (created, if need
+	// be, when the first one is accepted); partial ones are kept in its
+	// hidden folder .lanchat-partial until they are verified. "" = no
+	// downloads: [Host.AcceptFile] fails. Default "" (cmd/lanchat gives
+	// the user's download dir).
+	DownloadDir string
+	// AutoAccept accepts every file offered into DownloadDir as it is
+	// offered (a room's offers as they are posted, not those read from
+	// history), for scripts and bots. Default false.
+	AutoAccept bool
+	// MaxFileSize is the largest file accepted, in bytes; a bigger offer
+	// is shown but cannot be accepted. Default 4 GiB
+	// ([DefaultMaxFileSize]). Disk space is checked too, before each
+	// download.
+	MaxFileSize int64
 	// Logger receives the host's logs. nil = discard. The first Start in a
 	// process also routes libp2p's own logs (warnings and errors only) to it:
 	// libp2p's logging is process-wide, so it can be set only once.
@@ -191,6 +206,7 @@ func DefaultConfig() Config {
 		SyncWindow:        DefaultSyncWindow,
 		SyncMaxLines:      DefaultSyncMaxLines,
 		SyncInterval:      DefaultSyncInterval,
+		MaxFileSize:       DefaultMaxFileSize,
 	}
 }
 

@@ -243,6 +243,21 @@
 // with a notice. Without a data dir (or with a temporary identity) the log
 // is temporary: the outbox does not survive the process.
 //
+// # Files
+//
+// A file is offered to one peer ([Host.OfferFile]: an offer frame on a
+// stream of "/lanchat/file/1", [lanchat/node/filewire]) or to a room
+// ([Room.OfferFile]: an action line with the file field of
+// [lanchat/node/wire], so history keeps it); an offer names the file by a
+// random ID, a name, its size and its SHA-256. The receiver pulls
+// ([Host.AcceptFile]): it asks a holder for the bytes from an offset, and
+// the holder serves only what it offered to that peer (or to that room's
+// members), from the file it opened when offering, if it has not changed.
+// A cut transfer resumes from the partial file's length; the whole is
+// checked against the hash before it is linked into the download dir,
+// under a safe name ([lanchat/node/safename]) that clobbers nothing
+// (transfer.go).
+//
 // # Lifecycle
 //
 // [Start] starts the host in no room; [Host.Join] joins rooms. Each room's

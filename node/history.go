@@ -360,9 +360,10 @@ func (r *Room) line(rec Record, order int64) store.Line {
 // historyEvent is the message event of a line from the log.
 func (r *Room) historyEvent(rec Record, order int64, now time.Time) chat.Event {
 	env := rec.Envelope
-	return chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: rec.Author.String(),
+	ev := chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: rec.Author.String(),
 		Nick: chat.SanitizeNick(env.Nick), ID: rec.ID, Text: env.Text, Action: env.Kind == wire.KindAction,
 		Sent: time.UnixMilli(env.Sent), Order: time.UnixMilli(order), History: true, Self: rec.Author == r.h.self}
+	return r.h.files.lineEvent(r, rec, ev) // a file offer's line
 }
 
 // ordered is a history line with its order key, for sorting a batch.

@@ -84,6 +84,7 @@ func (l *logView) live(rec Record, evs []chat.Event) []chat.Event {
 				continue
 			}
 			ev.Order = time.UnixMilli(order)
+			ev = r.h.files.lineEvent(r, rec, ev) // a file offer's line
 			if l.holding() {
 				if len(l.held) < maxHeld {
 					l.held = append(l.held, ev)

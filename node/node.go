@@ -95,8 +95,9 @@ type Host struct {
 	closed bool             // guarded by mu
 	nickMu sync.Mutex       // serialises SetNick
 
-	acks acks // leave confirmations, see ack.go
-	olds chan peer.ID
+	acks  acks       // leave confirmations, see ack.go
+	files *transfers // file offers and transfers, see transfer.go
+	olds  chan peer.ID
 
 	dms *dms             // direct messages, see dm.go
 	dmN network.Notifiee // theirs: a peer's queue goes when it connects
@@ -181,6 +182,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	}
 	h.sync = newSyncer(h)
 	h.dms = newDMs(h)
+	h.files = newTransfers(h)
 	h.nick = h.cfg.Nick
 	if h.nick == "" {
 		s := h.self.String()
@@ -230,6 +232,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	h.dmN = h.dms.notifiee()
 	lh.Network().Notify(h.dmN)
 	lh.SetStreamHandler(dmProtocol, h.dms.handle)
+	lh.SetStreamHandler(fileProtocol, h.files.handle)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -282,6 +285,9 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.EventBuffer == 0 {
 		cfg.EventBuffer = DefaultEventBuffer
+	}
+	if cfg.MaxFileSize == 0 {
+		cfg.MaxFileSize = DefaultMaxFileSize
 	}
 	for _, d := range []struct {
 		v   *int
@@ -517,6 +523,9 @@ func (h *Host) shutdown() error {
 	if h.sync != nil {
 		h.sync.close()
 	}
+	if h.files != nil {
+		h.files.close() // before the connections close: partial files stay
+	}
 	if h.cancel != nil {
 		h.cancel()
 	}
@@ -526,6 +535,7 @@ func (h *Host) shutdown() error {
 		h.host.RemoveStreamHandler(ackProtocol)
 		h.host.RemoveStreamHandler(syncProtocol)
 		h.host.RemoveStreamHandler(dmProtocol)
+		h.host.RemoveStreamHandler(fileProtocol)
 		for _, n := range []network.Notifiee{h.notify, h.linkN, h.dmN} {
 			if n != nil {
 				h.host.Network().StopNotify(n)

@@ -46,6 +46,11 @@ import (
 //	  each peer                                8 / 8 / 16           1 MiB
 //	/lanchat/sync/1, all                       512 / 64 / 576       256 MiB
 //	  each peer                                8 / 8 / 16           64 MiB
+//	/lanchat/file/1, all                       256 / 64 / 320       512 MiB
+//	  each peer                                8 / 8 / 16           64 MiB
+//	  (a stream's receive window grows to 16 MiB for full speed;
+//	  at most maxServingPer transfers served to one peer and
+//	  maxDownloads received at once, the rest answered "busy")
 //	  (all: a newcomer to a room of 250 is pulled from by every member
 //	  at once, and a leaver is acked by every member at once; each
 //	  peer: above ackSenders and syncWorkers, and above syncServePerPeer
@@ -122,12 +127,14 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 		ackProtocol:  {StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 16 << 20},
 		syncProtocol: {StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 256 << 20},
 		dmProtocol:   {StreamsInbound: 256, StreamsOutbound: 64, Streams: 320, Memory: 32 << 20},
+		fileProtocol: {StreamsInbound: 256, StreamsOutbound: 64, Streams: 320, Memory: 512 << 20},
 		identify.ID:  {StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 64 << 20},
 	}
 	protoPeer := map[protocol.ID]rcmgr.ResourceLimits{
 		ackProtocol:  {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 1 << 20},
 		syncProtocol: {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 64 << 20},
 		dmProtocol:   {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
+		fileProtocol: {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 64 << 20},
 	}
 	for _, p := range pubsubProtocols {
 		proto[p] = rcmgr.ResourceLimits{StreamsInbound: 1024, StreamsOutbound: 1024, Streams: 2048, Memory: 256 << 20}

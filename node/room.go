@@ -370,13 +370,18 @@ func (r *Room) publish(ctx context.Context, k wire.Kind, text string) error {
 // publishLocked is publish with pubMu held. After the leave it publishes
 // nothing: peers would take a later envelope for a return.
 func (r *Room) publishLocked(ctx context.Context, k wire.Kind, text string) error {
+	return r.publishEnvelope(ctx, k, text, wire.File{})
+}
+
+// publishEnvelope is publishLocked of an envelope that may offer a file.
+func (r *Room) publishEnvelope(ctx context.Context, k wire.Kind, text string, file wire.File) error {
 	if r.left {
 		return chat.ErrLeft
 	}
 	if r.isGone() {
 		return r.goneErr
 	}
-	data, err := r.envelope(k, text)
+	data, err := r.envelopeOf(k, text, file)
 	if err != nil {
 		return err
 	}
@@ -395,8 +400,13 @@ func (r *Room) publishLocked(ctx context.Context, k wire.Kind, text string) erro
 // envelope encodes an envelope of kind k with the current nick and time,
 // sealed for a private room; pubMu is held.
 func (r *Room) envelope(k wire.Kind, text string) ([]byte, error) {
+	return r.envelopeOf(k, text, wire.File{})
+}
+
+// envelopeOf is envelope with a file offered (zero: none).
+func (r *Room) envelopeOf(k wire.Kind, text string, file wire.File) ([]byte, error) {
 	now := time.Now().UnixMilli()
-	e := wire.Envelope{Kind: k, Room: r.wireID, Sent: now, Nick: r.nick, Text: text}
+	e := wire.Envelope{Kind: k, Room: r.wireID, Sent: now, Nick: r.nick, Text: text, File: file}
 	if k.HasText() {
 		e.Clock = r.h.clock.next(now)
 	}

@@ -94,6 +94,12 @@ var commandTable = []*cmdSpec{
 	{name: "/me", usage: "/me ACTION", example: "/me waves", needArg: true,
 		help: `send an action, shown as "* you ACTION"`,
 		run:  func(s *session, fe frontEnd, arg string) { sendTo(fe, s.cur, arg, true) }},
+	{name: "/send", usage: sendUsage, example: sendExample, needArg: true,
+		help: "offer a file to a member, or to a room (its members, and who joins later, may fetch it)", run: cmdSend},
+	{name: "/accept", usage: "/accept [ID]",
+		help: "accept a file offered to you: the newest offer, or the one whose ID starts so", run: cmdAccept},
+	{name: "/decline", usage: "/decline [ID]",
+		help: "decline a file offered to you, or stop receiving it", run: cmdDecline},
 	{name: "/who", aliases: []string{"/names"}, usage: "/who",
 		help: "the members of the room with their peer IDs and addresses",
 		run: func(s *session, fe frontEnd, arg string) {
@@ -357,13 +363,16 @@ func sendTo(fe frontEnd, rv *roomView, text string, action bool) {
 type opKind uint8
 
 const (
-	opSend   opKind = iota // rv.room.Send(text)
-	opAction               // rv.room.Action(text)
-	opNick                 // host.SetNick(text)
-	opJoin                 // host.Join(text, pass)
-	opPart                 // rv.room.Leave()
-	opRooms                // host.Rooms()
-	opDM                   // host.SendDM(peer, text)
+	opSend    opKind = iota // rv.room.Send(text)
+	opAction                // rv.room.Action(text)
+	opNick                  // host.SetNick(text)
+	opJoin                  // host.Join(text, pass)
+	opPart                  // rv.room.Leave()
+	opRooms                 // host.Rooms()
+	opDM                    // host.SendDM(peer, text)
+	opOffer                 // rv.room.OfferFile(text), or host.OfferFile(peer, text) when rv is nil
+	opAccept                // host.AcceptFile(text)
+	opDecline               // host.DeclineFile(text)
 )
 
 // roomOp is one call into the host or a room. The front ends make them one
@@ -373,9 +382,9 @@ const (
 type roomOp struct {
 	kind opKind
 	rv   *roomView // opSend, opAction, opPart; only rv.room is read by do
-	text string    // the text; opNick: the nick; opJoin: the room name
-	pass string    // opJoin: the passphrase
-	peer string    // opDM: the recipient's peer ID
+	text string    // the text; opNick: the nick; opJoin: the room name; opOffer: the path; opAccept, opDecline: the ID
+	pass string    // opJoin: the passphrase; opOffer: the label of peer
+	peer string    // opDM: the recipient's peer ID; opOffer to a member: its peer ID
 }
 
 // opResult is a finished roomOp.
@@ -408,6 +417,16 @@ func (op roomOp) do(ctx context.Context, h Host) opResult {
 		res.rooms = h.Rooms()
 	case opDM:
 		res.err = h.SendDM(ctx, op.peer, op.text)
+	case opOffer:
+		if op.rv != nil {
+			_, res.err = op.rv.room.OfferFile(ctx, op.text)
+		} else {
+			_, res.err = h.OfferFile(ctx, op.peer, op.text)
+		}
+	case opAccept:
+		res.err = h.AcceptFile(ctx, op.text)
+	case opDecline:
+		res.err = h.DeclineFile(ctx, op.text)
 	}
 	return res
 }
@@ -452,6 +471,10 @@ func finish(s *session, fe frontEnd, res opResult) {
 		}
 	case opRooms:
 		fe.roomList(res.rooms)
+	case opOffer, opAccept, opDecline:
+		if err != nil {
+			fe.say(op.rv, lvError, fileErrorText(op, err))
+		}
 	}
 }
 

@@ -157,6 +157,12 @@ func (c *dmConv) Send(ctx context.Context, text string) error {
 	return c.host.SendDM(ctx, c.peer, text)
 }
 
+// OfferFile offers the file at path to the peer alone: /send PATH in a
+// conversation is /send NICK PATH.
+func (c *dmConv) OfferFile(ctx context.Context, path string) (string, error) {
+	return c.host.OfferFile(ctx, c.peer, path)
+}
+
 // Action refuses: a direct message has no actions.
 func (c *dmConv) Action(ctx context.Context, text string) error { return errActionDM }
 

@@ -27,6 +27,7 @@ type fakeHost struct {
 	events  chan chat.Event
 	nickErr error           // returned by SetNick
 	joinErr error           // returned by Join
+	fileErr error           // returned by the file calls (files_test.go)
 	list    []chat.RoomInfo // returned by Rooms
 
 	mu      sync.Mutex

@@ -138,6 +138,57 @@ type (
 		Room string `json:"room,omitempty"`
 		Text string `json:"text"`
 	}
+	// jsonFileOffer is a file offered to us (by "peer_id"; in "room", or
+	// to us alone without it), or with "self" one we offer ("to": the
+	// peer, for a direct offer). "history" marks a room's offer from its
+	// log. Accept it with /accept ID.
+	jsonFileOffer struct {
+		Type    string `json:"type"`
+		Time    string `json:"time"`
+		Room    string `json:"room,omitempty"`
+		ID      string `json:"id"`
+		PeerID  string `json:"peer_id"`
+		Nick    string `json:"nick"`
+		Name    string `json:"name"`
+		Size    int64  `json:"size"`
+		Hash    string `json:"hash"`
+		Self    bool   `json:"self,omitempty"`
+		To      string `json:"to,omitempty"`
+		History bool   `json:"history,omitempty"`
+	}
+	// jsonFileProgress says transfer "id" has moved "bytes" of "size",
+	// at most every 250 ms; with "self", our side of sending it to
+	// "peer_id".
+	jsonFileProgress struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		ID     string `json:"id"`
+		Bytes  int64  `json:"bytes"`
+		Size   int64  `json:"size"`
+		PeerID string `json:"peer_id,omitempty"`
+		Self   bool   `json:"self,omitempty"`
+	}
+	// jsonFileDone says transfer "id" ended verified: received to "path",
+	// or with "self" received by "peer_id".
+	jsonFileDone struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		ID     string `json:"id"`
+		Path   string `json:"path,omitempty"`
+		Hash   string `json:"hash"`
+		PeerID string `json:"peer_id,omitempty"`
+		Self   bool   `json:"self,omitempty"`
+	}
+	// jsonFileFailed says transfer "id" stopped, and why ("declined" for
+	// a decline).
+	jsonFileFailed struct {
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+		ID     string `json:"id"`
+		Error  string `json:"error"`
+		PeerID string `json:"peer_id,omitempty"`
+		Self   bool   `json:"self,omitempty"`
+	}
 	// jsonRooms is the answer to /rooms.
 	jsonRooms struct {
 		Type  string     `json:"type"`
@@ -176,6 +227,14 @@ func jsonType(k chat.EventKind) string {
 		return "dm"
 	case chat.KindDMStatus:
 		return "dm_status"
+	case chat.KindFileOffer:
+		return "file_offer"
+	case chat.KindFileProgress:
+		return "file_progress"
+	case chat.KindFileDone:
+		return "file_done"
+	case chat.KindFileFailed:
+		return "file_failed"
 	}
 	return "notice" // a kind added later is at least readable text
 }
@@ -305,6 +364,11 @@ func (w *lineWriter) roomEvent(rv *roomView, ev chat.Event, mention bool) error 
 		return nil // an empty batch: nothing came before it
 	}
 	line := plainEvent(ev, rv, w.now())
+	if isFileKind(ev.Kind) {
+		if line = plainFile(ev, rv, w.now()); line == "" {
+			return nil // progress: the line modes print the outcome only
+		}
+	}
 	if ev.Room != "" && ev.Room != w.first {
 		line = "#" + Sanitize(ev.Room) + " " + line
 	}
@@ -342,9 +406,26 @@ func jsonEvent(ev chat.Event, mention bool) any {
 		return jsonDM{typ, t, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), false}
 	case chat.KindDMStatus:
 		return jsonDMStatus{typ, t, ev.ID, ev.To, ev.Status}
+	case chat.KindFileOffer:
+		return jsonFileOffer{typ, t, ev.Room, ev.ID, ev.PeerID, ev.Nick, ev.Name, ev.Size, ev.Hash, ev.Self, ev.To, ev.History}
+	case chat.KindFileProgress:
+		return jsonFileProgress{typ, t, ev.ID, ev.Bytes, ev.Size, selfPeer(ev), ev.Self}
+	case chat.KindFileDone:
+		return jsonFileDone{typ, t, ev.ID, ev.Path, ev.Hash, selfPeer(ev), ev.Self}
+	case chat.KindFileFailed:
+		return jsonFileFailed{typ, t, ev.ID, ev.Text, selfPeer(ev), ev.Self}
 	default: // notice, error and any kind added later
 		return jsonText{typ, t, ev.Room, ev.Text}
 	}
+}
+
+// selfPeer is the "peer_id" of a transfer event: the receiver, on our
+// side of sending; none on the receiving side, whose offer named the peer.
+func selfPeer(ev chat.Event) string {
+	if ev.Self {
+		return ev.PeerID
+	}
+	return ""
 }
 
 // plainEvent returns the plain line for ev, without the newline and the room

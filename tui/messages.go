@@ -210,7 +210,7 @@ func (p *messages) welcome(info chat.Info, rv *roomView, nick string, first bool
 // say so.
 func (p *messages) event(e chat.Event, rv *roomView, mention bool) {
 	st := p.st
-	history := e.Kind == chat.KindMessage && e.History
+	history := (e.Kind == chat.KindMessage || e.Kind == chat.KindFileOffer) && e.History
 	if len(p.pending) > 0 && !history {
 		p.endHistory()
 	}
@@ -268,6 +268,8 @@ func (p *messages) event(e chat.Event, rv *roomView, mention bool) {
 		}
 		p.add(kindPresence, e.Time, span{"-- " + rv.label(e.PeerID, e.OldNick) + " is now known as ", &st.dim},
 			span{rv.label(e.PeerID, e.Nick), &st.dimNicks[nickColor(e.PeerID, len(st.nicks))]})
+	case chat.KindFileOffer, chat.KindFileProgress, chat.KindFileDone, chat.KindFileFailed:
+		p.fileEvent(e, rv)
 	case chat.KindNotice:
 		p.add(kindNotice, e.Time, span{"-!- " + clean(e.Text), &st.notice})
 	case chat.KindError:

@@ -61,7 +61,7 @@ type screenModel struct {
 	width, height int
 	method        ansi.Method // cell width method of the renderer
 	lay           layout
-	layKey        [4]int // what lay was computed for
+	layKey        [5]int // what lay was computed for
 
 	tabs map[*roomView]*roomTab
 	home *roomTab      // shown when in no room
@@ -71,6 +71,8 @@ type screenModel struct {
 	bar    roomBar
 	side   sidebar
 	status statusLine
+	files  transfers // the transfers panel, above the status line
+	fileH  int       // its rows in the layout
 
 	pendingPaste []string  // lines waiting for the user's OK
 	pasteTo      *roomView // the room they go to
@@ -176,6 +178,8 @@ func (m *screenModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.opsDone(msg)
 	case ctxDoneMsg:
 		cmd = tea.Quit
+	case fileTickMsg:
+		cmd = m.files.ticked(m.now())
 	case tea.KeyPressMsg:
 		cmd = m.key(msg)
 	case tea.PasteMsg:
@@ -205,7 +209,7 @@ func (m *screenModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // need for a room bar changed, and re-fits every room's messages.
 func (m *screenModel) relayout() {
 	wantBar := len(m.sess.rooms) > 1
-	key := [4]int{m.width, m.height, int(m.method), 0}
+	key := [5]int{m.width, m.height, int(m.method), 0, len(m.files.shown())}
 	if wantBar {
 		key[3] = 1
 	}
@@ -214,6 +218,8 @@ func (m *screenModel) relayout() {
 	}
 	m.layKey = key
 	m.lay = computeLayout(m.width, m.height, wantBar)
+	m.fileH = m.files.height(m.lay.paneH)
+	m.lay.paneH -= m.fileH
 	m.home.msgs.sb.resize(m.lay.paneW, m.method, m.lay.paneH)
 	for _, t := range m.tabs {
 		t.msgs.sb.resize(m.lay.paneW, m.method, m.lay.paneH)
@@ -265,6 +271,7 @@ func (m *screenModel) roomEvents(msg roomEventsMsg) tea.Cmd {
 	}
 	bells := 0
 	for _, e := range msg.events {
+		m.observeFile(e)
 		m.sess.observe(rv, e)
 		mention := m.sess.mentioned(e)
 		t.msgs.event(e, rv, mention)
@@ -279,6 +286,13 @@ func (m *screenModel) roomEvents(msg roomEventsMsg) tea.Cmd {
 		return m.waitEvents(rv)
 	}
 	return m.closed(rv)
+}
+
+// observeFile hands a file event to the transfers panel.
+func (m *screenModel) observeFile(e chat.Event) {
+	if cmd := m.files.observe(e, m.now()); cmd != nil {
+		m.cmds = append(m.cmds, cmd)
+	}
 }
 
 // ringBell returns the Cmd that rings the terminal bell n times, once for
@@ -337,6 +351,7 @@ func (m *screenModel) roomLeft(rv *roomView, old *roomTab, wasCurrent bool) {
 func (m *screenModel) hostEvents(msg hostEventsMsg) tea.Cmd {
 	bells := 0
 	for _, e := range msg.events {
+		m.observeFile(e)
 		if isDMEvent(e) {
 			if m.dmEvent(e) {
 				bells++

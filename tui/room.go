@@ -36,6 +36,18 @@ type Host interface {
 	// on Events, and for a queued one a [chat.KindDMStatus] once it is
 	// delivered. A message received is a [chat.KindDM] on Events too.
 	SendDM(ctx context.Context, peerID, text string) error
+	// OfferFile offers the file at path to the peer with ID peerID: it
+	// reads the whole file for its hash, then sends the offer, and
+	// returns its ID. Our own file_offer event (Self, To) comes on
+	// Events, then the receiver's progress and verdict.
+	OfferFile(ctx context.Context, peerID, path string) (string, error)
+	// AcceptFile accepts the offer id (a unique prefix of it; "" is the
+	// newest offer) and receives it in the background: progress, done or
+	// failed come on Events.
+	AcceptFile(ctx context.Context, id string) error
+	// DeclineFile declines the offer id (as for AcceptFile), or stops
+	// receiving it; a failed event with Text "declined" follows.
+	DeclineFile(ctx context.Context, id string) error
 }
 
 // Room is what the front ends need of one joined room.
@@ -61,6 +73,10 @@ type Room interface {
 	Send(ctx context.Context, text string) error
 	// Action publishes a /me action, echoed like Send.
 	Action(ctx context.Context, text string) error
+	// OfferFile offers the file at path to the room, as a line of the
+	// room (echoed as our own file_offer event); it reads the whole file
+	// for its hash first, and returns the offer's ID.
+	OfferFile(ctx context.Context, path string) (string, error)
 	// Leave leaves the room gracefully, this room only: the other members
 	// see us leave (quit). ctx bounds the wait for the goodbye to go out.
 	// The room is left, and its Events channel closed, even when Leave

@@ -81,6 +81,13 @@ func (m *screenModel) render() (string, *tea.Cursor) {
 		}
 		newline()
 	}
+	if m.fileH > 0 {
+		rows := m.files.render(m.st, m.width, m.method, m.sess.cur.label)
+		for _, row := range rows[:min(m.fileH, len(rows))] {
+			b.WriteString(row)
+			newline()
+		}
+	}
 	if l.status {
 		b.WriteString(m.status.line)
 		newline()

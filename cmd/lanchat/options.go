@@ -7,11 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +43,10 @@ Flags:
   --history-lines N   lines of history kept per room (default 10000)
   --history-days N    days of history kept (default 30)
   --sync-lines N      most lines per room a catch-up fetches (default 5000)
+  --download-dir PATH where accepted files are saved (default the XDG
+                      download dir's lanchat folder, else ~/Downloads/lanchat)
+  --auto-accept DIR   accept every file offered, into DIR (for scripts and bots)
+  --max-file-size N   largest file accepted, e.g. 500MB or 2GiB (default 4GiB)
   --iface NAME        use only this network interface for discovery
   --no-mdns           do not discover peers by mDNS (use --peer)
   --peer MULTIADDR    connect to this peer, e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…
@@ -85,6 +91,12 @@ type options struct {
 	verbose    bool
 	version    bool
 	noBell     bool // --no-bell: no terminal bell for mentions
+	// downloadDir is --download-dir, or --auto-accept's DIR; "" = the
+	// default (see defaultDownloadDir).
+	downloadDir string
+	autoAccept  string // --auto-accept DIR
+	maxFileSize string // --max-file-size as typed
+	maxFile     int64  // --max-file-size in bytes
 }
 
 // stringList is a repeatable string flag.
@@ -139,6 +151,28 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		return o, fmt.Errorf("--history-days %d: want 1 to 36500 days", o.histDays)
 	case o.syncLines < 1 || o.syncLines > maxSyncLines:
 		return o, fmt.Errorf("--sync-lines %d: want 1 to %d lines", o.syncLines, maxSyncLines)
+	case set["download-dir"] && o.downloadDir == "":
+		return o, errors.New("--download-dir: the path is empty")
+	case set["auto-accept"] && o.autoAccept == "":
+		return o, errors.New("--auto-accept: the directory is empty")
+	case set["auto-accept"] && set["download-dir"] && filepath.Clean(o.autoAccept) != filepath.Clean(o.downloadDir):
+		return o, errors.New("--auto-accept DIR saves files in DIR: leave --download-dir out, or give the same directory")
+	}
+	if o.autoAccept != "" {
+		o.downloadDir = o.autoAccept
+	}
+	for flag, dir := range map[string]string{"--download-dir": o.downloadDir, "--auto-accept": o.autoAccept} {
+		if dir != "" && !isDirOrMissing(dir) {
+			return o, fmt.Errorf("%s %q: not a directory", flag, dir)
+		}
+	}
+	o.maxFile = node.DefaultMaxFileSize
+	if set["max-file-size"] {
+		n, err := parseSize(o.maxFileSize)
+		if err != nil {
+			return o, fmt.Errorf("--max-file-size %q: %w", o.maxFileSize, err)
+		}
+		o.maxFile = n
 	}
 	for _, addr := range o.listens {
 		if err := checkTCPListen(addr); err != nil {
@@ -247,6 +281,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.verbose, "verbose", false, "")
 	fs.BoolVar(&o.version, "version", false, "")
 	fs.BoolVar(&o.noBell, "no-bell", false, "")
+	fs.StringVar(&o.downloadDir, "download-dir", "", "")
+	fs.StringVar(&o.autoAccept, "auto-accept", "", "")
+	fs.StringVar(&o.maxFileSize, "max-file-size", "", "")
 	return fs
 }
 
@@ -320,6 +357,12 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = defaultDataDir(getenv)
 	}
+	cfg.DownloadDir = o.downloadDir
+	if cfg.DownloadDir == "" {
+		cfg.DownloadDir = defaultDownloadDir(getenv)
+	}
+	cfg.AutoAccept = o.autoAccept != ""
+	cfg.MaxFileSize = o.maxFile
 	cfg.IdentityPath = o.identity
 	if cfg.IdentityPath == "" {
 		// No config dir (no $HOME): an ephemeral identity still chats, it
@@ -353,6 +396,69 @@ func defaultDataDir(getenv func(string) string) string {
 		return filepath.Join(home, ".local", "share", "lanchat")
 	}
 	return ""
+}
+
+// defaultDownloadDir is the lanchat folder of the XDG download dir
+// ($XDG_DOWNLOAD_DIR, else its line in user-dirs.dirs), else
+// ~/Downloads/lanchat, else "" (no home: files cannot be accepted).
+func defaultDownloadDir(getenv func(string) string) string {
+	home := getenv("HOME")
+	if d := getenv("XDG_DOWNLOAD_DIR"); filepath.IsAbs(d) {
+		return filepath.Join(d, "lanchat")
+	}
+	config := getenv("XDG_CONFIG_HOME")
+	if !filepath.IsAbs(config) && filepath.IsAbs(home) {
+		config = filepath.Join(home, ".config")
+	}
+	if d := userDirsDownload(filepath.Join(config, "user-dirs.dirs"), home); d != "" {
+		return filepath.Join(d, "lanchat")
+	}
+	if filepath.IsAbs(home) {
+		return filepath.Join(home, "Downloads", "lanchat")
+	}
+	return ""
+}
+
+// userDirsDownload reads XDG_DOWNLOAD_DIR from the user-dirs.dirs file at
+// path ("$HOME/…" or an absolute path), or "".
+func userDirsDownload(path, home string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "XDG_DOWNLOAD_DIR=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"`)
+		if rest, ok := strings.CutPrefix(v, "$HOME"); ok && filepath.IsAbs(home) {
+			v = home + rest
+		}
+		if filepath.IsAbs(v) && filepath.Clean(v) != filepath.Clean(home) {
+			return filepath.Clean(v) // a download dir that is $HOME itself would scatter files there
+		}
+	}
+	return ""
+}
+
+// parseSize reads a size: a whole number of bytes, or one with a unit, B,
+// kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024),
+// any case, a space allowed before the unit.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(t)
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	mult := map[string]int64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || mult == 0 || n <= 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want a size like 500MB, 2GiB or 1000000 (bytes)")
+	}
+	return n * mult, nil
 }
 
 // maxNickRunes is the longest nick node accepts.

@@ -26,6 +26,16 @@
 //	6    clock   sender's hybrid logical clock, unix ms,   optional, all
 //	             int64 (8 bytes); absent when it equals    but sealed
 //	             sent
+//	7    file    a file offered to the room: its offer ID  optional, message
+//	             (8 bytes), size (uint64, < 2^63), SHA-256 and action
+//	             of the whole file (32 bytes), then its
+//	             name (1..1024 bytes UTF-8, the rest)
+//
+// A file offer is a line like any other — an action whose text says, for
+// people and for lanchat versions that skip the field, what is offered
+// ("offers the file report.pdf (2.1 MB)") — so that the room's history
+// keeps it and syncs it to late joiners, and an older member shows it as
+// that action rather than rejecting it (an unknown kind would not sync).
 //
 // The clock orders lines for display ([Envelope.Order]); sent is the
 // sender's wall clock, shown to the user. They differ only when the
@@ -113,6 +123,7 @@ const (
 	tagText   = 4
 	tagSealed = 5
 	tagClock  = 6
+	tagFile   = 7
 )
 
 // Limits.
@@ -124,7 +135,27 @@ const (
 	// field is at least NonceSize+Overhead bytes.
 	NonceSize = 24
 	Overhead  = 16
+	// FileIDSize and FileHashSize are the sizes of [File.ID] and
+	// [File.Hash]; MaxFileName bounds [File.Name], in bytes.
+	FileIDSize   = 8
+	FileHashSize = 32
+	MaxFileName  = 1024
 )
+
+// File is a file offered in a room: the file field of a message or action.
+// The zero value is no file.
+type File struct {
+	ID   [FileIDSize]byte   // the offer's ID, random, chosen by the offerer
+	Size int64              // bytes, not negative
+	Hash [FileHashSize]byte // SHA-256 of the whole file
+	Name string             // as the offerer names it; receivers reduce it to a safe name
+}
+
+// IsZero reports whether f is no file.
+func (f File) IsZero() bool { return f == File{} }
+
+// fileFixed is the size of a file field before the name.
+const fileFixed = FileIDSize + 8 + FileHashSize
 
 // Errors. Every error of [Decode] and [Encode] wraps one of these, or one of
 // [chat.ErrInvalidNick], [chat.ErrInvalidRoom], [chat.ErrTooLong].
@@ -152,6 +183,9 @@ type Envelope struct {
 	// Clock is the sender's hybrid logical clock, unix milliseconds; 0
 	// means the same as Sent (the field is left out then). Not in sealed.
 	Clock int64
+	// File is the file a message or action offers to the room; zero for
+	// none.
+	File File
 }
 
 // Order returns the envelope's display order key, unix milliseconds: its
@@ -172,7 +206,7 @@ func (e Envelope) Validate() error {
 		return err
 	}
 	if e.Kind == KindSealed {
-		if e.Nick != "" || e.Text != "" || e.Sent != 0 || e.Clock != 0 {
+		if e.Nick != "" || e.Text != "" || e.Sent != 0 || e.Clock != 0 || !e.File.IsZero() {
 			return fmt.Errorf("%w: sealed envelope with clear fields", ErrMalformed)
 		}
 		if len(e.Sealed) < NonceSize+Overhead {
@@ -202,6 +236,18 @@ func (e Envelope) Validate() error {
 	} else if e.Text != "" {
 		return fmt.Errorf("%w: %s carries text", ErrMalformed, e.Kind)
 	}
+	if !e.File.IsZero() {
+		switch {
+		case !e.Kind.HasText():
+			return fmt.Errorf("%w: %s carries a file", ErrMalformed, e.Kind)
+		case e.File.Size < 0:
+			return fmt.Errorf("%w: file of negative size", ErrMalformed)
+		case e.File.Name == "" || len(e.File.Name) > MaxFileName:
+			return fmt.Errorf("%w: file name of %d bytes, want 1 to %d", ErrMalformed, len(e.File.Name), MaxFileName)
+		case !utf8.ValidString(e.File.Name):
+			return fmt.Errorf("%w in a file name", ErrBadUTF8)
+		}
+	}
 	return nil
 }
 
@@ -230,6 +276,13 @@ func (e Envelope) Append(b []byte) ([]byte, error) {
 	if e.Clock != 0 && e.Clock != e.Sent {
 		b = appendField(b, tagClock, binary.BigEndian.AppendUint64(nil, uint64(e.Clock)))
 	}
+	if !e.File.IsZero() {
+		v := make([]byte, 0, fileFixed+len(e.File.Name))
+		v = append(v, e.File.ID[:]...)
+		v = binary.BigEndian.AppendUint64(v, uint64(e.File.Size))
+		v = append(v, e.File.Hash[:]...)
+		b = appendField(b, tagFile, append(v, e.File.Name...))
+	}
 	return b, nil
 }
 
@@ -241,7 +294,7 @@ func appendField(b []byte, tag byte, v []byte) []byte {
 
 // Encode returns the wire form of e, or nil and the reason e is invalid.
 func Encode(e Envelope) ([]byte, error) {
-	b, err := e.Append(make([]byte, 0, 32+len(e.Room)+len(e.Nick)+len(e.Text)+len(e.Sealed)))
+	b, err := e.Append(make([]byte, 0, 32+len(e.Room)+len(e.Nick)+len(e.Text)+len(e.Sealed)+fileFixed+len(e.File.Name)))
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +317,7 @@ func Decode(b []byte) (Envelope, error) {
 	if e.Kind == 0 || e.Kind > kindLast {
 		return Envelope{}, fmt.Errorf("%w: %d", ErrUnknownKind, e.Kind)
 	}
-	var seen [tagClock + 1]bool
+	var seen [tagFile + 1]bool
 	last := 0
 	for rest := b[2:]; len(rest) > 0; {
 		tag := int(rest[0])
@@ -305,6 +358,14 @@ func Decode(b []byte) (Envelope, error) {
 				return Envelope{}, fmt.Errorf("%w: clock field of %d bytes", ErrMalformed, len(v))
 			}
 			e.Clock = int64(binary.BigEndian.Uint64(v))
+		case tagFile:
+			if len(v) <= fileFixed {
+				return Envelope{}, fmt.Errorf("%w: file field of %d bytes", ErrMalformed, len(v))
+			}
+			copy(e.File.ID[:], v)
+			e.File.Size = int64(binary.BigEndian.Uint64(v[FileIDSize:]))
+			copy(e.File.Hash[:], v[FileIDSize+8:])
+			e.File.Name = string(v[fileFixed:])
 		}
 	}
 	// Required fields: Validate catches an empty room, nick or text, and
@@ -316,11 +377,15 @@ func Decode(b []byte) (Envelope, error) {
 	if e.Kind == KindSealed && !seen[tagSealed] {
 		return Envelope{}, fmt.Errorf("%w: sealed envelope without a sealed field", ErrMalformed)
 	}
-	if e.Kind == KindSealed && (seen[tagSent] || seen[tagNick] || seen[tagText] || seen[tagClock]) {
+	if e.Kind == KindSealed && (seen[tagSent] || seen[tagNick] || seen[tagText] || seen[tagClock] || seen[tagFile]) {
 		return Envelope{}, fmt.Errorf("%w: sealed envelope with clear fields", ErrMalformed)
 	}
 	if !e.Kind.HasText() && seen[tagText] {
 		return Envelope{}, fmt.Errorf("%w: %s carries text", ErrMalformed, e.Kind)
+	}
+	if seen[tagFile] && e.File.IsZero() {
+		// cannot be zero: its name is not empty; kept for one form
+		return Envelope{}, fmt.Errorf("%w: empty file field", ErrMalformed)
 	}
 	if e.Kind != KindSealed && seen[tagSealed] {
 		return Envelope{}, fmt.Errorf("%w: %s with a sealed field", ErrMalformed, e.Kind)

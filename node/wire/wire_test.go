@@ -59,14 +59,31 @@ func show(e Envelope) string {
 	if len(e.Sealed) > 20 {
 		sealed = fmt.Sprintf("%x...(%d bytes)", e.Sealed[:20], len(e.Sealed))
 	}
-	return fmt.Sprintf("{%s room=%q sent=%d nick=%q text=%q sealed=%s}", e.Kind, cut(e.Room), e.Sent, cut(e.Nick), cut(e.Text), sealed)
+	file := ""
+	if !e.File.IsZero() {
+		file = fmt.Sprintf(" file=%x/%d/%x/%q", e.File.ID, e.File.Size, e.File.Hash[:4], cut(e.File.Name))
+	}
+	return fmt.Sprintf("{%s room=%q sent=%d nick=%q text=%q sealed=%s%s}", e.Kind, cut(e.Room), e.Sent, cut(e.Nick), cut(e.Text), sealed, file)
 }
 
 // equal reports whether two envelopes are the same (Sealed compared by
 // content).
 func equal(a, b Envelope) bool {
 	return a.Kind == b.Kind && a.Room == b.Room && a.Sent == b.Sent && a.Nick == b.Nick && a.Text == b.Text &&
-		bytes.Equal(a.Sealed, b.Sealed) && (a.Sealed == nil) == (b.Sealed == nil)
+		bytes.Equal(a.Sealed, b.Sealed) && (a.Sealed == nil) == (b.Sealed == nil) && a.File == b.File && a.Clock == b.Clock
+}
+
+// testFile is the file of the file-offer examples: ID 0x0102030405060708,
+// 3 bytes, hash aa 00… bb, named "a.txt".
+var testFile = File{ID: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Size: 3, Hash: [32]byte{0: 0xaa, 31: 0xbb}, Name: "a.txt"}
+
+// hFile is testFile's field.
+const hFile = "07 35 0102030405060708 0000000000000003 aa000000000000000000000000000000000000000000000000000000000000bb 612e747874"
+
+func fileEnv() Envelope {
+	e := env(KindAction, "offers the file a.txt (3 B)")
+	e.File = testFile
+	return e
 }
 
 // pinned are exact encodings, one or more per kind. They are what other
@@ -77,6 +94,7 @@ var pinned = []struct {
 	hex  string
 }{
 	{"join", env(KindJoin, ""), "02 01 " + hHead},
+	{"file offer", fileEnv(), "02 05 " + hHead + " 04 1b " + fmt.Sprintf("%x", "offers the file a.txt (3 B)") + " " + hFile},
 	{"leave", env(KindLeave, ""), "02 02 " + hHead},
 	{"heartbeat", env(KindHeartbeat, ""), "02 03 " + hHead},
 	{"message", env(KindMessage, "hi"), "02 04 " + hHead + " 04 02 6869"},
@@ -253,6 +271,12 @@ var bad = []struct {
 	{"sealed without room", "02 07 05 28 " + hBox40, []error{chat.ErrInvalidRoom}},
 	{"sealed too short", "02 07 " + hTag + " 05 27 " + hBox40[:len(hBox40)-2], []error{ErrShort}},
 	{"sealed empty", "02 07 " + hTag + " 05 00", []error{ErrShort}},
+	{"file on a join", "02 01 " + hHead + " " + hFile, []error{ErrMalformed}},
+	{"file field without a name", "02 05 " + hHead + " 04 02 6869 07 30 0102030405060708 0000000000000003 aa000000000000000000000000000000000000000000000000000000000000bb", []error{ErrMalformed}},
+	{"file field too short", "02 05 " + hHead + " 04 02 6869 07 02 0102", []error{ErrMalformed}},
+	{"file of negative size", "02 05 " + hHead + " 04 02 6869 07 31 0102030405060708 8000000000000003 aa000000000000000000000000000000000000000000000000000000000000bb 61", []error{ErrMalformed}},
+	{"file name not UTF-8", "02 05 " + hHead + " 04 02 6869 07 31 0102030405060708 0000000000000003 aa000000000000000000000000000000000000000000000000000000000000bb ff", []error{ErrBadUTF8}},
+	{"file in sealed", "02 07 " + hTag + " 05 28 " + hBox40 + " " + hFile, []error{ErrMalformed}},
 	{"join with a sealed field", "02 01 " + hHead + " 05 28 " + hBox40, []error{ErrMalformed}},
 	{"message with an empty sealed field", "02 04 " + hHead + " 04 02 6869 05 00", []error{ErrMalformed}},
 }
@@ -288,16 +312,16 @@ func TestExtensions(t *testing.T) {
 		hex  string
 		want Envelope
 	}{
-		{"tag 7, empty", "02 01 " + hHead + " 07 00", env(KindJoin, "")},
-		{"tag 7 after text", "02 04 " + hHead + " 04 02 6869 07 03 010203", msg},
+		{"tag 8, empty", "02 01 " + hHead + " 08 00", env(KindJoin, "")},
+		{"tag 8 after text", "02 04 " + hHead + " 04 02 6869 08 03 010203", msg},
 		{"tag 200", "02 04 " + hHead + " 04 02 6869 c8 01 ff", msg},
 		{"tag 255", "02 01 " + hHead + " ff 02 abcd", env(KindJoin, "")},
-		{"tags 7, 8, 200, 255", "02 04 " + hHead + " 04 02 6869 07 00 08 01 00 c8 02 0000 ff 00", msg},
-		{"tag 7 after sealed", "02 07 " + hTag + " 05 28 " + hBox40 + " 07 02 abcd", sealed},
+		{"tags 8, 9, 200, 255", "02 04 " + hHead + " 04 02 6869 08 00 09 01 00 c8 02 0000 ff 00", msg},
+		{"tag 8 after sealed", "02 07 " + hTag + " 05 28 " + hBox40 + " 08 02 abcd", sealed},
 		{"tag 200 of 300 bytes", "02 07 " + hTag + " 05 28 " + hBox40 + " " + long(200, 300, 0xaa), sealed},
-		{"between nick and text: none, tag 7 must follow 5", "02 05 " + hHead + " 04 05 7761766573 07 00", env(KindAction, "waves")},
+		{"between nick and text: none, tag 8 must follow 5", "02 05 " + hHead + " 04 05 7761766573 08 00", env(KindAction, "waves")},
 		{"non-minimal length", "02 01 01 8500 6c6f626279 " + hSent + " " + hNick, env(KindJoin, "")},
-		{"largest size", "02 01 " + hHead + " " + long(7, MaxSize-2-24-3, 0), env(KindJoin, "")},
+		{"largest size", "02 01 " + hHead + " " + long(8, MaxSize-2-24-3, 0), env(KindJoin, "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

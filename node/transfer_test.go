@@ -1,0 +1,587 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"lanchat/node/chat"
+	"lanchat/node/filewire"
+)
+
+// fileNode starts a node in testRoom that saves files to a directory of
+// its own, which it returns.
+func fileNode(t *testing.T, nick string, edit func(*Config)) (*testNode, string) {
+	t.Helper()
+	cfg := testConfig(nick)
+	cfg.DownloadDir = filepath.Join(t.TempDir(), "downloads")
+	if edit != nil {
+		edit(&cfg)
+	}
+	return startNode(t, cfg), cfg.DownloadDir
+}
+
+// writeBenchFile writes n random bytes to path.
+func writeBenchFile(t testing.TB, path string, n int) {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeFile writes n random bytes to dir/name and returns the path and
+// the hex SHA-256.
+func writeFile(t *testing.T, dir, name string, n int) (string, string) {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return path, hex.EncodeToString(sum[:])
+}
+
+func isFile(k chat.EventKind, id string, self bool) func(chat.Event) bool {
+	return func(ev chat.Event) bool { return ev.Kind == k && ev.ID == id && ev.Self == self }
+}
+
+// sameContent fails unless the files at a and b hold the same bytes.
+func sameContent(t *testing.T, a, b string) {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x, y) {
+		t.Fatalf("%s (%d bytes) and %s (%d bytes) differ", a, len(x), b, len(y))
+	}
+}
+
+// noPartials fails if dir's partial folder holds a file.
+func noPartials(t *testing.T, dir string) {
+	t.Helper()
+	ents, _ := os.ReadDir(filepath.Join(dir, partialDir))
+	for _, e := range ents {
+		t.Errorf("partial file left: %s", e.Name())
+	}
+}
+
+func TestFileDirect(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, sum := writeFile(t, t.TempDir(), "data.bin", 3<<20+17)
+
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatalf("OfferFile = %v", err)
+	}
+	offer := b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if offer.Name != "data.bin" || offer.Size != 3<<20+17 || offer.Hash != sum || offer.PeerID != a.id() || offer.Nick != "alice" || offer.Room != "" {
+		t.Fatalf("offer event = %+v", offer)
+	}
+	if own := a.wait(time.Second, "our own offer", isFile(chat.KindFileOffer, id, true)); own.To != b.id() || own.ToNick != "bob" {
+		t.Errorf("own offer event = %+v, want To bob", own)
+	}
+	if err := b.AcceptFile(ctx, id[:6]); err != nil {
+		t.Fatalf("AcceptFile(%q) = %v", id[:6], err)
+	}
+	done := b.wait(10*time.Second, "the file received", isFile(chat.KindFileDone, id, false))
+	if done.Path != filepath.Join(dir, "data.bin") || done.Hash != sum {
+		t.Fatalf("done event = %+v", done)
+	}
+	sameContent(t, src, done.Path)
+	if sent := a.wait(5*time.Second, "the sender's done", isFile(chat.KindFileDone, id, true)); sent.PeerID != b.id() || sent.Hash != sum {
+		t.Errorf("sender's done = %+v", sent)
+	}
+	noPartials(t, dir)
+	if err := b.AcceptFile(ctx, id); !errors.Is(err, ErrOfferState) {
+		t.Errorf("AcceptFile again = %v, want ErrOfferState", err)
+	}
+
+	// The same name again: a new name, nothing overwritten.
+	id2, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatalf("OfferFile = %v", err)
+	}
+	b.wait(5*time.Second, "the second offer", isFile(chat.KindFileOffer, id2, false))
+	if err := b.AcceptFile(ctx, ""); err != nil { // "": the newest offer
+		t.Fatalf("AcceptFile(\"\") = %v", err)
+	}
+	done2 := b.wait(10*time.Second, "the second file", isFile(chat.KindFileDone, id2, false))
+	if done2.Path != filepath.Join(dir, "data (1).bin") {
+		t.Errorf("second file saved as %s, want data (1).bin", done2.Path)
+	}
+	sameContent(t, src, done.Path)
+}
+
+func TestFileDecline(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, _ := writeFile(t, t.TempDir(), "x.txt", 10)
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.DeclineFile(ctx, id); err != nil {
+		t.Fatalf("DeclineFile = %v", err)
+	}
+	b.wait(time.Second, "our decline", isFile(chat.KindFileFailed, id, false))
+	if ev := a.wait(5*time.Second, "the decline", isFile(chat.KindFileFailed, id, true)); ev.Text != "declined" || ev.PeerID != b.id() {
+		t.Errorf("sender's event = %+v", ev)
+	}
+	a.files.mu.Lock()
+	left := len(a.files.out)
+	a.files.mu.Unlock()
+	if left != 0 {
+		t.Errorf("a declined offer is still served (%d offers)", left)
+	}
+	if err := b.AcceptFile(ctx, "ffff"); !errors.Is(err, ErrNoOffer) {
+		t.Errorf("AcceptFile(unknown) = %v, want ErrNoOffer", err)
+	}
+	if _, err := a.OfferFile(ctx, a.id(), src); !errors.Is(err, ErrSelfOffer) {
+		t.Errorf("OfferFile(self) = %v, want ErrSelfOffer", err)
+	}
+	if _, err := a.OfferFile(ctx, b.id(), t.TempDir()); !errors.Is(err, ErrNotAFile) {
+		t.Errorf("OfferFile(a directory) = %v, want ErrNotAFile", err)
+	}
+}
+
+// TestFileRoom offers a file in a room: members see it as a line, accept
+// it, and a member who comes later finds it in the history; with the
+// offerer gone from the room, a member who received it serves it.
+func TestFileRoom(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, bdir := fileNode(t, "bob", nil)
+	c, cdir := fileNode(t, "carol", nil)
+	mesh(a, b, c)
+	waitKnown(5*time.Second, a, b, c)
+	src, sum := writeFile(t, t.TempDir(), "slides.pdf", 1<<20)
+	ctx := context.Background()
+	id, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatalf("Room.OfferFile = %v", err)
+	}
+	a.wait(5*time.Second, "our own offer's line", isFile(chat.KindFileOffer, id, true))
+	for _, n := range []*testNode{b, c} {
+		ev := n.wait(5*time.Second, "the room's offer", isFile(chat.KindFileOffer, id, false))
+		if ev.Room != testRoom || ev.Name != "slides.pdf" || ev.Hash != sum || ev.PeerID != a.id() || ev.History {
+			t.Fatalf("%s: offer = %+v", n.name, ev)
+		}
+	}
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatalf("AcceptFile = %v", err)
+	}
+	done := b.wait(10*time.Second, "the file", isFile(chat.KindFileDone, id, false))
+	sameContent(t, src, done.Path)
+	if filepath.Dir(done.Path) != bdir {
+		t.Errorf("saved in %s, want %s", done.Path, bdir)
+	}
+	a.wait(5*time.Second, "bob's done", func(ev chat.Event) bool {
+		return isFile(chat.KindFileDone, id, true)(ev) && ev.PeerID == b.id()
+	})
+
+	// alice leaves the room: she serves it no more, but bob does.
+	var mu sync.Mutex
+	var servedBy []string
+	b.files.onGet = func(p peer.ID, _ filewire.ID, _ int64) {
+		mu.Lock()
+		servedBy = append(servedBy, "bob")
+		mu.Unlock()
+	}
+	if err := a.room.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(5*time.Second, "alice's leave", isLeave(a, chat.ReasonQuit))
+	if err := c.AcceptFile(ctx, id); err != nil {
+		t.Fatalf("AcceptFile = %v", err)
+	}
+	cd := c.wait(10*time.Second, "the file from bob", isFile(chat.KindFileDone, id, false))
+	sameContent(t, src, cd.Path)
+	if filepath.Dir(cd.Path) != cdir {
+		t.Errorf("saved in %s, want %s", cd.Path, cdir)
+	}
+	mu.Lock()
+	if len(servedBy) == 0 {
+		t.Errorf("bob served nothing: carol got it elsewhere")
+	}
+	mu.Unlock()
+
+	// A newcomer sees the offer in the room's history.
+	d, _ := fileNode(t, "dave", nil)
+	d.connect(b)
+	h := d.wait(10*time.Second, "the offer from history", isFile(chat.KindFileOffer, id, false))
+	if !h.History || h.Name != "slides.pdf" || h.Size != 1<<20 {
+		t.Errorf("history offer = %+v", h)
+	}
+}
+
+// TestFileResume stalls a transfer half way: the receiver gives up on
+// the stalled stream after its idle timeout, closes the dead connection,
+// and asks again from where it stopped; the file is verified whole.
+func TestFileResume(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	const size = 8 << 20
+	src, sum := writeFile(t, t.TempDir(), "big.iso", size)
+	b.files.idle = 500 * time.Millisecond
+
+	gets := make(chan int64, 16)
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.files.onGet = func(_ peer.ID, _ filewire.ID, off int64) { gets <- off }
+	a.files.onChunk = func(sent int64) {
+		if sent >= size/2 {
+			once.Do(func() {
+				close(stalled)
+				<-release // the first get stalls here, half way
+			})
+		}
+	}
+	defer once.Do(func() {})
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	next := func(what string) int64 {
+		select {
+		case off := <-gets:
+			return off
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s within 10 s", what)
+		}
+		return 0
+	}
+	if off := next("first get"); off != 0 {
+		t.Fatalf("first get from %d, want 0", off)
+	}
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the transfer never got half way")
+	}
+	// bob gives up on the stalled stream and asks again, from what he has.
+	resumed := next("get after the stall")
+	close(release)
+	if resumed <= 0 || resumed > size {
+		t.Fatalf("resumed from %d, want from where it stopped (0 < offset <= %d)", resumed, size)
+	}
+	done := b.wait(15*time.Second, "the resumed file", isFile(chat.KindFileDone, id, false))
+	if done.Hash != sum {
+		t.Fatalf("hash %s, want %s", done.Hash, sum)
+	}
+	sameContent(t, src, done.Path)
+	noPartials(t, dir)
+	offsets := []int64{resumed}
+	t.Logf("resumed from %d of %d", offsets[0], size)
+}
+
+func TestFileChanged(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, _ := writeFile(t, t.TempDir(), "notes.txt", 4096)
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	f, err := os.OpenFile(src, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("one more line\n")
+	f.Close()
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	ev := b.wait(10*time.Second, "the failure", isFile(chat.KindFileFailed, id, false))
+	if ev.Text != "the file changed since it was offered" {
+		t.Errorf("receiver's failure %q", ev.Text)
+	}
+	if ev := a.wait(5*time.Second, "the sender's failure", isFile(chat.KindFileFailed, id, true)); ev.Text != "the file changed since it was offered" {
+		t.Errorf("sender's failure %q", ev.Text)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() != partialDir {
+			t.Errorf("file left in the download dir: %s", e.Name())
+		}
+	}
+}
+
+// TestFileMaliciousName offers files under hostile names: each is saved
+// inside the download dir under a plain name.
+func TestFileMaliciousName(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", func(c *Config) { c.AutoAccept = true })
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, _ := writeFile(t, t.TempDir(), "payload", 100)
+	ctx := context.Background()
+	for _, tt := range []struct{ name, want string }{
+		{"../../etc/passwd", "passwd"},
+		{".bashrc", "bashrc"},
+		{"CON", "_CON"},
+		{"invoice\u202efdp.exe", "invoicefdp.exe"},
+		{`..\..\windows\win.ini`, "win.ini"},
+		{"..", "file"},
+		{"passwd", "passwd (1)"},
+	} {
+		id, err := a.OfferFileNamed(ctx, b.id(), src, tt.name)
+		if err != nil {
+			t.Fatalf("OfferFileNamed(%q) = %v", tt.name, err)
+		}
+		done := b.wait(10*time.Second, "the file named "+tt.name, isFile(chat.KindFileDone, id, false))
+		if done.Path != filepath.Join(dir, tt.want) {
+			t.Errorf("offered as %q, saved as %q, want %q", tt.name, done.Path, filepath.Join(dir, tt.want))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "etc")); err == nil {
+		t.Errorf("something was written beside the download dir")
+	}
+}
+
+// TestFileUnsolicited: a peer cannot push a file nobody asked for, nor
+// fetch one that was not offered to it.
+func TestFileUnsolicited(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, bdir := fileNode(t, "bob", nil)
+	c, _ := fileNode(t, "carol", nil)
+	mesh(a, b, c)
+	waitKnown(5*time.Second, a, b, c)
+	ctx := context.Background()
+
+	status := func(from *testNode, to *testNode, frames ...filewire.Frame) error {
+		s, err := from.host.NewStream(ctx, to.host.ID(), fileProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.SetDeadline(time.Now().Add(5 * time.Second))
+		for _, f := range frames {
+			filewire.Write(s, f)
+		}
+		s.Write(bytes.Repeat([]byte("x"), 1000))
+		return readStatus(bufio.NewReader(s))
+	}
+	// Data pushed at bob: refused, nothing written.
+	err := status(a, b, filewire.Frame{Kind: filewire.KindData, Offset: 0, Size: 1000})
+	var se *statusError
+	if !errors.As(err, &se) || se.code != filewire.CodeBad {
+		t.Errorf("pushed data: %v, want a bad-request status", err)
+	}
+	if ents, _ := os.ReadDir(bdir); len(ents) != 0 {
+		t.Errorf("bob's download dir has %d entries after a push", len(ents))
+	}
+	// A get of an offer never made.
+	if err := status(c, a, filewire.Frame{Kind: filewire.KindGet, ID: filewire.ID{9}, Offset: 0}); !errors.As(err, &se) || se.code != filewire.CodeUnknown {
+		t.Errorf("get of no offer: %v, want unknown", err)
+	}
+	// A get by carol of alice's offer to bob.
+	src, _ := writeFile(t, t.TempDir(), "secret.txt", 64)
+	idText, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := filewire.ParseID(idText)
+	if err := status(c, a, filewire.Frame{Kind: filewire.KindGet, ID: id, Offset: 0}); !errors.As(err, &se) || se.code != filewire.CodeRefused {
+		t.Errorf("carol's get of bob's offer: %v, want refused", err)
+	}
+	// carol cannot accept it either: she was never offered it.
+	if err := c.AcceptFile(ctx, idText); !errors.Is(err, ErrNoOffer) {
+		t.Errorf("carol's AcceptFile = %v, want ErrNoOffer", err)
+	}
+}
+
+func TestFileLimits(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", func(c *Config) { c.MaxFileSize = 1000 })
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	ctx := context.Background()
+	src, _ := writeFile(t, t.TempDir(), "big", 1001)
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); !errors.Is(err, ErrFileTooLarge) {
+		t.Errorf("AcceptFile over the limit = %v, want ErrFileTooLarge", err)
+	}
+	small, _ := writeFile(t, t.TempDir(), "small", 1000)
+	id2, err := a.OfferFile(ctx, b.id(), small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id2, false))
+	b.files.space = func(string) (int64, bool) { return fileSpaceReserve, true }
+	if err := b.AcceptFile(ctx, id2); !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "is free") {
+		t.Errorf("AcceptFile on a full disk = %v, want ErrNoSpace", err)
+	}
+	b.files.space = diskFree
+	if err := b.AcceptFile(ctx, id2); err != nil {
+		t.Errorf("AcceptFile = %v", err)
+	}
+	b.wait(10*time.Second, "the small file", isFile(chat.KindFileDone, id2, false))
+}
+
+func TestByteSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 2_100_000: "2.1 MB", 4 << 30: "4.3 GB"} {
+		if got := byteSize(n); got != want {
+			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestFileResumeAfterRestart: a room's offer cut off half way is still in
+// the room's history after the receiver restarts, and accepting it again
+// resumes from the partial file.
+func TestFileResumeAfterRestart(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	keep := t.TempDir()
+	bobCfg := func(c *Config) {
+		c.IdentityPath = filepath.Join(keep, "bob.key")
+		c.DataDir = filepath.Join(keep, "data")
+		c.DownloadDir = filepath.Join(keep, "downloads")
+	}
+	b, dir := fileNode(t, "bob", bobCfg)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	const size = 4 << 20
+	src, sum := writeFile(t, t.TempDir(), "big.iso", size)
+	gets := make(chan int64, 16)
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.files.onGet = func(_ peer.ID, _ filewire.ID, off int64) { gets <- off }
+	a.files.onChunk = func(sent int64) {
+		if sent >= size/2 {
+			once.Do(func() { close(stalled); <-release })
+		}
+	}
+	defer once.Do(func() {})
+	ctx := context.Background()
+	id, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	<-gets
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the transfer never got half way")
+	}
+	// What was sent before the stall is in bob's partial file once it
+	// is all read; then bob goes away.
+	part := filepath.Join(dir, partialDir, id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := os.Stat(part)
+		if err == nil && st.Size() >= size/2 || time.Now().After(deadline) {
+			break
+		}
+		b.waitOK(20*time.Millisecond, func(chat.Event) bool { return false })
+	}
+	b.close()
+
+	b2, _ := fileNode(t, "bob", bobCfg)
+	b2.connect(a)
+	ev := b2.wait(10*time.Second, "the offer from history", isFile(chat.KindFileOffer, id, false))
+	if !ev.History {
+		t.Errorf("offer after the restart = %+v, want one from history", ev)
+	}
+	if err := b2.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var resumed int64
+	select {
+	case resumed = <-gets:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no get after the restart")
+	}
+	close(release)
+	if resumed < size/2 {
+		t.Errorf("resumed from %d, want from the partial file's %d", resumed, size/2)
+	}
+	done := b2.wait(10*time.Second, "the file", isFile(chat.KindFileDone, id, false))
+	if done.Hash != sum {
+		t.Fatalf("hash %s, want %s", done.Hash, sum)
+	}
+	sameContent(t, src, done.Path)
+}
+
+// TestFileOfferBound: the offers served are bounded; copies held for a
+// room make room first, and a copy never pushes out an offer of ours.
+func TestFileOfferBound(t *testing.T) {
+	h := startHost(t, testConfig("alice"))
+	tr := h.files
+	src, _ := writeFile(t, t.TempDir(), "f", 1)
+	add := func(n, m byte, holder bool) error {
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tr.register(&outOffer{id: filewire.ID{n, m}, f: f, holder: holder})
+		if err != nil {
+			f.Close()
+		}
+		return err
+	}
+	add(0, 1, true) // the oldest: a copy
+	for i := 1; i < maxOutOffers; i++ {
+		add(byte(i), 1, false)
+	}
+	if err := add(0, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	_, copyKept := tr.out[filewire.ID{0, 1}]
+	_, firstKept := tr.out[filewire.ID{1, 1}]
+	n := len(tr.out)
+	tr.mu.Unlock()
+	if copyKept || !firstKept || n != maxOutOffers {
+		t.Errorf("after one offer too many: copy kept %v, oldest offer kept %v, %d served", copyKept, firstKept, n)
+	}
+	if err := add(1, 2, true); !errors.Is(err, ErrTransferBusy) {
+		t.Errorf("a copy with no room = %v, want ErrTransferBusy", err)
+	}
+}
