@@ -376,7 +376,7 @@ type lanProc struct {
 // startLanchat starts lanchat --json --room lobby on host h with a fresh
 // identity, a log file in dir and extra arguments (--key or --key-file,
 // more rooms).
-func startLanchat(t *testing.T, bin string, h *netns.Host, dir, nick string, extra ...string) *lanProc {
+func startLanchat(t testing.TB, bin string, h *netns.Host, dir, nick string, extra ...string) *lanProc {
 	t.Helper()
 	p := &lanProc{nick: nick, host: h, changed: make(chan struct{}), logFile: filepath.Join(dir, nick+".log")}
 	args := append([]string{"--json", "--nick", nick, "--identity", filepath.Join(dir, "id-"+nick),
@@ -435,7 +435,7 @@ func startLanchat(t *testing.T, bin string, h *netns.Host, dir, nick string, ext
 	return p
 }
 
-func (p *lanProc) dump(t *testing.T) {
+func (p *lanProc) dump(t testing.TB) {
 	t.Helper()
 	var b strings.Builder
 	for _, e := range p.all() {
@@ -466,7 +466,7 @@ func (p *lanProc) find(pred func(lanEvent) bool) (lanEvent, bool) {
 
 // waitFor returns the first event (from the start of the output) matching
 // pred, waiting up to d. It fails on exit or timeout.
-func (p *lanProc) waitFor(t *testing.T, d time.Duration, what string, pred func(lanEvent) bool) lanEvent {
+func (p *lanProc) waitFor(t testing.TB, d time.Duration, what string, pred func(lanEvent) bool) lanEvent {
 	t.Helper()
 	return p.waitScan(t, d, what, pred)
 }
@@ -475,7 +475,7 @@ func (p *lanProc) waitFor(t *testing.T, d time.Duration, what string, pred func(
 // first, waiting up to d for more, until step returns true; it returns
 // that event. It fails on exit or timeout. It costs O(events) in all,
 // for outputs of thousands of lines.
-func (p *lanProc) waitScan(t *testing.T, d time.Duration, what string, step func(lanEvent) bool) lanEvent {
+func (p *lanProc) waitScan(t testing.TB, d time.Duration, what string, step func(lanEvent) bool) lanEvent {
 	t.Helper()
 	timeout := time.NewTimer(d)
 	defer timeout.Stop()
@@ -502,7 +502,7 @@ func (p *lanProc) waitScan(t *testing.T, d time.Duration, what string, step func
 	}
 }
 
-func (p *lanProc) waitReady(t *testing.T) {
+func (p *lanProc) waitReady(t testing.TB) {
 	t.Helper()
 	p.ready = p.waitFor(t, 15*time.Second, "ready", func(e lanEvent) bool { return e.Type == "ready" })
 	p.id = p.ready.PeerID
@@ -512,7 +512,7 @@ func (p *lanProc) waitReady(t *testing.T) {
 }
 
 // waitExit waits for the process to exit and returns its exit code.
-func (p *lanProc) waitExit(t *testing.T, d time.Duration) int {
+func (p *lanProc) waitExit(t testing.TB, d time.Duration) int {
 	t.Helper()
 	timeout := time.NewTimer(d)
 	defer timeout.Stop()
@@ -532,7 +532,7 @@ func (p *lanProc) waitExit(t *testing.T, d time.Duration) int {
 	}
 }
 
-func (p *lanProc) say(t *testing.T, line string) {
+func (p *lanProc) say(t testing.TB, line string) {
 	t.Helper()
 	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
 		t.Fatalf("write to %s: %v", p.nick, err)

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 // use. It is built without the race detector even under -race: the
 // end-to-end tests measure timing, and the in-process tests of run cover the
 // wiring with the race detector.
-func testBinary(t *testing.T) string {
+func testBinary(t testing.TB) string {
 	t.Helper()
 	testBin.once.Do(func() {
 		testBin.dir, testBin.err = os.MkdirTemp("", "lanchat-test-")
