@@ -5,10 +5,12 @@ import (
 	"maps"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,6 +68,37 @@ func benchInt(tb testing.TB, name string, def int) int {
 	return n
 }
 
+// releaseBin is the binary the benchmarks measure: built as .ci/build
+// builds a release (static, stripped, -trimpath), once, beside
+// testBinary's (TestMain removes both).
+var releaseBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// releaseBinary returns the path of the release build of lanchat, building
+// it on first use. Not testBinary's build: that one links the C library
+// when cgo is on (CI turns it on for -race), which costs resident memory a
+// released lanchat does not have.
+func releaseBinary(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Dir(testBinary(tb))
+	releaseBin.once.Do(func() {
+		releaseBin.path = filepath.Join(dir, "lanchat-release")
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=",
+			"-o", releaseBin.path, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			releaseBin.err = fmt.Errorf("go build (release): %v\n%s", err, out)
+		}
+	})
+	if releaseBin.err != nil {
+		tb.Fatal(releaseBin.err)
+	}
+	return releaseBin.path
+}
+
 // benchKey is how the processes of a benchmark get their network key.
 type benchKey string
 
@@ -86,11 +119,11 @@ type benchRoom struct {
 }
 
 // newBenchRoom makes a LAN of n hosts (skipping when namespaces are
-// unavailable, failing under CI=true), builds the binary and makes key
-// k's arguments.
+// unavailable, failing under CI=true), builds the release binary and
+// makes key k's arguments.
 func newBenchRoom(b *testing.B, n int, k benchKey) *benchRoom {
 	b.Helper()
-	r := &benchRoom{lan: netns.New(b, n), bin: testBinary(b), dir: b.TempDir(), network: "private"}
+	r := &benchRoom{lan: netns.New(b, n), bin: releaseBinary(b), dir: b.TempDir(), network: "private"}
 	switch k {
 	case keyOpen:
 		r.network = "open"

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -311,20 +309,14 @@ func BenchmarkSuiteKDF(b *testing.B) {
 	b.ReportMetric(ms(b.Elapsed())/float64(b.N), "ms")
 }
 
-// BenchmarkSuiteBinarySize reports the size of the binary as released:
-// static, stripped (-trimpath -ldflags='-s -w', CGO_ENABLED=0, as .ci/build
-// does), in MiB (MB). Each iteration builds it (from the build cache,
-// after the first).
+// BenchmarkSuiteBinarySize reports the size of the binary that the
+// benchmarks run, built as .ci/build builds a release (static, stripped:
+// CGO_ENABLED=0, -trimpath -ldflags='-s -w'), in MiB (MB).
 func BenchmarkSuiteBinarySize(b *testing.B) {
-	out := filepath.Join(b.TempDir(), "lanchat")
+	bin := releaseBinary(b)
 	var size int64
 	for range b.N {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("go build: %v\n%s", err, msg)
-		}
-		fi, err := os.Stat(out)
+		fi, err := os.Stat(bin)
 		if err != nil {
 			b.Fatal(err)
 		}
