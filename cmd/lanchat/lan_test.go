@@ -512,7 +512,7 @@ func (p *lanProc) waitReady(t testing.TB) {
 }
 
 // waitExit waits for the process to exit and returns its exit code.
-func (p *lanProc) waitExit(t *testing.T, d time.Duration) int {
+func (p *lanProc) waitExit(t testing.TB, d time.Duration) int {
 	t.Helper()
 	timeout := time.NewTimer(d)
 	defer timeout.Stop()
