@@ -2,18 +2,12 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"strings"
 	"testing"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"lanchat/node/chat"
-	"lanchat/node/wire"
 )
 
 // TestScoreParams: the prepared scoring parameters pass pubsub's
@@ -33,41 +27,6 @@ func TestScoreParams(t *testing.T) {
 	defer tp.Close()
 	if err := tp.SetScoreParams(roomScoreParams()); err != nil {
 		t.Errorf("SetScoreParams(roomScoreParams()) = %v", err)
-	}
-}
-
-// TestValidatorIgnoresNewer: the validator rejects only envelopes no
-// lanchat signs, and ignores those a newer one may (so that peer scoring
-// never counts an honest newer peer, or its relays, invalid).
-func TestValidatorIgnoresNewer(t *testing.T) {
-	t.Parallel()
-	a := startNode(t, testConfig("alice"))
-	author := testPeerID(t)
-	valid := message(t, "eve", "hello")
-	tests := []struct {
-		name string
-		data []byte
-		want pubsub.ValidationResult
-	}{
-		{"valid", valid, pubsub.ValidationAccept},
-		{"future version", rawEnvelope(3, wire.KindMessage, testRoom, "eve", "hi"), pubsub.ValidationIgnore},
-		{"unknown kind", rawEnvelope(2, 99, testRoom, "eve", ""), pubsub.ValidationIgnore},
-		{"longer text", rawEnvelope(2, wire.KindMessage, testRoom, "eve", strings.Repeat("A", chat.MaxTextBytes+1)), pubsub.ValidationIgnore},
-		{"other nick rules", rawEnvelope(2, wire.KindMessage, testRoom, strings.Repeat("e", 3*chat.MaxNickRunes), "hi"), pubsub.ValidationIgnore},
-		{"text on a heartbeat", rawEnvelope(2, wire.KindHeartbeat, testRoom, "eve", "hi"), pubsub.ValidationIgnore},
-		{"version 1", append([]byte{1, 4, 0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0x7b, 3}, "eve bad:v1"...), pubsub.ValidationReject},
-		{"truncated", []byte{2, 4, 1, 50, 0x61}, pubsub.ValidationReject},
-		{"bad utf8", rawEnvelope(2, wire.KindMessage, testRoom, "eve", "bad \xff"), pubsub.ValidationReject},
-		{"other room", envelope(t, wire.Envelope{Kind: wire.KindMessage, Room: "elsewhere", Sent: 1, Nick: "eve", Text: "hi"}), pubsub.ValidationReject},
-		{"sealed in an open room", envelope(t, wire.Envelope{Kind: wire.KindSealed, Room: testRoom, Sealed: make([]byte, 64)}), pubsub.ValidationReject},
-	}
-	for i, tt := range tests {
-		topic := openTopic(testRoom)
-		m := &pubsub.Message{Message: &pb.Message{From: []byte(author), Data: tt.data, Topic: &topic,
-			Seqno: binary.BigEndian.AppendUint64(nil, uint64(i+1))}}
-		if got := a.room.validate(context.Background(), author, m); got != tt.want {
-			t.Errorf("%s: validate = %v, want %v", tt.name, got, tt.want)
-		}
 	}
 }
 
