@@ -215,6 +215,9 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		// nothing else is scored (see scoring.go). Each room's topic gets
 		// its parameters when joined.
 		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+		// A message ID that covers what the validator judges, so that no
+		// honest relay's copy passes for a copy of an invalid message.
+		pubsub.WithMessageIdFn(pubsubID),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(h.scores.inspect), scoreEvery),
 		// Lines dropped from full queues are fetched by sync.
 		pubsub.WithRawTracer(dropTracer{h}),

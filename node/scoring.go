@@ -1,12 +1,15 @@
 package node
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"lanchat/node/chat"
@@ -52,12 +55,13 @@ func certainlyBad(data []byte, err error) bool {
 // What counts as invalid (pubsub v0.19, score.go RejectMessage and
 // DuplicateMessage), charged to the peer that delivered the message:
 // a message our validator rejects, and every copy of it delivered while
-// it was being validated or afterwards (same message ID); a bad or
-// missing signature; a message of ours that we did not publish here.
-// What does not count: what the validator ignores (floods, replays, too
-// many new authors, what a newer lanchat may send: see [certainlyBad]),
-// messages dropped before validation (a full validation queue,
-// [Host.inspect]), messages of topics we are not in.
+// it was being validated or afterwards (same message ID, which with
+// [pubsubID] means the same message); a bad or missing signature; a
+// message of ours that we did not publish here. What does not count: what
+// the validator ignores (floods, replays, too many new authors, what a
+// newer lanchat may send: see [certainlyBad]), messages dropped before
+// validation (a full validation queue, [Host.inspect]), messages of
+// topics we are not in.
 //
 // The graylist is checked once per RPC, before its messages are
 // validated: a peer sending invalid messages an RPC at a time is
@@ -132,6 +136,24 @@ func certainlyBad(data []byte, err error) bool {
 // (pubsub answers IWANT without looking at the author) in the few seconds
 // they stay in a peer's message cache, and counts each one against that
 // peer: a brief penalty, a graylisting only after 9 of them.
+
+// pubsubID is pubsub's message ID: the author and sequence number, as by
+// default, then the first 16 bytes of the SHA-256 of the topic (its
+// length, then its bytes) and the data. With the default ID a key holder
+// could sign, under one sequence number, an envelope we reject and a valid
+// one, hand us the first and an honest relay the second: the relay's copy
+// would be a copy of the invalid message, charged to the relay
+// (TestScoringEquivocation). With what the validator sees in the ID, two
+// messages of one ID are judged alike; honest messages never share an
+// author and sequence number, so none merge. Peers agree on it: gossip
+// (IHAVE, IWANT) names messages by it.
+func pubsubID(m *pb.Message) string {
+	h := sha256.New()
+	h.Write(binary.AppendUvarint(nil, uint64(len(m.GetTopic()))))
+	h.Write([]byte(m.GetTopic()))
+	h.Write(m.GetData())
+	return string(m.GetFrom()) + string(m.GetSeqno()) + string(h.Sum(nil)[:16])
+}
 
 // scoreEvery is how often pubsub hands the scores to [scoreWatch]: its
 // decay interval, at which they change.

@@ -149,15 +149,21 @@ func nextScores(t *testing.T, n *testNode, k int, d time.Duration) []map[peer.ID
 	return out
 }
 
-// waitMesh waits until n has every one of peers in its mesh of the room:
+// waitMesh waits until n has every one of peers in its mesh of testRoom:
 // what n relays then goes to them at once, not by gossip a heartbeat or
 // two later.
 func waitMesh(t *testing.T, n *testNode, peers ...*testNode) {
 	t.Helper()
-	scoresOf(t, n, 10*time.Second, "its mesh formed", func(s map[peer.ID]*pubsub.PeerScoreSnapshot) bool {
+	waitMeshIn(t, n, openTopic(testRoom), peers...)
+}
+
+// waitMeshIn is waitMesh for the room of topic.
+func waitMeshIn(t *testing.T, n *testNode, topic string, peers ...*testNode) {
+	t.Helper()
+	scoresOf(t, n, 10*time.Second, "its mesh formed in "+topic, func(s map[peer.ID]*pubsub.PeerScoreSnapshot) bool {
 		for _, p := range peers {
 			ps := s[p.Host.self]
-			if ps == nil || ps.Topics[openTopic(testRoom)] == nil || ps.Topics[openTopic(testRoom)].TimeInMesh == 0 {
+			if ps == nil || ps.Topics[topic] == nil || ps.Topics[topic].TimeInMesh == 0 {
 				return false
 			}
 		}
@@ -233,7 +239,7 @@ func (r *rawSender) send(t *testing.T, data ...[]byte) {
 	rpc := &pb.RPC{}
 	for _, d := range data {
 		r.seq++
-		rpc.Publish = append(rpc.Publish, signedWith(t, r.key, r.seq, d))
+		rpc.Publish = append(rpc.Publish, signedWith(t, r.key, openTopic(testRoom), r.seq, d))
 	}
 	b, err := proto.Marshal(rpc)
 	if err != nil {
@@ -425,15 +431,14 @@ func TestScoringQuietRoom(t *testing.T) {
 	}
 }
 
-// signedWith returns a pubsub message of the room with data, signed by
-// key as StrictSign wants it, with sequence number seq.
-func signedWith(t *testing.T, key crypto.PrivKey, seq uint64, data []byte) *pb.Message {
+// signedWith returns a pubsub message of topic with data, signed by key
+// as StrictSign wants it, with sequence number seq.
+func signedWith(t *testing.T, key crypto.PrivKey, topic string, seq uint64, data []byte) *pb.Message {
 	t.Helper()
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	topic := openTopic(testRoom)
 	m := &pb.Message{From: []byte(id), Data: data, Seqno: binary.BigEndian.AppendUint64(nil, seq), Topic: &topic}
 	unsigned, err := proto.Marshal(m)
 	if err != nil {
@@ -443,4 +448,70 @@ func signedWith(t *testing.T, key crypto.PrivKey, seq uint64, data []byte) *pb.M
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestScoringEquivocation: a key holder signs, under one sequence number,
+// an envelope no lanchat sends and a valid line, and hands the first to
+// alice, the second to bob, who accepts it and forwards it to alice. With
+// pubsub's default message ID (author and sequence number) alice takes
+// bob's copy for a copy of the invalid message and charges him for it:
+// she graylisted the honest relay after 9. So the ID covers the data,
+// and the topic: the same bytes are another room's envelope in one topic
+// and a valid one in the next.
+func TestScoringEquivocation(t *testing.T) {
+	t.Parallel()
+	a, b := startPair(t)
+	const other = "other"
+	a.join(other, "")
+	b.join(other, "")
+	waitKnownIn(5*time.Second, other, a, b)
+	waitMesh(t, b, a) // bob relays at once
+	waitMeshIn(t, b, openTopic(other), a)
+	const pairs = 12
+	for _, tt := range []struct {
+		name     string
+		badTopic string // where alice gets the bad one
+		badRoom  string // the room field of the bad one
+		topic    string // where bob gets the good one
+		room     string
+	}{
+		{"same topic", openTopic(testRoom), "elsewhere", openTopic(testRoom), testRoom},
+		{"another topic", openTopic(testRoom), other, openTopic(other), other},
+	} {
+		key, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bad, good []*pb.Message
+		for i := range pairs {
+			text := fmt.Sprintf("%s %d", tt.name, i)
+			badEnv := envelope(t, wire.Envelope{Kind: wire.KindMessage, Room: tt.badRoom, Sent: 1, Nick: "eve", Text: text})
+			goodEnv := envelope(t, wire.Envelope{Kind: wire.KindMessage, Room: tt.room, Sent: 1, Nick: "eve", Text: text})
+			bad = append(bad, signedWith(t, key, tt.badTopic, uint64(i+1), badEnv))
+			good = append(good, signedWith(t, key, tt.topic, uint64(i+1), goodEnv))
+		}
+		// Each batch ends with a line of another author: once it shows,
+		// the batch was judged.
+		mark := func(text, topic, room string) *pb.Message {
+			k, _, _ := crypto.GenerateEd25519Key(nil)
+			return signedWith(t, k, topic, 1, envelope(t, wire.Envelope{Kind: wire.KindMessage, Room: room, Sent: 1, Nick: "m", Text: text}))
+		}
+		first, second := tt.name+": first batch", tt.name+": second batch"
+		inject(t, a, nil, append(bad, mark(first, tt.badTopic, testRoom))...)
+		a.wait(5*time.Second, first, isMessage(first))
+		inject(t, b, nil, append(good, mark(second, tt.topic, tt.room))...)
+		b.wait(5*time.Second, second, isMessage(second))
+		if _, ok := a.waitOK(10*time.Second, isMessage(second)); !ok {
+			s, _, _ := a.scores.snapshot()
+			t.Fatalf("%s: alice did not get the second batch through bob: %s", tt.name, formatScores(s))
+		}
+		if n := a.count(func(ev chat.Event) bool { return ev.Room == tt.room && strings.HasPrefix(ev.Text, tt.name+" ") }); n != pairs {
+			t.Errorf("%s: alice shows %d of the %d good lines bob forwarded", tt.name, n, pairs)
+		}
+		s := nextScores(t, a, 1, 5*time.Second)[0]
+		if got := scoreOf(s, b.Host.self); got != 0 {
+			t.Errorf("%s: alice scores bob, who forwarded valid lines, %v, want 0: %s", tt.name, got, formatScores(s))
+		}
+	}
+	marker(t, b, "bob still heard", a)
 }
