@@ -44,8 +44,9 @@
 // rejected: a signed envelope of one room cannot be replayed into another.
 // Nothing in the envelope names the sender: the sender is the peer that
 // signed the pubsub message, so nobody can speak as somebody else (a nick
-// is just a label). The message ID is pubsub's default, author plus
-// sequence number.
+// is just a label). The pubsub message ID is the author and sequence
+// number, as pubsub's default, then the first 16 bytes of the SHA-256 of
+// the topic (uvarint length, bytes) and the data (see Peer scoring).
 //
 // In a private room every envelope — join, heartbeat, message, nick,
 // leave — is published as a sealed envelope: its sealed field is
@@ -114,6 +115,25 @@
 // a second. At most 4096 authors are remembered; the one heard longest ago
 // makes room. Bad envelopes are logged once per peer (for at most 1024
 // peers; the rest at debug level).
+//
+// # Peer scoring
+//
+// gossipsub's peer scoring is on for invalid messages only (scoring.go):
+// a peer's score is minus the square of the invalid messages it delivered
+// (those the validator rejects, bad signatures), a count that loses 10 %
+// a second. At -10 (4 messages) it gets no gossip, at -50 (8) none of our
+// messages, below -80 (9) its RPCs are dropped unread, for up to a second
+// after 9, 23 s after 100. A peer that disconnects keeps its count for 10
+// minutes. Nothing
+// else is scored: what is ignored (floods, replays, new authors, a newer
+// version), a quiet room and a shared address cost nothing. A relay
+// forwards only what it accepted, so what the validator rejects is a
+// contract: it depends on the message and its topic only, and may only
+// shrink — a case may move from Reject to Ignore, never back without a
+// new protocol version (TestRejectContract). The message ID covers topic
+// and data so that a key holder cannot sign, under one sequence number, a
+// message we reject and one an honest relay forwards, and have the relay
+// charged for it.
 //
 // # Presence
 //

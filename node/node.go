@@ -66,6 +66,7 @@ type Host struct {
 	info    chat.Info     // static part; Nick is filled in by Info()
 	sendLim *rate.Limiter // the send budget, see sendRate
 	mute    atomic.Bool   // test hook: no heartbeats or re-announces while set
+	scores  *scoreWatch   // pubsub's peer scores, see scoring.go
 
 	hist  *history // the message log
 	clock hlc      // the clock of the lines we send
@@ -195,6 +196,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	psLife, psCancel := context.WithCancel(context.Background())
 	h.psCancel = psCancel
 	h.filter = newTopicFilter(h.oldPeer)
+	h.scores = newScoreWatch(h.log)
 	h.ps, err = pubsub.NewGossipSub(psLife, lh,
 		// Track only topics of our naming scheme, a bounded number per
 		// peer: a peer announcing a million topics would otherwise grow
@@ -215,6 +217,14 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		// authors), or too many from one forwarder, are dropped before
 		// their signatures are checked (see Host.inspect).
 		pubsub.WithAppSpecificRpcInspector(h.inspect),
+		// A peer that delivers messages no lanchat signs is graylisted;
+		// nothing else is scored (see scoring.go). Each room's topic gets
+		// its parameters when joined.
+		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+		// A message ID that covers what the validator judges, so that no
+		// honest relay's copy passes for a copy of an invalid message.
+		pubsub.WithMessageIdFn(pubsubID),
+		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(h.scores.inspect), scoreEvery),
 		// Lines dropped from full queues are fetched by sync.
 		pubsub.WithRawTracer(dropTracer{h}),
 		// Without the chat text it logs at debug level (see redacted).

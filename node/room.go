@@ -218,6 +218,12 @@ func (h *Host) newRoom(ctx context.Context, name string, opts RoomOptions) (*Roo
 		r.closeTopic()
 		return nil, fmt.Errorf("join topic: %w", err)
 	}
+	// Without its parameters pubsub scores nothing in the topic: a peer
+	// delivering invalid messages would never be graylisted (scoring.go).
+	if err = r.topic.SetScoreParams(roomScoreParams()); err != nil {
+		r.closeTopic()
+		return nil, fmt.Errorf("score topic: %w", err)
+	}
 	if r.sub, err = r.topic.Subscribe(pubsub.WithBufferSize(subBuffer)); err == nil {
 		r.peerEvts, err = r.topic.EventHandler()
 	}

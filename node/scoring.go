@@ -1,10 +1,15 @@
 package node
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"log/slog"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"lanchat/node/chat"
@@ -13,16 +18,19 @@ import (
 
 // certainlyBad reports whether an envelope that failed to open with err
 // (see [Room.open]), data being its bytes, is one no lanchat signs, so
-// that the validator may reject it (and, with peer scoring, the peer that
-// delivered it be penalised): bytes that are not fields (truncated, a
-// bad length), invalid UTF-8, an envelope of another room, a clear one in
-// a private room or a sealed one in an open room, a box that does not
-// open. What a newer lanchat may sign is not: a later version, an unknown
-// kind, a longer envelope or text, other nick rules, a field a kind may
-// carry later (wire.ErrMalformed covers that). Those are ignored, so that
-// an honest newer peer, and an honest peer forwarding its envelopes, is
-// never counted invalid. An older version (1) is certainly bad: protocol
-// 1 has its own topics.
+// that the validator may reject it (and peer scoring penalise the peer
+// that delivered it): bytes that are not fields (empty, a field longer
+// than what is left), invalid UTF-8 in the text or room, an empty text,
+// an envelope of another room (or a room field that is no room name), a
+// clear one in a private room or a sealed one in an open room, a box that
+// does not open, or holds nothing, a sealed envelope or another room's.
+// What a newer lanchat may sign is not: a later version (any first byte
+// above 2), an unknown kind, a longer envelope or text, other nick rules,
+// a field a kind may carry later, or a field encoded otherwise
+// (wire.ErrMalformed covers those). Those are ignored, so that an honest
+// newer peer, and an honest peer forwarding its envelopes, is never
+// counted invalid. An older version (0 or 1) is certainly bad: protocol 1
+// has its own topics. What is rejected is a contract: see below.
 func certainlyBad(data []byte, err error) bool {
 	if len(data) > 0 && data[0] < wire.Version {
 		return true
@@ -36,61 +44,178 @@ func certainlyBad(data []byte, err error) bool {
 	return true
 }
 
-// Gossipsub peer scoring: prepared, NOT enabled. [peerScoreParams],
-// [peerScoreThresholds] and [roomScoreParams] are a parameter set for a
-// small LAN room that passes pubsub v0.19's validation (TestScoreParams);
-// enabling it takes pubsub.WithPeerScore in Start and
-// topic.SetScoreParams(roomScoreParams()) right after ps.Join in
-// Host.newRoom (room params are per topic, and rooms are joined at run
-// time; without them the invalid-message counter P4 counts nothing).
+// Gossipsub peer scoring is on, for one thing: a peer that delivers
+// messages no lanchat signs is graylisted, its RPCs dropped unread, so
+// that a key holder signing junk costs us a map look-up per RPC instead
+// of a signature check and a validation each. Everything else that
+// scoring can do is off: the only term is P4, the count of invalid
+// messages a peer delivered, squared and negated; honest peers' scores are
+// 0, and stay 0 (TestScoringNeverPenalisesHonest).
 //
-// Why it is off: what it would add over what lanchat does itself is small,
-// and the risk is graylisting honest peers. Floods, replays and made-up
-// authors are ignored by admission, before the signature check too (see
-// [Host.inspect]); a peer forwarding bad signatures is cut off (forgers.go).
-// What P4 adds is graylisting a key holder that signs envelopes we reject,
-// and those are already bounded by the pair limit before the signature
-// check (see [admission.hopeless]). The risk: P4 charges the peer that
-// delivered an invalid message, which for a relayed one is an honest relay.
-// That is safe only if every envelope rejected here is one that every
-// older lanchat of protocol 2 rejects too (else an attacker has an old
-// honest relay forward envelopes only we reject, and we graylist the
-// relay). The validator now ignores, rather than rejects, what a newer
-// lanchat may send (see [certainlyBad]); but whether every check left as
-// a reject (the author length limit, say) was in every older release has
-// not been checked. Enable it once it has.
+// What counts as invalid (pubsub v0.19, score.go RejectMessage and
+// DuplicateMessage), charged to the peer that delivered the message:
+// a message our validator rejects, and every copy of it delivered while
+// it was being validated or afterwards (same message ID, which with
+// [pubsubID] means the same message); a bad or missing signature; a
+// message of ours that we did not publish here. What does not count: what
+// the validator ignores (floods, replays, too many new authors, what a
+// newer lanchat may send: see [certainlyBad]), messages dropped before
+// validation (a full validation queue, [Host.inspect]), messages of
+// topics we are not in.
+//
+// The graylist is checked once per RPC, before its messages are
+// validated: a peer sending invalid messages an RPC at a time is
+// graylisted as its count passes 9, and its later RPCs are dropped
+// unread, so the count stops there (14 sent so: 9 counted); it is
+// graylisted until the next decay, then a message or two get through:
+// about one a second in the long run. All those of one RPC are counted.
+//
+// The contract that makes this safe: a relay forwards only what its own
+// validator accepted, and a lanchat of protocol 2 accepts every message
+// another one does not reject. So the set of envelopes the validator
+// rejects may only shrink: a case may move from Reject to Ignore in any
+// release, never from Ignore to Reject without a new protocol version
+// (new topics); and a Reject depends on the message and its topic only,
+// never on what a node has heard. TestRejectContract holds the table.
+// (lanchat has had no release before scoring was enabled, so no older
+// peer rejects less.)
 //
 // The parameters, and why:
 //
 //	parameter                        value      why
-//	TopicScoreCap                    0          no positive term is on: nothing to cap
-//	AppSpecificScore/Weight          0 / 1      no application score (required by validation)
-//	IPColocationFactorWeight         0          a LAN room shares subnets, loopback in tests,
-//	                                            NAT on a VM host: colocation is normal here
-//	BehaviourPenaltyWeight           0          a loaded honest peer breaks IHAVE promises
-//	                                            (its IWANT replies are late): not a fault
-//	DecayInterval / DecayToZero      1 s / 0.01 pubsub's defaults
-//	RetainScore                      10 min     a graylisted peer that reconnects keeps its
-//	                                            score (the forgers' ban is 10 min too)
+//	P4 InvalidMessageDeliveries      -1, decay  a peer's score is -(invalid count)²
+//	                                 0.9 / s
+//	GossipThreshold                  -10        4 invalid: no gossip to or from it
+//	PublishThreshold                 -50        8 invalid: not even our own messages
+//	GraylistThreshold                -80        9 invalid: its RPCs are dropped unread
+//	DecayInterval / DecayToZero      1 s / 0.01 pubsub's defaults: the count loses 10 % a
+//	                                            second, so a peer stays graylisted for
+//	                                            ln(n/√80)/ln(1/0.9) s after n invalid
+//	                                            messages: until the next decay after 9,
+//	                                            7.6 s after 20, 23 s after 100; and any
+//	                                            count keeps it out of our mesh (a
+//	                                            negative score is pruned at each
+//	                                            heartbeat) until it decays to zero, 44 s
+//	                                            after one invalid message
+//	RetainScore                      10 min     a peer that disconnects keeps its count,
+//	                                            frozen, for 10 min (pubsub retains only
+//	                                            scores ≤ 0): reconnecting does not clear
+//	                                            it. forgers.go's ban is 10 min too
 //	TopicWeight (per room)           1          every room counts alike
+//	TopicScoreCap                    0          no positive term is on: nothing to cap
+//	AppSpecificScore/Weight          0 / 1      no application score (validation wants one)
+//	IPColocationFactorWeight         0          a LAN room shares subnets, NAT on a VM
+//	                                            host, loopback in tests: colocation is
+//	                                            normal here
+//	BehaviourPenaltyWeight           0          P7 counts broken IHAVE promises: a loaded
+//	                                            honest peer answers IWANT late, and a
+//	                                            message Host.inspect drops counts as one
 //	P1 TimeInMesh weight/quantum/cap 0 / 1 s/ 0 off: no bonus for time in the mesh (the
 //	                                            quantum must be set even when off)
-//	P2 FirstMessageDeliveries        0          off: a quiet room earns nobody a bonus, and
-//	                                            no bonus offsets P4
-//	P3 MeshMessageDeliveries         0          off: a quiet topic (a chat room for hours)
-//	                                            must not penalise mesh peers for silence
+//	P2 FirstMessageDeliveries        0          off: no bonus, so none offsets P4
+//	P3 MeshMessageDeliveries         0          off: a quiet room (for hours) must not
+//	                                            penalise its mesh peers for silence
 //	P3b MeshFailurePenalty           0          off, follows P3
-//	P4 InvalidMessageDeliveries      -1, decay  a peer's score is -(invalid count)²: 4 invalid
-//	                                 0.9 / s    messages reach the gossip threshold (-10), 8 the
-//	                                            publish threshold (-50), 9 the graylist (-80);
-//	                                            the count loses 10 % a second, so 100 invalid
-//	                                            messages graylist a peer for ~23 s after the
-//	                                            last, 9 for about a second
-//	GossipThreshold                  -10        no gossip to or from a peer that sent 4 invalid
-//	PublishThreshold                 -50        no flood publish to it after 8
-//	GraylistThreshold                -80        its RPCs dropped after 9
 //	AcceptPXThreshold                100        peer exchange is off; never accept PX
-//	OpportunisticGraftThreshold      0          all honest scores are 0: never graft for score
+//	OpportunisticGraftThreshold      0          honest scores are 0: never graft for score
+//
+// A graylisted peer's subscriptions are still tracked (pubsub reads them
+// before the score), and [Host.inspect] still sees its RPCs first. A
+// forger that sends its bad signatures an RPC at a time is graylisted
+// after 9, before forgers.go cuts it off (after forgeryBurst, 20): from
+// then on its RPCs are dropped before any signature check, which is what
+// the cut-off is for, but it is neither disconnected nor banned, and the
+// user is not told. One that sends them in bulk (or is not scored, below)
+// is cut off as before.
+//
+// What scoring does not do: it scores only peers we have a gossipsub
+// stream to (pubsub creates a peer's record when its stream from us
+// opens), so a peer that refuses ours is never graylisted, and admission,
+// the pair limit and forgers.go remain the defence against it. A restarted
+// node can be handed its own messages of the previous run back by IWANT
+// (pubsub answers IWANT without looking at the author) in the few seconds
+// they stay in a peer's message cache, and counts each one against that
+// peer: a brief penalty, a graylisting only after 9 of them.
+
+// pubsubID is pubsub's message ID: the author and sequence number, as by
+// default, then the first 16 bytes of the SHA-256 of the topic (its
+// length, then its bytes) and the data. With the default ID a key holder
+// could sign, under one sequence number, an envelope we reject and a valid
+// one, hand us the first and an honest relay the second: the relay's copy
+// would be a copy of the invalid message, charged to the relay
+// (TestScoringEquivocation). With what the validator sees in the ID, two
+// messages of one ID are judged alike; honest messages never share an
+// author and sequence number, so none merge. Peers agree on it: gossip
+// (IHAVE, IWANT) names messages by it.
+func pubsubID(m *pb.Message) string {
+	h := sha256.New()
+	h.Write(binary.AppendUvarint(nil, uint64(len(m.GetTopic()))))
+	h.Write([]byte(m.GetTopic()))
+	h.Write(m.GetData())
+	return string(m.GetFrom()) + string(m.GetSeqno()) + string(h.Sum(nil)[:16])
+}
+
+// scoreEvery is how often pubsub hands the scores to [scoreWatch]: its
+// decay interval, at which they change.
+const scoreEvery = time.Second
+
+// scoreWatch takes pubsub's peer scores every scoreEvery (in a goroutine
+// of pubsub's, one per snapshot): it logs a peer falling below the
+// graylist threshold, with a warning the first time, and keeps the last
+// snapshot, which tests wait on.
+type scoreWatch struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	last    map[peer.ID]*pubsub.PeerScoreSnapshot
+	taken   int              // snapshots taken
+	changed chan struct{}    // closed and replaced at each snapshot
+	gray    map[peer.ID]bool // graylisted in the last snapshot
+	warned  map[peer.ID]bool // warned about once; at most maxWarned
+}
+
+func newScoreWatch(log *slog.Logger) *scoreWatch {
+	return &scoreWatch{log: log, changed: make(chan struct{}), gray: make(map[peer.ID]bool), warned: make(map[peer.ID]bool)}
+}
+
+// inspect is pubsub's ExtendedPeerScoreInspectFn.
+func (w *scoreWatch) inspect(scores map[peer.ID]*pubsub.PeerScoreSnapshot) {
+	limit := peerScoreThresholds().GraylistThreshold
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	gray := make(map[peer.ID]bool)
+	for p, s := range scores {
+		if s.Score >= limit {
+			continue
+		}
+		gray[p] = true
+		if w.gray[p] {
+			continue
+		}
+		if !w.warned[p] && len(w.warned) < maxWarned {
+			w.warned[p] = true
+			w.log.Warn("peer delivers messages no lanchat sends; graylisted: its messages are dropped for a while", "peer", p, "score", s.Score)
+		} else {
+			w.log.Debug("peer graylisted", "peer", p, "score", s.Score)
+		}
+	}
+	w.gray = gray
+	w.last = scores
+	w.taken++
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// snapshot returns the last scores, how many snapshots were taken, and a
+// channel closed at the next one.
+func (w *scoreWatch) snapshot() (map[peer.ID]*pubsub.PeerScoreSnapshot, int, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last, w.taken, w.changed
+}
+
+// peerScoreParams are the host-wide score parameters; each room's topic
+// gets [roomScoreParams] when it is joined. See above for the values.
 func peerScoreParams() *pubsub.PeerScoreParams {
 	return &pubsub.PeerScoreParams{
 		Topics:                   map[string]*pubsub.TopicScoreParams{},
@@ -105,7 +230,7 @@ func peerScoreParams() *pubsub.PeerScoreParams {
 	}
 }
 
-// peerScoreThresholds goes with [peerScoreParams].
+// peerScoreThresholds are the score thresholds; see above.
 func peerScoreThresholds() *pubsub.PeerScoreThresholds {
 	return &pubsub.PeerScoreThresholds{
 		GossipThreshold:             -10,
@@ -116,8 +241,8 @@ func peerScoreThresholds() *pubsub.PeerScoreThresholds {
 	}
 }
 
-// roomScoreParams are the score parameters of one room's topic; see
-// [peerScoreParams].
+// roomScoreParams are the score parameters of one room's topic: P4 only.
+// Without them pubsub counts nothing in the topic.
 func roomScoreParams() *pubsub.TopicScoreParams {
 	return &pubsub.TopicScoreParams{
 		TopicWeight:                    1,
