@@ -22,9 +22,15 @@ import (
 // from is cut off once it has sent more than forgeryBurst of them (then
 // forgeryRate a second): its connections are closed, the connection
 // gater refuses it for forgeryBan, and the user is told once.
+//
+// forgeryBurst stays under what gossipsub's peer scoring takes to
+// graylist a peer (9 invalid messages, see scoring.go): a graylisted peer's
+// RPCs are dropped unread, so a forger sending one bad signature per RPC
+// would otherwise be silenced by scoring without ever being cut off,
+// banned or named to the user.
 const (
 	forgeryRate  = 1
-	forgeryBurst = 20
+	forgeryBurst = 6
 	forgeryBan   = 10 * time.Minute
 )
 

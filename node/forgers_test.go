@@ -9,6 +9,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
@@ -21,6 +22,16 @@ import (
 // its connection closed, a new one refused, the user told once; the room
 // goes on.
 func TestForgedSignatureFlood(t *testing.T) {
+	t.Run("one RPC", func(t *testing.T) { forgedSignatureFlood(t, 1, false) })
+	// One message an RPC from a forger that runs gossipsub: peer scoring
+	// graylists it after 9 invalid messages and drops its RPCs unread from
+	// then on, so the cut-off (and the notice) must come before that.
+	t.Run("one message an RPC", func(t *testing.T) { forgedSignatureFlood(t, 500, true) })
+}
+
+// forgedSignatureFlood sends 500 forged messages in rpcs RPCs, from a
+// gossipsub peer in the room if scored, else from a host without pubsub.
+func forgedSignatureFlood(t *testing.T, rpcs int, scored bool) {
 	a, b := startPair(t)
 	rec := newRawPeer(t, nil, openTopic(testRoom))
 	rec.join(t, a)
@@ -36,7 +47,23 @@ func TestForgedSignatureFlood(t *testing.T) {
 		m.Seqno = binary.BigEndian.AppendUint64(nil, uint64(1<<40+i))
 		msgs = append(msgs, m)
 	}
-	forger := inject(t, a, nil, msgs...)
+	var batches [][]*pb.Message
+	for i, m := range msgs {
+		if j := i * rpcs / len(msgs); j == len(batches) {
+			batches = append(batches, nil)
+		}
+		batches[len(batches)-1] = append(batches[len(batches)-1], m)
+	}
+	var from host.Host
+	if scored {
+		fp := newRawPeer(t, nil, openTopic(testRoom))
+		fp.join(t, a)
+		from = fp.h
+	} else {
+		from = newRawHost(t, nil)
+		connectRaw(t, from, a)
+	}
+	forger := injectRPCs(t, from, a, batches)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	isCut := func(ev chat.Event) bool {

@@ -207,17 +207,28 @@ func inject(t *testing.T, n *testNode, psk []byte, msgs ...*pb.Message) host.Hos
 	t.Helper()
 	h := newRawHost(t, psk)
 	connectRaw(t, h, n)
+	return injectRPCs(t, h, n, [][]*pb.Message{msgs})
+}
+
+// injectRPCs is [inject] from h, already connected to n, with the messages
+// in several RPCs, one after the other on a stream of its own.
+func injectRPCs(t *testing.T, h host.Host, n *testNode, rpcs [][]*pb.Message) host.Host {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := h.NewStream(ctx, n.Host.self, pubsub.GossipSubID_v11)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := proto.Marshal(&pb.RPC{Publish: msgs})
-	if err != nil {
-		t.Fatal(err)
+	var frames []byte
+	for _, msgs := range rpcs {
+		data, err := proto.Marshal(&pb.RPC{Publish: msgs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(binary.AppendUvarint(frames, uint64(len(data))), data...)
 	}
-	if _, err := s.Write(append(binary.AppendUvarint(nil, uint64(len(data))), data...)); err != nil {
+	if _, err := s.Write(frames); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
