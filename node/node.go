@@ -101,6 +101,8 @@ type Host struct {
 	dialMu   sync.Mutex
 	backoffs map[peer.ID]*backoff
 
+	reach // the Dialer, peer exchange and remembered peers (reach.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -129,6 +131,7 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		}
 		statics = append(statics, *ai)
 	}
+	statics = mergeStatics(statics)
 
 	id, err := loadIdentity(cfg.IdentityPath)
 	if err != nil {
@@ -223,6 +226,9 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	lh.Network().Notify(h.linkN)
 	lh.SetStreamHandler(ackProtocol, h.handleAck)
 	lh.SetStreamHandler(syncProtocol, h.sync.handle)
+	if err := h.startReach(life); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -513,6 +519,7 @@ func (h *Host) shutdown() error {
 		h.cancel()
 	}
 	h.wg.Wait()
+	h.closeReach()
 	var err error
 	if h.host != nil {
 		h.host.RemoveStreamHandler(ackProtocol)

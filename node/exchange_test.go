@@ -1,0 +1,215 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"lanchat/node/peerwire"
+)
+
+// waitConnected waits up to d until a is directly connected to b.
+func waitConnected(t *testing.T, d time.Duration, a, b *testNode) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !a.connected(b.self) {
+		if time.Since(start) > d {
+			t.Fatalf("%s is not connected to %s after %v", a.name, b.name, d)
+		}
+		time.Sleep(10 * time.Millisecond) // connectedness has no event to wait on here
+	}
+	return time.Since(start)
+}
+
+// TestExchangeMeetsRoom: alice and bob are connected; carol connects to
+// alice only, and is told of bob, and bob of carol: all three end up
+// connected directly, and in one room.
+func TestExchangeMeetsRoom(t *testing.T) {
+	t.Parallel()
+	a, b := startPair(t)
+	c := startNode(t, testConfig("carol"))
+	start := time.Now()
+	c.connect(a)
+	waitConnected(t, 5*time.Second, c, b)
+	waitConnected(t, 5*time.Second, b, c)
+	waitKnown(5*time.Second, a, b, c)
+	t.Logf("carol connected to alice, met bob directly %v later", time.Since(start).Round(time.Millisecond))
+}
+
+// TestExchangeChain: a chain of five, each connected to the next only,
+// becomes a full mesh: every node is told of the peers of its peers, as
+// they come, within the pace.
+func TestExchangeChain(t *testing.T) {
+	t.Parallel()
+	var nodes []*testNode
+	for _, nick := range []string{"n1", "n2", "n3", "n4", "n5"} {
+		nodes = append(nodes, startNode(t, testConfig(nick)))
+	}
+	start := time.Now()
+	for i := 1; i < len(nodes); i++ {
+		nodes[i].connect(nodes[i-1])
+	}
+	for i, a := range nodes {
+		for _, b := range nodes[i+1:] {
+			waitConnected(t, 10*time.Second, a, b)
+		}
+	}
+	t.Logf("a chain of %d became a full mesh in %v", len(nodes), time.Since(start).Round(time.Millisecond))
+
+	// At rest, nothing is sent: what is left to tell goes within a pace
+	// or two, then no frame at all.
+	frames := func() (n uint64) {
+		for _, tn := range nodes {
+			n += tn.x.frames.Load()
+		}
+		return n
+	}
+	time.Sleep(2 * exchangePace) // measuring that nothing happens: there is no event to wait for
+	before := frames()
+	time.Sleep(2 * exchangePace)
+	if after := frames(); after != before {
+		t.Errorf("a mesh at rest sent %d frames in %v, want none", after-before, 2*exchangePace)
+	}
+	t.Logf("%d frames in all to build the mesh", before)
+}
+
+// sendFrame opens a stream of peersProtocol from a to b and writes raw;
+// it returns whether b read it to the end (the stream was closed, not
+// reset).
+func sendFrame(t *testing.T, a, b *testNode, raw []byte) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := a.host.NewStream(network.WithNoDial(ctx, "test"), b.self, peersProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := s.Write(raw); err != nil {
+		return false
+	}
+	s.CloseWrite()
+	_, err = bufio.NewReader(s).ReadByte()
+	return err != nil && err.Error() == "EOF"
+}
+
+// TestExchangeLoopbackRule: the loopback address of a peer told of over
+// a loopback connection is dialled (the peer runs on this machine); over
+// any other connection it would not be.
+func TestExchangeLoopbackRule(t *testing.T) {
+	for _, tc := range []struct {
+		ap   string
+		loop bool
+		want bool
+	}{
+		{"127.0.0.1:4001", true, true},
+		{"127.0.0.1:4001", false, false},
+		{"[::1]:4001", false, false},
+		{"10.0.0.1:4001", false, true},
+		{"10.0.0.1:4001", true, true},
+		{"[fd00::1]:4001", false, true},
+		{"[fe80::1]:4001", false, false},
+		{"169.254.1.1:4001", false, false},
+		{"0.0.0.0:4001", true, false},
+		{"224.0.0.251:5353", false, false},
+		{"10.0.0.1:0", false, false},
+	} {
+		if got := dialable(netip.MustParseAddrPort(tc.ap), tc.loop); got != tc.want {
+			t.Errorf("dialable(%s, loopback %v) = %v, want %v", tc.ap, tc.loop, got, tc.want)
+		}
+	}
+}
+
+// TestExchangeBounds: a frame of another type, a malformed one and one
+// beyond the sender's allowance are reset; peers told of in a good one
+// are dialled, their loopback addresses only because the sender is on
+// loopback.
+func TestExchangeBounds(t *testing.T) {
+	t.Parallel()
+	a, b := startPair(t)
+	c := startNode(t, testConfig("carol"))
+	cAddr := loopAddr(t, c)
+	good, err := peerwire.AppendPeers(nil, []peerwire.Peer{{ID: string(c.self), Addrs: []netip.AddrPort{cAddr}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte{}, good...)
+	bad[1] = 2 // another type
+	if sendFrame(t, a, b, bad) {
+		t.Error("a frame of an unknown type was read without a reset")
+	}
+	if sendFrame(t, a, b, []byte{3, 1, 1, 0}) {
+		t.Error("a malformed frame was read without a reset")
+	}
+	if !sendFrame(t, a, b, good) {
+		t.Fatal("a good frame was reset")
+	}
+	waitConnected(t, 5*time.Second, b, c)
+	// The allowance: exchangeBurst frames at once, then one per
+	// exchangeEvery; three were sent, so the next few are refused.
+	refused := 0
+	for range exchangeBurst + 2 {
+		if !sendFrame(t, a, b, good) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Errorf("%d frames at once were all read, want those beyond the allowance of %d reset", exchangeBurst+2, exchangeBurst)
+	}
+}
+
+// loopAddr returns tn's loopback address.
+func loopAddr(t *testing.T, tn *testNode) netip.AddrPort {
+	t.Helper()
+	ai, err := peer.AddrInfoFromString(tn.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, ok := multiaddrAddrPort(ai.Addrs[0])
+	if !ok {
+		t.Fatalf("no TCP address in %s", tn.addr())
+	}
+	return ap
+}
+
+// TestExchangeStreamLimit: one peer holds at most 2 inbound streams of
+// peer exchange (its resource-manager row), whatever it opens.
+func TestExchangeStreamLimit(t *testing.T) {
+	rm, err := newResourceManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
+	c, err := rm.OpenConnection(network.DirInbound, true, ma.StringCast("/ip4/10.0.0.1/tcp/4001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Done()
+	p := peer.ID("member")
+	if err := c.SetPeer(p); err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for range 10 {
+		s, err := rm.OpenStream(p, network.DirInbound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetProtocol(peersProtocol); err != nil {
+			s.Done()
+			continue
+		}
+		defer s.Done()
+		held++
+	}
+	if held != 2 {
+		t.Errorf("one peer holds %d inbound peer-exchange streams, want 2", held)
+	}
+}
