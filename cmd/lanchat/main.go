@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) > 0 && args[0] == "keygen" {
 		return runKeygen(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "invite" {
+		return runInvite(args[1:], stdout, stderr, getenv)
+	}
 	opts, err := parseOptions(args, getenv)
 	switch {
 	case errors.Is(err, errHelp):

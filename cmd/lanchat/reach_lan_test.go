@@ -163,3 +163,61 @@ func TestReach(t *testing.T) {
 		}
 	}
 }
+
+// inviteLine types /invite (with arg) on p and returns the line of its
+// answer.
+func inviteLine(t *testing.T, p *lanProc, arg, prefix string) string {
+	t.Helper()
+	p.say(t, strings.TrimSpace("/invite "+arg))
+	e := p.waitFor(t, 5*time.Second, "the invitation", func(e lanEvent) bool {
+		return e.Type == "notice" && strings.Contains(e.Text, " "+prefix)
+	})
+	f := strings.Fields(e.Text)
+	return f[len(f)-1]
+}
+
+// TestReachInvite: a newcomer on the other subnet joins with the line of
+// /invite and the passphrase; another with the line of /invite key alone
+// (it holds the key). Without the invitations neither has any way across
+// (the second not even the key).
+func TestReachInvite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary on two network-namespace LANs joined by a router; skipped with -short")
+	}
+	r := netns.NewRouted(t, 2, 2)
+	bin := testBinary(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "swarm.key")
+	if err := os.WriteFile(keyFile, node.FormatSwarmKey(node.DeriveKey("reach")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := []string{"--key-file", keyFile}
+	var joined, secretJoined time.Duration
+	var plain, secret string
+	defer func() {
+		reportSummary(t, fmt.Sprintf("LAN reach invite summary: a newcomer across the router with /invite and the passphrase in the room %s after its start, "+
+			"one with /invite key alone %s after its start; lines of %d and %d characters",
+			figure(joined), figure(secretJoined), len(plain), len(secret)))
+	}()
+	a := startHist(t, bin, r.LAN(1).Host(1), dir, "a", key)
+	b := startHist(t, bin, r.LAN(1).Host(2), dir, "b", key)
+	waitRoom(t, 10*time.Second, time.Time{}, a, b)
+
+	plain = inviteLine(t, a, "", "lanchat:")
+	c := startHist(t, bin, r.LAN(2).Host(1), dir, "c", []string{"--key", "reach"}, "--join-invite", plain)
+	joined = waitRoom(t, reachJoinLimit, time.Time{}, a, b, c).Sub(c.started)
+	t.Logf("reach: c joined with %q in %v", plain, joined.Round(time.Millisecond))
+
+	secret = inviteLine(t, a, "key", "lanchat-secret:")
+	d := startHist(t, bin, r.LAN(2).Host(2), dir, "d", nil, "--join-invite", secret)
+	secretJoined = waitRoom(t, reachJoinLimit, time.Time{}, a, b, c, d).Sub(d.started)
+	t.Logf("reach: d joined with the secret line (%d characters) in %v", len(secret), secretJoined.Round(time.Millisecond))
+	for _, p := range []*lanProc{a, b, c, d} {
+		p.say(t, ":end")
+	}
+	for _, p := range []*lanProc{a, b, c, d} {
+		if code := p.waitExit(t, 10*time.Second); code != 0 {
+			t.Errorf("%s exit code after :end = %d, want 0", p.nick, code)
+		}
+	}
+}
