@@ -204,10 +204,11 @@ func NewRouted(t testing.TB, n1, n2 int) *Routed {
 			r.must("-n", h.ns, "-6", "route", "replace", "default", "via", gw6.String(), "dev", HostIface)
 		}
 	}
-	for _, key := range []string{"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"} {
-		if out, err := exec.Command("ip", "netns", "exec", r.rt, "sysctl", "-q", "-w", key).CombinedOutput(); err != nil {
-			t.Fatalf("netns setup: sysctl %s in %s: %v: %s", key, r.rt, err, bytes.TrimSpace(out))
-		}
+	// Forwarding is per namespace; /proc/sys/net shows the namespace of
+	// the process that reads it (no sysctl(8): procps may be missing).
+	const forward = "echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"
+	if out, err := exec.Command("ip", "netns", "exec", r.rt, "sh", "-c", forward).CombinedOutput(); err != nil {
+		t.Fatalf("netns setup: forwarding in %s: %v: %s", r.rt, err, bytes.TrimSpace(out))
 	}
 	return r
 }
