@@ -63,6 +63,14 @@ import (
 // its Dialer, whose address book and backoff treat them as they treat
 // discovery's sightings: untrusted (a peer with the key may make peers
 // up), merged per peer ID, each address backed off on its own.
+//
+// Two peers are most often told of each other at once (a member tells a
+// newcomer of everyone, and everyone of the newcomer): dialling each
+// other at once would make two connections, and two handshakes, where
+// one does. So of two peers the one with the lower peer ID dials at once;
+// the other waits exchangeYield and dials only if still not connected
+// (the first may not reach it: routes need not be symmetric). At most
+// maxYielding peers wait so; more are dialled at once.
 const (
 	peersProtocol = protocol.ID("/lanchat/peers/1")
 	// exchangePace is the least time between two frames to one peer.
@@ -84,6 +92,11 @@ const (
 	// identifyQueue is the buffer of identify events; the exchange takes
 	// each at once.
 	identifyQueue = 64
+	// exchangeYield is how long the peer with the higher ID waits before
+	// it dials a peer it was told of.
+	exchangeYield = time.Second
+	// maxYielding bounds the peers waiting for exchangeYield.
+	maxYielding = 1024
 )
 
 // exchange runs the peer exchange of a host: the table of the lanchat
@@ -98,6 +111,13 @@ type exchange struct {
 	peers map[peer.ID]*xpeer        // connected lanchat peers; guarded by mu
 	seq   uint64                    // counts changes of peers; guarded by mu
 	recv  map[peer.ID]*rate.Limiter // each sender's allowance; guarded by mu
+	yield []yielded                 // peers to dial later, oldest first; guarded by mu
+}
+
+// yielded is a peer told of, to dial at at unless connected by then.
+type yielded struct {
+	s  sighting
+	at time.Time
 }
 
 // xpeer is one connected lanchat peer: what is told of it, and what it
@@ -210,6 +230,14 @@ func (x *exchange) identified(ev event.EvtPeerIdentificationCompleted) {
 	}
 	addrs = slices.Clone(xp.addrs)
 	x.mu.Unlock()
+	if !x.h.connected(p) {
+		// Gone between the check above and now: the notifiee may have
+		// been before the entry.
+		x.mu.Lock()
+		delete(x.peers, p)
+		x.mu.Unlock()
+		return
+	}
 	x.h.book.saw(p, addrs, time.Now())
 	x.poke()
 }
@@ -234,7 +262,12 @@ func (x *exchange) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		if next := x.sendDue(ctx, &wg, slots, time.Now()); !next.IsZero() {
+		now := time.Now()
+		next := x.sendDue(ctx, &wg, slots, now)
+		if at := x.dialYielded(now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+		if !next.IsZero() {
 			timer.Reset(time.Until(next))
 		}
 		select {
@@ -438,7 +471,43 @@ func (x *exchange) learn(from peer.ID, loop bool, peers []peerwire.Peer) {
 		}
 	}
 	x.h.log.Debug("peer exchange: told of peers", "peer", from, "peers", len(peers), "new", len(batch))
+	now := time.Now()
+	x.mu.Lock()
+	batch = slices.DeleteFunc(batch, func(s sighting) bool {
+		if x.h.self.String() < s.id || len(x.yield) >= maxYielding {
+			return false // the lower ID dials at once
+		}
+		x.yield = append(x.yield, yielded{s, now.Add(exchangeYield)})
+		return true
+	})
+	x.mu.Unlock()
 	x.h.dialer.offer(batch)
+	x.poke()
+}
+
+// dialYielded offers the Dialer the yielded peers due at now and not
+// connected by then, and returns when the next is due (zero if none).
+func (x *exchange) dialYielded(now time.Time) time.Time {
+	x.mu.Lock()
+	n := 0
+	for n < len(x.yield) && !x.yield[n].at.After(now) {
+		n++
+	}
+	due := slices.Clone(x.yield[:n])
+	x.yield = slices.Delete(x.yield, 0, n)
+	var next time.Time
+	if len(x.yield) > 0 {
+		next = x.yield[0].at
+	}
+	x.mu.Unlock()
+	var batch []sighting
+	for _, y := range due {
+		if id, err := peer.Decode(y.s.id); err == nil && !x.h.connected(id) {
+			batch = append(batch, y.s)
+		}
+	}
+	x.h.dialer.offer(batch)
+	return next
 }
 
 // dialable reports whether ap, learnt over a loopback connection (loop)

@@ -3,7 +3,9 @@ package node
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +63,6 @@ func TestExchangeChain(t *testing.T) {
 		}
 	}
 	t.Logf("a chain of %d became a full mesh in %v", len(nodes), time.Since(start).Round(time.Millisecond))
-
 	// At rest, nothing is sent: what is left to tell goes within a pace
 	// or two, then no frame at all.
 	frames := func() (n uint64) {
@@ -77,6 +78,43 @@ func TestExchangeChain(t *testing.T) {
 		t.Errorf("a mesh at rest sent %d frames in %v, want none", after-before, 2*exchangePace)
 	}
 	t.Logf("%d frames in all to build the mesh", before)
+}
+
+// TestExchangeOneConnection: spokes that connect to a hub together are
+// told of each other at once; of each pair only one dials (the lower peer
+// ID; the other yields), so a pair has one connection, not two.
+func TestExchangeOneConnection(t *testing.T) {
+	t.Parallel()
+	hub := startNode(t, testConfig("hub"))
+	var spokes []*testNode
+	for i := range 5 {
+		spokes = append(spokes, startNode(t, testConfig(fmt.Sprintf("spoke%d", i))))
+	}
+	var wg sync.WaitGroup
+	for _, s := range spokes {
+		wg.Go(func() { s.connect(hub) })
+	}
+	wg.Wait()
+	for i, a := range spokes {
+		for _, b := range spokes[i+1:] {
+			waitConnected(t, 10*time.Second, a, b)
+		}
+	}
+	time.Sleep(2 * exchangeYield) // the yielding side's dials, if any, are done: no event says so
+	doubled := 0
+	for i, a := range spokes {
+		for _, b := range spokes[i+1:] {
+			if len(a.host.Network().ConnsToPeer(b.self)) > 1 {
+				doubled++
+			}
+		}
+	}
+	t.Logf("%d of 10 pairs of spokes have two connections", doubled)
+	// A pair may still have two when a dial took longer than
+	// exchangeYield (a loaded machine).
+	if doubled > 2 {
+		t.Errorf("%d of 10 pairs of spokes have two connections, want (nearly) none", doubled)
+	}
 }
 
 // sendFrame opens a stream of peersProtocol from a to b and writes raw;
