@@ -71,6 +71,14 @@ import (
 // the other waits exchangeYield and dials only if still not connected
 // (the first may not reach it: routes need not be symmetric). At most
 // maxYielding peers wait so; more are dialled at once.
+//
+// Discovery repeats its sightings; a peer is told of once. So a receiver
+// keeps the peers it was told of for heardFor after it was last told
+// (at most maxHeard, the one due to go first making room), and every
+// exchangeRetry offers the Dialer again those it is not connected to: a
+// dial that failed (a peer busy, a link down for a moment) is tried
+// again, as the host's backoff allows (1 s doubling to 30 s per
+// address).
 const (
 	peersProtocol = protocol.ID("/lanchat/peers/1")
 	// exchangePace is the least time between two frames to one peer.
@@ -93,10 +101,17 @@ const (
 	// each at once.
 	identifyQueue = 64
 	// exchangeYield is how long the peer with the higher ID waits before
-	// it dials a peer it was told of.
-	exchangeYield = time.Second
+	// it dials a peer it was told of: longer than a handshake takes on a
+	// loaded machine (under the race detector, on 2 busy cores, over 1 s).
+	exchangeYield = 3 * time.Second
 	// maxYielding bounds the peers waiting for exchangeYield.
 	maxYielding = 1024
+	// heardFor is how long a peer told of is dialled again while not
+	// connected; exchangeRetry how often.
+	heardFor      = 5 * time.Minute
+	exchangeRetry = 5 * time.Second
+	// maxHeard bounds the peers told of that are kept for retries.
+	maxHeard = 1024
 )
 
 // exchange runs the peer exchange of a host: the table of the lanchat
@@ -112,6 +127,13 @@ type exchange struct {
 	seq   uint64                    // counts changes of peers; guarded by mu
 	recv  map[peer.ID]*rate.Limiter // each sender's allowance; guarded by mu
 	yield []yielded                 // peers to dial later, oldest first; guarded by mu
+	heard map[peer.ID]heardPeer     // peers told of, for retries; guarded by mu
+}
+
+// heardPeer is a peer told of, and when it was last.
+type heardPeer struct {
+	s    sighting
+	told time.Time
 }
 
 // yielded is a peer told of, to dial at at unless connected by then.
@@ -140,6 +162,7 @@ func newExchange(h *Host) *exchange {
 		wake:  make(chan struct{}, 1),
 		peers: make(map[peer.ID]*xpeer),
 		recv:  make(map[peer.ID]*rate.Limiter),
+		heard: make(map[peer.ID]heardPeer),
 	}
 }
 
@@ -261,6 +284,8 @@ func (x *exchange) run(ctx context.Context) {
 	slots := make(chan struct{}, exchangeSenders)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	retry := time.NewTicker(exchangeRetry)
+	defer retry.Stop()
 	for {
 		now := time.Now()
 		next := x.sendDue(ctx, &wg, slots, now)
@@ -275,6 +300,8 @@ func (x *exchange) run(ctx context.Context) {
 			return
 		case <-x.wake:
 		case <-timer.C:
+		case now := <-retry.C:
+			x.retryHeard(now)
 		}
 		timer.Stop()
 	}
@@ -473,6 +500,19 @@ func (x *exchange) learn(from peer.ID, loop bool, peers []peerwire.Peer) {
 	x.h.log.Debug("peer exchange: told of peers", "peer", from, "peers", len(peers), "new", len(batch))
 	now := time.Now()
 	x.mu.Lock()
+	for _, s := range batch {
+		id, _ := peer.Decode(s.id)
+		if _, ok := x.heard[id]; !ok && len(x.heard) >= maxHeard {
+			var first peer.ID
+			for q, h := range x.heard {
+				if first == "" || h.told.Before(x.heard[first].told) {
+					first = q
+				}
+			}
+			delete(x.heard, first)
+		}
+		x.heard[id] = heardPeer{s, now}
+	}
 	batch = slices.DeleteFunc(batch, func(s sighting) bool {
 		if x.h.self.String() < s.id || len(x.yield) >= maxYielding {
 			return false // the lower ID dials at once
@@ -483,6 +523,31 @@ func (x *exchange) learn(from peer.ID, loop bool, peers []peerwire.Peer) {
 	x.mu.Unlock()
 	x.h.dialer.offer(batch)
 	x.poke()
+}
+
+// retryHeard offers the Dialer again the peers told of that it is not
+// connected to, and forgets those told of more than heardFor before now.
+// Those told of less than exchangeRetry ago are left to the first dial
+// (and the yield).
+func (x *exchange) retryHeard(now time.Time) {
+	var due []heardPeer
+	x.mu.Lock()
+	for id, h := range x.heard {
+		switch age := now.Sub(h.told); {
+		case age > heardFor:
+			delete(x.heard, id)
+		case age >= exchangeRetry:
+			due = append(due, h)
+		}
+	}
+	x.mu.Unlock()
+	var batch []sighting
+	for _, h := range due {
+		if id, err := peer.Decode(h.s.id); err == nil && !x.h.connected(id) && !x.h.bans.banned(id) {
+			batch = append(batch, h.s)
+		}
+	}
+	x.h.dialer.offer(batch)
 }
 
 // dialYielded offers the Dialer the yielded peers due at now and not
