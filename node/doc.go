@@ -218,7 +218,9 @@
 // frame of [lanchat/node/peerwire] per stream, on connections there are,
 // at most one per peer per 2 s, only what is new after the first), and
 // dials those it is told of through its [Dialer], as it dials what
-// discovery finds: one peer reached across a router is enough to meet
+// discovery finds (again every 5 s while not connected, for 5 minutes
+// after it was last told; of two peers told of each other, the lower
+// peer ID dials first): one peer reached across a router is enough to meet
 // the whole room, and each node then connects directly to the members it
 // can reach. A loopback address told by another machine is never
 // dialled. The lanchat peers a node was connected to are remembered in
