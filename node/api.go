@@ -128,7 +128,10 @@ type Config struct {
 	// IdentityPath, or one in use by another process) always gets a
 	// temporary log. A log that cannot be read is moved aside and a new
 	// one started, with a notice; one that cannot be created at all falls
-	// back to a temporary log, with a notice. Default "".
+	// back to a temporary log, with a notice. Beside a log kept here,
+	// DataDir/<peer ID>/peers.json remembers the peers met, dialled at
+	// the next start (see peerbook.go); a temporary log has none.
+	// Default "".
 	DataDir string
 	// HistoryMaxLines is how many lines the log keeps per room, newest
 	// first. Default 10,000 (about 6.5 MB of disk for a full room).

@@ -21,6 +21,9 @@ const (
 	sightingSettle = 2 * time.Second
 	// sightingQueue bounds the sightings waiting for the dialer.
 	sightingQueue = 64
+	// offerQueue bounds the batches of peers learnt otherwise (from peer
+	// exchange, remembered from earlier runs) waiting for the dialer.
+	offerQueue = 16
 	// maxOtherVersions bounds the peer IDs of other versions remembered
 	// for counting.
 	maxOtherVersions = 1024
@@ -46,10 +49,13 @@ type dialTarget interface {
 	Notice(text string)
 }
 
-// Dialer turns what local discovery sees into dials and notices. It is the
-// one place of the dial policy for discovered peers. Discovery's answers
-// are not authenticated: anyone on the LAN can advertise any peer ID at
-// any address. So the Dialer merges the addresses of every sighting of a
+// Dialer turns what local discovery sees, what peers tell of their peers
+// (see exchange.go) and the peers remembered from earlier runs (see
+// peerbook.go) into dials and notices. It is the one place of the dial
+// policy for peers not given by the user; each [Host] has one, which it
+// runs from Start to Close ([Host.Dialer]). Discovery's answers are not
+// authenticated: anyone on the LAN can advertise any peer ID at any
+// address; and a peer may tell of peers it made up. So the Dialer merges the addresses of every sighting of a
 // peer ID (seen in the last addrTTL) rather than letting one answer
 // replace another, and dials them all together through [Host.Dial], whose
 // backoff counts each address on its own; a sighting that brings an
@@ -60,14 +66,16 @@ type dialTarget interface {
 //
 // Found, Foreign and Say never block (discovery's rule): they queue work
 // for [Dialer.Run], which does the dialing. Sightings that find the queue
-// full are dropped; discovery repeats them.
+// full are dropped; discovery repeats them. So do batches of other peers
+// (offer) that find theirs full.
 type Dialer struct {
 	host    dialTarget
 	log     *slog.Logger
-	found   chan sighting // dropped when full
-	foreign chan int      // latest count of peers on another key; capacity 1
-	status  chan string   // notices; dropped when full
-	settle  time.Duration // sightingSettle; shorter in tests
+	found   chan sighting   // dropped when full
+	offers  chan []sighting // dropped when full
+	foreign chan int        // latest count of peers on another key; capacity 1
+	status  chan string     // notices; dropped when full
+	settle  time.Duration   // sightingSettle; shorter in tests
 }
 
 // sighting is one peer seen by discovery.
@@ -76,12 +84,8 @@ type sighting struct {
 	addrs       []netip.AddrPort
 }
 
-// NewDialer returns a Dialer for h; log may be nil. Run it with
+// newDialer returns a Dialer for t; log may be nil. Run it with
 // [Dialer.Run].
-func NewDialer(h *Host, log *slog.Logger) *Dialer {
-	return newDialer(h, log)
-}
-
 func newDialer(t dialTarget, log *slog.Logger) *Dialer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -90,6 +94,7 @@ func newDialer(t dialTarget, log *slog.Logger) *Dialer {
 		host:    t,
 		log:     log,
 		found:   make(chan sighting, sightingQueue),
+		offers:  make(chan []sighting, offerQueue),
 		foreign: make(chan int, 1),
 		status:  make(chan string, 4),
 		settle:  sightingSettle,
@@ -103,6 +108,20 @@ func (d *Dialer) Found(peerID, version string, addrs []netip.AddrPort) {
 	select {
 	case d.found <- sighting{peerID, version, addrs}:
 	default:
+	}
+}
+
+// offer queues peers learnt from a peer or remembered from an earlier
+// run for dialing, like sightings of discovery (of this protocol version),
+// without blocking: when offerQueue batches wait already, it is dropped.
+func (d *Dialer) offer(batch []sighting) {
+	if len(batch) == 0 {
+		return
+	}
+	select {
+	case d.offers <- batch:
+	default:
+		d.log.Debug("dialer busy; dropping peers learnt", "peers", len(batch))
 	}
 }
 
@@ -149,6 +168,30 @@ func (d *Dialer) Run(ctx context.Context) error {
 			}
 		}
 	)
+	// dial starts the dial that s calls for, if any.
+	dial := func(s sighting) {
+		f, ok := book.sighted(s, time.Now())
+		if !ok {
+			return
+		}
+		wg.Go(func() {
+			select {
+			case slots <- struct{}{}:
+				dctx, cancel := context.WithTimeout(ctx, sightingDialTimeout)
+				err := d.host.Dial(dctx, f.id, f.addrs)
+				cancel()
+				<-slots
+				if err != nil && ctx.Err() == nil {
+					d.log.Debug("dial failed", "peer", f.id, "addrs", f.addrs, "err", err)
+				}
+			case <-ctx.Done():
+			}
+			select {
+			case finished <- f:
+			case <-ctx.Done():
+			}
+		})
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,27 +219,11 @@ func (d *Dialer) Run(ctx context.Context) error {
 				startTel()
 				continue
 			}
-			f, ok := book.sighted(s, time.Now())
-			if !ok {
-				continue
+			dial(s)
+		case batch := <-d.offers:
+			for _, s := range batch {
+				dial(s)
 			}
-			wg.Go(func() {
-				select {
-				case slots <- struct{}{}:
-					dctx, cancel := context.WithTimeout(ctx, sightingDialTimeout)
-					err := d.host.Dial(dctx, f.id, f.addrs)
-					cancel()
-					<-slots
-					if err != nil && ctx.Err() == nil {
-						d.log.Debug("dial failed", "peer", f.id, "addrs", f.addrs, "err", err)
-					}
-				case <-ctx.Done():
-				}
-				select {
-				case finished <- f:
-				case <-ctx.Done():
-				}
-			})
 		}
 	}
 }

@@ -292,14 +292,15 @@ func TestStrangerNotices(t *testing.T) {
 }
 
 // recvWithin returns the next string from ch, failing the test after 5 s.
-func recvWithin(t *testing.T, ch chan string, what string) string {
+func recvWithin[T any](t *testing.T, ch chan T, what string) T {
 	t.Helper()
 	select {
 	case s := <-ch:
 		return s
 	case <-time.After(5 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
-		return ""
+		var zero T
+		return zero
 	}
 }
 
@@ -354,5 +355,45 @@ func TestBackoffPerAddress(t *testing.T) {
 	}
 	if dialled != maxTried-1 {
 		t.Errorf("%d made-up addresses dialled while backing off, want %d", dialled, maxTried-1)
+	}
+}
+
+// TestDialerOffer: a batch of peers learnt from a peer (or remembered) is
+// dialled like sightings, all of it at once (more than sightingQueue,
+// which drops what does not fit), merged in the address book with what
+// discovery sees of the same peers.
+func TestDialerOffer(t *testing.T) {
+	const n = 2 * sightingQueue
+	f := newFakeTarget(n+1, 1)
+	d := newDialer(f, nil)
+	runDialer(t, d)
+	a1 := netip.MustParseAddrPort("10.0.0.1:4001")
+	a2 := netip.MustParseAddrPort("10.0.1.1:4001")
+	d.Found("P0", ProtocolVersion, []netip.AddrPort{a1})
+	if got := recvWithin(t, f.flights, "dial of P0"); got.id != "P0" {
+		t.Fatalf("dialled %v, want P0", got)
+	}
+	<-f.dials
+	var batch []sighting
+	for i := range n {
+		batch = append(batch, sighting{id: fmt.Sprintf("P%d", i), version: ProtocolVersion, addrs: []netip.AddrPort{a2}})
+	}
+	d.offer(batch)
+	// n more dials (P0's first still in flight); each let through after
+	// it is seen.
+	seen := map[string][]netip.AddrPort{}
+	for range n {
+		fl := recvWithin(t, f.flights, "dial of an offered peer")
+		<-f.dials
+		seen[fl.id] = append(seen[fl.id], fl.addrs...)
+		f.release <- struct{}{}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d offered peers dialled, want %d", len(seen), n)
+	}
+	// P0's dial of a1 was in flight: the offer dials a2, the new address,
+	// along with it.
+	if got := seen["P0"]; !slices.Contains(got, a1) || !slices.Contains(got, a2) {
+		t.Errorf("P0 dialled at %v, want both %v (discovery) and %v (offered)", got, a1, a2)
 	}
 }

@@ -278,6 +278,23 @@
 // under a safe name ([lanchat/node/safename]) that clobbers nothing
 // (transfer.go).
 //
+// # Reach
+//
+// mDNS finds the peers of one multicast domain. Beyond it, every node
+// tells each lanchat peer it is connected to of the other lanchat peers
+// it is connected to and where they listen, over "/lanchat/peers/1" (one
+// frame of [lanchat/node/peerwire] per stream, on connections there are,
+// at most one per peer per 2 s, only what is new after the first), and
+// dials those it is told of through its [Dialer], as it dials what
+// discovery finds (again every 5 s while not connected, for 5 minutes
+// after it was last told; of two peers told of each other, the lower
+// peer ID dials first): one peer reached across a router is enough to meet
+// the whole room, and each node then connects directly to the members it
+// can reach. A loopback address told by another machine is never
+// dialled. The lanchat peers a node was connected to are remembered in
+// DataDir/<peer ID>/peers.json (256 peers, 8 addresses each, 30 days) and
+// dialled at start (exchange.go, peerbook.go).
+//
 // # Lifecycle
 //
 // [Start] starts the host in no room; [Host.Join] joins rooms. Each room's

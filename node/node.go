@@ -106,6 +106,8 @@ type Host struct {
 	dialMu   sync.Mutex
 	backoffs map[peer.ID]*backoff
 
+	reach // the Dialer, peer exchange and remembered peers (reach.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -134,6 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		}
 		statics = append(statics, *ai)
 	}
+	statics = mergeStatics(statics)
 
 	id, err := loadIdentity(cfg.IdentityPath)
 	if err != nil {
@@ -243,6 +246,9 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	lh.Network().Notify(h.dmN)
 	lh.SetStreamHandler(dmProtocol, h.dms.handle)
 	lh.SetStreamHandler(fileProtocol, h.files.handle)
+	if err := h.startReach(life); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -540,6 +546,7 @@ func (h *Host) shutdown() error {
 		h.cancel()
 	}
 	h.wg.Wait()
+	h.closeReach()
 	var err error
 	if h.host != nil {
 		h.host.RemoveStreamHandler(ackProtocol)

@@ -59,6 +59,10 @@ import (
 //	  each peer                                4 / 4 / 8            1 MiB
 //	  (a sender flushes one stream per peer at a time, dmSenders at
 //	  once; all: every member of a room of 250 may write to one at once)
+//	/lanchat/peers/1, all                      512 / 64 / 576       32 MiB
+//	  each peer                                2 / 2 / 4            1 MiB
+//	  (a frame of peer exchange is 56 KiB at most; a peer sends one per
+//	  exchangePace, and a newcomer gets one from every member at once)
 //	identify, all                              512 / 512 / 1024     64 MiB
 //	  each peer                                libp2p's: 16 / 16 / 32
 //	file descriptors        libp2p's: half the process's limit
@@ -136,6 +140,8 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 		dmProtocol:   {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
 		fileProtocol: {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 64 << 20},
 	}
+	proto[peersProtocol] = rcmgr.ResourceLimits{StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 32 << 20}
+	protoPeer[peersProtocol] = rcmgr.ResourceLimits{StreamsInbound: 2, StreamsOutbound: 2, Streams: 4, Memory: 1 << 20}
 	for _, p := range pubsubProtocols {
 		proto[p] = rcmgr.ResourceLimits{StreamsInbound: 1024, StreamsOutbound: 1024, Streams: 2048, Memory: 256 << 20}
 		protoPeer[p] = rcmgr.ResourceLimits{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 8 << 20}

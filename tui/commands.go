@@ -119,6 +119,8 @@ var commandTable = []*cmdSpec{
 			}
 			fe.say(nil, lv, keyText(s.info))
 		}},
+	{name: "/invite", usage: inviteUsage, example: "/invite key",
+		help: "a line that lets someone on another subnet join; with key it holds the network key, a secret", run: cmdInvite},
 	{name: "/clear", usage: "/clear",
 		help: "clear the room's history on this screen, and the lost members from its list",
 		run: func(s *session, fe frontEnd, arg string) {
@@ -334,6 +336,43 @@ func cmdSay(s *session, fe frontEnd, arg string) {
 	}
 }
 
+// inviteUsage is the usage of /invite, also for its handler.
+const inviteUsage = "/invite [key]"
+
+// cmdInvite is /invite [key].
+func cmdInvite(s *session, fe frontEnd, arg string) {
+	switch strings.ToLower(arg) {
+	case "":
+		fe.run(roomOp{kind: opInvite})
+	case "key":
+		fe.run(roomOp{kind: opInvite, text: "key"})
+	default:
+		fe.say(nil, lvError, "usage: "+inviteUsage+" (key: the line holds the network key)")
+	}
+}
+
+// inviter is a [Host] that makes invitation lines; node's does.
+type inviter interface {
+	// Invite returns this node's invitation line, holding the network
+	// key if withKey. It does not block.
+	Invite(withKey bool) (string, error)
+}
+
+// inviteText presents an invitation line, last so that it is easy to
+// copy: with the network key (secret) or without, on a private network
+// or an open one (info).
+func inviteText(line string, secret bool, info chat.Info) string {
+	switch {
+	case secret:
+		return "secret invitation: it holds the network key, so whoever has it can join and read every open room; " +
+			"give it only to those you would tell the passphrase (they run lanchat --join-invite LINE): " + line
+	case info.Network == chat.NetworkPrivate:
+		return "invitation for someone on another subnet (they run lanchat --key PASSPHRASE --join-invite LINE; " +
+			"/invite key puts the key in it): " + line
+	}
+	return "invitation for someone on another subnet (they run lanchat --join-invite LINE): " + line
+}
+
 // noRoomText answers a line typed while in no room.
 const noRoomText = "you are in no room, nothing was sent: join one with /join NAME"
 
@@ -373,6 +412,7 @@ const (
 	opOffer                 // rv.room.OfferFile(text), or host.OfferFile(peer, text) when rv is nil
 	opAccept                // host.AcceptFile(text)
 	opDecline               // host.DeclineFile(text)
+	opInvite                // host.Invite(text == "key")
 )
 
 // roomOp is one call into the host or a room. The front ends make them one
@@ -393,6 +433,7 @@ type opResult struct {
 	err   error
 	room  Room            // opJoin: the room joined
 	rooms []chat.RoomInfo // opRooms
+	line  string          // opInvite: the invitation
 }
 
 // do makes the call. It may run on any goroutine: it reads nothing of the
@@ -427,6 +468,13 @@ func (op roomOp) do(ctx context.Context, h Host) opResult {
 		res.err = h.AcceptFile(ctx, op.text)
 	case opDecline:
 		res.err = h.DeclineFile(ctx, op.text)
+	case opInvite:
+		inv, ok := h.(inviter)
+		if !ok {
+			res.err = errors.New("this front end's host makes no invitations")
+			break
+		}
+		res.line, res.err = inv.Invite(op.text == "key")
 	}
 	return res
 }
@@ -474,6 +522,18 @@ func finish(s *session, fe frontEnd, res opResult) {
 	case opOffer, opAccept, opDecline:
 		if err != nil {
 			fe.say(op.rv, lvError, fileErrorText(op, err))
+		}
+	case opInvite:
+		switch {
+		case err != nil:
+			fe.say(nil, lvError, "cannot make an invitation: "+clean(err.Error()))
+		case op.text == "key" && s.info.Network != chat.NetworkPrivate:
+			fe.say(nil, lvWarn, "the network is open: there is no key to put in the invitation")
+			fe.say(nil, lvInfo, inviteText(res.line, false, s.info))
+		case op.text == "key":
+			fe.say(nil, lvWarn, inviteText(res.line, true, s.info))
+		default:
+			fe.say(nil, lvInfo, inviteText(res.line, false, s.info))
 		}
 	}
 }

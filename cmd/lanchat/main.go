@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) > 0 && args[0] == "keygen" {
 		return runKeygen(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "invite" {
+		return runInvite(args[1:], stdout, stderr, getenv)
+	}
 	opts, err := parseOptions(args, getenv)
 	switch {
 	case errors.Is(err, errHelp):
@@ -192,8 +195,8 @@ func (h tuiHost) Join(ctx context.Context, name, passphrase string) (tui.Room, e
 	return r, nil
 }
 
-// startDiscovery advertises h by mDNS and hands the peers it finds to a
-// [node.Dialer], in goroutines added to wg that stop when ctx is done.
+// startDiscovery advertises h by mDNS and hands the peers it finds to
+// h's [node.Dialer], in a goroutine added to wg that stops when ctx is done.
 // Without discovery the chat still works with --peer, so a failure is a
 // notice, not an exit.
 func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface string, log *slog.Logger) {
@@ -212,10 +215,8 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 		h.Notice(discoveryNotice("is unavailable", err))
 		return
 	}
-	d := node.NewDialer(h, log.With("component", "dialer"))
-	wg.Go(func() { d.Run(ctx) })
 	wg.Go(func() {
-		if err := svc.Run(ctx, sightings{d}); err != nil && ctx.Err() == nil {
+		if err := svc.Run(ctx, sightings{h.Dialer()}); err != nil && ctx.Err() == nil {
 			log.Warn("local discovery stopped", "err", err)
 			h.Notice(discoveryNotice("stopped", err))
 		}

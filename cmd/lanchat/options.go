@@ -31,6 +31,10 @@ const usageText = `lanchat — serverless chat for the local network
 Usage:
   lanchat [flags]          join rooms (default "lobby") and chat
   lanchat keygen [PATH]    write a new random swarm.key to PATH (or stdout)
+  lanchat invite [key] [flags]
+                           print an invitation for a newcomer on another subnet
+                           (with key: holding the network key, a secret); it
+                           needs the fixed port of --listen, as given to lanchat
 
 Flags:
   --nick NAME         your nick (default $LANCHAT_NICK, else $USER, else the hostname)
@@ -51,6 +55,7 @@ Flags:
   --no-mdns           do not discover peers by mDNS (use --peer)
   --peer MULTIADDR    connect to this peer, e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…
                       (repeatable; for networks that block multicast)
+  --join-invite LINE  join through an invitation (from /invite or lanchat invite)
   --listen MULTIADDR  listen address (repeatable; default all interfaces, any free port)
   --plain             plain text lines instead of the full-screen UI
   --json              one JSON object per line (for scripts and bots)
@@ -84,6 +89,8 @@ type options struct {
 	iface      string
 	noMDNS     bool
 	peers      []string
+	joinInvite string
+	invite     *node.Invitation // joinInvite, read
 	listens    []string
 	plain      bool
 	json       bool
@@ -184,6 +191,17 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 			return o, err
 		}
 	}
+	if set["join-invite"] {
+		if strings.TrimSpace(o.joinInvite) == "" {
+			return o, errors.New("--join-invite: the line is empty; paste the whole invitation, lanchat:…")
+		}
+		// The line is not quoted back: it may hold the network key.
+		inv, err := node.ParseInvitation(o.joinInvite)
+		if err != nil {
+			return o, fmt.Errorf("--join-invite: %v", err)
+		}
+		o.invite = &inv
+	}
 	seen := map[string]bool{}
 	for _, typed := range o.rooms {
 		if strings.TrimSpace(typed) == "" {
@@ -273,6 +291,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.iface, "iface", "", "")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
 	fs.Var((*stringList)(&o.peers), "peer", "")
+	fs.StringVar(&o.joinInvite, "join-invite", "", "")
 	fs.Var((*stringList)(&o.listens), "listen", "")
 	fs.BoolVar(&o.plain, "plain", false, "")
 	fs.BoolVar(&o.json, "json", false, "")
@@ -348,6 +367,23 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 			return cfg, errors.New("LANCHAT_KEY is only white space; set it to the network's passphrase, or unset it for an open network")
 		}
 		cfg.PSK = node.DeriveKey(getenv("LANCHAT_KEY"))
+	}
+
+	if inv := o.invite; inv != nil {
+		if cfg.PSK == nil && inv.Key != nil {
+			cfg.PSK = inv.Key
+		}
+		switch {
+		case inv.Fits(cfg.PSK):
+		case cfg.PSK == nil:
+			return cfg, errors.New("--join-invite: the invitation is for a private network: give its key with --key or --key-file " +
+				"(or ask for an invitation that holds it, /invite key)")
+		case !inv.Private:
+			return cfg, errors.New("--join-invite: the invitation is for an open network, without a key: leave out the key")
+		default:
+			return cfg, errors.New("--join-invite: the key given is not the network key of the invitation (their fingerprints differ): check the passphrase")
+		}
+		cfg.StaticPeers = append(cfg.StaticPeers, inv.Peers...)
 	}
 
 	cfg.HistoryMaxLines = o.histLines

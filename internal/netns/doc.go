@@ -23,6 +23,12 @@
 // past the switch port — TCP connections are not reset. [Host.RestoreLink]
 // reattaches it.
 //
+// [NewRouted] makes two such LANs, on two subnets, joined by a router
+// namespace (lc<pid>x<rand>-rt, addresses .254 and ::fe on each) that
+// forwards IPv4 and IPv6 unicast between them; each host's default routes
+// go through it. Multicast does not cross it: two floors, or two sites
+// over a VPN, each its own mDNS domain.
+//
 // Everything (processes in the namespaces, then the namespaces themselves) is
 // removed by t.Cleanup, also when the test fails. Namespaces left behind by a
 // test binary that was killed are collected by the next [New] (their names

@@ -87,14 +87,20 @@ func unavailable() string {
 func New(t testing.TB, n int) *LAN {
 	t.Helper()
 	Require(t)
+	collectStale()
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	return newLAN(t, newPrefix(), n, 1+int(b[0])%254)
+}
+
+// newLAN creates a LAN of n hosts on subnet 10.99.subnet.0/24, its
+// namespaces named prefix-sw and prefix-h1…hn.
+func newLAN(t testing.TB, prefix string, n, subnet int) *LAN {
+	t.Helper()
 	if n < 1 || n > 250 {
 		t.Fatalf("netns.New: host count %d out of range 1..250", n)
 	}
-	collectStale()
-
-	var b [1]byte
-	_, _ = rand.Read(b[:])
-	l := &LAN{t: t, prefix: newPrefix(), subnet: 1 + int(b[0])%254}
+	l := &LAN{t: t, prefix: prefix, subnet: subnet}
 	l.sw = l.prefix + "-sw"
 	t.Cleanup(l.destroy) // registered first: also runs when setup fails half way
 
@@ -136,6 +142,94 @@ func (l *LAN) addHost(i int) {
 	// hashicorp/mdns joins the multicast group on the default interface and
 	// fails without a route: give every host a default route on the LAN.
 	l.must("-n", h.ns, "route", "add", "default", "dev", HostIface)
+}
+
+// Routed is two LANs joined by a router (see [NewRouted]).
+type Routed struct {
+	t    testing.TB
+	rt   string // router namespace
+	lans [2]*LAN
+}
+
+// routerHost is the last octet (IPv4) and group (IPv6) of the router's
+// address on each LAN.
+const routerHost = 254
+
+// NewRouted creates two LANs of n1 and n2 hosts, on two subnets (10.99.S.0/24
+// and fd00:99:S::/64 each, S random and different), joined by a router
+// namespace that forwards IPv4 and IPv6 between them:
+//
+//	LAN 1: h1 … hn1 ── br0 ──┐             ┌── br0 ── h1 … hn2 :LAN 2
+//	                  10.99.S1.254  router  10.99.S2.254
+//	                  fd00:99:S1::fe       fd00:99:S2::fe
+//
+// Every host's default routes go through the router, so unicast reaches
+// the other LAN; multicast does not (the router does not route it, and
+// link-local groups such as mDNS's never cross a router): like two floors
+// or a VPN, each its own multicast domain. It calls [Require] first; the
+// namespaces are torn down by t.Cleanup. LAN i is [Routed.LAN](i).
+func NewRouted(t testing.TB, n1, n2 int) *Routed {
+	t.Helper()
+	Require(t)
+	collectStale()
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	s1 := 1 + int(b[0])%253
+	prefix := newPrefix()
+	r := &Routed{t: t, rt: prefix + "-rt"}
+	t.Cleanup(func() {
+		if err := removeNamespace(r.rt); err != nil {
+			t.Errorf("netns cleanup: %v", err)
+		}
+	})
+	r.lans[0] = newLAN(t, prefix+"a", n1, s1)
+	r.lans[1] = newLAN(t, prefix+"b", n2, s1+1)
+	r.must("netns", "add", r.rt)
+	r.must("-n", r.rt, "link", "set", "lo", "up")
+	for i, l := range r.lans {
+		leg := fmt.Sprintf("lan%d", i+1)
+		gw4 := netip.AddrFrom4([4]byte{10, 99, byte(l.subnet), routerHost})
+		gw6 := netip.MustParseAddr(fmt.Sprintf("fd00:99:%x::%x", l.subnet, routerHost))
+		// As for hosts: made in the switch namespace, its far end moved
+		// straight into the router's.
+		r.must("-n", l.sw, "link", "add", "uplink", "type", "veth", "peer", "name", leg, "netns", r.rt)
+		r.must("-n", l.sw, "link", "set", "uplink", "master", "br0", "up")
+		r.must("-n", r.rt, "link", "set", leg, "addrgenmode", "none")
+		r.must("-n", r.rt, "addr", "add", fmt.Sprintf("%s/24", gw4), "dev", leg)
+		r.must("-n", r.rt, "addr", "add", fmt.Sprintf("fe80::%x/64", routerHost), "dev", leg, "nodad")
+		r.must("-n", r.rt, "addr", "add", fmt.Sprintf("%s/64", gw6), "dev", leg, "nodad")
+		r.must("-n", r.rt, "link", "set", leg, "up")
+		for _, h := range l.hosts {
+			r.must("-n", h.ns, "route", "replace", "default", "via", gw4.String(), "dev", HostIface)
+			r.must("-n", h.ns, "-6", "route", "replace", "default", "via", gw6.String(), "dev", HostIface)
+		}
+	}
+	// Forwarding is per namespace; /proc/sys/net shows the namespace of
+	// the process that reads it (no sysctl(8): procps may be missing).
+	const forward = "echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"
+	if out, err := exec.Command("ip", "netns", "exec", r.rt, "sh", "-c", forward).CombinedOutput(); err != nil {
+		t.Fatalf("netns setup: forwarding in %s: %v: %s", r.rt, err, bytes.TrimSpace(out))
+	}
+	return r
+}
+
+// LAN returns LAN i of the two, 1-based.
+func (r *Routed) LAN(i int) *LAN {
+	r.t.Helper()
+	if i < 1 || i > 2 {
+		r.t.Fatalf("netns: no LAN %d of a routed pair", i)
+	}
+	return r.lans[i-1]
+}
+
+// Router returns the router's namespace name.
+func (r *Routed) Router() string { return r.rt }
+
+func (r *Routed) must(args ...string) {
+	r.t.Helper()
+	if err := ip(args...); err != nil {
+		r.t.Fatalf("netns setup: %v", err)
+	}
 }
 
 // Hosts returns the hosts in order h1…hn.

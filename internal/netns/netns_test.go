@@ -23,6 +23,9 @@ import (
 //	LANCHAT_NETNS_AGENT=dial ADDR=ip:port  connect (1 s timeout), then for each
 //	  stdin line send it and print the reply or "error: …" (1 s read timeout);
 //	  prints "connected" or exits 1 with the dial error.
+//	LANCHAT_NETNS_AGENT=mcast ADDR=group:port  join the group on eth0,
+//	  print "ready", then print every datagram received, and for each
+//	  stdin line send it to the group.
 func TestMain(m *testing.M) {
 	switch os.Getenv("LANCHAT_NETNS_AGENT") {
 	case "":
@@ -31,6 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(echoAgent(os.Getenv("ADDR")))
 	case "dial":
 		os.Exit(dialAgent(os.Getenv("ADDR")))
+	case "mcast":
+		os.Exit(mcastAgent(os.Getenv("ADDR")))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown agent")
 		os.Exit(2)
@@ -77,6 +82,42 @@ func dialAgent(addr string) int {
 			continue
 		}
 		fmt.Print(line)
+	}
+	return 0
+}
+
+func mcastAgent(addr string) int {
+	group, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ifi, err := net.InterfaceByName(netns.HostIface)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	c, err := net.ListenMulticastUDP("udp4", ifi, group)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			fmt.Println(string(buf[:n]))
+		}
+	}()
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if _, err := c.WriteToUDP(in.Bytes(), group); err != nil {
+			fmt.Println("error:", err)
+		}
 	}
 	return 0
 }
@@ -277,5 +318,51 @@ func TestParallelLANsDoNotCollide(t *testing.T) {
 				t.Fatalf("dial: %s", got)
 			}
 		})
+	}
+}
+
+// TestRoutedLANs: hosts of two LANs joined by the router reach each other
+// over IPv4 and IPv6; multicast (mDNS's group) stays on its own LAN.
+func TestRoutedLANs(t *testing.T) {
+	r := netns.NewRouted(t, 2, 1)
+	a1, a2, b1 := r.LAN(1).Host(1), r.LAN(1).Host(2), r.LAN(2).Host(1)
+	if a1.IP() == b1.IP() || a1.Name() == b1.Name() || a1.IP().As4()[2] == b1.IP().As4()[2] {
+		t.Fatalf("hosts of the two LANs not on distinct subnets: %v %v", a1.IP(), b1.IP())
+	}
+	startAgent(t, b1, "echo", ":7000").next(t, 5*time.Second)
+	for _, to := range []netip.Addr{b1.IP(), b1.IP6()} {
+		d := startAgent(t, a1, "dial", netip.AddrPortFrom(to, 7000).String())
+		if got := d.next(t, 5*time.Second); got != "connected" {
+			t.Fatalf("dial across the router to %v: %s", to, got)
+		}
+		fmt.Fprintln(d.stdin, "ping")
+		if got := d.next(t, 5*time.Second); got != "ping" {
+			t.Fatalf("echo across the router = %q, want ping", got)
+		}
+	}
+
+	const group = "224.0.0.251:5353"
+	send := startAgent(t, a1, "mcast", group)
+	same := startAgent(t, a2, "mcast", group)
+	other := startAgent(t, b1, "mcast", group)
+	for _, a := range []*agent{send, same, other} {
+		if got := a.next(t, 5*time.Second); got != "ready" {
+			t.Fatalf("multicast agent: %q", got)
+		}
+	}
+	fmt.Fprintln(send.stdin, "hello group")
+	if got := same.next(t, 5*time.Second); got != "hello group" {
+		t.Fatalf("same LAN got %q, want the datagram", got)
+	}
+	// The other LAN must get nothing: a second datagram sent later on the
+	// same LAN arriving bounds the wait.
+	fmt.Fprintln(send.stdin, "second")
+	if got := same.next(t, 5*time.Second); got != "second" {
+		t.Fatalf("same LAN got %q, want the second datagram", got)
+	}
+	select {
+	case l := <-other.lines:
+		t.Errorf("multicast crossed the router: the other LAN got %q", l)
+	case <-time.After(500 * time.Millisecond):
 	}
 }
