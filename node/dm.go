@@ -610,12 +610,15 @@ func (d *dms) handle(s network.Stream) {
 			return
 		}
 		ack, ev := d.receive(from, body, time.Now())
-		if err := dmwire.WriteFrame(s, dmwire.TypeAck, ack.Encode()); err != nil {
-			s.Reset()
-			return
-		}
+		err = dmwire.WriteFrame(s, dmwire.TypeAck, ack.Encode())
+		// Stored is shown, ack or not: the sender sends it again, and that
+		// copy is a duplicate, never shown.
 		if ev != nil {
 			h.emit(*ev)
+		}
+		if err != nil {
+			s.Reset()
+			return
 		}
 	}
 	s.Close()

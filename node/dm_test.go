@@ -501,3 +501,44 @@ func BenchmarkDM(b *testing.B) {
 	b.ReportMetric(float64(ack[len(ack)/2].Microseconds()), "ack-p50-µs")
 	b.ReportMetric(float64(ack[len(ack)*99/100].Microseconds()), "ack-p99-µs")
 }
+
+// noAckStream is a stream whose writes fail: the ack of a message cannot
+// go back (the sender gave up waiting, or the connection broke).
+type noAckStream struct{ network.Stream }
+
+func (noAckStream) Write([]byte) (int, error) { return 0, errors.New("stream reset") }
+
+// TestDMShownWhenAckLost: a message stored but whose ack could not be
+// written is shown all the same, and once: the sender sends it again,
+// and that copy is a duplicate.
+func TestDMShownWhenAckLost(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	const proto = "/lanchat/test/dm-no-ack"
+	b.host.SetStreamHandler(proto, func(s network.Stream) { b.dms.handle(noAckStream{s}) })
+	pa, pb := peerOf(t, a), peerOf(t, b)
+	raw := signDM(t, a.Host.id.key, pa, pb, "the ack of this is lost")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := a.host.NewStream(ctx, pb, proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if err := dmwire.WriteFrame(s, dmwire.TypeMessage, raw); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := dmwire.DecodeMessage(raw)
+	id := dmID(pa, m.ID)
+	waitUntil(t, 5*time.Second, "the message stored", func() bool { ok, _ := b.hist.st.HasDM(id); return ok })
+	if _, ok := b.waitOK(3*time.Second, isDM("the ack of this is lost")); !ok {
+		t.Errorf("bob stored the message but did not show it; events:\n%s", formatEvents(b.events()))
+	}
+	if st := rawDM(t, a, b, raw); st != dmwire.StatusDuplicate {
+		t.Errorf("the message sent again: status %d, want duplicate", st)
+	}
+	if n := b.count(isDM("the ack of this is lost")); n != 1 {
+		t.Errorf("bob showed the message %d times, want once", n)
+	}
+}
