@@ -110,6 +110,9 @@ type dms struct {
 	limit rate.Limit     // per-peer receive limit: dmRecvRate (tests change it)
 	send  sync.Mutex     // serialises SendDM: the outbox's bounds hold
 	wg    sync.WaitGroup // flushes; waited for by loop
+	// stored, if set (tests), is called by SendDM once the message is
+	// in the outbox.
+	stored func()
 
 	mu      sync.Mutex
 	closed  bool                  // no more flushes start
@@ -217,15 +220,25 @@ func (h *Host) SendDM(ctx context.Context, to, text string) error {
 	}
 	id := dmID(h.self, m.ID)
 	toNick := h.nickOf(p)
-	if _, err := h.hist.st.AddDM(store.DM{ID: id, Peer: p.String(), Out: true, Nick: toNick,
-		Sent: time.UnixMilli(m.Sent), Stored: now, Raw: raw}); err != nil {
-		return fmt.Errorf("send direct message: %w", err)
-	}
+	// The echo waits before the message is in the outbox: a flush under
+	// way (for the message before, a connection, a retry) may send it at
+	// once, and its delivery must find the echo, not pass for a queued
+	// message's.
 	d.mu.Lock()
 	d.pending[p] = true
 	d.fresh[id] = chat.Event{Kind: chat.KindDM, PeerID: h.self.String(), Nick: m.Nick, ID: id, Text: text,
 		Sent: time.UnixMilli(m.Sent), Self: true, To: p.String(), ToNick: toNick}
 	d.mu.Unlock()
+	if _, err := h.hist.st.AddDM(store.DM{ID: id, Peer: p.String(), Out: true, Nick: toNick,
+		Sent: time.UnixMilli(m.Sent), Stored: now, Raw: raw}); err != nil {
+		d.mu.Lock()
+		delete(d.fresh, id)
+		d.mu.Unlock()
+		return fmt.Errorf("send direct message: %w", err)
+	}
+	if d.stored != nil {
+		d.stored()
+	}
 	select {
 	case d.kicks <- dmKick{p: p, force: true}:
 	case <-h.closing:

@@ -542,3 +542,37 @@ func TestDMShownWhenAckLost(t *testing.T) {
 		t.Errorf("bob showed the message %d times, want once", n)
 	}
 }
+
+// TestDMEchoWhenFlushedAtOnce: a message that a flush already under way
+// (for the message before it, a connection, a retry) sends as soon as it
+// is in the outbox, before SendDM has returned, gets its echo, delivered,
+// and no dm_status: it was never reported queued.
+func TestDMEchoWhenFlushedAtOnce(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	pb := peerOf(t, b)
+	const text = "sent by a flush under way"
+	a.dms.stored = func() { // a flush runs now, and ends
+		a.dms.kicks <- dmKick{p: pb, force: true}
+		waitUntil(t, 5*time.Second, "the flush done", func() bool {
+			n, _, _ := a.hist.st.QueuedDMCount(pb.String())
+			a.dms.mu.Lock()
+			defer a.dms.mu.Unlock()
+			return n == 0 && !a.dms.running[pb]
+		})
+	}
+	a.sendDM(b, text)
+	got := b.wait(5*time.Second, "the DM", isDM(text))
+	if _, ok := a.waitOK(5*time.Second, isEcho(text, chat.StatusDelivered)); !ok {
+		t.Errorf("no echo, delivered; events:\n%s", formatEvents(a.events()))
+	}
+	if n := a.count(isDMStatus(got.ID)); n != 0 {
+		t.Errorf("%d dm_status events for a message never reported queued", n)
+	}
+	a.dms.mu.Lock()
+	defer a.dms.mu.Unlock()
+	if n := len(a.dms.fresh); n != 0 {
+		t.Errorf("%d echoes left waiting for ever", n)
+	}
+}
