@@ -110,6 +110,10 @@ type dms struct {
 	limit rate.Limit     // per-peer receive limit: dmRecvRate (tests change it)
 	send  sync.Mutex     // serialises SendDM: the outbox's bounds hold
 	wg    sync.WaitGroup // flushes; waited for by loop
+	// last is when SendDM last stored a message, unix ms (under send):
+	// each is stored at least a millisecond after the one before, since
+	// the outbox is in the order of that time (then of the random id).
+	last int64
 	// stored, if set (tests), is called by SendDM once the message is
 	// in the outbox.
 	stored func()
@@ -204,6 +208,10 @@ func (h *Host) SendDM(ctx context.Context, to, text string) error {
 	}
 	now := time.Now()
 	m := dmwire.Message{From: []byte(h.self), To: []byte(p), Sent: now.UnixMilli(), Nick: h.currentNick(), Text: text}
+	stored := now
+	if stored.UnixMilli() <= d.last {
+		stored = time.UnixMilli(d.last + 1)
+	}
 	if _, err := rand.Read(m.ID[:]); err != nil {
 		return fmt.Errorf("send direct message: %w", err)
 	}
@@ -230,12 +238,13 @@ func (h *Host) SendDM(ctx context.Context, to, text string) error {
 		Sent: time.UnixMilli(m.Sent), Self: true, To: p.String(), ToNick: toNick}
 	d.mu.Unlock()
 	if _, err := h.hist.st.AddDM(store.DM{ID: id, Peer: p.String(), Out: true, Nick: toNick,
-		Sent: time.UnixMilli(m.Sent), Stored: now, Raw: raw}); err != nil {
+		Sent: time.UnixMilli(m.Sent), Stored: stored, Raw: raw}); err != nil {
 		d.mu.Lock()
 		delete(d.fresh, id)
 		d.mu.Unlock()
 		return fmt.Errorf("send direct message: %w", err)
 	}
+	d.last = stored.UnixMilli()
 	if d.stored != nil {
 		d.stored()
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -574,5 +575,53 @@ func TestDMEchoWhenFlushedAtOnce(t *testing.T) {
 	defer a.dms.mu.Unlock()
 	if n := len(a.dms.fresh); n != 0 {
 		t.Errorf("%d echoes left waiting for ever", n)
+	}
+}
+
+// TestDMShownInOrder: messages sent back to back, several within a
+// millisecond, are shown to the peer in the order they were sent.
+func TestDMShownInOrder(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	const n = 60
+	for i := range n {
+		a.sendDM(b, fmt.Sprintf("line %02d", i))
+	}
+	theirs := func(ev chat.Event) bool { return ev.Kind == chat.KindDM && !ev.Self }
+	waitUntil(t, 10*time.Second, "every message", func() bool { return b.count(theirs) >= n })
+	i := 0
+	for _, ev := range b.events() {
+		if theirs(ev) {
+			if want := fmt.Sprintf("line %02d", i); ev.Text != want {
+				t.Errorf("message %d bob got is %q, want %q", i, ev.Text, want)
+			}
+			i++
+		}
+	}
+}
+
+// TestDMOutboxOrder: the outbox, whose order is the order a flush sends
+// in, is in the order the messages were sent, also for messages stored
+// within one millisecond.
+func TestDMOutboxOrder(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	bob := b.id()
+	b.Close()
+	for i := range dmQueuePerPeer {
+		if err := a.SendDM(context.Background(), bob, fmt.Sprintf("queued %03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := a.hist.st.QueuedDMs(bob)
+	if err != nil || len(q) != dmQueuePerPeer {
+		t.Fatalf("QueuedDMs = %d messages, %v, want %d", len(q), err, dmQueuePerPeer)
+	}
+	for i, it := range q {
+		m, err := dmwire.DecodeMessage(it.Raw)
+		if want := fmt.Sprintf("queued %03d", i); err != nil || m.Text != want {
+			t.Errorf("queued message %d is %q (%v), want %q", i, m.Text, err, want)
+		}
 	}
 }
