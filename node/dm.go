@@ -126,7 +126,7 @@ type dms struct {
 	fresh   map[string]chat.Event // echoes not yet emitted, by message ID
 	backoff map[peer.ID]*dmRetry  // a retry planned after a failure
 	limits  map[peer.ID]*dmLimit  // receive limits
-	nicks   map[peer.ID]dmNick    // the nick of each peer's last message to us
+	nicks   map[peer.ID]dmNick    // the nick of each peer's last message to us, sanitised
 }
 
 // dmKick asks for a flush of p's queue; a forced one even if p is not
@@ -684,7 +684,7 @@ func (d *dms) receive(from peer.ID, body []byte, now time.Time) (dmwire.Ack, *ch
 	if _, ok := d.nicks[from]; !ok && len(d.nicks) >= maxDMPeers {
 		delete(d.nicks, oldest(d.nicks, func(n dmNick) time.Time { return n.at }))
 	}
-	d.nicks[from] = dmNick{nick: m.Nick, at: now}
+	d.nicks[from] = dmNick{nick: nick, at: now}
 	d.mu.Unlock()
 	ack.Status = dmwire.StatusStored
 	return ack, &chat.Event{Kind: chat.KindDM, Time: now, PeerID: from.String(), Nick: nick, ID: id, Text: m.Text, Sent: sent}

@@ -625,3 +625,34 @@ func TestDMOutboxOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestDMEchoNickSanitized: the nick of a peer known from its direct
+// message alone (no room in common), one that earlier versions allowed
+// but that is not valid, is in the echo of our reply as events carry
+// nicks: sanitised, as in its own message's event.
+func TestDMEchoNickSanitized(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	pa, pb := peerOf(t, a), peerOf(t, b)
+	m := dmwire.Message{From: []byte(pb), To: []byte(pa), ID: [16]byte{1}, Sent: time.Now().UnixMilli(), Nick: "b<o>b", Text: "hi"}
+	signed, err := m.Signed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sig, err = b.Host.id.key.Sign(signed); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := m.Encode()
+	if st := rawDM(t, b, a, raw); st != dmwire.StatusStored {
+		t.Fatalf("status %d, want stored", st)
+	}
+	want := chat.SanitizeNick("b<o>b")
+	if got := a.wait(5*time.Second, "bob's DM", isDM("hi")); got.Nick != want {
+		t.Errorf("the DM's nick is %q, want %q", got.Nick, want)
+	}
+	a.sendDM(b, "hello")
+	if echo := a.wait(5*time.Second, "the echo", isEcho("hello", chat.StatusDelivered)); echo.ToNick != want {
+		t.Errorf("the echo's to_nick is %q, want %q", echo.ToNick, want)
+	}
+}
