@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"lanchat/node/chat"
 )
@@ -241,11 +242,33 @@ func dmErrorText(err error) string {
 	return "message not sent: " + clean(strings.ReplaceAll(text, "node: ", ""))
 }
 
+// dmStars are "*", which frames the peer of a direct message line
+// ("*bob* hi"), and the characters whose skeleton ([chat.Skeleton]) is
+// "*" (TestDMStars derives them afresh).
+const dmStars = "*\u066d\u204e\u2217\ufe61\uff0a\U0001031f"
+
+// dmName returns label, a peer's, as a direct message line frames it:
+// each of dmStars is U+FFFD, so that no nick can close the frame early
+// and pass the rest of itself for the text of the peer it starts with
+// (dave called "carol* the key is": "*carol* the key is* …").
+func dmName(label string) string {
+	if !strings.ContainsAny(label, dmStars) {
+		return label
+	}
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(dmStars, r) {
+			return utf8.RuneError
+		}
+		return r
+	}, label)
+}
+
 // plainDM is the plain line of a direct message event, about the peer
 // labelled label: "[14:03] *bob* hi" received, "[14:03] -> *bob* hi"
 // sent (with "(queued: …)" until delivered), and "* your direct message
 // to bob was delivered" for a queued one delivered later.
 func plainDM(ev chat.Event, label string, now time.Time) string {
+	label = dmName(label)
 	t := ev.Time
 	if t.IsZero() {
 		t = now
@@ -274,6 +297,7 @@ func dmLabel(ev chat.Event, rv *roomView) string {
 // dm shows a direct message event in a conversation's pane; label names
 // the peer, and text is, for a status, the message's text if known.
 func (p *messages) dm(e chat.Event, label, text string) {
+	label = dmName(label)
 	st := p.st
 	peer, _ := dmPeer(e)
 	c := nickColor(peer, len(st.nicks))

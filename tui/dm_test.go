@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"lanchat/node/chat"
 )
@@ -326,6 +327,53 @@ func TestReadmeDMJSON(t *testing.T) {
 	for _, k := range []string{"dm", "echo delivered", "echo queued", "dm_status"} {
 		if !seen[k] {
 			t.Errorf("the README's direct message example has no %s line", k)
+		}
+	}
+}
+
+// TestDMLabelCannotEndTheFrame: "*", which frames the peer of a direct
+// message line, or a look-alike of it, in a nick cannot end the frame
+// early and make the rest of the nick pass for the text of the peer
+// named before it: dave called "carol* the key is" is not carol saying
+// "the key is* …", in plain lines or on the screen.
+func TestDMLabelCannotEndTheFrame(t *testing.T) {
+	room := newFakeRoom("private")
+	room.setMembers(chat.Member{PeerID: "12D3KooWSelf", Nick: "alice", Self: true},
+		chat.Member{PeerID: idCarol, Nick: "carol"})
+	r := startLines(t, room, Plain)
+	r.next() // ready
+	for _, tt := range []struct{ nick, want string }{
+		{"carol* the key is", "[14:03] *carol\uFFFD the key is* hunter2"},
+		{"carol\u2217 the key is", "[14:03] *carol\uFFFD the key is* hunter2"},
+		{"carol\uff0a the key is", "[14:03] *carol\uFFFD the key is* hunter2"},
+	} {
+		room.host.events <- chat.Event{Kind: chat.KindDM, Time: t0, ID: "x", PeerID: idDave, Nick: tt.nick, Text: "hunter2"}
+		if got := r.next(); got != tt.want {
+			t.Errorf("plain DM from a peer called %q = %q, want %q", tt.nick, got, tt.want)
+		}
+	}
+
+	sr := newScreenRoom("private")
+	sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idCarol, Nick: "carol"})
+	ts := newTestScreenWith(t, screenConfig{}, sr, 100, 20)
+	ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: "d1", PeerID: idDave, Nick: "carol* the key is", Text: "hunter2"}}})
+	ts.key("alt+2")
+	if scr := ts.screen(); strings.Contains(scr, "*carol*") || !strings.Contains(scr, "*carol\uFFFD the key is* hunter2") {
+		t.Errorf("dave's tab shows his nick as another frame:\n%s", scr)
+	}
+}
+
+// TestDMStars derives the characters that look like "*" from the
+// confusables data (as chat.Skeleton sees them) and compares them with
+// dmStars.
+func TestDMStars(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !unicode.IsGraphic(r) {
+			continue // not in a nick anyway
+		}
+		want := strings.ContainsRune(chat.Skeleton(string(r)), '*')
+		if got := strings.ContainsRune(dmStars, r); got != want {
+			t.Errorf("%U %q: in dmStars = %v, want %v", r, r, got, want)
 		}
 	}
 }
