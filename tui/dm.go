@@ -333,7 +333,8 @@ func cut(s string, n int) string {
 // peer goes to the conversation with it, opened for a peer that writes
 // first; our own (the echo of /msg, or of a line typed in a
 // conversation) and its status go to the conversation if there is one,
-// and to the current pane if that is another, where /msg was typed. It
+// and to the current pane (or, in no room, the home pane) if that is
+// another, where /msg was typed. It
 // reports whether the bell should ring (someone wrote to us).
 func (m *screenModel) dmEvent(e chat.Event) bool {
 	s := m.sess
@@ -352,7 +353,7 @@ func (m *screenModel) dmEvent(e chat.Event) bool {
 		s.observeDM(rv, e)
 		m.tabOf(rv).msgs.dm(e, label, text)
 	}
-	if !theirs && rv != s.cur {
+	if !theirs && (rv == nil || rv != s.cur) {
 		m.tab().msgs.dm(e, label, text)
 	}
 	return theirs

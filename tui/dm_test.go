@@ -377,3 +377,21 @@ func TestDMStars(t *testing.T) {
 		}
 	}
 }
+
+// TestScreenMsgInNoRoom: /msg typed in no room shows its echo there, the
+// pane where it was typed.
+func TestScreenMsgInNoRoom(t *testing.T) {
+	sr := newScreenRoom("private")
+	sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idCarol, Nick: "carol"})
+	ts := newTestScreenWith(t, screenConfig{}, sr, 100, 20)
+	ts.enter("/part")
+	ts.drain()
+	if ts.m.sess.cur != nil {
+		t.Fatal("still in a room after /part")
+	}
+	ts.enter("/msg 12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo hi from nowhere")
+	drainHost(ts)
+	if scr := ts.screen(); !strings.Contains(scr, "hi from nowhere") {
+		t.Errorf("the echo of /msg in no room is not shown:\n%s", scr)
+	}
+}
