@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -393,5 +394,37 @@ func TestScreenMsgInNoRoom(t *testing.T) {
 	drainHost(ts)
 	if scr := ts.screen(); !strings.Contains(scr, "hi from nowhere") {
 		t.Errorf("the echo of /msg in no room is not shown:\n%s", scr)
+	}
+}
+
+// TestScreenDMFromManyPeers: identities cost nothing, so direct messages
+// from ever new peers must not open tabs, nor grow what the session
+// remembers of peers, without bound: past a limit, the message of a peer
+// with no tab shows in the current one.
+func TestScreenDMFromManyPeers(t *testing.T) {
+	sr := newScreenRoom("private")
+	sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idCarol, Nick: "carol"})
+	ts := newTestScreenWith(t, screenConfig{}, sr, 100, 20)
+	const n = maxDMNicks + 100
+	start := time.Now()
+	for i := range n {
+		id := fmt.Sprintf("12D3KooWFlood%039d", i)
+		ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: id + "/1", PeerID: id, Nick: fmt.Sprintf("p%d", i), Text: fmt.Sprintf("hello %d", i)}}})
+	}
+	t.Logf("%d messages from as many peers in %v", n, time.Since(start))
+	if got := len(ts.m.sess.rooms); got > 1+maxPeerConversations {
+		t.Errorf("%d tabs, want at most the room and %d conversations", got, maxPeerConversations)
+	}
+	if got := len(ts.m.sess.dm.nicks); got > maxDMNicks {
+		t.Errorf("the session remembers %d peers of direct messages, want at most %d", got, maxDMNicks)
+	}
+	if scr := ts.screen(); !strings.Contains(scr, fmt.Sprintf("*p%d* hello %d", n-1, n-1)) {
+		t.Errorf("the last message, from a peer with no tab, is not in the current one:\n%s", scr)
+	}
+	// A peer with a tab still gets its messages there.
+	first := fmt.Sprintf("12D3KooWFlood%039d", 0)
+	ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: first + "/2", PeerID: first, Nick: "p0", Text: "again"}}})
+	if rv := ts.m.sess.conversation(first); rv == nil || rv.unread != 2 {
+		t.Errorf("the first peer's conversation = %+v, want its tab with 2 unread", rv)
 	}
 }
