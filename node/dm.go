@@ -110,6 +110,13 @@ type dms struct {
 	limit rate.Limit     // per-peer receive limit: dmRecvRate (tests change it)
 	send  sync.Mutex     // serialises SendDM: the outbox's bounds hold
 	wg    sync.WaitGroup // flushes; waited for by loop
+	// last is when SendDM last stored a message, unix ms (under send):
+	// each is stored at least a millisecond after the one before, since
+	// the outbox is in the order of that time (then of the random id).
+	last int64
+	// stored, if set (tests), is called by SendDM once the message is
+	// in the outbox.
+	stored func()
 
 	mu      sync.Mutex
 	closed  bool                  // no more flushes start
@@ -119,7 +126,7 @@ type dms struct {
 	fresh   map[string]chat.Event // echoes not yet emitted, by message ID
 	backoff map[peer.ID]*dmRetry  // a retry planned after a failure
 	limits  map[peer.ID]*dmLimit  // receive limits
-	nicks   map[peer.ID]dmNick    // the nick of each peer's last message to us
+	nicks   map[peer.ID]dmNick    // the nick of each peer's last message to us, sanitised
 }
 
 // dmKick asks for a flush of p's queue; a forced one even if p is not
@@ -201,6 +208,10 @@ func (h *Host) SendDM(ctx context.Context, to, text string) error {
 	}
 	now := time.Now()
 	m := dmwire.Message{From: []byte(h.self), To: []byte(p), Sent: now.UnixMilli(), Nick: h.currentNick(), Text: text}
+	stored := now
+	if stored.UnixMilli() <= d.last {
+		stored = time.UnixMilli(d.last + 1)
+	}
 	if _, err := rand.Read(m.ID[:]); err != nil {
 		return fmt.Errorf("send direct message: %w", err)
 	}
@@ -217,15 +228,26 @@ func (h *Host) SendDM(ctx context.Context, to, text string) error {
 	}
 	id := dmID(h.self, m.ID)
 	toNick := h.nickOf(p)
-	if _, err := h.hist.st.AddDM(store.DM{ID: id, Peer: p.String(), Out: true, Nick: toNick,
-		Sent: time.UnixMilli(m.Sent), Stored: now, Raw: raw}); err != nil {
-		return fmt.Errorf("send direct message: %w", err)
-	}
+	// The echo waits before the message is in the outbox: a flush under
+	// way (for the message before, a connection, a retry) may send it at
+	// once, and its delivery must find the echo, not pass for a queued
+	// message's.
 	d.mu.Lock()
 	d.pending[p] = true
 	d.fresh[id] = chat.Event{Kind: chat.KindDM, PeerID: h.self.String(), Nick: m.Nick, ID: id, Text: text,
 		Sent: time.UnixMilli(m.Sent), Self: true, To: p.String(), ToNick: toNick}
 	d.mu.Unlock()
+	if _, err := h.hist.st.AddDM(store.DM{ID: id, Peer: p.String(), Out: true, Nick: toNick,
+		Sent: time.UnixMilli(m.Sent), Stored: stored, Raw: raw}); err != nil {
+		d.mu.Lock()
+		delete(d.fresh, id)
+		d.mu.Unlock()
+		return fmt.Errorf("send direct message: %w", err)
+	}
+	d.last = stored.UnixMilli()
+	if d.stored != nil {
+		d.stored()
+	}
 	select {
 	case d.kicks <- dmKick{p: p, force: true}:
 	case <-h.closing:
@@ -610,12 +632,15 @@ func (d *dms) handle(s network.Stream) {
 			return
 		}
 		ack, ev := d.receive(from, body, time.Now())
-		if err := dmwire.WriteFrame(s, dmwire.TypeAck, ack.Encode()); err != nil {
-			s.Reset()
-			return
-		}
+		err = dmwire.WriteFrame(s, dmwire.TypeAck, ack.Encode())
+		// Stored is shown, ack or not: the sender sends it again, and that
+		// copy is a duplicate, never shown.
 		if ev != nil {
 			h.emit(*ev)
+		}
+		if err != nil {
+			s.Reset()
+			return
 		}
 	}
 	s.Close()
@@ -659,7 +684,7 @@ func (d *dms) receive(from peer.ID, body []byte, now time.Time) (dmwire.Ack, *ch
 	if _, ok := d.nicks[from]; !ok && len(d.nicks) >= maxDMPeers {
 		delete(d.nicks, oldest(d.nicks, func(n dmNick) time.Time { return n.at }))
 	}
-	d.nicks[from] = dmNick{nick: m.Nick, at: now}
+	d.nicks[from] = dmNick{nick: nick, at: now}
 	d.mu.Unlock()
 	ack.Status = dmwire.StatusStored
 	return ack, &chat.Event{Kind: chat.KindDM, Time: now, PeerID: from.String(), Nick: nick, ID: id, Text: m.Text, Sent: sent}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -500,4 +501,158 @@ func BenchmarkDM(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(ack[len(ack)/2].Microseconds()), "ack-p50-µs")
 	b.ReportMetric(float64(ack[len(ack)*99/100].Microseconds()), "ack-p99-µs")
+}
+
+// noAckStream is a stream whose writes fail: the ack of a message cannot
+// go back (the sender gave up waiting, or the connection broke).
+type noAckStream struct{ network.Stream }
+
+func (noAckStream) Write([]byte) (int, error) { return 0, errors.New("stream reset") }
+
+// TestDMShownWhenAckLost: a message stored but whose ack could not be
+// written is shown all the same, and once: the sender sends it again,
+// and that copy is a duplicate.
+func TestDMShownWhenAckLost(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	const proto = "/lanchat/test/dm-no-ack"
+	b.host.SetStreamHandler(proto, func(s network.Stream) { b.dms.handle(noAckStream{s}) })
+	pa, pb := peerOf(t, a), peerOf(t, b)
+	raw := signDM(t, a.Host.id.key, pa, pb, "the ack of this is lost")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := a.host.NewStream(ctx, pb, proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if err := dmwire.WriteFrame(s, dmwire.TypeMessage, raw); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := dmwire.DecodeMessage(raw)
+	id := dmID(pa, m.ID)
+	waitUntil(t, 5*time.Second, "the message stored", func() bool { ok, _ := b.hist.st.HasDM(id); return ok })
+	if _, ok := b.waitOK(3*time.Second, isDM("the ack of this is lost")); !ok {
+		t.Errorf("bob stored the message but did not show it; events:\n%s", formatEvents(b.events()))
+	}
+	if st := rawDM(t, a, b, raw); st != dmwire.StatusDuplicate {
+		t.Errorf("the message sent again: status %d, want duplicate", st)
+	}
+	if n := b.count(isDM("the ack of this is lost")); n != 1 {
+		t.Errorf("bob showed the message %d times, want once", n)
+	}
+}
+
+// TestDMEchoWhenFlushedAtOnce: a message that a flush already under way
+// (for the message before it, a connection, a retry) sends as soon as it
+// is in the outbox, before SendDM has returned, gets its echo, delivered,
+// and no dm_status: it was never reported queued.
+func TestDMEchoWhenFlushedAtOnce(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	pb := peerOf(t, b)
+	const text = "sent by a flush under way"
+	a.dms.stored = func() { // a flush runs now, and ends
+		a.dms.kicks <- dmKick{p: pb, force: true}
+		waitUntil(t, 5*time.Second, "the flush done", func() bool {
+			n, _, _ := a.hist.st.QueuedDMCount(pb.String())
+			a.dms.mu.Lock()
+			defer a.dms.mu.Unlock()
+			return n == 0 && !a.dms.running[pb]
+		})
+	}
+	a.sendDM(b, text)
+	got := b.wait(5*time.Second, "the DM", isDM(text))
+	if _, ok := a.waitOK(5*time.Second, isEcho(text, chat.StatusDelivered)); !ok {
+		t.Errorf("no echo, delivered; events:\n%s", formatEvents(a.events()))
+	}
+	if n := a.count(isDMStatus(got.ID)); n != 0 {
+		t.Errorf("%d dm_status events for a message never reported queued", n)
+	}
+	a.dms.mu.Lock()
+	defer a.dms.mu.Unlock()
+	if n := len(a.dms.fresh); n != 0 {
+		t.Errorf("%d echoes left waiting for ever", n)
+	}
+}
+
+// TestDMShownInOrder: messages sent back to back, several within a
+// millisecond, are shown to the peer in the order they were sent.
+func TestDMShownInOrder(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	const n = 60
+	for i := range n {
+		a.sendDM(b, fmt.Sprintf("line %02d", i))
+	}
+	theirs := func(ev chat.Event) bool { return ev.Kind == chat.KindDM && !ev.Self }
+	waitUntil(t, 10*time.Second, "every message", func() bool { return b.count(theirs) >= n })
+	i := 0
+	for _, ev := range b.events() {
+		if theirs(ev) {
+			if want := fmt.Sprintf("line %02d", i); ev.Text != want {
+				t.Errorf("message %d bob got is %q, want %q", i, ev.Text, want)
+			}
+			i++
+		}
+	}
+}
+
+// TestDMOutboxOrder: the outbox, whose order is the order a flush sends
+// in, is in the order the messages were sent, also for messages stored
+// within one millisecond.
+func TestDMOutboxOrder(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	bob := b.id()
+	b.Close()
+	for i := range dmQueuePerPeer {
+		if err := a.SendDM(context.Background(), bob, fmt.Sprintf("queued %03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := a.hist.st.QueuedDMs(bob)
+	if err != nil || len(q) != dmQueuePerPeer {
+		t.Fatalf("QueuedDMs = %d messages, %v, want %d", len(q), err, dmQueuePerPeer)
+	}
+	for i, it := range q {
+		m, err := dmwire.DecodeMessage(it.Raw)
+		if want := fmt.Sprintf("queued %03d", i); err != nil || m.Text != want {
+			t.Errorf("queued message %d is %q (%v), want %q", i, m.Text, err, want)
+		}
+	}
+}
+
+// TestDMEchoNickSanitized: the nick of a peer known from its direct
+// message alone (no room in common), one that earlier versions allowed
+// but that is not valid, is in the echo of our reply as events carry
+// nicks: sanitised, as in its own message's event.
+func TestDMEchoNickSanitized(t *testing.T) {
+	a := startHost(t, testConfig("alice"))
+	b := startHost(t, testConfig("bob"))
+	b.connect(a)
+	pa, pb := peerOf(t, a), peerOf(t, b)
+	m := dmwire.Message{From: []byte(pb), To: []byte(pa), ID: [16]byte{1}, Sent: time.Now().UnixMilli(), Nick: "b<o>b", Text: "hi"}
+	signed, err := m.Signed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sig, err = b.Host.id.key.Sign(signed); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := m.Encode()
+	if st := rawDM(t, b, a, raw); st != dmwire.StatusStored {
+		t.Fatalf("status %d, want stored", st)
+	}
+	want := chat.SanitizeNick("b<o>b")
+	if got := a.wait(5*time.Second, "bob's DM", isDM("hi")); got.Nick != want {
+		t.Errorf("the DM's nick is %q, want %q", got.Nick, want)
+	}
+	a.sendDM(b, "hello")
+	if echo := a.wait(5*time.Second, "the echo", isEcho("hello", chat.StatusDelivered)); echo.ToNick != want {
+		t.Errorf("the echo's to_nick is %q, want %q", echo.ToNick, want)
+	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"lanchat/node/chat"
 )
@@ -21,23 +23,42 @@ import (
 // counts and the input line work for it as for a room; /part closes it.
 // The direct message events come on the host's Events: the screen puts
 // each in its conversation's tab (opening one for a peer that writes
-// first, which counts as unread and as a mention, and rings the bell),
-// the line modes print them (see [plainDM] and the JSON types).
+// first, which counts as unread and as a mention, and rings the bell;
+// past maxPeerConversations open, such a message shows in the current
+// pane), the line modes print them (see [plainDM] and the JSON types).
 
 // dmState is what the session knows of direct messages.
 type dmState struct {
 	// nicks are the nicks of the peers of this run's direct messages,
 	// both ways, by peer ID (raw): a peer that left every room can still
-	// be named and labelled.
+	// be named and labelled. At most maxDMNicks: past it, the peer noted
+	// longest ago with no conversation open is forgotten.
 	nicks map[string]string
+	// skels and heard are, for each peer of nicks, the skeleton of its
+	// nick as shown (work that every look-up of a peer would repeat)
+	// and when it was last noted (a count of notes, notes the last).
+	skels map[string]string
+	heard map[string]uint64
+	notes uint64
 	// queued are the texts of our messages reported queued, by message
 	// ID, for the screen's line when one is delivered; at most
 	// maxQueuedTexts.
 	queued map[string]string
 }
 
-// maxQueuedTexts bounds dmState.queued: the node queues at most 1000.
-const maxQueuedTexts = 1024
+// Bounds: identities cost nothing, so peers writing from ever new ones
+// must not grow what the session keeps, or the tabs, without end.
+const (
+	// maxQueuedTexts bounds dmState.queued: the node queues at most 1000.
+	maxQueuedTexts = 1024
+	// maxDMNicks bounds dmState.nicks, as the node bounds its own table
+	// of the nicks of direct messages.
+	maxDMNicks = 1024
+	// maxPeerConversations is how many conversations may be open for a
+	// peer that writes first to open one more; past it, the message of
+	// a peer with no conversation shows in the current pane.
+	maxPeerConversations = 32
+)
 
 // isDMEvent reports whether ev is about a direct message.
 func isDMEvent(ev chat.Event) bool { return ev.Kind == chat.KindDM || ev.Kind == chat.KindDMStatus }
@@ -60,7 +81,18 @@ func (s *session) noteDM(ev chat.Event) {
 		if d.nicks == nil {
 			d.nicks = make(map[string]string)
 		}
-		d.nicks[peer] = nick
+		if d.heard == nil {
+			d.skels, d.heard = make(map[string]string), make(map[string]uint64)
+		}
+		if _, ok := d.nicks[peer]; !ok && len(d.nicks) >= maxDMNicks {
+			s.forgetDMPeer()
+		}
+		if old, ok := d.nicks[peer]; !ok || old != nick {
+			d.nicks[peer] = nick
+			d.skels[peer] = chat.Skeleton(showNick(nick))
+		}
+		d.notes++
+		d.heard[peer] = d.notes
 	}
 	switch {
 	case ev.Kind == chat.KindDM && ev.Self && ev.Status == chat.StatusQueued && len(d.queued) < maxQueuedTexts:
@@ -74,6 +106,34 @@ func (s *session) noteDM(ev chat.Event) {
 	if rv := s.conversation(peer); rv != nil && nick != "" {
 		rv.room.(*dmConv).setNick(nick)
 	}
+}
+
+// forgetDMPeer forgets, of the peers of dmState.nicks, the one noted
+// longest ago that has no conversation open.
+func (s *session) forgetDMPeer() {
+	d := &s.dm
+	oldest, at := "", uint64(math.MaxUint64)
+	for id := range d.nicks {
+		if n := d.heard[id]; n < at && s.conversation(id) == nil {
+			oldest, at = id, n
+		}
+	}
+	if oldest != "" {
+		delete(d.nicks, oldest)
+		delete(d.skels, oldest)
+		delete(d.heard, oldest)
+	}
+}
+
+// conversations returns how many conversations are open.
+func (s *session) conversations() int {
+	n := 0
+	for _, rv := range s.rooms {
+		if rv.peer != "" && !rv.parting {
+			n++
+		}
+	}
+	return n
 }
 
 // conversation returns the open conversation with peer, or nil.
@@ -247,11 +307,33 @@ func dmErrorText(err error) string {
 	return "message not sent: " + clean(strings.ReplaceAll(text, "node: ", ""))
 }
 
+// dmStars are "*", which frames the peer of a direct message line
+// ("*bob* hi"), and the characters whose skeleton ([chat.Skeleton]) is
+// "*" (TestDMStars derives them afresh).
+const dmStars = "*\u066d\u204e\u2217\ufe61\uff0a\U0001031f"
+
+// dmName returns label, a peer's, as a direct message line frames it:
+// each of dmStars is U+FFFD, so that no nick can close the frame early
+// and pass the rest of itself for the text of the peer it starts with
+// (dave called "carol* the key is": "*carol* the key is* …").
+func dmName(label string) string {
+	if !strings.ContainsAny(label, dmStars) {
+		return label
+	}
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(dmStars, r) {
+			return utf8.RuneError
+		}
+		return r
+	}, label)
+}
+
 // plainDM is the plain line of a direct message event, about the peer
 // labelled label: "[14:03] *bob* hi" received, "[14:03] -> *bob* hi"
 // sent (with "(queued: …)" until delivered), and "* your direct message
 // to bob was delivered" for a queued one delivered later.
 func plainDM(ev chat.Event, label string, now time.Time) string {
+	label = dmName(label)
 	t := ev.Time
 	if t.IsZero() {
 		t = now
@@ -280,6 +362,7 @@ func dmLabel(ev chat.Event, rv *roomView) string {
 // dm shows a direct message event in a conversation's pane; label names
 // the peer, and text is, for a status, the message's text if known.
 func (p *messages) dm(e chat.Event, label, text string) {
+	label = dmName(label)
 	st := p.st
 	peer, _ := dmPeer(e)
 	c := nickColor(peer, len(st.nicks))
@@ -313,9 +396,11 @@ func cut(s string, n int) string {
 
 // dmEvent shows a direct message event on the screen. A message from a
 // peer goes to the conversation with it, opened for a peer that writes
-// first; our own (the echo of /msg, or of a line typed in a
+// first (unless maxPeerConversations are open: then to the current
+// pane); our own (the echo of /msg, or of a line typed in a
 // conversation) and its status go to the conversation if there is one,
-// and to the current pane if that is another, where /msg was typed. It
+// and to the current pane (or, in no room, the home pane) if that is
+// another, where /msg was typed. It
 // reports whether the bell should ring (someone wrote to us).
 func (m *screenModel) dmEvent(e chat.Event) bool {
 	s := m.sess
@@ -325,7 +410,7 @@ func (m *screenModel) dmEvent(e chat.Event) bool {
 	label := s.peerLabel(peer, nick)
 	rv := s.conversation(peer)
 	theirs := e.Kind == chat.KindDM && !e.Self
-	if rv == nil && theirs {
+	if rv == nil && theirs && s.conversations() < maxPeerConversations {
 		rv = s.openConversation(peer, label, false)
 		m.tabs[rv] = m.newTab(rv, false)
 		m.cmds = append(m.cmds, m.waitEvents(rv))
@@ -334,7 +419,7 @@ func (m *screenModel) dmEvent(e chat.Event) bool {
 		s.observeDM(rv, e)
 		m.tabOf(rv).msgs.dm(e, label, text)
 	}
-	if !theirs && rv != s.cur {
+	if rv == nil || !theirs && rv != s.cur {
 		m.tab().msgs.dm(e, label, text)
 	}
 	return theirs

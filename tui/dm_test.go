@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"lanchat/node/chat"
 )
@@ -327,5 +329,102 @@ func TestReadmeDMJSON(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("the README's direct message example has no %s line", k)
 		}
+	}
+}
+
+// TestDMLabelCannotEndTheFrame: "*", which frames the peer of a direct
+// message line, or a look-alike of it, in a nick cannot end the frame
+// early and make the rest of the nick pass for the text of the peer
+// named before it: dave called "carol* the key is" is not carol saying
+// "the key is* …", in plain lines or on the screen.
+func TestDMLabelCannotEndTheFrame(t *testing.T) {
+	room := newFakeRoom("private")
+	room.setMembers(chat.Member{PeerID: "12D3KooWSelf", Nick: "alice", Self: true},
+		chat.Member{PeerID: idCarol, Nick: "carol"})
+	r := startLines(t, room, Plain)
+	r.next() // ready
+	for _, tt := range []struct{ nick, want string }{
+		{"carol* the key is", "[14:03] *carol\uFFFD the key is* hunter2"},
+		{"carol\u2217 the key is", "[14:03] *carol\uFFFD the key is* hunter2"},
+		{"carol\uff0a the key is", "[14:03] *carol\uFFFD the key is* hunter2"},
+	} {
+		room.host.events <- chat.Event{Kind: chat.KindDM, Time: t0, ID: "x", PeerID: idDave, Nick: tt.nick, Text: "hunter2"}
+		if got := r.next(); got != tt.want {
+			t.Errorf("plain DM from a peer called %q = %q, want %q", tt.nick, got, tt.want)
+		}
+	}
+
+	sr := newScreenRoom("private")
+	sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idCarol, Nick: "carol"})
+	ts := newTestScreenWith(t, screenConfig{}, sr, 100, 20)
+	ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: "d1", PeerID: idDave, Nick: "carol* the key is", Text: "hunter2"}}})
+	ts.key("alt+2")
+	if scr := ts.screen(); strings.Contains(scr, "*carol*") || !strings.Contains(scr, "*carol\uFFFD the key is* hunter2") {
+		t.Errorf("dave's tab shows his nick as another frame:\n%s", scr)
+	}
+}
+
+// TestDMStars derives the characters that look like "*" from the
+// confusables data (as chat.Skeleton sees them) and compares them with
+// dmStars.
+func TestDMStars(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !unicode.IsGraphic(r) {
+			continue // not in a nick anyway
+		}
+		want := strings.ContainsRune(chat.Skeleton(string(r)), '*')
+		if got := strings.ContainsRune(dmStars, r); got != want {
+			t.Errorf("%U %q: in dmStars = %v, want %v", r, r, got, want)
+		}
+	}
+}
+
+// TestScreenMsgInNoRoom: /msg typed in no room shows its echo there, the
+// pane where it was typed.
+func TestScreenMsgInNoRoom(t *testing.T) {
+	sr := newScreenRoom("private")
+	sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idCarol, Nick: "carol"})
+	ts := newTestScreenWith(t, screenConfig{}, sr, 100, 20)
+	ts.enter("/part")
+	ts.drain()
+	if ts.m.sess.cur != nil {
+		t.Fatal("still in a room after /part")
+	}
+	ts.enter("/msg 12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo hi from nowhere")
+	drainHost(ts)
+	if scr := ts.screen(); !strings.Contains(scr, "hi from nowhere") {
+		t.Errorf("the echo of /msg in no room is not shown:\n%s", scr)
+	}
+}
+
+// TestScreenDMFromManyPeers: identities cost nothing, so direct messages
+// from ever new peers must not open tabs, nor grow what the session
+// remembers of peers, without bound: past a limit, the message of a peer
+// with no tab shows in the current one.
+func TestScreenDMFromManyPeers(t *testing.T) {
+	sr := newScreenRoom("private")
+	sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idCarol, Nick: "carol"})
+	ts := newTestScreenWith(t, screenConfig{}, sr, 100, 20)
+	const n = maxDMNicks + 100
+	start := time.Now()
+	for i := range n {
+		id := fmt.Sprintf("12D3KooWFlood%039d", i)
+		ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: id + "/1", PeerID: id, Nick: fmt.Sprintf("p%d", i), Text: fmt.Sprintf("hello %d", i)}}})
+	}
+	t.Logf("%d messages from as many peers in %v", n, time.Since(start))
+	if got := len(ts.m.sess.rooms); got > 1+maxPeerConversations {
+		t.Errorf("%d tabs, want at most the room and %d conversations", got, maxPeerConversations)
+	}
+	if got := len(ts.m.sess.dm.nicks); got > maxDMNicks {
+		t.Errorf("the session remembers %d peers of direct messages, want at most %d", got, maxDMNicks)
+	}
+	if scr := ts.screen(); !strings.Contains(scr, fmt.Sprintf("*p%d* hello %d", n-1, n-1)) {
+		t.Errorf("the last message, from a peer with no tab, is not in the current one:\n%s", scr)
+	}
+	// A peer with a tab still gets its messages there.
+	first := fmt.Sprintf("12D3KooWFlood%039d", 0)
+	ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: first + "/2", PeerID: first, Nick: "p0", Text: "again"}}})
+	if rv := ts.m.sess.conversation(first); rv == nil || rv.unread != 2 {
+		t.Errorf("the first peer's conversation = %+v, want its tab with 2 unread", rv)
 	}
 }

@@ -67,7 +67,11 @@ func (s *session) knownPeers() map[string]knownPeer {
 	}
 	for id, nick := range s.dm.nicks {
 		if _, ok := peers[id]; !ok && id != s.info.PeerID {
-			peers[id] = knownPeer{nick, chat.Skeleton(showNick(nick))}
+			sk, ok := s.dm.skels[id]
+			if !ok {
+				sk = chat.Skeleton(showNick(nick))
+			}
+			peers[id] = knownPeer{nick, sk}
 		}
 	}
 	return peers
