@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -233,5 +235,146 @@ func TestOpenEnvelope(t *testing.T) {
 				t.Errorf("open = %+v, %v; want %v", env, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestIntroductionsPerAddress: relays connected from one address share
+// its introductions, addrFactor times one relay's, and so do authors that
+// deliver their own messages from it; another address has its own. The
+// user is told once about the address.
+func TestIntroductionsPerAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(slog.New(slog.DiscardHandler))
+		one, two := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+		a.addrOf = func(p peer.ID) netip.Addr {
+			if strings.HasPrefix(string(p), "other") {
+				return two
+			}
+			return one
+		}
+		// introduce has relay introduce n new authors, and counts those
+		// admitted (screen) and those dropped before their signature
+		// check would be (hopeless).
+		n := 0
+		introduce := func(relay peer.ID, k int) (admitted, early int) {
+			for range k {
+				n++
+				p := peer.ID(fmt.Sprint("sybil", n))
+				if drop, _ := a.hopeless(p, relay); drop {
+					early++
+					continue
+				}
+				if res, _ := a.screen(p, relay, 1); res == pubsub.ValidationAccept {
+					admitted++
+				}
+			}
+			return admitted, early
+		}
+		const relays, each = 8, introBurst - 56
+		total := 0
+		for r := range relays {
+			got, _ := introduce(peer.ID(fmt.Sprint("relay", r)), each)
+			total += got
+		}
+		if want := addrFactor * introBurst; total != want {
+			t.Errorf("%d relays at one address introduced %d authors, want %d (of %d)", relays, total, want, relays*each)
+		}
+		if got, early := introduce("relay0", 10); got != 0 || early != 10 {
+			t.Errorf("then %d more admitted, %d dropped before the check; want 0 and 10", got, early)
+		}
+		if res, _ := a.screen("selfie", "selfie", 1); res == pubsub.ValidationAccept {
+			t.Error("an author delivering its own message admitted from the address out of introductions")
+		}
+		// Another address: only the per-relay bound.
+		if got, _ := introduce("other-relay", introBurst+10); got != introBurst {
+			t.Errorf("a relay at another address introduced %d, want %d", got, introBurst)
+		}
+		if res, _ := a.screen("other-selfie", "other-selfie", 1); res != pubsub.ValidationAccept {
+			t.Error("an author delivering its own message from another address refused")
+		}
+		time.Sleep(time.Second)
+		if got, _ := introduce("relay7", 2*addrFactor*introRate); got != addrFactor*introRate {
+			t.Errorf("a second later: %d introduced, want %d", got, addrFactor*introRate)
+		}
+		var addrs, intros []throttle
+		for len(a.throttles) > 0 {
+			switch th := <-a.throttles; th.kind {
+			case throttleAddr:
+				addrs = append(addrs, th)
+			case throttleIntro:
+				intros = append(intros, th)
+			}
+		}
+		if len(addrs) != 1 || addrs[0].addr != one {
+			t.Errorf("address notices %+v, want one for %v", addrs, one)
+		}
+		if len(intros) != 1 || intros[0].author != "other-relay" {
+			t.Errorf("relay notices %+v, want one for other-relay", intros)
+		}
+		// All back after a while: forgotten.
+		time.Sleep(time.Duration(introBurst/introRate+1) * time.Second)
+		a.prune(time.Now())
+		if len(a.byAddr) != 0 {
+			t.Errorf("%d addresses remembered once their allowances are back", len(a.byAddr))
+		}
+	})
+}
+
+// TestAddrTableBounded: the table of addresses stays bounded, and an
+// address out of introductions is not the one forgotten to make room.
+func TestAddrTableBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(slog.New(slog.DiscardHandler))
+		// Peer "i/j" connects from address i.
+		a.addrOf = func(p peer.ID) netip.Addr {
+			var i int
+			fmt.Sscanf(string(p), "%d/", &i)
+			return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		}
+		// Authors that deliver their own messages from address 0 use up
+		// its introductions; then one author from each of many others.
+		for j := range addrFactor * introBurst {
+			p := peer.ID(fmt.Sprint("0/", j))
+			a.screen(p, p, 1)
+		}
+		for i := 1; i < 2*maxAddrs; i++ {
+			p := peer.ID(fmt.Sprint(i, "/0"))
+			a.screen(p, p, 1)
+		}
+		if len(a.byAddr) > maxAddrs {
+			t.Errorf("%d addresses remembered, want at most %d", len(a.byAddr), maxAddrs)
+		}
+		if res, _ := a.screen("0/new", "0/new", 1); res == pubsub.ValidationAccept {
+			t.Error("the address out of introductions was forgotten: a new author from it admitted")
+		}
+	})
+}
+
+// TestThrottleNoticesBounded: made-up identities each over its flood
+// limit get maxNamed notices that name them, then one that says there
+// are more; each is told once.
+func TestThrottleNoticesBounded(t *testing.T) {
+	a := newAdmission(slog.New(slog.DiscardHandler))
+	a.setLimit(1, 1)
+	for i := range 3 * maxNamed {
+		p := peer.ID(fmt.Sprint("sybil", i))
+		for seq := range uint64(5) {
+			a.screen(p, p, seq+1)
+			a.hopeless(p, p)
+		}
+	}
+	named, more := 0, 0
+	for len(a.throttles) > 0 {
+		if th := <-a.throttles; th.more {
+			more++
+			if th.author != "" || !strings.Contains(th.text(), "not named") {
+				t.Errorf("the notice of more names %q: %q", th.author, th.text())
+			}
+		} else {
+			named++
+		}
+	}
+	if named != maxNamed || more != 1 {
+		t.Errorf("%d notices naming an author and %d of more, want %d and 1", named, more, maxNamed)
 	}
 }
