@@ -53,6 +53,28 @@ const (
 	// left is forgotten (it loses the least).
 	addrFactor = 4
 	maxAddrs   = 1024
+	// A newcomer, an author introduced by a relay without a mark (not heard in the last
+	// store.MarkAge), starts with newcomerBurst messages of its burst
+	// and earns the rest at the flood limit's rate: 150 a second later,
+	// the whole burst in 4.5 s. Made-up identities are all new: 256 of
+	// them, one relay's introductions, burst 12,800 lines at once instead
+	// of 128,000 (1024 from one address, 51,200 instead of 512,000). An
+	// honest newcomer's first envelopes are a join and a heartbeat per
+	// room (a handful, at most maxTopicsPerPeer at start-up) and its
+	// first lines: 50 leaves a pasted paragraph of 30 lines whole; only
+	// a newcomer pasting hundreds of lines in its first seconds loses
+	// some live, and sync fetches those (see [syncer.lost]). At our own
+	// restart every author is new to the table, but those heard within
+	// store.MarkAge have a mark (it seeds their replay window) and start
+	// with the whole burst, so members talking, even pasting, lose
+	// nothing. An author that delivers its own messages is no newcomer
+	// here either (one whose first message came relayed stops being one
+	// at its first own): each such identity holds a connection (16 at
+	// once per address) and one of its address's introductions, and in
+	// a LAN, where members connect to each other, that is how an honest
+	// one arrives, free to paste its whole send burst at once
+	// (TestBurstDelivered).
+	newcomerBurst = 50
 	// maxWarned bounds the set of peers already warned about bad messages,
 	// and that of authors the user was told are over the flood limit.
 	maxWarned = 1024
@@ -133,6 +155,9 @@ type author struct {
 	lim   *rate.Limiter // flood limit
 	seqs  seqWindow     // sequence numbers accepted, to spot replays
 	heard time.Time     // last message accepted
+	// newcomer tells an author that started with newcomerBurst and has
+	// not delivered a message of its own yet.
+	newcomer bool
 }
 
 func newAdmission(log *slog.Logger) *admission {
@@ -213,7 +238,10 @@ func (a *admission) screen(from, src peer.ID, seq uint64) (res pubsub.Validation
 			a.warnOnce(src, msg, nil)
 			return pubsub.ValidationIgnore, false
 		}
-		au = a.newAuthorLocked(from)
+		au = a.newAuthorLocked(from, src != from)
+	}
+	if src == from {
+		au.own()
 	}
 	replay := !au.seqs.accept(seq)
 	flood = !replay && !au.lim.Allow()
@@ -237,14 +265,32 @@ func (a *admission) screen(from, src peer.ID, seq uint64) (res pubsub.Validation
 
 // newAuthorLocked enters author p, admitted, in the table; a.mu is held.
 // With a mark (heard in an earlier run, or before the table forgot it) its
-// replay window starts from it.
-func (a *admission) newAuthorLocked(p peer.ID) *author {
+// replay window starts from it and its flood allowance is whole; without
+// one, introduced (not delivering its own message) and not connected to
+// this host, it is a newcomer, and starts with newcomerBurst of it.
+func (a *admission) newAuthorLocked(p peer.ID, introduced bool) *author {
 	au := &author{lim: rate.NewLimiter(a.limit, a.burst)}
 	if top, ok := a.markLocked(p); ok {
 		au.seqs.seed(top)
+	} else if n := a.burst - newcomerBurst; introduced && n > 0 && !a.addrLocked(p).IsValid() {
+		au.lim.ReserveN(time.Now(), n)
+		au.newcomer = true
 	}
 	a.authors[p] = au
 	return au
+}
+
+// own notes a message of au's own (forwarded by au itself, over its own
+// connection, whatever its signature): a newcomer is one no more, and
+// gets its whole allowance (see newcomerBurst). A newcomer's first
+// message may come relayed, or its own copies lose the race to the
+// relayed ones (pubsub validates the first copy only): hopeless, which
+// sees every copy, calls it too.
+func (au *author) own() {
+	if au.newcomer {
+		au.lim = rate.NewLimiter(au.lim.Limit(), au.lim.Burst())
+		au.newcomer = false
+	}
 }
 
 // hopeless reports whether a message of author from, forwarded by src, is
@@ -281,6 +327,8 @@ func (a *admission) hopeless(from, src peer.ID) (drop, flood bool) {
 			a.tellLocked(throttle{kind: kind, author: src, addr: addr})
 			return true, false
 		}
+	case src == from && au.newcomer:
+		au.own()
 	case au.lim.Tokens() < 1:
 		a.throttledLocked(from, au.lim.Limit())
 		return true, true

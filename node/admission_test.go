@@ -238,6 +238,130 @@ func TestOpenEnvelope(t *testing.T) {
 	}
 }
 
+// marksOf is a markBook of fixed marks: the authors heard in an earlier
+// run.
+type marksOf map[peer.ID]uint64
+
+func (m marksOf) mark(p peer.ID) (uint64, bool) {
+	s, ok := m[p]
+	return s, ok
+}
+
+// TestNewcomerAllowance: an author never heard before, introduced by a
+// relay, starts with newcomerBurst of its flood allowance and earns the
+// rest at the flood limit's rate; one with a mark (heard in an earlier
+// run: every member at this node's restart), or delivering its own
+// message, starts with the whole burst. An honest newcomer joining a few
+// rooms and pasting a paragraph loses nothing. Simulated time (synctest).
+func TestNewcomerAllowance(t *testing.T) {
+	// accepted counts the messages of p relayed by "relay" accepted out
+	// of n sent at once, from sequence number *seq on.
+	accepted := func(a *admission, p peer.ID, seq *uint64, n int) int {
+		got := 0
+		for range n {
+			*seq++
+			if res, _ := a.screen(p, "relay", *seq); res == pubsub.ValidationAccept {
+				got++
+			}
+		}
+		return got
+	}
+	t.Run("made up", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			var seq uint64
+			if got := accepted(a, "sybil", &seq, recvBurst); got != newcomerBurst || got > recvBurst/8 {
+				t.Errorf("a newcomer's burst: %d accepted, want %d, a small part of the burst %d", got, newcomerBurst, recvBurst)
+			}
+			time.Sleep(time.Second)
+			if got := accepted(a, "sybil", &seq, recvBurst); got != recvRate {
+				t.Errorf("a second later: %d accepted, want %d", got, recvRate)
+			}
+			time.Sleep(time.Duration(recvBurst/recvRate) * time.Second)
+			if got := accepted(a, "sybil", &seq, 2*recvBurst); got != recvBurst {
+				t.Errorf("after %d s: %d accepted, want the whole burst %d", recvBurst/recvRate, got, recvBurst)
+			}
+		})
+	})
+	t.Run("known", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			a.marks = marksOf{"bob": 1000}
+			seq := uint64(1000)
+			if got := accepted(a, "bob", &seq, sendBurst); got != sendBurst {
+				t.Errorf("a known author's paste at our restart: %d of %d accepted", got, sendBurst)
+			}
+			// Forgotten by the table, not by admission: its mark comes
+			// from forgot, and the whole burst with it.
+			a.prune(time.Now().Add(replayMemory))
+			if a.authors["bob"] != nil {
+				t.Fatal("bob not forgotten")
+			}
+			a.marks = nil
+			if got := accepted(a, "bob", &seq, sendBurst); got != sendBurst {
+				t.Errorf("after the table forgot him: %d of %d accepted", got, sendBurst)
+			}
+		})
+	})
+	t.Run("delivering its own", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			got := 0
+			for seq := range uint64(sendBurst) {
+				if res, _ := a.screen("dave", "dave", seq+1); res == pubsub.ValidationAccept {
+					got++
+				}
+			}
+			if got != sendBurst {
+				t.Errorf("a paste of a member connected to us: %d of %d accepted", got, sendBurst)
+			}
+			// Its first message relayed, then its own: no newcomer. So
+			// too when its own copy only reaches hopeless (pubsub
+			// validates the first copy, here the relayed one).
+			for _, direct := range []func(p peer.ID, seq uint64){
+				func(p peer.ID, seq uint64) { a.screen(p, p, seq) },
+				func(p peer.ID, seq uint64) { a.hopeless(p, p) },
+			} {
+				p := peer.ID(fmt.Sprint("erin", len(a.authors)))
+				var seq uint64
+				if got := accepted(a, p, &seq, 1); got != 1 {
+					t.Fatalf("%s's first message, relayed, dropped", p)
+				}
+				direct(p, seq)
+				if got := accepted(a, p, &seq, sendBurst); got != sendBurst {
+					t.Errorf("a paste of a member connected to us, first heard relayed: %d of %d accepted", got, sendBurst)
+				}
+			}
+			// Connected to us, its first message relayed: no newcomer.
+			a.addrOf = func(peer.ID) netip.Addr { return netip.MustParseAddr("10.0.0.7") }
+			var seq uint64
+			if got := accepted(a, "frank", &seq, sendBurst); got != sendBurst {
+				t.Errorf("a paste of a member connected to us, heard relayed: %d of %d accepted", got, sendBurst)
+			}
+		})
+	})
+	t.Run("honest newcomer", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			var seq uint64
+			const rooms, paragraph = 5, 30
+			if got := accepted(a, "carol", &seq, 2*rooms+paragraph); got != 2*rooms+paragraph {
+				t.Errorf("a join and a heartbeat in %d rooms and %d lines: %d accepted", rooms, paragraph, got)
+			}
+			// Then a line a second, and a second paragraph a minute on.
+			for range 60 {
+				time.Sleep(time.Second)
+				if got := accepted(a, "carol", &seq, 1); got != 1 {
+					t.Fatal("a line a second dropped")
+				}
+			}
+			if got := accepted(a, "carol", &seq, sendBurst); got != sendBurst {
+				t.Errorf("a paste of %d a minute later: %d accepted", sendBurst, got)
+			}
+		})
+	})
+}
+
 // TestIntroductionsPerAddress: relays connected from one address share
 // its introductions, addrFactor times one relay's, and so do authors that
 // deliver their own messages from it; another address has its own. The
