@@ -53,7 +53,8 @@ const (
 	// left is forgotten (it loses the least).
 	addrFactor = 4
 	maxAddrs   = 1024
-	// A newcomer, an author introduced by a relay without a mark (not heard in the last
+	// A newcomer, an author introduced by a relay (or by sync, see
+	// [admission.introduce]) without a mark (not heard in the last
 	// store.MarkAge), starts with newcomerBurst messages of its burst
 	// and earns the rest at the flood limit's rate: 150 a second later,
 	// the whole burst in 4.5 s. Made-up identities are all new: 256 of
@@ -194,12 +195,15 @@ const (
 	// Peers at one address introducing more new authors than one address
 	// may: theirs are ignored.
 	throttleAddr
+	// A peer serving history of more new authors than it (or its
+	// address) may introduce: their lines are left for a later pull.
+	throttleSync
 )
 
 // throttle is a notice for the user: that author's messages beyond limit
 // a second (after a burst) are being dropped (throttleFlood), or that the
-// new authors introduced by author (a relay) or by the peers at addr
-// are (the others). With more, it
+// new authors introduced by author (a relay, or the peer history was
+// pulled from) or by the peers at addr are (the others). With more, it
 // names nobody: more peers than maxNamed are over the bound of kind.
 type throttle struct {
 	kind   throttleKind
@@ -512,6 +516,43 @@ func (a *admission) forgetAddrLocked() {
 	delete(a.byAddr, best)
 }
 
+// introduce takes in the authors of lines fetched by sync from src, who
+// serves them, and returns those it refuses now: authors not in the
+// table and without a mark are new, and each uses up one of src's
+// introductions and of its address's, as if src had relayed a live
+// message of theirs (a line of src's own, only the address's, as if it
+// had delivered it itself). The new authors taken in enter the table, as
+// newcomers (src itself, not): their live messages do not count as
+// introductions again, and start from a newcomer's allowance. The first
+// authors of the list are taken first. It queues the notice, once per
+// peer, that some were refused.
+func (a *admission) introduce(src peer.ID, authors []peer.ID) (refused map[peer.ID]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	for _, p := range authors {
+		if a.authors[p] != nil {
+			continue
+		}
+		if _, ok := a.markLocked(p); ok {
+			continue
+		}
+		if kind, addr := a.introduceLocked(p, src); kind != 0 {
+			if refused == nil {
+				refused = make(map[peer.ID]bool)
+			}
+			refused[p] = true
+			a.tellLocked(throttle{kind: throttleSync, author: src, addr: addr})
+			continue
+		}
+		if len(a.authors) >= maxAuthors {
+			a.forgetLocked(oldest(a.authors, func(au *author) time.Time { return au.heard }))
+		}
+		a.newAuthorLocked(p, p != src).heard = now
+	}
+	return refused
+}
+
 // forgetLocked drops author p from the table, keeping its mark until the
 // next takeMarks; a.mu is held.
 func (a *admission) forgetLocked(p peer.ID) {
@@ -732,10 +773,16 @@ func (t throttle) text() string {
 		return fmt.Sprintf("more peers pass on messages of more new members than one peer may introduce (%s): the others' messages are ignored, and these peers are not named one by one", intros)
 	case t.kind == throttleIntro:
 		return fmt.Sprintf("peer %s passes on messages of more new members than one peer may introduce (%s; made-up identities?): the others' messages are ignored", t.author, intros)
-	case t.more:
+	case t.kind == throttleAddr && t.more:
 		return fmt.Sprintf("more addresses bring more new members than one address may (%s): the others' messages are ignored, and these addresses are not named one by one", addrIntros)
-	default:
+	case t.kind == throttleAddr:
 		return fmt.Sprintf("the peers at %s bring more new members than one address may (%s; made-up identities?): the others' messages are ignored", t.addr, addrIntros)
+	case t.more:
+		return fmt.Sprintf("more peers serve history of more new members than one peer may introduce (%s): the others' lines are fetched later, and these peers are not named one by one", intros)
+	case t.addr.IsValid():
+		return fmt.Sprintf("peer %s serves history of more new members than the peers at %s may introduce (%s; made-up identities?): the others' lines are fetched later", t.author, t.addr, addrIntros)
+	default:
+		return fmt.Sprintf("peer %s serves history of more new members than one peer may introduce (%s; made-up identities?): the others' lines are fetched later", t.author, intros)
 	}
 }
 

@@ -474,6 +474,66 @@ func TestAddrTableBounded(t *testing.T) {
 	})
 }
 
+// TestIntroduceFetched: the new authors of lines fetched by sync use up
+// the serving peer's introductions; authors known (in the table, or by
+// a mark) and the peer's own lines do not. Those taken in are in the
+// table, so their live messages cost no introduction again, and start
+// as newcomers. The user is told once about the peer.
+func TestIntroduceFetched(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(slog.New(slog.DiscardHandler))
+		a.marks = marksOf{"marked": 5}
+		a.screen("live", "live", 1)
+		authors := []peer.ID{"server", "live", "marked"}
+		for i := range introBurst + 44 {
+			authors = append(authors, peer.ID(fmt.Sprint("new", i)))
+		}
+		refused := a.introduce("server", authors)
+		if len(refused) != 44 {
+			t.Errorf("%d authors refused, want 44", len(refused))
+		}
+		for _, p := range authors[:3+introBurst] {
+			if refused[p] {
+				t.Errorf("%s refused; the first %d new ones were due", p, introBurst)
+			}
+		}
+		if refused := a.introduce("server", authors); len(refused) != 44 {
+			t.Errorf("again at once: %d refused, want the same 44", len(refused))
+		}
+		// new0 came by sync: its live line, relayed by the server now out
+		// of introductions, is admitted, as a newcomer.
+		var seq uint64
+		got := 0
+		for range recvBurst {
+			seq++
+			if res, _ := a.screen("new0", "server", seq); res == pubsub.ValidationAccept {
+				got++
+			}
+		}
+		if got != newcomerBurst {
+			t.Errorf("new0's live messages: %d accepted, want a newcomer's %d", got, newcomerBurst)
+		}
+		if res, _ := a.screen("new-live", "server", 1); res == pubsub.ValidationAccept {
+			t.Error("a new author relayed live by the server admitted, its introductions used up by sync")
+		}
+		time.Sleep(time.Second)
+		if refused := a.introduce("server", authors); len(refused) != 44-introRate {
+			t.Errorf("a second later: %d refused, want %d", len(refused), 44-introRate)
+		}
+		kinds := map[throttleKind]int{}
+		for len(a.throttles) > 0 {
+			th := <-a.throttles
+			kinds[th.kind]++
+			if th.kind == throttleSync && th.author != "server" {
+				t.Errorf("sync notice for %s, want the server", th.author)
+			}
+		}
+		if kinds[throttleSync] != 1 {
+			t.Errorf("%d notices about the server's history, want 1 (all: %v)", kinds[throttleSync], kinds)
+		}
+	})
+}
+
 // TestThrottleNoticesBounded: made-up identities each over its flood
 // limit get maxNamed notices that name them, then one that says there
 // are more; each is told once.

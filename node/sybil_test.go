@@ -1,15 +1,21 @@
 package node
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"lanchat/node/chat"
+	"lanchat/node/store"
+	"lanchat/node/wire"
 )
 
 // newKeys returns n fresh identities.
@@ -131,5 +137,130 @@ func TestSybilRelaysShareAddress(t *testing.T) {
 	a.wait(5*time.Second, "bob's line", isMessage("still here"))
 	if n := a.count(isNotice("peers at 127.0.0.1")); n != 1 {
 		t.Errorf("told %d times about the address, want once", n)
+	}
+}
+
+// linesBy returns one chat line of room r signed by each of keys, a
+// second apart up to now, for a log.
+func linesBy(tb testing.TB, r *Room, keys []crypto.PrivKey, text string) []store.Line {
+	tb.Helper()
+	now := time.Now()
+	lines := make([]store.Line, len(keys))
+	for i, key := range keys {
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sent := now.Add(time.Duration(i-len(keys)) * time.Second).UnixMilli()
+		data, err := wire.Encode(wire.Envelope{Kind: wire.KindMessage, Room: r.wireID, Sent: sent, Nick: "sybil", Text: fmt.Sprint(text, i)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		seq := binary.BigEndian.AppendUint64(nil, 1)
+		m := &pb.Message{From: []byte(id), Data: data, Seqno: seq, Topic: proto.String(r.topicName)}
+		b, err := proto.Marshal(m)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if m.Signature, err = key.Sign(append([]byte(pubsub.SignPrefix), b...)); err != nil {
+			tb.Fatal(err)
+		}
+		lines[i] = store.Line{Room: r.topicName, ID: messageID(id, seq), Author: id.String(), Seqno: 1,
+			Sent: time.UnixMilli(sent), Received: now, Raw: rawMessage(m)}
+	}
+	return lines
+}
+
+// TestSyncIntroductions: a member whose log holds lines of more made-up
+// authors than it may introduce has only its introductions' worth of
+// them taken in by a pull, the rest at later pulls, and the user is told
+// once.
+func TestSyncIntroductions(t *testing.T) {
+	t.Parallel()
+	a := startNode(t, testConfig("alice"))
+	const authors = 2 * introBurst // beyond the burst even if the pull takes a minute
+	seed(t, a, linesBy(t, a.room, newKeys(t, authors), "made up "))
+	cfg := testConfig("carol")
+	cfg.EventBuffer = 4096
+	c := startNode(t, cfg)
+	start := time.Now()
+	c.connect(a)
+	fromAlice := func(ev chat.Event) bool { return ev.Kind == chat.KindHistory && ev.PeerID == a.id() }
+	c.wait(10*time.Second, "history", fromAlice)
+	allowed := introBurst + int(introRate*time.Since(start).Seconds()) + 1
+	first := len(madeUpPerAuthor(c, "made up "))
+	t.Logf("the first pull took in lines of %d of %d made-up authors", first, authors)
+	if first > allowed || first < introBurst {
+		t.Errorf("lines of %d made-up authors taken in, want about %d and at most %d", first, introBurst, allowed)
+	}
+	c.wait(5*time.Second, "the notice", isNotice("serves history"))
+
+	// Later pulls bring the others, as alice's introductions come back.
+	deadline := time.Now().Add(20 * time.Second)
+	for from := c.mark(); time.Now().Before(deadline); {
+		c.sync.queue(c.room, a.Host.self, true)
+		if c.waitAfter(from, time.Second, fromAlice) {
+			break
+		}
+	}
+	if got := len(madeUpPerAuthor(c, "made up ")); got <= first {
+		t.Errorf("after later pulls, lines of %d made-up authors, want more than %d", got, first)
+	}
+	if n := c.count(isNotice("serves history")); n != 1 {
+		t.Errorf("told %d times about alice's history, want once", n)
+	}
+}
+
+// TestRestartCatchUpOneBusyAuthor: a node that restarts catches up the
+// whole window, SyncMaxLines lines, of one busy author it heard before,
+// in one pull, and the author, known by its mark, costs the serving
+// peer no introduction.
+func TestRestartCatchUpOneBusyAuthor(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := persistentConfig("carol", dir)
+	c := startNode(t, cfg)
+	b := startNode(t, testConfig("bob"))
+	b.connect(c)
+	waitKnown(5*time.Second, b, c) // carol heard bob's presence
+	c.close()                      // and saves his mark
+
+	a := startNode(t, testConfig("alice"))
+	n := a.cfg.SyncMaxLines
+	seed(t, a, signedLines(t, b.Host, a.room, n, 1_000_000))
+	cfg.EventBuffer = n + 64
+	c2 := startNode(t, cfg)
+	c2.connect(a)
+	c2.wait(30*time.Second, "the whole window", func(ev chat.Event) bool {
+		return ev.Kind == chat.KindHistory && ev.PeerID == a.id() && ev.Count == n
+	})
+	c2.adm.mu.Lock()
+	intro := c2.adm.intros[a.Host.self]
+	c2.adm.mu.Unlock()
+	if intro != nil {
+		t.Errorf("bob, heard before the restart, cost alice introductions (%.0f left)", intro.Tokens())
+	}
+}
+
+// waitAfter reports whether an event from index from on matches, waiting
+// up to d for one.
+func (tn *testNode) waitAfter(from int, d time.Duration, match func(chat.Event) bool) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for i := from; ; {
+		tn.mu.Lock()
+		for ; i < len(tn.evs); i++ {
+			if match(tn.evs[i]) {
+				tn.mu.Unlock()
+				return true
+			}
+		}
+		ch := tn.changed
+		tn.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		}
 	}
 }
