@@ -3,11 +3,14 @@ package node
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/time/rate"
 
 	"lanchat/node/chat"
@@ -34,6 +37,45 @@ const (
 	// then introRate a second; see [admission.admitLocked].
 	introBurst = 256
 	introRate  = 4
+	// Peers connected from one IP address may together introduce
+	// addrFactor times what one peer may (and an author delivering its
+	// own messages counts there too: connections are cheap to make and
+	// drop). The resource manager lets 16 lanchats connect from one
+	// address (a shared machine, a NAT: see resource.go); honest ones
+	// introduce mostly the same authors, each once, by whichever delivers
+	// it first, so together they need about a roster's worth, not 16
+	// peers' worth: 4 × 256 = 1024 authors at once, maxMembers and some,
+	// then 16 a second. One address with 16 made-up relays gets 1024
+	// instead of 4096. IPv6 addresses count one by one (a /64 is the
+	// whole LAN), so an attacker on IPv6 that takes many addresses
+	// escapes this bound, not the per-peer one. maxAddrs bounds the
+	// addresses remembered; beyond, the one with most of its allowance
+	// left is forgotten (it loses the least).
+	addrFactor = 4
+	maxAddrs   = 1024
+	// A newcomer, an author introduced by a relay (or by sync, see
+	// [admission.introduce]) without a mark (not heard in the last
+	// store.MarkAge), starts with newcomerBurst messages of its burst
+	// and earns the rest at the flood limit's rate: 150 a second later,
+	// the whole burst in 4.5 s. Made-up identities are all new: 256 of
+	// them, one relay's introductions, burst 12,800 lines at once instead
+	// of 128,000 (1024 from one address, 51,200 instead of 512,000). An
+	// honest newcomer's first envelopes are a join and a heartbeat per
+	// room (a handful, at most maxTopicsPerPeer at start-up) and its
+	// first lines: 50 leaves a pasted paragraph of 30 lines whole; only
+	// a newcomer pasting hundreds of lines in its first seconds loses
+	// some live, and sync fetches those (see [syncer.lost]). At our own
+	// restart every author is new to the table, but those heard within
+	// store.MarkAge have a mark (it seeds their replay window) and start
+	// with the whole burst, so members talking, even pasting, lose
+	// nothing. An author that delivers its own messages is no newcomer
+	// here either (one whose first message came relayed stops being one
+	// at its first own): each such identity holds a connection (16 at
+	// once per address) and one of its address's introductions, and in
+	// a LAN, where members connect to each other, that is how an honest
+	// one arrives, free to paste its whole send burst at once
+	// (TestBurstDelivered).
+	newcomerBurst = 50
 	// maxWarned bounds the set of peers already warned about bad messages,
 	// and that of authors the user was told are over the flood limit.
 	maxWarned = 1024
@@ -48,9 +90,14 @@ const (
 	// signature check still holds).
 	pairFactor = 2
 	maxPairs   = 4 * maxAuthors
-	// throttleQueue is the capacity of the queue of authors found over
-	// the flood limit, for the user's notice (see [admission.throttles]).
+	// throttleQueue is the capacity of the queue of notices for the
+	// user: authors over the flood limit, peers and addresses over their
+	// introductions (see [admission.throttles]). Each kind names at most
+	// maxNamed peers or addresses, then says once that there are more:
+	// made-up identities, each over its limit, must not flood the screen
+	// with notices.
 	throttleQueue = 16
+	maxNamed      = 8
 	// replayWindow is how far below the highest sequence number seen from
 	// an author a message may still arrive (once): gossipsub may deliver an
 	// author's messages out of order across routes and rooms, by a few
@@ -71,18 +118,25 @@ type admission struct {
 	// marks is the memory of authors beyond the table, across runs: the
 	// message log's (nil: none). See [admission.takeMarks].
 	marks markBook
+	// addrOf returns the IP address a peer's connection comes from, the
+	// zero Addr if it has none (nil: no per-address bound). It is called
+	// with mu held, so it must not call admission.
+	addrOf func(peer.ID) netip.Addr
 
 	mu      sync.Mutex
 	limit   rate.Limit // per-author flood limit: recvRate (tests change it)
 	burst   int        // recvBurst
 	authors map[peer.ID]*author
-	intros  map[peer.ID]*rate.Limiter // new authors each relay may introduce
-	pairs   map[pair]*rate.Limiter    // messages each relay forwards of each author, unchecked
-	unseen  map[peer.ID]*rate.Limiter // new authors each relay forwards, unchecked
+	intros  map[peer.ID]*rate.Limiter    // new authors each relay may introduce
+	byAddr  map[netip.Addr]*rate.Limiter // new authors the peers at each address may introduce
+	pairs   map[pair]*rate.Limiter       // messages each relay forwards of each author, unchecked
+	unseen  map[peer.ID]*rate.Limiter    // new authors each relay forwards, unchecked
 	warned  map[peer.ID]bool
-	// told holds the authors whose throttling was queued for a notice;
-	// throttles is the queue, drained by the host's housekeeping.
-	told      map[peer.ID]bool
+	// told holds what was queued for a notice, named counts the notices
+	// of each kind; throttles is the queue, drained by the host's
+	// housekeeping.
+	told      map[throttle]bool
+	named     map[throttleKind]int
 	throttles chan throttle
 	// forgot holds the marks of authors dropped from the table since the
 	// last takeMarks; saved is when that was.
@@ -102,6 +156,9 @@ type author struct {
 	lim   *rate.Limiter // flood limit
 	seqs  seqWindow     // sequence numbers accepted, to spot replays
 	heard time.Time     // last message accepted
+	// newcomer tells an author that started with newcomerBurst and has
+	// not delivered a message of its own yet.
+	newcomer bool
 }
 
 func newAdmission(log *slog.Logger) *admission {
@@ -113,10 +170,12 @@ func newAdmission(log *slog.Logger) *admission {
 		intros:  make(map[peer.ID]*rate.Limiter),
 		pairs:   make(map[pair]*rate.Limiter),
 		unseen:  make(map[peer.ID]*rate.Limiter),
+		byAddr:  make(map[netip.Addr]*rate.Limiter),
 		warned:  make(map[peer.ID]bool),
 		forgot:  make(map[peer.ID]store.Mark),
 
-		told:      make(map[peer.ID]bool),
+		told:      make(map[throttle]bool),
+		named:     make(map[throttleKind]int),
 		throttles: make(chan throttle, throttleQueue),
 	}
 }
@@ -124,11 +183,34 @@ func newAdmission(log *slog.Logger) *admission {
 // pair is a forwarder and an author whose messages it forwards.
 type pair struct{ src, from peer.ID }
 
-// throttle tells that author's messages beyond limit a second (after a
-// burst) are being dropped.
+// throttleKind is what a notice of [admission.throttles] is about.
+type throttleKind uint8
+
+const (
+	// An author over its flood limit: its messages beyond it are dropped.
+	throttleFlood throttleKind = iota + 1
+	// A peer passing on messages of more new authors than it may
+	// introduce: theirs are ignored.
+	throttleIntro
+	// Peers at one address introducing more new authors than one address
+	// may: theirs are ignored.
+	throttleAddr
+	// A peer serving history of more new authors than it (or its
+	// address) may introduce: their lines are left for a later pull.
+	throttleSync
+)
+
+// throttle is a notice for the user: that author's messages beyond limit
+// a second (after a burst) are being dropped (throttleFlood), or that the
+// new authors introduced by author (a relay, or the peer history was
+// pulled from) or by the peers at addr are (the others). With more, it
+// names nobody: more peers than maxNamed are over the bound of kind.
 type throttle struct {
+	kind   throttleKind
 	author peer.ID
+	addr   netip.Addr
 	limit  rate.Limit
+	more   bool
 }
 
 // setLimit changes the flood limit of authors not heard yet.
@@ -151,16 +233,19 @@ func (a *admission) screen(from, src peer.ID, seq uint64) (res pubsub.Validation
 	a.mu.Lock()
 	au := a.authors[from]
 	if au == nil {
-		if !a.admitLocked(from, src) {
+		if kind := a.admitLocked(from, src); kind != 0 {
 			a.mu.Unlock()
-			a.warnOnce(src, "peer forwards messages of too many new authors; ignoring them", nil)
+			msg := "peer forwards messages of too many new authors; ignoring them"
+			if kind == throttleAddr {
+				msg = "peers at the address of this one introduce too many new authors; ignoring them"
+			}
+			a.warnOnce(src, msg, nil)
 			return pubsub.ValidationIgnore, false
 		}
-		au = &author{lim: rate.NewLimiter(a.limit, a.burst)}
-		if top, ok := a.markLocked(from); ok {
-			au.seqs.seed(top)
-		}
-		a.authors[from] = au
+		au = a.newAuthorLocked(from, src != from)
+	}
+	if src == from {
+		au.own()
 	}
 	replay := !au.seqs.accept(seq)
 	flood = !replay && !au.lim.Allow()
@@ -182,12 +267,43 @@ func (a *admission) screen(from, src peer.ID, seq uint64) (res pubsub.Validation
 	return pubsub.ValidationAccept, false
 }
 
+// newAuthorLocked enters author p, admitted, in the table; a.mu is held.
+// With a mark (heard in an earlier run, or before the table forgot it) its
+// replay window starts from it and its flood allowance is whole; without
+// one, introduced (not delivering its own message) and not connected to
+// this host, it is a newcomer, and starts with newcomerBurst of it.
+func (a *admission) newAuthorLocked(p peer.ID, introduced bool) *author {
+	au := &author{lim: rate.NewLimiter(a.limit, a.burst)}
+	if top, ok := a.markLocked(p); ok {
+		au.seqs.seed(top)
+	} else if n := a.burst - newcomerBurst; introduced && n > 0 && !a.addrLocked(p).IsValid() {
+		au.lim.ReserveN(time.Now(), n)
+		au.newcomer = true
+	}
+	a.authors[p] = au
+	return au
+}
+
+// own notes a message of au's own (forwarded by au itself, over its own
+// connection, whatever its signature): a newcomer is one no more, and
+// gets its whole allowance (see newcomerBurst). A newcomer's first
+// message may come relayed, or its own copies lose the race to the
+// relayed ones (pubsub validates the first copy only): hopeless, which
+// sees every copy, calls it too.
+func (au *author) own() {
+	if au.newcomer {
+		au.lim = rate.NewLimiter(au.lim.Limit(), au.lim.Burst())
+		au.newcomer = false
+	}
+}
+
 // hopeless reports whether a message of author from, forwarded by src, is
 // to be dropped before its signature is checked: screen would ignore it
-// now (the author over its flood limit, an author src may not introduce),
-// or src forwards the author's messages at more than pairFactor times the
-// flood limit, or introduces new authors at more than pairFactor times its
-// introductions. flood reports a message dropped for a rate.
+// now (the author over its flood limit, an author src or its address may
+// not introduce), or src forwards the author's messages at more than
+// pairFactor times the flood limit, or introduces new authors at more than
+// pairFactor times its introductions. flood reports a message dropped for
+// a rate.
 //
 // Nothing here takes an author's own allowance, nor tells the user that
 // an author floods from what the pair's limit saw (unless the author is
@@ -197,7 +313,10 @@ func (a *admission) screen(from, src peer.ID, seq uint64) (res pubsub.Validation
 // suffer (and a forger is cut off, see [forgers]). Replays are left to
 // screen: pubsub's seen-cache drops the recent ones before this, and a
 // forger re-signing old sequence numbers must reach the signature check
-// to be found out.
+// to be found out. A forwarder, though, is named for what it forwards:
+// the notice that it (or its address) introduces too many new authors
+// goes out from here too, since once its allowance is used up none of
+// its new authors reaches screen.
 //
 // The pair's limit is what makes it work: messages wait in pubsub's
 // validation queue before screen counts them, so while a flood fills the
@@ -207,11 +326,13 @@ func (a *admission) hopeless(from, src peer.ID) (drop, flood bool) {
 	defer a.mu.Unlock()
 	au := a.authors[from]
 	switch {
-	case au == nil && src != from:
-		if l := a.intros[src]; l != nil && l.Tokens() < 1 {
+	case au == nil:
+		if kind, addr := a.refusedLocked(from, src); kind != 0 {
+			a.tellLocked(throttle{kind: kind, author: src, addr: addr})
 			return true, false
 		}
-	case au == nil:
+	case src == from && au.newcomer:
+		au.own()
 	case au.lim.Tokens() < 1:
 		a.throttledLocked(from, au.lim.Limit())
 		return true, true
@@ -234,6 +355,7 @@ func (a *admission) hopeless(from, src peer.ID) (drop, flood bool) {
 				a.unseen[src] = u
 			}
 			if !u.Allow() {
+				a.tellLocked(throttle{kind: throttleIntro, author: src})
 				return true, false
 			}
 		}
@@ -258,15 +380,36 @@ func (a *admission) pairBurst() int {
 }
 
 // throttledLocked queues, once per author, the notice that author is over
-// its flood limit; a.mu is held. It never blocks: with the queue full the
-// next dropped message tries again.
+// its flood limit; a.mu is held.
 func (a *admission) throttledLocked(author peer.ID, limit rate.Limit) {
-	if a.told[author] || len(a.told) >= maxWarned {
+	a.tellLocked(throttle{kind: throttleFlood, author: author, limit: limit})
+}
+
+// tellLocked queues notice t, once per kind and peer (or address), for
+// maxNamed peers of a kind, then once the notice that there are more;
+// a.mu is held. It never blocks: with the queue full the next drop tries
+// again.
+func (a *admission) tellLocked(t throttle) {
+	key := throttle{kind: t.kind, author: t.author}
+	if t.kind == throttleAddr {
+		key = throttle{kind: t.kind, addr: t.addr} // whichever peer hit it
+	}
+	if a.told[key] || len(a.told) >= maxWarned {
 		return
 	}
+	if a.named[t.kind] >= maxNamed {
+		t = throttle{kind: t.kind, limit: t.limit, more: true}
+		key = throttle{kind: t.kind, more: true}
+		if a.told[key] {
+			return
+		}
+	}
 	select {
-	case a.throttles <- throttle{author, limit}:
-		a.told[author] = true
+	case a.throttles <- t:
+		a.told[key] = true
+		if !t.more {
+			a.named[t.kind]++
+		}
 	default:
 	}
 }
@@ -279,23 +422,135 @@ func (a *admission) throttledLocked(author peer.ID, limit rate.Limit) {
 // identity then costs a connection. An author relayed by another peer (in a
 // room that is not fully connected) uses up one of the relay's
 // introductions: introBurst at once, then introRate a second, enough to
-// pass on a whole room. When the table is full the author heard longest ago
-// makes room, so members that keep talking are never forgotten.
-func (a *admission) admitLocked(from, src peer.ID) bool {
-	if src != from {
-		l := a.intros[src]
-		if l == nil {
-			l = rate.NewLimiter(introRate, introBurst)
-			a.intros[src] = l
-		}
-		if !l.Allow() {
-			return false
-		}
+// pass on a whole room. Either uses up one of the introductions of the
+// address src connects from (see addrFactor). When the table is full the
+// author heard longest ago makes room, so members that keep talking are
+// never forgotten. It returns the bound that refuses the author, 0 if
+// none does, and queues the notice.
+func (a *admission) admitLocked(from, src peer.ID) throttleKind {
+	if kind, addr := a.introduceLocked(from, src); kind != 0 {
+		a.tellLocked(throttle{kind: kind, author: src, addr: addr})
+		return kind
 	}
 	if len(a.authors) >= maxAuthors {
 		a.forgetLocked(oldest(a.authors, func(au *author) time.Time { return au.heard }))
 	}
-	return true
+	return 0
+}
+
+// refusedLocked returns the bound that would refuse author from, not in
+// the table, forwarded by src, without using any allowance: 0 if none,
+// throttleIntro (src's introductions used up) or throttleAddr (its
+// address's, addr); a.mu is held.
+func (a *admission) refusedLocked(from, src peer.ID) (throttleKind, netip.Addr) {
+	if src != from {
+		if l := a.intros[src]; l != nil && l.Tokens() < 1 {
+			return throttleIntro, netip.Addr{}
+		}
+	}
+	if addr := a.addrLocked(src); addr.IsValid() {
+		if l := a.byAddr[addr]; l != nil && l.Tokens() < 1 {
+			return throttleAddr, addr
+		}
+	}
+	return 0, netip.Addr{}
+}
+
+// introduceLocked takes one introduction of src and one of its address
+// for author from, and returns the bound that refuses it (0 if none, and
+// then both are taken); a.mu is held.
+func (a *admission) introduceLocked(from, src peer.ID) (throttleKind, netip.Addr) {
+	var byPeer, byAddr *rate.Limiter
+	if src != from {
+		if byPeer = a.intros[src]; byPeer == nil {
+			byPeer = rate.NewLimiter(introRate, introBurst)
+			a.intros[src] = byPeer
+		}
+	}
+	addr := a.addrLocked(src)
+	if addr.IsValid() {
+		if byAddr = a.byAddr[addr]; byAddr == nil {
+			if len(a.byAddr) >= maxAddrs {
+				a.forgetAddrLocked()
+			}
+			byAddr = rate.NewLimiter(addrFactor*introRate, addrFactor*introBurst)
+			a.byAddr[addr] = byAddr
+		}
+	}
+	now := time.Now()
+	switch {
+	case byPeer != nil && byPeer.TokensAt(now) < 1:
+		return throttleIntro, netip.Addr{}
+	case byAddr != nil && byAddr.TokensAt(now) < 1:
+		return throttleAddr, addr
+	}
+	if byPeer != nil {
+		byPeer.AllowN(now, 1)
+	}
+	if byAddr != nil {
+		byAddr.AllowN(now, 1)
+	}
+	return 0, netip.Addr{}
+}
+
+// addrLocked returns the address p connects from, if admission is told;
+// a.mu is held.
+func (a *admission) addrLocked(p peer.ID) netip.Addr {
+	if a.addrOf == nil {
+		return netip.Addr{}
+	}
+	return a.addrOf(p)
+}
+
+// forgetAddrLocked forgets the address with most of its introductions
+// left, to make room in a full table; a.mu is held.
+func (a *admission) forgetAddrLocked() {
+	now := time.Now()
+	var best netip.Addr
+	most := -1.0
+	for addr, l := range a.byAddr {
+		if t := l.TokensAt(now); t > most {
+			best, most = addr, t
+		}
+	}
+	delete(a.byAddr, best)
+}
+
+// introduce takes in the authors of lines fetched by sync from src, who
+// serves them, and returns those it refuses now: authors not in the
+// table and without a mark are new, and each uses up one of src's
+// introductions and of its address's, as if src had relayed a live
+// message of theirs (a line of src's own, only the address's, as if it
+// had delivered it itself). The new authors taken in enter the table, as
+// newcomers (src itself, not): their live messages do not count as
+// introductions again, and start from a newcomer's allowance. The first
+// authors of the list are taken first. It queues the notice, once per
+// peer, that some were refused.
+func (a *admission) introduce(src peer.ID, authors []peer.ID) (refused map[peer.ID]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	for _, p := range authors {
+		if a.authors[p] != nil {
+			continue
+		}
+		if _, ok := a.markLocked(p); ok {
+			continue
+		}
+		if kind, addr := a.introduceLocked(p, src); kind != 0 {
+			if refused == nil {
+				refused = make(map[peer.ID]bool)
+			}
+			refused[p] = true
+			a.tellLocked(throttle{kind: throttleSync, author: src, addr: addr})
+			continue
+		}
+		if len(a.authors) >= maxAuthors {
+			a.forgetLocked(oldest(a.authors, func(au *author) time.Time { return au.heard }))
+		}
+		a.newAuthorLocked(p, p != src).heard = now
+	}
+	return refused
 }
 
 // forgetLocked drops author p from the table, keeping its mark until the
@@ -355,9 +610,9 @@ func oldest[V any](m map[peer.ID]V, at func(V) time.Time) peer.ID {
 	return p
 }
 
-// prune forgets authors not heard for replayMemory, and relays and pairs
-// whose allowances are all available again, so the maps do not grow with
-// every peer ever seen.
+// prune forgets authors not heard for replayMemory, and relays,
+// addresses and pairs whose allowances are all available again, so the
+// maps do not grow with every peer ever seen.
 func (a *admission) prune(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -369,6 +624,11 @@ func (a *admission) prune(now time.Time) {
 	for p, l := range a.intros {
 		if l.TokensAt(now) >= introBurst {
 			delete(a.intros, p)
+		}
+	}
+	for addr, l := range a.byAddr {
+		if l.TokensAt(now) >= addrFactor*introBurst {
+			delete(a.byAddr, addr)
 		}
 	}
 	for p, l := range a.unseen {
@@ -492,10 +752,51 @@ func (h *Host) inspect(src peer.ID, rpc *pubsub.RPC) error {
 	return nil
 }
 
-// tellThrottled tells the user that an author is over the flood limit;
-// the housekeeping goroutine calls it.
+// tellThrottled tells the user that an author is over the flood limit,
+// or that the new authors a peer or an address introduces are over
+// theirs; the housekeeping goroutine calls it.
 func (h *Host) tellThrottled(t throttle) {
-	h.log.Info("told the user of a peer over the flood limit", "peer", t.author)
-	h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), PeerID: t.author.String(), Text: fmt.Sprintf(
-		"peer %s sends more than its flood limit (%.0f messages a second): its messages beyond it are dropped", t.author, float64(t.limit))})
+	h.log.Info("told the user of a peer over a limit", "peer", t.author, "addr", t.addr, "kind", t.kind, "more", t.more)
+	h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), PeerID: t.author.String(), Text: t.text()})
+}
+
+// text is the notice's sentence.
+func (t throttle) text() string {
+	intros := fmt.Sprintf("%d at once, then %d a second", introBurst, introRate)
+	addrIntros := fmt.Sprintf("%d at once, then %d a second", addrFactor*introBurst, addrFactor*introRate)
+	switch {
+	case t.kind == throttleFlood && t.more:
+		return "more peers send more than their flood limit (made-up identities?): their messages beyond it are dropped, and they are not named one by one"
+	case t.kind == throttleFlood:
+		return fmt.Sprintf("peer %s sends more than its flood limit (%.0f messages a second): its messages beyond it are dropped", t.author, float64(t.limit))
+	case t.kind == throttleIntro && t.more:
+		return fmt.Sprintf("more peers pass on messages of more new members than one peer may introduce (%s): the others' messages are ignored, and these peers are not named one by one", intros)
+	case t.kind == throttleIntro:
+		return fmt.Sprintf("peer %s passes on messages of more new members than one peer may introduce (%s; made-up identities?): the others' messages are ignored", t.author, intros)
+	case t.kind == throttleAddr && t.more:
+		return fmt.Sprintf("more addresses bring more new members than one address may (%s): the others' messages are ignored, and these addresses are not named one by one", addrIntros)
+	case t.kind == throttleAddr:
+		return fmt.Sprintf("the peers at %s bring more new members than one address may (%s; made-up identities?): the others' messages are ignored", t.addr, addrIntros)
+	case t.more:
+		return fmt.Sprintf("more peers serve history of more new members than one peer may introduce (%s): the others' lines are fetched later, and these peers are not named one by one", intros)
+	case t.addr.IsValid():
+		return fmt.Sprintf("peer %s serves history of more new members than the peers at %s may introduce (%s; made-up identities?): the others' lines are fetched later", t.author, t.addr, addrIntros)
+	default:
+		return fmt.Sprintf("peer %s serves history of more new members than one peer may introduce (%s; made-up identities?): the others' lines are fetched later", t.author, intros)
+	}
+}
+
+// remoteAddr returns the IP address of p's connection to this host, the
+// zero Addr if it has none: admission's addrOf.
+func (h *Host) remoteAddr(p peer.ID) netip.Addr {
+	for _, c := range h.host.Network().ConnsToPeer(p) {
+		na, err := manet.ToNetAddr(c.RemoteMultiaddr())
+		if err != nil {
+			continue
+		}
+		if ta, ok := na.(*net.TCPAddr); ok {
+			return ta.AddrPort().Addr().Unmap()
+		}
+	}
+	return netip.Addr{}
 }

@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -233,5 +235,330 @@ func TestOpenEnvelope(t *testing.T) {
 				t.Errorf("open = %+v, %v; want %v", env, err, tt.want)
 			}
 		})
+	}
+}
+
+// marksOf is a markBook of fixed marks: the authors heard in an earlier
+// run.
+type marksOf map[peer.ID]uint64
+
+func (m marksOf) mark(p peer.ID) (uint64, bool) {
+	s, ok := m[p]
+	return s, ok
+}
+
+// TestNewcomerAllowance: an author never heard before, introduced by a
+// relay, starts with newcomerBurst of its flood allowance and earns the
+// rest at the flood limit's rate; one with a mark (heard in an earlier
+// run: every member at this node's restart), or delivering its own
+// message, starts with the whole burst. An honest newcomer joining a few
+// rooms and pasting a paragraph loses nothing. Simulated time (synctest).
+func TestNewcomerAllowance(t *testing.T) {
+	// accepted counts the messages of p relayed by "relay" accepted out
+	// of n sent at once, from sequence number *seq on.
+	accepted := func(a *admission, p peer.ID, seq *uint64, n int) int {
+		got := 0
+		for range n {
+			*seq++
+			if res, _ := a.screen(p, "relay", *seq); res == pubsub.ValidationAccept {
+				got++
+			}
+		}
+		return got
+	}
+	t.Run("made up", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			var seq uint64
+			if got := accepted(a, "sybil", &seq, recvBurst); got != newcomerBurst || got > recvBurst/8 {
+				t.Errorf("a newcomer's burst: %d accepted, want %d, a small part of the burst %d", got, newcomerBurst, recvBurst)
+			}
+			time.Sleep(time.Second)
+			if got := accepted(a, "sybil", &seq, recvBurst); got != recvRate {
+				t.Errorf("a second later: %d accepted, want %d", got, recvRate)
+			}
+			time.Sleep(time.Duration(recvBurst/recvRate) * time.Second)
+			if got := accepted(a, "sybil", &seq, 2*recvBurst); got != recvBurst {
+				t.Errorf("after %d s: %d accepted, want the whole burst %d", recvBurst/recvRate, got, recvBurst)
+			}
+		})
+	})
+	t.Run("known", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			a.marks = marksOf{"bob": 1000}
+			seq := uint64(1000)
+			if got := accepted(a, "bob", &seq, sendBurst); got != sendBurst {
+				t.Errorf("a known author's paste at our restart: %d of %d accepted", got, sendBurst)
+			}
+			// Forgotten by the table, not by admission: its mark comes
+			// from forgot, and the whole burst with it.
+			a.prune(time.Now().Add(replayMemory))
+			if a.authors["bob"] != nil {
+				t.Fatal("bob not forgotten")
+			}
+			a.marks = nil
+			if got := accepted(a, "bob", &seq, sendBurst); got != sendBurst {
+				t.Errorf("after the table forgot him: %d of %d accepted", got, sendBurst)
+			}
+		})
+	})
+	t.Run("delivering its own", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			got := 0
+			for seq := range uint64(sendBurst) {
+				if res, _ := a.screen("dave", "dave", seq+1); res == pubsub.ValidationAccept {
+					got++
+				}
+			}
+			if got != sendBurst {
+				t.Errorf("a paste of a member connected to us: %d of %d accepted", got, sendBurst)
+			}
+			// Its first message relayed, then its own: no newcomer. So
+			// too when its own copy only reaches hopeless (pubsub
+			// validates the first copy, here the relayed one).
+			for _, direct := range []func(p peer.ID, seq uint64){
+				func(p peer.ID, seq uint64) { a.screen(p, p, seq) },
+				func(p peer.ID, seq uint64) { a.hopeless(p, p) },
+			} {
+				p := peer.ID(fmt.Sprint("erin", len(a.authors)))
+				var seq uint64
+				if got := accepted(a, p, &seq, 1); got != 1 {
+					t.Fatalf("%s's first message, relayed, dropped", p)
+				}
+				direct(p, seq)
+				if got := accepted(a, p, &seq, sendBurst); got != sendBurst {
+					t.Errorf("a paste of a member connected to us, first heard relayed: %d of %d accepted", got, sendBurst)
+				}
+			}
+			// Connected to us, its first message relayed: no newcomer.
+			a.addrOf = func(peer.ID) netip.Addr { return netip.MustParseAddr("10.0.0.7") }
+			var seq uint64
+			if got := accepted(a, "frank", &seq, sendBurst); got != sendBurst {
+				t.Errorf("a paste of a member connected to us, heard relayed: %d of %d accepted", got, sendBurst)
+			}
+		})
+	})
+	t.Run("honest newcomer", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newAdmission(slog.New(slog.DiscardHandler))
+			var seq uint64
+			const rooms, paragraph = 5, 30
+			if got := accepted(a, "carol", &seq, 2*rooms+paragraph); got != 2*rooms+paragraph {
+				t.Errorf("a join and a heartbeat in %d rooms and %d lines: %d accepted", rooms, paragraph, got)
+			}
+			// Then a line a second, and a second paragraph a minute on.
+			for range 60 {
+				time.Sleep(time.Second)
+				if got := accepted(a, "carol", &seq, 1); got != 1 {
+					t.Fatal("a line a second dropped")
+				}
+			}
+			if got := accepted(a, "carol", &seq, sendBurst); got != sendBurst {
+				t.Errorf("a paste of %d a minute later: %d accepted", sendBurst, got)
+			}
+		})
+	})
+}
+
+// TestIntroductionsPerAddress: relays connected from one address share
+// its introductions, addrFactor times one relay's, and so do authors that
+// deliver their own messages from it; another address has its own. The
+// user is told once about the address.
+func TestIntroductionsPerAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(slog.New(slog.DiscardHandler))
+		one, two := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+		a.addrOf = func(p peer.ID) netip.Addr {
+			if strings.HasPrefix(string(p), "other") {
+				return two
+			}
+			return one
+		}
+		// introduce has relay introduce n new authors, and counts those
+		// admitted (screen) and those dropped before their signature
+		// check would be (hopeless).
+		n := 0
+		introduce := func(relay peer.ID, k int) (admitted, early int) {
+			for range k {
+				n++
+				p := peer.ID(fmt.Sprint("sybil", n))
+				if drop, _ := a.hopeless(p, relay); drop {
+					early++
+					continue
+				}
+				if res, _ := a.screen(p, relay, 1); res == pubsub.ValidationAccept {
+					admitted++
+				}
+			}
+			return admitted, early
+		}
+		const relays, each = 8, introBurst - 56
+		total := 0
+		for r := range relays {
+			got, _ := introduce(peer.ID(fmt.Sprint("relay", r)), each)
+			total += got
+		}
+		if want := addrFactor * introBurst; total != want {
+			t.Errorf("%d relays at one address introduced %d authors, want %d (of %d)", relays, total, want, relays*each)
+		}
+		if got, early := introduce("relay0", 10); got != 0 || early != 10 {
+			t.Errorf("then %d more admitted, %d dropped before the check; want 0 and 10", got, early)
+		}
+		if res, _ := a.screen("selfie", "selfie", 1); res == pubsub.ValidationAccept {
+			t.Error("an author delivering its own message admitted from the address out of introductions")
+		}
+		// Another address: only the per-relay bound.
+		if got, _ := introduce("other-relay", introBurst+10); got != introBurst {
+			t.Errorf("a relay at another address introduced %d, want %d", got, introBurst)
+		}
+		if res, _ := a.screen("other-selfie", "other-selfie", 1); res != pubsub.ValidationAccept {
+			t.Error("an author delivering its own message from another address refused")
+		}
+		time.Sleep(time.Second)
+		if got, _ := introduce("relay7", 2*addrFactor*introRate); got != addrFactor*introRate {
+			t.Errorf("a second later: %d introduced, want %d", got, addrFactor*introRate)
+		}
+		var addrs, intros []throttle
+		for len(a.throttles) > 0 {
+			switch th := <-a.throttles; th.kind {
+			case throttleAddr:
+				addrs = append(addrs, th)
+			case throttleIntro:
+				intros = append(intros, th)
+			}
+		}
+		if len(addrs) != 1 || addrs[0].addr != one {
+			t.Errorf("address notices %+v, want one for %v", addrs, one)
+		}
+		if len(intros) != 1 || intros[0].author != "other-relay" {
+			t.Errorf("relay notices %+v, want one for other-relay", intros)
+		}
+		// All back after a while: forgotten.
+		time.Sleep(time.Duration(introBurst/introRate+1) * time.Second)
+		a.prune(time.Now())
+		if len(a.byAddr) != 0 {
+			t.Errorf("%d addresses remembered once their allowances are back", len(a.byAddr))
+		}
+	})
+}
+
+// TestAddrTableBounded: the table of addresses stays bounded, and an
+// address out of introductions is not the one forgotten to make room.
+func TestAddrTableBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(slog.New(slog.DiscardHandler))
+		// Peer "i/j" connects from address i.
+		a.addrOf = func(p peer.ID) netip.Addr {
+			var i int
+			fmt.Sscanf(string(p), "%d/", &i)
+			return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		}
+		// Authors that deliver their own messages from address 0 use up
+		// its introductions; then one author from each of many others.
+		for j := range addrFactor * introBurst {
+			p := peer.ID(fmt.Sprint("0/", j))
+			a.screen(p, p, 1)
+		}
+		for i := 1; i < 2*maxAddrs; i++ {
+			p := peer.ID(fmt.Sprint(i, "/0"))
+			a.screen(p, p, 1)
+		}
+		if len(a.byAddr) > maxAddrs {
+			t.Errorf("%d addresses remembered, want at most %d", len(a.byAddr), maxAddrs)
+		}
+		if res, _ := a.screen("0/new", "0/new", 1); res == pubsub.ValidationAccept {
+			t.Error("the address out of introductions was forgotten: a new author from it admitted")
+		}
+	})
+}
+
+// TestIntroduceFetched: the new authors of lines fetched by sync use up
+// the serving peer's introductions; authors known (in the table, or by
+// a mark) and the peer's own lines do not. Those taken in are in the
+// table, so their live messages cost no introduction again, and start
+// as newcomers. The user is told once about the peer.
+func TestIntroduceFetched(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(slog.New(slog.DiscardHandler))
+		a.marks = marksOf{"marked": 5}
+		a.screen("live", "live", 1)
+		authors := []peer.ID{"server", "live", "marked"}
+		for i := range introBurst + 44 {
+			authors = append(authors, peer.ID(fmt.Sprint("new", i)))
+		}
+		refused := a.introduce("server", authors)
+		if len(refused) != 44 {
+			t.Errorf("%d authors refused, want 44", len(refused))
+		}
+		for _, p := range authors[:3+introBurst] {
+			if refused[p] {
+				t.Errorf("%s refused; the first %d new ones were due", p, introBurst)
+			}
+		}
+		if refused := a.introduce("server", authors); len(refused) != 44 {
+			t.Errorf("again at once: %d refused, want the same 44", len(refused))
+		}
+		// new0 came by sync: its live line, relayed by the server now out
+		// of introductions, is admitted, as a newcomer.
+		var seq uint64
+		got := 0
+		for range recvBurst {
+			seq++
+			if res, _ := a.screen("new0", "server", seq); res == pubsub.ValidationAccept {
+				got++
+			}
+		}
+		if got != newcomerBurst {
+			t.Errorf("new0's live messages: %d accepted, want a newcomer's %d", got, newcomerBurst)
+		}
+		if res, _ := a.screen("new-live", "server", 1); res == pubsub.ValidationAccept {
+			t.Error("a new author relayed live by the server admitted, its introductions used up by sync")
+		}
+		time.Sleep(time.Second)
+		if refused := a.introduce("server", authors); len(refused) != 44-introRate {
+			t.Errorf("a second later: %d refused, want %d", len(refused), 44-introRate)
+		}
+		kinds := map[throttleKind]int{}
+		for len(a.throttles) > 0 {
+			th := <-a.throttles
+			kinds[th.kind]++
+			if th.kind == throttleSync && th.author != "server" {
+				t.Errorf("sync notice for %s, want the server", th.author)
+			}
+		}
+		if kinds[throttleSync] != 1 {
+			t.Errorf("%d notices about the server's history, want 1 (all: %v)", kinds[throttleSync], kinds)
+		}
+	})
+}
+
+// TestThrottleNoticesBounded: made-up identities each over its flood
+// limit get maxNamed notices that name them, then one that says there
+// are more; each is told once.
+func TestThrottleNoticesBounded(t *testing.T) {
+	a := newAdmission(slog.New(slog.DiscardHandler))
+	a.setLimit(1, 1)
+	for i := range 3 * maxNamed {
+		p := peer.ID(fmt.Sprint("sybil", i))
+		for seq := range uint64(5) {
+			a.screen(p, p, seq+1)
+			a.hopeless(p, p)
+		}
+	}
+	named, more := 0, 0
+	for len(a.throttles) > 0 {
+		if th := <-a.throttles; th.more {
+			more++
+			if th.author != "" || !strings.Contains(th.text(), "not named") {
+				t.Errorf("the notice of more names %q: %q", th.author, th.text())
+			}
+		} else {
+			named++
+		}
+	}
+	if named != maxNamed || more != 1 {
+		t.Errorf("%d notices naming an author and %d of more, want %d and 1", named, more, maxNamed)
 	}
 }

@@ -110,11 +110,17 @@
 //
 // Identities cost nothing to make, so per-author limits alone would let one
 // peer sign as thousands of authors. An author that delivers its own
-// message is always admitted (each identity then costs a connection); a
-// peer relaying authors not heard before may introduce 256 at once, then 4
-// a second. At most 4096 authors are remembered; the one heard longest ago
-// makes room. Bad envelopes are logged once per peer (for at most 1024
-// peers; the rest at debug level).
+// message is admitted (each identity then costs a connection); a peer
+// relaying authors not heard before may introduce 256 at once, then 4 a
+// second; the peers connected from one IP address, 1024 at once, then 16
+// a second, their own identities included. A relayed newcomer (not heard
+// in the last 24 hours, not connected) starts with 50 of its 500, and
+// earns the rest at the flood limit's rate. The new authors of lines
+// fetched by sync count as introductions of the peer that serves them.
+// At most 4096 authors are remembered; the one heard longest ago makes
+// room. Bad envelopes are logged once per peer (for at most 1024 peers;
+// the rest at debug level); each limit that drops something is told to
+// the user once per peer (naming at most 8 of a kind).
 //
 // # Peer scoring
 //

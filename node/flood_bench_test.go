@@ -10,7 +10,7 @@ import "testing"
 // attacker's lines shown live and its rate, and the heap's growth.
 // Run it with -benchtime=1x: each iteration is a whole scenario.
 func BenchmarkFlood(b *testing.B) {
-	for _, kind := range []string{floodNone, floodSmall, floodMax, floodSybil, floodPresence} {
+	for _, kind := range []string{floodNone, floodSmall, floodMax, floodSybil, floodBurst, floodPresence} {
 		b.Run(kind, func(b *testing.B) {
 			fr := newFloodRoom(b)
 			var res floodResult

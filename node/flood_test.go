@@ -38,6 +38,7 @@ const (
 	floodSmall    = "small"    // one identity, short lines
 	floodMax      = "max"      // one identity, lines of chat.MaxTextBytes
 	floodSybil    = "sybil"    // 1000 made-up identities, relayed by the attacker
+	floodBurst    = "burst"    // fewer made-up identities, each a burst of lines
 	floodPresence = "presence" // one identity, joins and heartbeats
 )
 
@@ -52,6 +53,7 @@ var floodRates = map[string]rate.Limit{
 	floodMax:      25 * recvRate / raceSlow,
 	floodPresence: 100 * recvRate / raceSlow,
 	floodSybil:    50 * recvRate / raceSlow,
+	floodBurst:    50 * recvRate / raceSlow,
 }
 
 // raceSlow is how much the floods slow down under the race detector.
@@ -78,6 +80,15 @@ var (
 	sybils     = 1000
 	sybilLines = map[bool]int{false: 10, true: 2}[raceOn]
 )
+
+// bursters is the number of made-up identities of the burst flood; each
+// sends its share of floodFor's messages back to back (375 lines, 300
+// under the race detector), less than recvBurst and far more than
+// newcomerBurst.
+var bursters = map[bool]int{false: 40, true: 10}[raceOn]
+
+// burstLines is how many lines each of the burst flood's identities sends.
+func burstLines() int { return int(float64(floodRates[floodBurst])*floodFor.Seconds()) / bursters }
 
 // floodResult is what one run of a flood scenario measured.
 type floodResult struct {
@@ -179,11 +190,23 @@ func floodConnect(tb testing.TB, h host.Host, n *testNode) {
 }
 
 // attackMessages returns the messages of a flood of kind: floodFor's worth
-// at its rate, signed by the attacker (small, max, presence) or by sybils
-// made-up identities, sybilLines each (sybil).
+// at its rate, signed by the attacker (small, max, presence), by sybils
+// made-up identities, sybilLines each (sybil), or by bursters made-up
+// identities, one after the other (burst).
 func (fr *floodRoom) attackMessages(kind string) []*pb.Message {
 	tb := fr.tb
 	topic := openTopic(testRoom)
+	if kind == floodBurst {
+		msgs := make([]*pb.Message, 0, bursters*burstLines())
+		for i, key := range newKeys(tb, bursters) {
+			for line := range burstLines() {
+				data := envelope(tb, wire.Envelope{Kind: wire.KindMessage, Room: testRoom, Sent: time.Now().UnixMilli(),
+					Nick: fmt.Sprint("sybil-b", i), Text: fmt.Sprintf("flood %d-%d", i, line)})
+				msgs = append(msgs, signedAs(tb, key, topic, uint64(line+1), data))
+			}
+		}
+		return msgs
+	}
 	if kind == floodSybil {
 		keys := make([]crypto.PrivKey, sybils)
 		for i := range keys {
@@ -411,9 +434,18 @@ func (tn *testNode) waitLines(from int, prefix string, want int, d time.Duration
 // the log; the bounds asserted hold on a loaded 2-core machine under
 // -race (the benchmark reports the figures without it).
 func TestFlood(t *testing.T) {
-	for _, kind := range []string{floodNone, floodSmall, floodMax, floodSybil, floodPresence} {
+	for _, kind := range []string{floodNone, floodSmall, floodMax, floodSybil, floodBurst, floodPresence} {
 		t.Run(kind, func(t *testing.T) {
 			fr := newFloodRoom(t)
+			if kind == floodBurst {
+				// The made-up identities earn back one message a second
+				// (the members, heard already, keep their limit): what
+				// they get is their newcomer's allowance, however slowly
+				// a loaded machine takes their lines in.
+				for _, n := range []*testNode{fr.a, fr.b, fr.c} {
+					n.adm.setLimit(1, recvBurst)
+				}
+			}
 			res := fr.run(kind, 100)
 			t.Logf("%s flood: %v", kind, res)
 			if res.lost > 0 {
@@ -430,6 +462,14 @@ func TestFlood(t *testing.T) {
 				allowed := 3 * (introBurst + int(introRate*res.counted.Seconds()+1))
 				if res.attackAuthor > allowed {
 					t.Errorf("%d made-up authors joined on bob, want at most %d", res.attackAuthor, allowed)
+				}
+			case floodBurst:
+				// Each made-up identity is a newcomer: newcomerBurst, and
+				// what the flood limit earns back meanwhile, one a second
+				// here (see above).
+				allowed := bursters * (newcomerBurst + int(res.counted.Seconds()) + 1)
+				if res.attackLive > allowed {
+					t.Errorf("%d lines of %d made-up identities shown live on bob, want at most %d (newcomers' allowances)", res.attackLive, bursters, allowed)
 				}
 			case floodSmall, floodMax, floodPresence:
 				allowed := recvBurst + int(recvRate*res.counted.Seconds()+1)

@@ -181,6 +181,7 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	}
 	h.hist = hist
 	h.adm.marks = hist
+	h.adm.addrOf = h.remoteAddr
 	if notice != "" {
 		h.emit(chat.Event{Kind: chat.KindNotice, Time: time.Now(), Text: notice})
 	}

@@ -27,7 +27,10 @@ func TestRosterFullOfMadeUpMembers(t *testing.T) {
 	a.connect(b)
 	waitKnown(10*time.Second, a, b)
 
-	const relays, perRelay = 5, introBurst - 16 // each relay within its introductions
+	// Each relay within its introductions, and all of them (from one
+	// address, loopback) within the address's, with room for bob and the
+	// latecomer.
+	const relays, perRelay = 5, maxMembers / 5
 	for r := range relays {
 		var msgs []*pb.Message
 		for i := range perRelay {

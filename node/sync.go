@@ -50,9 +50,11 @@ import (
 // or above the floor both sides built their sets by. A peer that
 // serves one line that fails is cut off: every line of the exchange is
 // dropped, the connection closed, and the peer refused (connections and
-// sync) for syncBan. Fetched lines do not go through admission: they are
-// never published again, and a line already logged is never shown twice,
-// so sync opens no hole in the anti-replay rules for live traffic.
+// sync) for syncBan. Fetched lines do not go through admission's replay
+// and flood rules: they are never published again, and a line already
+// logged is never shown twice, so sync opens no hole in the anti-replay
+// rules for live traffic. Their new authors, though, count as
+// introductions of the peer that serves them (see [syncer.introduced]).
 //
 // Bounds, so that a hostile peer cannot make a node spend unbounded
 // memory, disk or CPU: frames of at most syncwire.MaxFrame; an exchange
@@ -583,10 +585,56 @@ func (s *syncer) pull(ctx context.Context, r *Room, p peer.ID) (syncMsg, error) 
 	if err != nil {
 		return res, err
 	}
+	recs = s.introduced(r, p, recs)
 	r.markFetched(recs)
 	res.recs = recs
 	st.CloseWrite()
 	return res, nil
+}
+
+// introduced returns the lines of recs, fetched from p, whose authors
+// admission takes in (see [admission.introduce]): an author it has not
+// heard of, nor has a mark of, is one of p's introductions, as if p had
+// relayed a live line of it, so that identities made up by the thousand
+// reach the log and the screen no faster by sync than live. The authors
+// of the lines served last (the newest, in the log's order) come first.
+// The lines of authors refused are left for a later pull (they are not
+// marked fetched): nothing of an honest catch-up is lost, at worst
+// delayed. One busy author's whole window costs one introduction, and at
+// our own restart the authors heard in earlier runs have marks and cost
+// none; only a first catch-up of a room with more authors in its window
+// than introBurst waits, for the authors beyond, until p's introductions
+// are back or another member serves them.
+//
+// There is no bound of lines per author: what an author may have sent
+// in the window cannot be told from its lines (their times are its own
+// word), a bound below the window (SyncMaxLines) would delay an honest
+// catch-up of one busy author by several pulls, and the lines of a pull,
+// whoever their authors, are bounded already by SyncMaxLines and the
+// fetch budget (fetchRate).
+func (s *syncer) introduced(r *Room, p peer.ID, recs []Record) []Record {
+	var authors []peer.ID
+	seen := make(map[peer.ID]bool)
+	for i := len(recs) - 1; i >= 0; i-- {
+		if a := recs[i].Author; a != s.h.self && !seen[a] {
+			seen[a] = true
+			authors = append(authors, a)
+		}
+	}
+	refused := s.h.adm.introduce(p, authors)
+	if len(refused) == 0 {
+		return recs
+	}
+	kept := recs[:0]
+	for _, rec := range recs {
+		if !refused[rec.Author] {
+			kept = append(kept, rec)
+		}
+	}
+	r.log.Info("fetched lines of too many new authors; the rest at a later pull", "peer", p,
+		"authors", len(refused), "lines", len(recs)-len(kept))
+	clear(recs[len(kept):])
+	return kept
 }
 
 // fetch asks for need, MaxFetch at a time, and checks every line served:
