@@ -136,6 +136,36 @@ func (s *session) conversations() int {
 	return n
 }
 
+// relabel names each open conversation by its peer's label among the
+// peers known now: one whose tab has its nick alone, taken when nobody
+// known had a nick like it, gets its suffix once another such peer is
+// known, as labels in rooms do.
+func (s *session) relabel() {
+	if s.conversations() == 0 {
+		return
+	}
+	peers := s.knownPeers()
+	peers[s.info.PeerID] = knownPeer{s.nick, chat.Skeleton(showNick(s.nick))}
+	// Only the peers whose nicks look like a conversation's matter.
+	skels := make(map[string]bool)
+	for _, rv := range s.rooms {
+		if p, ok := peers[rv.peer]; ok && rv.peer != "" {
+			skels[p.skel] = true
+		}
+	}
+	alike := make(map[string]knownPeer)
+	for id, p := range peers {
+		if skels[p.skel] {
+			alike[id] = p
+		}
+	}
+	for _, rv := range s.rooms {
+		if p, ok := alike[rv.peer]; ok && rv.peer != "" && !rv.parting && p.nick != "" {
+			rv.name = labelAmong(alike, rv.peer, p)
+		}
+	}
+}
+
 // conversation returns the open conversation with peer, or nil.
 func (s *session) conversation(peer string) *roomView {
 	for _, rv := range s.rooms {

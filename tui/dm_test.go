@@ -428,3 +428,27 @@ func TestScreenDMFromManyPeers(t *testing.T) {
 		t.Errorf("the first peer's conversation = %+v, want its tab with 2 unread", rv)
 	}
 }
+
+// TestScreenConversationRelabelled: a peer that wrote first under a nick
+// nobody known had, its tab named by it alone, gets its suffix when
+// another peer called so appears (as labels in rooms do): the bare nick
+// does not stay with whoever took it first.
+func TestScreenConversationRelabelled(t *testing.T) {
+	sr := newScreenRoom("private")
+	self := chat.Member{PeerID: idAlice, Nick: "alice", Self: true}
+	sr.setMembers(self, chat.Member{PeerID: idCarol, Nick: "carol"})
+	ts := newTestScreenWith(t, screenConfig{}, sr, 100, 20)
+	ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: "d1", PeerID: idDave, Nick: "bob", Text: "it is me, bob"}}})
+	rv := ts.m.sess.conversation(idDave)
+	if rv == nil || rv.title() != "@bob" {
+		t.Fatalf("dave's conversation = %+v, want a tab @bob", rv)
+	}
+	sr.setMembers(self, chat.Member{PeerID: idCarol, Nick: "carol"}, chat.Member{PeerID: idBob, Nick: "bob"})
+	ts.events(chat.Event{Kind: chat.KindJoin, Room: "lobby", Time: testStart, PeerID: idBob, Nick: "bob"})
+	if got, want := rv.title(), "@bob#d4e7"; got != want {
+		t.Errorf("with the real bob in the lobby, dave's tab is %q, want %q", got, want)
+	}
+	if scr := ts.screen(); !strings.Contains(scr, "@bob#d4e7") {
+		t.Errorf("the bar does not show dave's tab with its suffix:\n%s", scr)
+	}
+}

@@ -266,6 +266,7 @@ func (m *screenModel) roomEvents(msg roomEventsMsg) tea.Cmd {
 			// One snapshot serves the whole batch; it is at least as
 			// new as any event in it.
 			rv.refresh()
+			m.sess.relabel()
 			break
 		}
 	}
@@ -349,16 +350,20 @@ func (m *screenModel) roomLeft(rv *roomView, old *roomTab, wasCurrent bool) {
 // hostEvents shows host-wide notices and errors in the current room,
 // and direct messages in their conversations (see [screenModel.dmEvent]).
 func (m *screenModel) hostEvents(msg hostEventsMsg) tea.Cmd {
-	bells := 0
+	bells, dms := 0, false
 	for _, e := range msg.events {
 		m.observeFile(e)
 		if isDMEvent(e) {
 			if m.dmEvent(e) {
 				bells++
 			}
+			dms = true
 			continue
 		}
 		m.tab().msgs.event(e, m.sess.cur, false)
+	}
+	if dms {
+		m.sess.relabel()
 	}
 	if m.bell && bells > 0 {
 		m.cmds = append(m.cmds, ringBell(bells))
