@@ -344,21 +344,21 @@ func (r *Room) parseRaw(raw []byte, verify bool) (Record, error) {
 	if !env.Kind.HasText() {
 		return Record{}, fmt.Errorf("%w: %s", errNotLine, env.Kind)
 	}
-	return Record{ID: messageID(from, s), Author: from, Seqno: binary.BigEndian.Uint64(s),
+	return Record{ID: r.h.names.messageID(from, s), Author: from, Seqno: binary.BigEndian.Uint64(s),
 		Room: r.name, Envelope: env, Raw: raw}, nil
 }
 
 // line is rec as the log keeps it, with display order key order (unix
 // ms); its Order is the signed one, which sync reconciles.
 func (r *Room) line(rec Record, order int64) store.Line {
-	return store.Line{Room: r.topicName, ID: rec.ID, Author: rec.Author.String(), Seqno: rec.Seqno,
+	return store.Line{Room: r.topicName, ID: rec.ID, Author: authorName(rec), Seqno: rec.Seqno,
 		Sent: time.UnixMilli(order), Order: time.UnixMilli(rec.Envelope.Order()), Received: rec.Received, Raw: rec.Raw}
 }
 
 // historyEvent is the message event of a line from the log.
 func (r *Room) historyEvent(rec Record, order int64, now time.Time) chat.Event {
 	env := rec.Envelope
-	return chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: rec.Author.String(),
+	return chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: authorName(rec),
 		Nick: chat.SanitizeNick(env.Nick), ID: rec.ID, Text: env.Text, Action: env.Kind == wire.KindAction,
 		Sent: time.UnixMilli(env.Sent), Order: time.UnixMilli(order), History: true, Self: rec.Author == r.h.self}
 }
