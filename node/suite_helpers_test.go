@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ type suiteNode struct {
 	r     *Room
 	index int
 	done  chan struct{} // the Events reader ended
+	seen  atomic.Int64  // others' joins seen
 }
 
 type arrival struct {
@@ -72,10 +74,14 @@ type arrival struct {
 	synced     bool // came as history (fetched by sync), not live
 }
 
-// newSuiteRoom starts the room and waits until every node saw every other
-// join, no history pull is under way (live lines wait for pulls), and a
-// warm-up line reaches everyone. It closes the hosts when the benchmark
-// ends, in parallel and without a goodbye.
+// newSuiteRoom starts the hosts, connects them, and only then has them
+// join the room (in one process, where every node checks every other's
+// envelopes, a room that forms while its members connect one by one
+// re-announces for as long as that takes, and a slow start feeds on
+// itself). It waits until every node saw every other join, no history
+// pull is under way (live lines wait for pulls), and a warm-up line
+// reaches everyone. It closes the hosts when the benchmark ends, in
+// parallel and without a goodbye.
 func newSuiteRoom(tb testing.TB, o suiteOpts) *suiteRoom {
 	tb.Helper()
 	psk, err := GenerateKey()
@@ -87,35 +93,43 @@ func newSuiteRoom(tb testing.TB, o suiteOpts) *suiteRoom {
 	sr.nodes = make([]*suiteNode, o.nodes)
 	tb.Cleanup(sr.close)
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, o.nodes)
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0)*2)
-	for i := range o.nodes {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			n, err := startSuiteNode(i, psk, o, sr.arrivals, joins, sr.warm)
-			if err != nil {
-				errs <- err
-				return
-			}
-			sr.nodes[i] = n
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		tb.Fatal(err)
-	}
+	sr.each(func(i int) error {
+		n, err := startSuiteHost(i, psk, o)
+		sr.nodes[i] = n
+		return err
+	})
 	started := time.Now()
 	sr.connect(o.degree)
 	connected := time.Now()
-	deadline := time.After(time.Duration(60+o.nodes/2) * time.Second)
+	// In a large room, no re-announces while it forms: each is checked by
+	// every node, and while members are still being heard for the first
+	// time every node keeps re-announcing (one pair per 5 s), which in one
+	// process slows the room's forming, which makes more re-announces.
+	// Heartbeats (every heartbeat interval) then introduce everyone.
+	quiet := o.nodes > 20
+	for _, n := range sr.nodes {
+		n.h.mute.Store(quiet)
+	}
+	sr.each(func(i int) error { return sr.nodes[i].join(o.nodes, sr.arrivals, joins, sr.warm) })
+	for _, n := range sr.nodes {
+		n.h.mute.Store(false)
+	}
+	joined := time.Now()
+	// In one process every envelope is checked by every node: a room of
+	// n forms in time that grows with n², and a loaded machine takes longer.
+	deadline := time.After(2*time.Minute + time.Duration(o.nodes*o.nodes)*10*time.Millisecond)
 	for range o.nodes {
 		select {
 		case <-joins:
 		case <-deadline:
-			tb.Fatalf("nodes did not all see each other join within %v", time.Since(connected))
+			low, lowest := 0, int64(o.nodes)
+			for _, n := range sr.nodes {
+				if k := n.seen.Load(); k < int64(o.nodes-1) {
+					low, lowest = low+1, min(lowest, k)
+				}
+			}
+			tb.Fatalf("%d nodes of %d did not see every other join within %v (the worst saw %d)",
+				low, o.nodes, time.Since(joined), lowest)
 		}
 	}
 	known := time.Now()
@@ -148,16 +162,37 @@ func newSuiteRoom(tb testing.TB, o suiteOpts) *suiteRoom {
 		for range sr.warm {
 		}
 	}()
-	tb.Logf("%d nodes: started in %v, connected in %v, all joined after %v, pulls done and warm after %v",
+	tb.Logf("%d nodes: started in %v, connected in %v, joined in %v, all known after %v, pulls done and warm after %v",
 		o.nodes, started.Sub(start).Round(time.Millisecond), connected.Sub(started).Round(time.Millisecond),
-		known.Sub(connected).Round(time.Millisecond), time.Since(known).Round(time.Millisecond))
+		joined.Sub(connected).Round(time.Millisecond), known.Sub(joined).Round(time.Millisecond),
+		time.Since(known).Round(time.Millisecond))
 	return sr
 }
 
-// startSuiteNode starts host i in testRoom and its Events reader: it sends
-// i on joins once it saw nodes-1 others join, and on warm for each warm-up
-// line, and stamps measured lines on arrivals.
-func startSuiteNode(i int, psk []byte, o suiteOpts, arrivals chan<- arrival, joins, warm chan<- int) (*suiteNode, error) {
+// each runs f for every node, a few at once, and fails the benchmark with
+// their errors.
+func (sr *suiteRoom) each(f func(i int) error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(sr.nodes))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0)*2)
+	for i := range sr.nodes {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := f(i); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		sr.tb.Fatal(err)
+	}
+}
+
+// startSuiteHost starts host i, in no room yet, its flood limits lifted.
+func startSuiteHost(i int, psk []byte, o suiteOpts) (*suiteNode, error) {
 	cfg := testConfig(fmt.Sprint("n", i))
 	cfg.Logger = nil
 	cfg.PSK = psk
@@ -176,20 +211,28 @@ func startSuiteNode(i int, psk []byte, o suiteOpts, arrivals chan<- arrival, joi
 	}()
 	h.sendLim.SetLimit(rate.Inf)
 	h.adm.setLimit(rate.Inf, recvBurst)
-	r, err := h.Join(ctx, testRoom, RoomOptions{})
+	return &suiteNode{h: h, index: i}, nil
+}
+
+// join joins testRoom and starts the room's Events reader: it sends the
+// node's index on joins once it saw nodes-1 others join, a warm-up
+// line's number on warm for each, and stamps measured lines on arrivals.
+func (n *suiteNode) join(nodes int, arrivals chan<- arrival, joins, warm chan<- int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := n.h.Join(ctx, testRoom, RoomOptions{})
 	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("node %d: join: %w", i, err)
+		return fmt.Errorf("node %d: join: %w", n.index, err)
 	}
-	n := &suiteNode{h: h, r: r, index: i, done: make(chan struct{})}
+	n.r, n.done = r, make(chan struct{})
+	i := n.index
 	go func() {
 		defer close(n.done)
-		seen := 0
 		for ev := range r.Events() {
 			switch {
 			case ev.Self:
 			case ev.Kind == chat.KindJoin:
-				if seen++; seen == o.nodes-1 {
+				if n.seen.Add(1) == int64(nodes-1) {
 					joins <- i
 				}
 			case ev.Kind != chat.KindMessage:
@@ -206,7 +249,7 @@ func startSuiteNode(i int, psk []byte, o suiteOpts, arrivals chan<- arrival, joi
 			}
 		}
 	}()
-	return n, nil
+	return nil
 }
 
 func cmp0[T comparable](v, def T) T {
@@ -314,7 +357,9 @@ func (sr *suiteRoom) close() {
 		}
 		wg.Go(func() {
 			n.h.Close()
-			<-n.done
+			if n.done != nil {
+				<-n.done
+			}
 		})
 	}
 	wg.Wait()
