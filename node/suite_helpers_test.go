@@ -58,6 +58,7 @@ type suiteRoom struct {
 	// Events; warm one per warm-up line (its number).
 	arrivals chan arrival
 	warm     chan int
+	next     int // the number of the next measured line
 }
 
 type suiteNode struct {
@@ -384,7 +385,9 @@ func (sr *suiteRoom) latencies(lines, size int) (lat []time.Duration, lost int) 
 	recv := len(sr.nodes) - 1
 	lat = make([]time.Duration, 0, lines*recv)
 	sender := sr.nodes[0].r
-	for i := range lines {
+	for range lines {
+		i := sr.next
+		sr.next++
 		start := time.Now()
 		if err := sender.Send(context.Background(), suiteLine(i, size)); err != nil {
 			sr.tb.Fatal(err)
