@@ -67,6 +67,9 @@ type suiteNode struct {
 	index int
 	done  chan struct{} // the Events reader ended
 	seen  atomic.Int64  // others' joins seen
+
+	mu    sync.Mutex
+	heard map[string]bool // peer IDs of the joins seen
 }
 
 type arrival struct {
@@ -129,8 +132,8 @@ func newSuiteRoom(tb testing.TB, o suiteOpts) *suiteRoom {
 					low, lowest = low+1, min(lowest, k)
 				}
 			}
-			tb.Fatalf("%d nodes of %d did not see every other join within %v (the worst saw %d)",
-				low, o.nodes, time.Since(joined), lowest)
+			tb.Fatalf("%d nodes of %d did not see every other join within %v (the worst saw %d)%s",
+				low, o.nodes, time.Since(joined), lowest, sr.unheard())
 		}
 	}
 	known := time.Now()
@@ -168,6 +171,28 @@ func newSuiteRoom(tb testing.TB, o suiteOpts) *suiteRoom {
 		joined.Sub(connected).Round(time.Millisecond), known.Sub(joined).Round(time.Millisecond),
 		time.Since(known).Round(time.Millisecond))
 	return sr
+}
+
+// unheard describes up to five (node, member) pairs where the node has
+// not seen the member join, with the topic peers of both.
+func (sr *suiteRoom) unheard() string {
+	var b strings.Builder
+	k := 0
+	for _, n := range sr.nodes {
+		for _, m := range sr.nodes {
+			id := m.h.Info().PeerID
+			n.mu.Lock()
+			ok := n == m || n.heard[id]
+			n.mu.Unlock()
+			if ok || k == 5 {
+				continue
+			}
+			k++
+			fmt.Fprintf(&b, "\n  node %d has not heard node %d; their topic peers: %d and %d; connected: %v",
+				n.index, m.index, len(n.r.topic.ListPeers()), len(m.r.topic.ListPeers()), n.h.connected(m.h.self))
+		}
+	}
+	return b.String()
 }
 
 // each runs f for every node, a few at once, and fails the benchmark with
@@ -225,7 +250,7 @@ func (n *suiteNode) join(nodes int, arrivals chan<- arrival, joins, warm chan<- 
 	if err != nil {
 		return fmt.Errorf("node %d: join: %w", n.index, err)
 	}
-	n.r, n.done = r, make(chan struct{})
+	n.r, n.done, n.heard = r, make(chan struct{}), make(map[string]bool)
 	i := n.index
 	go func() {
 		defer close(n.done)
@@ -233,6 +258,9 @@ func (n *suiteNode) join(nodes int, arrivals chan<- arrival, joins, warm chan<- 
 			switch {
 			case ev.Self:
 			case ev.Kind == chat.KindJoin:
+				n.mu.Lock()
+				n.heard[ev.PeerID] = true
+				n.mu.Unlock()
 				if n.seen.Add(1) == int64(nodes-1) {
 					joins <- i
 				}
