@@ -67,7 +67,7 @@ type history struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	pending map[string]bool // room+"\x00"+ID queued but not committed
+	pending map[lineKey]bool // queued but not committed
 	queue   []store.Line
 	wake    chan struct{} // cap 1
 	idle    *sync.Cond    // signalled when queue is empty after a commit
@@ -75,6 +75,11 @@ type history struct {
 
 	pruneReq atomic.Bool // prune after the next commit
 }
+
+// lineKey is a line of the log: its room (topic) and ID. (A struct, not
+// the two joined: a joined key is allocated on every look-up, three per
+// line.)
+type lineKey struct{ room, id string }
 
 // pruneSoon asks the writer to prune after its next commit.
 func (h *history) pruneSoon() {
@@ -91,7 +96,7 @@ func (h *history) pruneSoon() {
 // or a sentence for the user (the log was moved aside, or history is not
 // kept).
 func openHistory(cfg Config, self peer.ID, persistent bool, log *slog.Logger) (h *history, notice string, err error) {
-	h = &history{log: log, pending: make(map[string]bool), wake: make(chan struct{}, 1)}
+	h = &history{log: log, pending: make(map[lineKey]bool), wake: make(chan struct{}, 1)}
 	h.idle = sync.NewCond(&h.mu)
 	scfg := store.Config{MaxLines: cfg.HistoryMaxLines, MaxAge: cfg.HistoryMaxAge, Logger: log}
 	if cfg.DataDir != "" && persistent {
@@ -137,7 +142,7 @@ func reasonOf(err error) string {
 // queued.
 func (h *history) known(room, id string) bool {
 	h.mu.Lock()
-	q := h.pending[room+"\x00"+id]
+	q := h.pending[lineKey{room, id}]
 	h.mu.Unlock()
 	if q {
 		return true
@@ -189,7 +194,7 @@ func (h *history) put(l store.Line) bool {
 		return false
 	}
 	h.mu.Lock()
-	h.pending[l.Room+"\x00"+l.ID] = true
+	h.pending[lineKey{l.Room, l.ID}] = true
 	h.queue = append(h.queue, l)
 	full := len(h.queue) >= maxPending
 	h.mu.Unlock()
@@ -221,7 +226,7 @@ func (h *history) commit() {
 	}
 	h.mu.Lock()
 	for _, l := range batch {
-		delete(h.pending, l.Room+"\x00"+l.ID)
+		delete(h.pending, lineKey{l.Room, l.ID})
 	}
 	h.busy = false
 	h.idle.Broadcast()
@@ -346,21 +351,21 @@ func (r *Room) parseRaw(raw []byte, verify bool) (Record, error) {
 	if !env.Kind.HasText() {
 		return Record{}, fmt.Errorf("%w: %s", errNotLine, env.Kind)
 	}
-	return Record{ID: messageID(from, s), Author: from, Seqno: binary.BigEndian.Uint64(s),
+	return Record{ID: r.h.names.messageID(from, s), Author: from, Seqno: binary.BigEndian.Uint64(s),
 		Room: r.name, Envelope: env, Raw: raw}, nil
 }
 
 // line is rec as the log keeps it, with display order key order (unix
 // ms); its Order is the signed one, which sync reconciles.
 func (r *Room) line(rec Record, order int64) store.Line {
-	return store.Line{Room: r.topicName, ID: rec.ID, Author: rec.Author.String(), Seqno: rec.Seqno,
+	return store.Line{Room: r.topicName, ID: rec.ID, Author: authorName(rec), Seqno: rec.Seqno,
 		Sent: time.UnixMilli(order), Order: time.UnixMilli(rec.Envelope.Order()), Received: rec.Received, Raw: rec.Raw}
 }
 
 // historyEvent is the message event of a line from the log.
 func (r *Room) historyEvent(rec Record, order int64, now time.Time) chat.Event {
 	env := rec.Envelope
-	ev := chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: rec.Author.String(),
+	ev := chat.Event{Kind: chat.KindMessage, Room: r.name, Time: now, PeerID: authorName(rec),
 		Nick: chat.SanitizeNick(env.Nick), ID: rec.ID, Text: env.Text, Action: env.Kind == wire.KindAction,
 		Sent: time.UnixMilli(env.Sent), Order: time.UnixMilli(order), History: true, Self: rec.Author == r.h.self}
 	return r.h.files.lineEvent(r, rec, ev) // a file offer's line

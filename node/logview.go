@@ -103,7 +103,7 @@ func (l *logView) live(rec Record, evs []chat.Event) []chat.Event {
 		if off < 0 {
 			way, off = "behind", -off
 		}
-		out = append(out, chat.Event{Kind: chat.KindNotice, Room: r.name, Time: time.Now(), PeerID: rec.Author.String(),
+		out = append(out, chat.Event{Kind: chat.KindNotice, Room: r.name, Time: time.Now(), PeerID: authorName(rec),
 			Text: fmt.Sprintf("%s's clock is %s %s this computer's: their lines are placed by when they arrive", chat.SanitizeNick(env.Nick), roundOff(off), way)})
 	}
 	return out

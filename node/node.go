@@ -76,7 +76,8 @@ type Host struct {
 	// *Room), beside rooms, for pubsub's event loop, which must not wait
 	// for mu (see dropTracer).
 	byTopic sync.Map
-	forgers *forgers // peers forwarding bad signatures
+	forgers *forgers  // peers forwarding bad signatures
+	names   peerNames // authors' peer IDs as text, for message IDs
 
 	out      *outbox // host-wide notices and errors
 	maxRooms int     // roomLimit(cfg.HeartbeatInterval)

@@ -147,5 +147,6 @@ func seqno(m *pubsub.Message) (uint64, bool) {
 	return binary.BigEndian.Uint64(s), true
 }
 
-// messageID is a message's ID as events and records carry it.
-func messageID(from peer.ID, seq []byte) string { return fmt.Sprintf("%s/%x", from, seq) }
+// messageID is a message's ID as events and records carry it (see
+// [joinID]; the validator uses [peerNames.messageID]).
+func messageID(from peer.ID, seq []byte) string { return joinID(from.String(), seq) }

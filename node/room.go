@@ -513,7 +513,7 @@ func (r *Room) validate(_ context.Context, src peer.ID, m *pubsub.Message) pubsu
 		}
 	}
 	m.ValidatorData = &Record{
-		ID:       messageID(author, m.GetSeqno()),
+		ID:       r.h.names.messageID(author, m.GetSeqno()),
 		Author:   author,
 		Seqno:    seq,
 		Room:     r.name,

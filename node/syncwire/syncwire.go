@@ -123,25 +123,38 @@ func WriteFrame(w io.Writer, typ byte, body []byte) error {
 
 // ReadFrame reads one frame and returns its type and body. A frame
 // longer than max (at most MaxFrame) is an error; io.EOF means the stream
-// ended between frames.
+// ended between frames. What the peer sent wrong — a bad or oversize
+// length, a frame cut short by the end of the stream — wraps
+// [ErrMalformed]; a failure of the stream itself (a read deadline, a
+// reset) is returned wrapped as it is, not as ErrMalformed: a slow or
+// vanished peer has not sent anything wrong.
 func ReadFrame(r *bufio.Reader, max int) (typ byte, body []byte, err error) {
 	max = min(max, MaxFrame)
 	n, err := readUvarint(r)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, nil, io.EOF
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		return 0, nil, io.EOF
+	case errors.Is(err, errVarint) || errors.Is(err, io.ErrUnexpectedEOF):
 		return 0, nil, fmt.Errorf("%w: length: %w", ErrMalformed, err)
+	default:
+		return 0, nil, fmt.Errorf("syncwire: read frame length: %w", err)
 	}
 	if n == 0 || n > uint64(max) {
 		return 0, nil, fmt.Errorf("%w: frame of %d bytes, max %d", ErrMalformed, n, max)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes: %w", ErrMalformed, n, err)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, fmt.Errorf("%w: frame of %d bytes: %w", ErrMalformed, n, err)
+		}
+		return 0, nil, fmt.Errorf("syncwire: read frame of %d bytes: %w", n, err)
 	}
 	return b[0], b[1:], nil
 }
+
+// errVarint is a length that is not a varint in its shortest form.
+var errVarint = errors.New("varint not in its shortest form or too long")
 
 // uvarint is binary.Uvarint that also refuses a number not in its
 // shortest form (k ≤ 0), so that every message has one encoding.
@@ -169,12 +182,12 @@ func readUvarint(r io.ByteReader) (uint64, error) {
 		if c < 0x80 {
 			n, k := uvarint(b[:i+1])
 			if k <= 0 {
-				return 0, errors.New("varint not in its shortest form or too long")
+				return 0, errVarint
 			}
 			return n, nil
 		}
 	}
-	return 0, errors.New("varint too long")
+	return 0, errVarint
 }
 
 // AppendHello appends the body of h.

@@ -94,6 +94,15 @@ func TestMalformed(t *testing.T) {
 	if _, _, err := ReadFrame(bufio.NewReader(strings.NewReader("")), MaxFrame); err != io.EOF {
 		t.Errorf("empty stream: ReadFrame err = %v, want io.EOF", err)
 	}
+	// A stream that fails (a deadline, a reset) is not the peer's
+	// fault: not ErrMalformed, so that sync does not cut it off.
+	for name, s := range map[string]string{"before the length": "", "in the length": "\x85", "in the body": "\x05\x01ab"} {
+		r := io.MultiReader(strings.NewReader(s), failingReader{errStreamTimeout})
+		_, _, err := ReadFrame(bufio.NewReader(r), MaxFrame)
+		if errors.Is(err, ErrMalformed) || !errors.Is(err, errStreamTimeout) {
+			t.Errorf("stream timeout %s: ReadFrame err = %v, want %v and not ErrMalformed", name, err, errStreamTimeout)
+		}
+	}
 	if _, _, err := ReadFrame(bufio.NewReader(strings.NewReader("\x03\x01ab")), 2); !errors.Is(err, ErrMalformed) {
 		t.Errorf("frame over the caller's max: err = %v", err)
 	}
@@ -137,3 +146,10 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+var errStreamTimeout = errors.New("i/o deadline reached")
+
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
