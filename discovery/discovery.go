@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -55,6 +56,18 @@ type Waiter interface {
 	Unavailable(err error)
 	// Available is called when it works again after Unavailable.
 	Available()
+}
+
+// Prompter is an optional interface of a [Handler], for a caller that
+// learns of changes the queries cannot see (a peer's connection closed: it
+// may be gone, or may need redialling). When the Handler implements it,
+// [Service.Run] receives from Prompts: each receive brings the query
+// schedule back to its fastest (see Config.MaxQueryInterval), the next
+// query within one QueryInterval. Prompts is called once, from Run's
+// goroutine; the channel should be buffered (a send that would block can
+// be dropped: one pending prompt is as good as many).
+type Prompter interface {
+	Prompts() <-chan struct{}
 }
 
 // DefaultService is the DNS-SD service type lanchat advertises.
@@ -118,10 +131,21 @@ type Config struct {
 	// Default (0) 3; negative: none.
 	FastQueries int
 	// QueryInterval is the time between queries after the fast ones (±10 %
-	// jitter). Existing nodes notice a newcomer that does not dial them only
-	// at their next query; each query costs one answer per node on the LAN.
-	// Default 5 s.
+	// jitter) while what they see changes. Existing nodes notice a newcomer
+	// that does not dial them only at their next query; each query costs
+	// one answer per node on the LAN, and wakes every one of them. Default
+	// 5 s.
 	QueryInterval time.Duration
+	// MaxQueryInterval bounds the back-off of the queries: after every
+	// round that saw the same peers (IDs, fingerprints, versions and
+	// addresses) as the round before, the interval doubles, from
+	// QueryInterval up to this. A round that sees a change (a peer new,
+	// gone or moved), a change of the interface or its addresses, and a
+	// [Prompter]'s prompt bring it back to QueryInterval. A newcomer is
+	// not slowed down (its own first queries are fast, and it dials the
+	// peers it finds); only one that cannot dial us waits longer to be
+	// seen. Default 60 s; never below QueryInterval.
+	MaxQueryInterval time.Duration
 	// Logger receives the package's logs and hashicorp/mdns's (at debug
 	// level). nil discards them. Nothing is ever written to stdout/stderr.
 	Logger *slog.Logger
@@ -131,12 +155,13 @@ type Config struct {
 // Port must still be set.
 func DefaultConfig() Config {
 	return Config{
-		Service:       DefaultService,
-		Fingerprint:   "open",
-		Version:       "1",
-		QueryTimeout:  400 * time.Millisecond,
-		FastQueries:   3,
-		QueryInterval: 5 * time.Second,
+		Service:          DefaultService,
+		Fingerprint:      "open",
+		Version:          "1",
+		QueryTimeout:     400 * time.Millisecond,
+		FastQueries:      3,
+		QueryInterval:    5 * time.Second,
+		MaxQueryInterval: time.Minute,
 	}
 }
 
@@ -195,6 +220,10 @@ func withDefaults(cfg Config) Config {
 	if cfg.QueryInterval == 0 {
 		cfg.QueryInterval = def.QueryInterval
 	}
+	if cfg.MaxQueryInterval == 0 {
+		cfg.MaxQueryInterval = def.MaxQueryInterval
+	}
+	cfg.MaxQueryInterval = max(cfg.MaxQueryInterval, cfg.QueryInterval)
 	return cfg
 }
 
@@ -222,9 +251,9 @@ func validate(cfg Config) error {
 	if checkToken("version", cfg.Version, maxVersionLen) != nil {
 		return bad("version %q: need 1..%d printable ASCII bytes, no spaces", cfg.Version, maxVersionLen)
 	}
-	if cfg.QueryTimeout < 0 || cfg.QueryInterval < 0 {
-		return bad("query timeout %v and interval %v must not be negative",
-			cfg.QueryTimeout, cfg.QueryInterval)
+	if cfg.QueryTimeout < 0 || cfg.QueryInterval < 0 || cfg.MaxQueryInterval < 0 {
+		return bad("query timeout %v and intervals %v, %v must not be negative",
+			cfg.QueryTimeout, cfg.QueryInterval, cfg.MaxQueryInterval)
 	}
 	for _, s := range txtRecords(cfg) {
 		if len(s) > 255 {
@@ -254,11 +283,15 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 
 	r := &runner{s: s, h: h, foreign: make(map[string]struct{})}
 	r.waiter, _ = h.(Waiter)
+	var prompts <-chan struct{}
+	if p, ok := h.(Prompter); ok {
+		prompts = p.Prompts()
+	}
 	defer r.stopResponder()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		err := r.refresh()
+		_, err := r.refresh()
 		if err == nil {
 			break
 		}
@@ -276,13 +309,18 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 	s.log.Info("mdns started", "iface", r.ifi.Name, "ips", r.ips, "service", s.cfg.Service,
 		"instance", s.cfg.Instance, "port", s.cfg.Port, "port6", s.cfg.Port6)
 
+	sched := newSchedule(s.cfg)
 	for round := 0; ; round++ {
 		if round > 0 {
-			if err := r.refresh(); err != nil {
+			moved, err := r.refresh()
+			if err != nil {
 				r.warn("refresh", err)
 				if r.waiter != nil && transient(err) {
 					r.unavailable(err)
 				}
+			}
+			if moved {
+				sched.prompt()
 			}
 		}
 		timeout := s.cfg.QueryTimeout
@@ -291,24 +329,80 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 			// the peers already there sooner; later rounds catch slow ones.
 			timeout /= 2
 		}
-		r.query(ctx, timeout)
+		seen := r.query(ctx, timeout)
 		if ctx.Err() != nil {
 			s.log.Debug("mdns stopping")
 			return nil
 		}
-		wait := time.Duration(0)
-		if round+1 >= s.cfg.FastQueries {
-			wait = jitter(s.cfg.QueryInterval)
+		wait := sched.after(seen)
+		if wait > 0 {
+			wait = jitter(wait)
 		}
+		due := time.Now().Add(wait)
 		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			s.log.Debug("mdns stopping")
-			return nil
-		case <-timer.C:
+	sleep:
+		for {
+			select {
+			case <-ctx.Done():
+				s.log.Debug("mdns stopping")
+				return nil
+			case <-timer.C:
+				break sleep
+			case <-prompts:
+				sched.prompt()
+				if d := jitter(s.cfg.QueryInterval); time.Until(due) > d {
+					s.log.Debug("mdns prompted: querying sooner", "in", d)
+					due = time.Now().Add(d)
+					timer.Reset(d)
+				}
+			}
 		}
 	}
 }
+
+// schedule paces the queries of a Run: FastQueries back to back, then
+// QueryInterval, doubling after every round that saw what the round before
+// it saw, up to MaxQueryInterval; a round that sees a change, or a
+// prompt, brings it back to QueryInterval. A LAN whose peers stay the same
+// is queried once a MaxQueryInterval by each of them, instead of once a
+// QueryInterval: every query wakes every node. Not safe for concurrent use.
+type schedule struct {
+	min, max time.Duration
+	fast     int               // back-to-back queries left
+	wait     time.Duration     // the interval after the next round that sees no change
+	last     map[string]string // what the last round saw: peer ID → sighting
+}
+
+func newSchedule(cfg Config) *schedule {
+	return &schedule{min: cfg.QueryInterval, max: max(cfg.MaxQueryInterval, cfg.QueryInterval), fast: cfg.FastQueries, wait: cfg.QueryInterval}
+}
+
+// after returns how long to wait after a round that saw seen (peer ID →
+// a summary of its sighting), before jitter: zero while fast queries are
+// left.
+// A failed round (seen nil) counts as a change: the network may be coming
+// back, and its peers with it.
+func (s *schedule) after(seen map[string]string) time.Duration {
+	changed := seen == nil || !maps.Equal(seen, s.last)
+	s.last = seen
+	if s.fast > 1 {
+		s.fast--
+		return 0
+	}
+	if s.fast == 1 {
+		s.fast = 0
+		s.wait = s.min
+	}
+	if changed {
+		s.wait = s.min
+	}
+	d := s.wait
+	s.wait = min(2*s.wait, s.max)
+	return d
+}
+
+// prompt brings the schedule back to its fastest interval.
+func (s *schedule) prompt() { s.wait = s.min }
 
 // jitter returns d ±10 %.
 func jitter(d time.Duration) time.Duration {
@@ -382,26 +476,26 @@ func (r *runner) ok(what string) {
 }
 
 // refresh resolves the interface and its addresses and (re)starts the
-// responder when they changed.
-func (r *runner) refresh() error {
+// responder when they changed; it reports whether it did.
+func (r *runner) refresh() (moved bool, err error) {
 	ifi, err := r.s.iface()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := checkMulticast(ifi); err != nil {
-		return err
+		return false, err
 	}
 	ips, err := advertisedIPs(ifi)
 	if err != nil {
-		return fmt.Errorf("discovery: %w", err)
+		return false, fmt.Errorf("discovery: %w", err)
 	}
 	if len(ips) == 0 {
-		return fmt.Errorf("%w: %s", ErrInterfaceDown, ifi.Name)
+		return false, fmt.Errorf("%w: %s", ErrInterfaceDown, ifi.Name)
 	}
 	if r.responder != nil && r.ifi.Index == ifi.Index && slices.EqualFunc(r.ips, ips, net.IP.Equal) {
 		r.ok("refresh")
 		r.available()
-		return nil
+		return false, nil
 	}
 	if r.responder != nil {
 		r.s.log.Info("mdns interface changed, restarting responder", "iface", ifi.Name, "ips", ips)
@@ -410,17 +504,17 @@ func (r *runner) refresh() error {
 	cfg := r.s.cfg
 	zone, err := mdns.NewMDNSService(cfg.Instance, cfg.Service, "local.", cfg.Instance+".local.", cfg.Port, ips, txtRecords(cfg))
 	if err != nil {
-		return fmt.Errorf("discovery: mdns service: %w", err)
+		return false, fmt.Errorf("discovery: mdns service: %w", err)
 	}
 	srv, err := mdns.NewServer(&mdns.Config{Zone: zone, Iface: ifi, Logger: r.s.mlog})
 	if err != nil {
-		return fmt.Errorf("discovery: start mdns responder on %s: %w", ifi.Name, err)
+		return false, fmt.Errorf("discovery: start mdns responder on %s: %w", ifi.Name, err)
 	}
 	r.ifi, r.ips, r.responder = ifi, ips, srv
 	r.v6 = hasIPv6(ifi)
 	r.ok("refresh")
 	r.available()
-	return nil
+	return true, nil
 }
 
 // available tells the waiter that discovery works again, if it was told
@@ -456,8 +550,10 @@ func hasIPv6(ifi *net.Interface) bool {
 }
 
 // query runs one mDNS query and reports its answers: every answer packet
-// on its own (see browse), the same sighting once per round.
-func (r *runner) query(ctx context.Context, timeout time.Duration) {
+// on its own (see browse), the same sighting once per round. It returns
+// what it reported, for the schedule: each peer ID found with a summary
+// of its sightings (nil if the query failed).
+func (r *runner) query(ctx context.Context, timeout time.Duration) map[string]string {
 	start := time.Now()
 	answers, err := browse(ctx, r.s.cfg.Service, r.ifi, r.v6, timeout, entryBuffer, r.s.log)
 	if errors.Is(err, errQueryV6) {
@@ -469,28 +565,36 @@ func (r *runner) query(ctx context.Context, timeout time.Duration) {
 		err = nil
 	}
 	if ctx.Err() != nil {
-		return
+		return nil
 	}
 	if err != nil {
 		if _, rerr := multicastRoute(); rerr != nil {
 			err = fmt.Errorf("%w (%v)", rerr, err)
 		}
 		r.warn("query", err)
-		return
+		return nil
 	}
 	r.ok("query")
 	seen := map[string]bool{}
+	found := map[string]string{}
 	for _, a := range quietFirst(answers) {
 		k := fmt.Sprint(a.Name, a.TXT, a.Port, a.V4, a.V6)
 		if seen[k] {
 			continue // the same answer over IPv4 and IPv6
 		}
 		seen[k] = true
-		r.handle(a)
+		if p, ok := r.handle(a); ok && len(found) < maxFound {
+			found[p.ID] += fmt.Sprint(p.Fingerprint, p.Version, p.Addrs)
+		}
 	}
 	r.reportForeign()
 	r.s.log.Debug("mdns query done", "answers", len(answers), "took", time.Since(start))
+	return found
 }
+
+// maxFound bounds the peers a round remembers for the schedule (a flood
+// of made-up answers is at most entryBuffer).
+const maxFound = entryBuffer
 
 // quietFirst orders answers by how many answers their source address
 // gave in the query, fewest first, and otherwise in arrival order. A
@@ -509,27 +613,28 @@ func quietFirst(answers []answer) []answer {
 }
 
 // handle reports one answer to the Handler: Found at once, foreign peers
-// counted for reportForeign.
-func (r *runner) handle(a answer) {
+// counted for reportForeign. It returns the peer and whether it is one of
+// ours or a foreign one.
+func (r *runner) handle(a answer) (Peer, bool) {
 	cfg := r.s.cfg
 	p, err := parseAnswer(cfg.Service, a)
 	switch {
 	case errors.Is(err, errOtherService):
-		return
+		return p, false
 	case err != nil:
 		r.s.log.Debug("mdns answer ignored", "name", a.Name, "err", err)
-		return
+		return p, false
 	case p.ID == cfg.Instance:
-		return
+		return p, false
 	case p.Fingerprint != cfg.Fingerprint:
-		if _, seen := r.foreign[p.ID]; seen || len(r.foreign) >= maxForeign {
-			return
+		if _, seen := r.foreign[p.ID]; !seen && len(r.foreign) < maxForeign {
+			r.foreign[p.ID] = struct{}{}
+			r.s.log.Debug("mdns foreign peer", "peer", p.ID, "fingerprint", p.Fingerprint)
 		}
-		r.foreign[p.ID] = struct{}{}
-		r.s.log.Debug("mdns foreign peer", "peer", p.ID, "fingerprint", p.Fingerprint)
 	default:
 		r.h.Found(p)
 	}
+	return p, true
 }
 
 // reportForeign calls Handler.Foreign once per round, when the count grew.

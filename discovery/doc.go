@@ -20,9 +20,14 @@
 //
 // hashicorp/mdns only answers queries; it never announces itself and says no
 // goodbye. So [Service.Run] queries FastQueries times back to back at start,
-// then once per QueryInterval (±10 % jitter). A newcomer therefore finds the
+// then once per QueryInterval (±10 % jitter), an interval that doubles
+// after each round that saw the same peers as the one before, up to
+// MaxQueryInterval, and drops back to QueryInterval when a round sees a
+// change, when the interface changes, or when a [Prompter] prompts: every
+// query wakes every node on the LAN, and a LAN whose nodes stay the same
+// has nothing new to tell. A newcomer therefore finds the
 // existing nodes within half a QueryTimeout (the first query is shorter); existing nodes see the newcomer at
-// their next query (or when it dials them). Every sighting of a peer on our
+// their next query (or, at once, when it dials them). Every sighting of a peer on our
 // network is reported again through [Handler.Found], so the caller can redial
 // after a drop; the caller dedupes, and merges the addresses of different
 // answers for one peer ID.

@@ -89,6 +89,15 @@ type waitingOut struct{ *agentOut }
 func (o waitingOut) Unavailable(err error) { o.emit(agentEvent{Ev: "unavailable", Err: err.Error()}) }
 func (o waitingOut) Available()            { o.emit(agentEvent{Ev: "available"}) }
 
+// promptingOut is an agentOut that is also a discovery.Prompter
+// (DA_PROMPT=1): SIGUSR1 prompts.
+type promptingOut struct {
+	*agentOut
+	prompts chan struct{}
+}
+
+func (o promptingOut) Prompts() <-chan struct{} { return o.prompts }
+
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return n
@@ -109,6 +118,7 @@ func runAgent() int {
 	cfg.Fingerprint = os.Getenv("DA_FP")
 	cfg.Iface = os.Getenv("DA_IFACE")
 	cfg.QueryInterval = time.Duration(envInt("DA_INTERVAL_MS", 5000)) * time.Millisecond
+	cfg.MaxQueryInterval = time.Duration(envInt("DA_MAX_INTERVAL_MS", 0)) * time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	cancelled := make(chan time.Time, 1)
@@ -119,6 +129,21 @@ func runAgent() int {
 	var h discovery.Handler = out
 	if os.Getenv("DA_WAIT") == "1" {
 		h = waitingOut{out}
+	}
+	if os.Getenv("DA_PROMPT") == "1" {
+		// SIGUSR1 prompts.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGUSR1)
+		prompts := make(chan struct{}, 1)
+		go func() {
+			for range sig {
+				select {
+				case prompts <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		h = promptingOut{out, prompts}
 	}
 	s, err := discovery.New(cfg)
 	if err == nil {
@@ -397,9 +422,9 @@ func TestPeersFindEachOther(t *testing.T) {
 // within one query; they see it at their next periodic query.
 func TestLateJoiner(t *testing.T) {
 	lan := netns.New(t, 3)
-	interval := "DA_INTERVAL_MS=1000"
-	a1 := startAgent(t, lan.Host(1), "early1", "net-a", interval)
-	a2 := startAgent(t, lan.Host(2), "early2", "net-a", interval)
+	interval, noBackoff := "DA_INTERVAL_MS=1000", "DA_MAX_INTERVAL_MS=1000"
+	a1 := startAgent(t, lan.Host(1), "early1", "net-a", interval, noBackoff)
+	a2 := startAgent(t, lan.Host(2), "early2", "net-a", interval, noBackoff)
 	a1.waitFor(t, 10*time.Second, "found early2", foundID("early2"))
 	a2.waitFor(t, 10*time.Second, "found early1", foundID("early1"))
 
@@ -413,6 +438,44 @@ func TestLateJoiner(t *testing.T) {
 	t.Logf("late joiner found its first peer after %v; the others saw it after %v and %v (query interval 1s)",
 		first.at.Sub(late.started).Round(time.Millisecond),
 		seen1.at.Sub(late.started).Round(time.Millisecond), seen2.at.Sub(late.started).Round(time.Millisecond))
+}
+
+// TestBackoffAndPrompt: while the peers stay the same the queries back
+// off (each round reports every peer once, so the sightings of a peer come
+// further and further apart), and a prompt brings the next query within
+// one QueryInterval.
+func TestBackoffAndPrompt(t *testing.T) {
+	lan := netns.New(t, 2)
+	env := []string{"DA_INTERVAL_MS=250", "DA_MAX_INTERVAL_MS=8000"}
+	a1 := startAgent(t, lan.Host(1), "prompted", "net-a", append(env, "DA_PROMPT=1")...)
+	startAgent(t, lan.Host(2), "steady", "net-a", env...)
+	last := a1.waitFor(t, 10*time.Second, "found steady", foundID("steady"))
+	// 250 ms doubling: gaps of ~0.25, 0.5, 1, 2, 4 s (±10 %).
+	var gaps []time.Duration
+	for {
+		e := a1.waitFor(t, 10*time.Second, "found steady again", foundID("steady"))
+		gaps = append(gaps, e.at.Sub(last.at))
+		last = e
+		if gaps[len(gaps)-1] >= 3*time.Second {
+			break
+		}
+	}
+	t.Logf("sightings apart by %v", gaps)
+	if len(gaps) < 3 {
+		t.Errorf("gaps %v: want a back-off in steps, from 250 ms", gaps)
+	}
+	// The next query is due in ~8 s; a prompt brings it within ~250 ms,
+	// plus the query's own 400 ms.
+	if err := a1.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	prompted := time.Now()
+	e := a1.waitFor(t, 10*time.Second, "found steady after the prompt", foundID("steady"))
+	if d := e.at.Sub(prompted); d > 2*time.Second {
+		t.Errorf("after a prompt, the next sighting came after %v, want within 2 s (the back-off was at 8 s)", d)
+	} else {
+		t.Logf("after a prompt, the next sighting came after %v", d.Round(time.Millisecond))
+	}
 }
 
 // TestForeignNetwork: a node with another fingerprint is counted, once, and

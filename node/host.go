@@ -766,9 +766,12 @@ const maxLinkDowns = 4096
 type linkLog struct {
 	mu     sync.Mutex
 	downAt map[peer.ID]time.Time
+	closed chan struct{} // a token whenever a peer's last connection closes; capacity 1
 }
 
-func newLinkLog() *linkLog { return &linkLog{downAt: make(map[peer.ID]time.Time)} }
+func newLinkLog() *linkLog {
+	return &linkLog{downAt: make(map[peer.ID]time.Time), closed: make(chan struct{}, 1)}
+}
 
 // notifiee returns the network notifiee that keeps l.
 func (l *linkLog) notifiee() network.Notifiee {
@@ -789,6 +792,10 @@ func (l *linkLog) notifiee() network.Notifiee {
 				delete(l.downAt, oldest(l.downAt, func(t time.Time) time.Time { return t }))
 			}
 			l.downAt[p] = time.Now()
+			select {
+			case l.closed <- struct{}{}:
+			default: // one pending is as good as many
+			}
 		},
 	}
 }
@@ -812,6 +819,13 @@ func (l *linkLog) prune(t time.Time) {
 		}
 	}
 }
+
+// LinkClosed returns a channel that receives when the last connection to
+// a peer closes (a member gone, or a link cut), for local discovery to
+// look for peers again soon ([lanchat/discovery.Prompter]). One value is
+// kept while nobody receives: closes coalesce. The channel is never
+// closed.
+func (h *Host) LinkClosed() <-chan struct{} { return h.links.closed }
 
 // linkDown returns when the last direct connection to p closed, zero while
 // p is connected or if it never was.

@@ -560,3 +560,39 @@ func TestRosterBounded(t *testing.T) {
 		t.Errorf("%d leaves remembered, want at most %d", len(r.tombs), maxTombs)
 	}
 }
+
+// TestLinkClosed: when a peer's last connection closes, LinkClosed
+// receives (for local discovery to look again soon); closes coalesce
+// into one pending value.
+func TestLinkClosed(t *testing.T) {
+	t.Parallel()
+	a, b := startPair(t)
+	c := startNode(t, testConfig("carol"))
+	c.connect(a)
+	waitKnown(5*time.Second, a, c)
+	for drained := false; !drained; { // closes of the connecting phase
+		select {
+		case <-a.LinkClosed():
+		default:
+			drained = true
+		}
+	}
+	b.crash()
+	c.crash()
+	select {
+	case <-a.LinkClosed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no value on LinkClosed within 5 s of two peers' crash")
+	}
+	a.wait(5*time.Second, "carol lost", isLeave(c, chat.ReasonLost))
+	a.wait(5*time.Second, "bob lost", isLeave(b, chat.ReasonLost))
+	select {
+	case <-a.LinkClosed():
+		select {
+		case <-a.LinkClosed():
+			t.Error("LinkClosed held two values for two closes, want them coalesced")
+		default:
+		}
+	default:
+	}
+}

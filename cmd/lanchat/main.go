@@ -216,7 +216,7 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 		return
 	}
 	wg.Go(func() {
-		if err := svc.Run(ctx, sightings{h.Dialer()}); err != nil && ctx.Err() == nil {
+		if err := svc.Run(ctx, sightings{h.Dialer(), h.LinkClosed()}); err != nil && ctx.Err() == nil {
 			log.Warn("local discovery stopped", "err", err)
 			h.Notice(discoveryNotice("stopped", err))
 		}
@@ -224,8 +224,15 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 }
 
 // sightings hands what discovery sees to the dialer; its methods never
-// block, as discovery requires.
-type sightings struct{ d *node.Dialer }
+// block, as discovery requires. A peer's closed connection prompts
+// discovery to look again soon: the peer may be back (a cable plugged in
+// again) before the queries' back-off would notice.
+type sightings struct {
+	d      *node.Dialer
+	closed <-chan struct{}
+}
+
+func (s sightings) Prompts() <-chan struct{} { return s.closed }
 
 func (s sightings) Found(p discovery.Peer) { s.d.Found(p.ID, p.Version, p.Addrs) }
 func (s sightings) Foreign(count int)      { s.d.Foreign(count) }
