@@ -130,6 +130,9 @@ type transfers struct {
 	// sent so far.
 	onGet   func(p peer.ID, id filewire.ID, offset int64)
 	onChunk func(sent int64)
+	// onReceived, when set (tests), is told when a download stops
+	// receiving, before its outcome is recorded.
+	onReceived func(id filewire.ID)
 
 	mu       sync.Mutex
 	out      map[filewire.ID]*outOffer // guarded by mu
@@ -175,6 +178,9 @@ type inOffer struct {
 	state offerState
 	stop  context.CancelFunc // cancels the download while one runs
 	path  string             // where it was saved, once done
+	// gen counts the downloads started: a download declined and accepted
+	// again may still be stopping, and must leave the state to the next.
+	gen uint64
 }
 
 type offerState uint8
@@ -979,11 +985,15 @@ func (t *transfers) accept(id string) error {
 		return err
 	}
 	in.state = receiving
+	in.gen++
+	gen := in.gen
 	t.active++
 	t.mu.Unlock()
 	undo := func(err error) error {
 		t.mu.Lock()
-		in.state = stopped
+		if in.gen == gen {
+			in.state = stopped
+		}
 		t.active--
 		t.mu.Unlock()
 		return err
@@ -1007,24 +1017,39 @@ func (t *transfers) accept(id string) error {
 		return undo(chat.ErrClosed)
 	}
 	t.mu.Lock()
+	if in.gen != gen || in.state != receiving {
+		// Declined meanwhile, before it could be stopped.
+		t.active--
+		t.mu.Unlock()
+		end()
+		t.wg.Done()
+		return nil
+	}
 	in.stop = end
 	t.mu.Unlock()
 	go func() {
 		defer t.wg.Done()
 		defer end()
-		t.download(ctx, in)
+		t.download(ctx, in, gen)
 	}()
 	return nil
 }
 
 // download receives in until it is verified and in place, it fails, or
-// ctx is done, and says which on the host Events.
-func (t *transfers) download(ctx context.Context, in *inOffer) {
+// ctx is done, and says which on the host Events; gen is its in.gen.
+func (t *transfers) download(ctx context.Context, in *inOffer, gen uint64) {
 	path, err := t.receive(ctx, in)
+	if t.onReceived != nil {
+		t.onReceived(in.id)
+	}
 	t.mu.Lock()
 	t.active--
-	cancelled := in.state != receiving // declined meanwhile: it said so
-	in.stop = nil
+	// Declined meanwhile (it said so), and maybe accepted again: the
+	// offer's state is the next download's.
+	cancelled := in.gen != gen || in.state != receiving
+	if !cancelled {
+		in.stop = nil
+	}
 	switch {
 	case cancelled:
 	case err == nil:

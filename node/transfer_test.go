@@ -585,3 +585,78 @@ func TestFileOfferBound(t *testing.T) {
 		t.Errorf("a copy with no room = %v, want ErrTransferBusy", err)
 	}
 }
+
+// waitFor polls cond until it holds, failing after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFileDeclineAcceptAgain declines the download of a room's file and
+// accepts it again while the first download is still stopping: the one
+// stopping must not take the offer's state from the one running (else a
+// third accept starts a second download into the same partial file, and
+// a decline cannot stop the running one).
+func TestFileDeclineAcceptAgain(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, sum := writeFile(t, t.TempDir(), "again.bin", 1<<20)
+
+	gets, release := make(chan struct{}, 64), make(chan struct{})
+	a.files.onGet = func(peer.ID, filewire.ID, int64) {
+		select {
+		case gets <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	stopping, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.files.onReceived = func(filewire.ID) { once.Do(func() { close(stopping); <-resume }) }
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	defer once.Do(func() {})
+
+	ctx := context.Background()
+	id, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	<-gets
+	if err := b.DeclineFile(ctx, id); err != nil {
+		t.Fatalf("DeclineFile = %v", err)
+	}
+	<-stopping // the first download stopped, and waits to say so
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatalf("AcceptFile again = %v", err)
+	}
+	<-gets // the second download asks
+	close(resume)
+	active := func() int {
+		b.files.mu.Lock()
+		defer b.files.mu.Unlock()
+		return b.files.active
+	}
+	waitFor(t, 5*time.Second, "end of the first download", func() bool { return active() == 1 })
+	if err := b.AcceptFile(ctx, id); !errors.Is(err, ErrOfferState) {
+		t.Errorf("AcceptFile while the second download runs = %v, want ErrOfferState", err)
+	}
+	releaseOnce.Do(func() { close(release) })
+	done := b.wait(10*time.Second, "the file", isFile(chat.KindFileDone, id, false))
+	if done.Hash != sum {
+		t.Errorf("hash %s, want %s", done.Hash, sum)
+	}
+	sameContent(t, src, done.Path)
+}
