@@ -178,6 +178,10 @@ type inOffer struct {
 	state offerState
 	stop  context.CancelFunc // cancels the download while one runs
 	path  string             // where it was saved, once done
+	// have is what its partial file holds, as of the last progress
+	// event of a download: what a download still needs of the disk is
+	// at most size-have.
+	have int64
 	// gen counts the downloads started: a download declined and accepted
 	// again may still be stopping, and must leave the state to the next.
 	gen uint64
@@ -988,6 +992,12 @@ func (t *transfers) accept(id string) error {
 	in.gen++
 	gen := in.gen
 	t.active++
+	var pending int64 // the disk space the other downloads still need
+	for _, o := range t.in {
+		if o != in && o.state == receiving {
+			pending += o.size - o.have
+		}
+	}
 	t.mu.Unlock()
 	undo := func(err error) error {
 		t.mu.Lock()
@@ -1009,9 +1019,16 @@ func (t *transfers) accept(id string) error {
 	if st, err := os.Lstat(part); err == nil && st.Mode().IsRegular() && st.Size() <= in.size {
 		have = st.Size()
 	}
-	if free, ok := t.space(t.dir); ok && in.size-have+fileSpaceReserve > free {
+	if free, ok := t.space(t.dir); ok && in.size-have+pending+fileSpaceReserve > free {
+		if pending > 0 {
+			return undo(fmt.Errorf("%w: %s needs %s, %s is free in %s and the other downloads need %s of it",
+				ErrNoSpace, in.name, byteSize(in.size-have), byteSize(free), t.dir, byteSize(pending)))
+		}
 		return undo(fmt.Errorf("%w: %s needs %s, %s is free in %s", ErrNoSpace, in.name, byteSize(in.size-have), byteSize(free), t.dir))
 	}
+	t.mu.Lock()
+	in.have = have
+	t.mu.Unlock()
 	ctx, end, ok := t.begin()
 	if !ok {
 		return undo(chat.ErrClosed)
@@ -1280,6 +1297,9 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 			d.have += int64(n)
 			if now := time.Now(); now.After(d.next) {
 				d.next = now.Add(fileProgressEvery)
+				t.mu.Lock()
+				in.have = d.have
+				t.mu.Unlock()
 				ev := in.event(chat.KindFileProgress, now)
 				ev.Bytes = d.have
 				t.h.emit(ev)

@@ -660,3 +660,35 @@ func TestFileDeclineAcceptAgain(t *testing.T) {
 	}
 	sameContent(t, src, done.Path)
 }
+
+// TestFileSpaceShared: the disk space a download still needs is kept for
+// it: a second download that fits only in the space the first will fill
+// is refused.
+func TestFileSpaceShared(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	const size = 1 << 20
+	release := make(chan struct{})
+	defer close(release)
+	a.files.onGet = func(peer.ID, filewire.ID, int64) { <-release }
+	b.files.space = func(string) (int64, bool) { return size + size/2 + fileSpaceReserve, true }
+	ctx := context.Background()
+	var ids []string
+	for _, name := range []string{"one.bin", "two.bin"} {
+		src, _ := writeFile(t, t.TempDir(), name, size)
+		id, err := a.room.OfferFile(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.wait(5*time.Second, "the offer of "+name, isFile(chat.KindFileOffer, id, false))
+		ids = append(ids, id)
+	}
+	if err := b.AcceptFile(ctx, ids[0]); err != nil {
+		t.Fatalf("AcceptFile(first) = %v", err)
+	}
+	if err := b.AcceptFile(ctx, ids[1]); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("AcceptFile(second) = %v, want ErrNoSpace: the first download needs that space", err)
+	}
+}
