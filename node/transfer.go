@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -146,6 +147,7 @@ type transfers struct {
 	streams  map[network.Stream]bool   // handler streams open; guarded by mu
 	closed   bool                      // guarded by mu
 
+	tagN atomic.Uint64                 // numbers the connection manager tags (see protect)
 	ctxs map[uint64]context.CancelFunc // of the contexts given out by begin; guarded by mu
 	ctxN uint64                        // guarded by mu
 	wg   sync.WaitGroup                // downloads, declines sent, handlers
@@ -722,9 +724,7 @@ func (t *transfers) serve(s network.Stream, br *bufio.Reader, p peer.ID, f filew
 		return
 	}
 	defer t.stopServing(p)
-	tag := "lanchat-file-" + o.id.String()
-	t.h.host.ConnManager().Protect(p, tag)
-	defer t.h.host.ConnManager().Unprotect(p, tag)
+	defer t.protect(p, o.id)()
 	t.h.log.Debug("serving a file", "peer", p, "id", o.id, "offset", f.Offset, "size", o.size)
 
 	s.SetDeadline(time.Now().Add(t.idle))
@@ -789,6 +789,18 @@ func (r *Room) inRoster(p peer.ID) bool {
 	defer r.mu.Unlock()
 	e := r.roster.peers[p]
 	return e != nil && !e.self
+}
+
+// protect keeps the connection to p open while a transfer of offer id
+// runs, and returns what ends that. Each transfer has a tag of its own:
+// the connection manager keeps a set of tags, not a count, and two
+// transfers of one offer to one peer may overlap (a receiver asking again
+// before the holder saw the first stream break).
+func (t *transfers) protect(p peer.ID, id filewire.ID) (unprotect func()) {
+	tag := fmt.Sprintf("lanchat-file-%s-%d", id, t.tagN.Add(1))
+	cm := t.h.host.ConnManager()
+	cm.Protect(p, tag)
+	return func() { cm.Unprotect(p, tag) }
 }
 
 // startServing takes a serving slot for p, if one is free.
@@ -1259,9 +1271,7 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
-	tag := "lanchat-file-" + in.id.String()
-	t.h.host.ConnManager().Protect(p, tag)
-	defer t.h.host.ConnManager().Unprotect(p, tag)
+	defer t.protect(p, in.id)()
 	s.SetDeadline(time.Now().Add(t.idle))
 	if err := filewire.Write(s, filewire.Frame{Kind: filewire.KindGet, ID: in.id, Offset: d.have}); err != nil {
 		s.Reset()

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"lanchat/node/chat"
@@ -690,5 +692,70 @@ func TestFileSpaceShared(t *testing.T) {
 	}
 	if err := b.AcceptFile(ctx, ids[1]); !errors.Is(err, ErrNoSpace) {
 		t.Errorf("AcceptFile(second) = %v, want ErrNoSpace: the first download needs that space", err)
+	}
+}
+
+// TestFileProtectEach: two transfers of one offer to one peer at once
+// (a receiver asking again before the holder noticed the first stream
+// broke): the end of one leaves the connection protected for the other.
+func TestFileProtectEach(t *testing.T) {
+	// In no room: gossipsub protects the connections of a room's mesh.
+	a, b := startHost(t, testConfig("alice")), startHost(t, testConfig("bob"))
+	b.connect(a)
+	const size = 64 << 10
+	src, _ := writeFile(t, t.TempDir(), "twice.bin", size)
+	ctx := context.Background()
+	idText, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := filewire.ParseID(idText)
+
+	var chunks sync.Mutex
+	first := true
+	held, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	a.files.onChunk = func(int64) {
+		chunks.Lock()
+		hold := first
+		first = false
+		chunks.Unlock()
+		if hold {
+			close(held)
+			<-release
+		}
+	}
+	get := func() (network.Stream, *bufio.Reader) {
+		s, err := b.host.NewStream(ctx, a.host.ID(), fileProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := filewire.Write(s, filewire.Frame{Kind: filewire.KindGet, ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(s)
+		if f, err := filewire.Read(br); err != nil || f.Kind != filewire.KindData {
+			t.Fatalf("answer to a get: %+v, %v", f, err)
+		}
+		return s, br
+	}
+	s1, _ := get()
+	defer s1.Reset()
+	<-held // the first transfer is under way, and holds
+	s2, br2 := get()
+	if _, err := io.CopyN(io.Discard, br2, size); err != nil {
+		t.Fatalf("second transfer: %v", err)
+	}
+	writeStatus(s2, filewire.CodeOK, "")
+	s2.Close()
+	serving := func() int {
+		a.files.mu.Lock()
+		defer a.files.mu.Unlock()
+		return a.files.nserving
+	}
+	waitFor(t, 5*time.Second, "end of the second transfer", func() bool { return serving() == 1 })
+	if !a.host.ConnManager().IsProtected(b.host.ID(), "") {
+		t.Errorf("the connection to bob is no longer protected, the first transfer still running")
 	}
 }
