@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1024,8 +1025,16 @@ func (t *transfers) accept(id string) error {
 	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
 		return undo(fmt.Errorf("download dir %s: %w", t.dir, files.Cause(err)))
 	}
-	if st, err := os.Lstat(filepath.Dir(part)); err != nil || !st.IsDir() {
+	st, err := os.Lstat(filepath.Dir(part))
+	if err != nil || !st.IsDir() {
 		return undo(fmt.Errorf("download dir %s: %s is not a directory", t.dir, partialDir))
+	}
+	// Private, as made: nobody else may put a file or a link there, nor
+	// swap a partial file between its check and its move into place.
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(filepath.Dir(part), 0o700); err != nil {
+			return undo(fmt.Errorf("download dir %s: %s is open to others and cannot be made private: %w", t.dir, partialDir, files.Cause(err)))
+		}
 	}
 	var have int64
 	if st, err := os.Lstat(part); err == nil && st.Mode().IsRegular() && st.Size() <= in.size {
@@ -1116,7 +1125,11 @@ func userText(err error) string {
 // its hash and moves it into place; it returns where.
 func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 	part := t.partial(in.id)
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a link: a mismatch truncates the partial file.
+	if st, err := os.Lstat(part); err == nil && !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: the partial file %s is %s", errLocal, part, files.Kind(st.Mode()))
+	}
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|noFollow, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("partial file: %w", files.Cause(err))
 	}
@@ -1124,6 +1137,9 @@ func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return "", fmt.Errorf("partial file: %w", files.Cause(err))
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: the partial file %s is %s", errLocal, part, files.Kind(st.Mode()))
 	}
 	have := st.Size()
 	if have > in.size {

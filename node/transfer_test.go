@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -757,5 +758,55 @@ func TestFileProtectEach(t *testing.T) {
 	waitFor(t, 5*time.Second, "end of the second transfer", func() bool { return serving() == 1 })
 	if !a.host.ConnManager().IsProtected(b.host.ID(), "") {
 		t.Errorf("the connection to bob is no longer protected, the first transfer still running")
+	}
+}
+
+// TestFilePartialNoFollow: the partial files are kept private, and a
+// symbolic link where a partial file goes is never followed: the file it
+// points to is neither written nor truncated (a hash mismatch truncates
+// the partial file).
+func TestFilePartialNoFollow(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no symbolic links or modes to test here")
+	}
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, _ := writeFile(t, t.TempDir(), "data.bin", 4096)
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+
+	// Someone made the partial folder open to all, and left a link in it.
+	partials := filepath.Join(dir, partialDir)
+	if err := os.MkdirAll(partials, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(partials, 0o777)
+	victim := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(partials, id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatalf("AcceptFile = %v", err)
+	}
+	ev := b.wait(10*time.Second, "the outcome", func(ev chat.Event) bool {
+		return ev.ID == id && (ev.Kind == chat.KindFileDone || ev.Kind == chat.KindFileFailed)
+	})
+	if want := "is a symbolic link"; ev.Kind != chat.KindFileFailed || !strings.HasSuffix(ev.Text, want) {
+		t.Errorf("outcome %v %q, want a failure ending %q", ev.Kind, ev.Text, want)
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "precious" {
+		t.Errorf("the file the link points to holds %q, want %q", got, "precious")
+	}
+	if st, err := os.Lstat(partials); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("partial folder: %v, %v; want mode 0700", st.Mode(), err)
 	}
 }
