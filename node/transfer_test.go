@@ -810,3 +810,27 @@ func TestFilePartialNoFollow(t *testing.T) {
 		t.Errorf("partial folder: %v, %v; want mode 0700", st.Mode(), err)
 	}
 }
+
+// TestFileSync: the writeback and sync of a download work on a file of
+// the test's temporary dir (a wrong system call fails here, not silently
+// in a transfer).
+func TestFileSync(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "sync"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 3*fileSyncEvery)
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	writeback(f, 0, 0, fileSyncEvery)
+	writeback(f, 0, fileSyncEvery, 2*fileSyncEvery)
+	if err := datasync(f); err != nil {
+		t.Errorf("datasync = %v", err)
+	}
+	f.Close()
+	if err := datasync(f); err == nil {
+		t.Errorf("datasync of a closed file = nil, want an error")
+	}
+}
