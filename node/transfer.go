@@ -411,10 +411,12 @@ func (t *transfers) prepare(ctx context.Context, path, name string) (*outOffer, 
 }
 
 // errChanged is the failure of a file that changed since it was offered;
-// errChangedReading of one that changed while it was read for its hash.
+// errChangedReading of one that changed while it was read for its hash;
+// errCut, on the sending side, of a transfer whose stream broke.
 var (
 	errChanged        = errors.New("the file changed since it was offered")
 	errChangedReading = errors.New("the file changed while it was read")
+	errCut            = errors.New("the transfer was cut off; it resumes if the receiver asks again")
 )
 
 // check reports errChanged unless the open file and what is at the path
@@ -752,9 +754,14 @@ func (t *transfers) serve(s network.Stream, br *bufio.Reader, p peer.ID, f filew
 	if err != nil {
 		t.h.log.Debug("file transfer cut", "peer", p, "id", o.id, "sent", w.sent, "err", err)
 		s.Reset()
-		if errors.Is(err, errChanged) {
+		switch {
+		case errors.Is(err, errChanged):
 			t.withdraw(o.id)
 			t.sideEvent(o, p, chat.KindFileFailed, err.Error(), 0)
+		case w.ticked:
+			// Its progress was told: so is its end (the receiver may
+			// ask again, which starts anew).
+			t.sideEvent(o, p, chat.KindFileFailed, errCut.Error(), 0)
 		}
 		return
 	}
@@ -768,7 +775,7 @@ func (t *transfers) serve(s network.Stream, br *bufio.Reader, p peer.ID, f filew
 	if verdict != nil {
 		var se *statusError
 		if !errors.As(verdict, &se) {
-			return // the stream broke: the receiver will ask again
+			verdict = errCut // the stream broke: the receiver may ask again
 		}
 		t.sideEvent(o, p, chat.KindFileFailed, verdict.Error(), 0)
 		return
@@ -849,11 +856,12 @@ func (t *transfers) sideEvent(o *outOffer, p peer.ID, k chat.EventKind, text str
 // progressWriter writes to a file stream with a deadline on every write,
 // counting what went out and ticking at most every fileProgressEvery.
 type progressWriter struct {
-	s    network.Stream
-	idle time.Duration
-	sent int64
-	tick func(sent int64)
-	next time.Time
+	s      network.Stream
+	idle   time.Duration
+	sent   int64
+	tick   func(sent int64)
+	next   time.Time
+	ticked bool // tick was called
 	// before is a test hook (see transfers.onChunk).
 	before func(sent int64)
 }
@@ -868,6 +876,7 @@ func (w *progressWriter) Write(b []byte) (int, error) {
 	if w.tick != nil {
 		if now := time.Now(); now.After(w.next) {
 			w.next = now.Add(fileProgressEvery)
+			w.ticked = true
 			w.tick(w.sent)
 		}
 	}

@@ -834,3 +834,43 @@ func TestFileSync(t *testing.T) {
 		t.Errorf("datasync of a closed file = nil, want an error")
 	}
 }
+
+// TestFileSenderCut: a transfer the receiver stops half way (a room's
+// offer, declined: the offerer is not told) ends on the sender's side
+// too, as a failure, not as progress that never ends.
+func TestFileSenderCut(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	const size = 4 << 20
+	src, _ := writeFile(t, t.TempDir(), "cut.bin", size)
+	half, release := make(chan struct{}), make(chan struct{})
+	var once, releaseOnce sync.Once
+	a.files.onChunk = func(sent int64) {
+		if sent >= size/2 {
+			once.Do(func() { close(half); <-release })
+		}
+	}
+	defer releaseOnce.Do(func() { close(release) })
+	ctx := context.Background()
+	id, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	<-half
+	a.wait(5*time.Second, "the sender's progress", isFile(chat.KindFileProgress, id, true))
+	if err := b.DeclineFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the decline", isFile(chat.KindFileFailed, id, false))
+	releaseOnce.Do(func() { close(release) })
+	ev := a.wait(10*time.Second, "the end of the transfer on the sender's side", isFile(chat.KindFileFailed, id, true))
+	if ev.PeerID != b.id() || ev.Text == "" {
+		t.Errorf("sender's failure = %+v, want bob's, with why", ev)
+	}
+}
