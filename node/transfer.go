@@ -1171,7 +1171,7 @@ func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
 		return "", fmt.Errorf("partial file: %w", files.Cause(err))
 	}
-	d := &fetchState{f: f, hs: hs, have: have}
+	d := &fetchState{f: f, hs: hs, have: have, inherited: have > 0}
 	retry := fileRetryMin
 	lastProgress := time.Now()
 	told := false
@@ -1183,6 +1183,15 @@ func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 		}
 		if ctx.Err() != nil {
 			return "", ctx.Err()
+		}
+		if errors.Is(err, errMismatch) && (d.inherited || len(d.others) > 0) {
+			// Not all of it came from the offerer in this download: start
+			// again, without the members who sent some.
+			t.h.log.Debug("file hash mismatch: starting again", "id", in.id, "others", len(d.others), "inherited", d.inherited)
+			if err := d.restart(); err != nil {
+				return "", fmt.Errorf("%w: %s: %w", errLocal, in.name, files.Cause(err))
+			}
+			continue
 		}
 		var se *statusError
 		if errors.As(err, &se) && se.permanent() || errors.Is(err, errMismatch) || errors.Is(err, errLocal) {
@@ -1234,6 +1243,31 @@ type fetchState struct {
 	// synced and prev: the partial file is handed to writeback up to
 	// synced, and on disk up to prev (see writeback).
 	synced, prev int64
+	// inherited: the partial file held bytes when the download began;
+	// others: the members other than the offerer that sent bytes it
+	// holds; bad: those not to ask (they sent bytes of a file that did
+	// not match the hash).
+	inherited   bool
+	others, bad map[peer.ID]bool
+}
+
+// restart empties the partial file, and marks those who sent some of it,
+// other than the offerer, as not to be asked again.
+func (d *fetchState) restart() error {
+	for p := range d.others {
+		if d.bad == nil {
+			d.bad = map[peer.ID]bool{}
+		}
+		d.bad[p] = true
+	}
+	d.others, d.inherited = nil, false
+	d.have, d.synced, d.prev, d.verified = 0, 0, 0, false
+	d.hs.Reset()
+	if err := d.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := d.f.Seek(0, io.SeekStart)
+	return err
 }
 
 // fetchRound asks the offerer, then (for a room offer) other members, for
@@ -1241,7 +1275,7 @@ type fetchState struct {
 // verified, the error of the most telling failure otherwise.
 func (t *transfers) fetchRound(ctx context.Context, in *inOffer, d *fetchState) error {
 	var firstErr error
-	for _, p := range t.holders(in) {
+	for _, p := range t.holders(in, d.bad) {
 		err := t.fetchFrom(ctx, in, p, d)
 		if err == nil {
 			return nil
@@ -1261,8 +1295,8 @@ func (t *transfers) fetchRound(ctx context.Context, in *inOffer, d *fetchState) 
 }
 
 // holders lists whom to ask for in: its offerer, then for a room offer
-// up to fileHolders other members, connected ones first.
-func (t *transfers) holders(in *inOffer) []peer.ID {
+// up to fileHolders other members, connected ones first, none of bad.
+func (t *transfers) holders(in *inOffer, bad map[peer.ID]bool) []peer.ID {
 	out := []peer.ID{in.from}
 	if in.room == "" {
 		return out
@@ -1276,7 +1310,7 @@ func (t *transfers) holders(in *inOffer) []peer.ID {
 	r.mu.Lock()
 	var others []peer.ID
 	for p, e := range r.roster.peers {
-		if !e.self && p != in.from && !e.lost {
+		if !e.self && p != in.from && !e.lost && !bad[p] {
 			others = append(others, p)
 		}
 	}
@@ -1332,6 +1366,12 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 		s.SetReadDeadline(time.Now().Add(t.idle))
 		n, err := br.Read(buf[:min(int64(len(buf)), in.size-d.have)])
 		if n > 0 {
+			if p != in.from && !d.others[p] {
+				if d.others == nil {
+					d.others = map[peer.ID]bool{}
+				}
+				d.others[p] = true
+			}
 			if _, werr := d.f.Write(buf[:n]); werr != nil {
 				s.Reset()
 				return fmt.Errorf("%w: %s: %w", errLocal, in.name, files.Cause(werr))

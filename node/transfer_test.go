@@ -874,3 +874,69 @@ func TestFileSenderCut(t *testing.T) {
 		t.Errorf("sender's failure = %+v, want bob's, with why", ev)
 	}
 }
+
+// TestFileBadHolder: a member that serves a room's file wrong (here
+// while the offerer is busy) cannot make the download fail: the bytes it
+// sent are dropped, it is not asked again, and the file comes from the
+// offerer once it can serve.
+func TestFileBadHolder(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	m, _ := fileNode(t, "mallory", nil)
+	mesh(a, b, m)
+	waitKnown(5*time.Second, a, b, m)
+	const size = 1 << 20
+	src, sum := writeFile(t, t.TempDir(), "good.bin", size)
+	ctx := context.Background()
+	idText, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, idText, false))
+	id, _ := filewire.ParseID(idText)
+
+	// mallory holds other bytes under the offer's ID.
+	junk, _ := writeFile(t, t.TempDir(), "junk.bin", size)
+	jf, err := os.Open(junk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := jf.Stat()
+	if err := m.files.register(&outOffer{id: id, name: "good.bin", path: junk, f: jf, size: size,
+		mtime: st.ModTime(), room: testRoom, holder: true}); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{}, 16)
+	m.files.onGet = func(peer.ID, filewire.ID, int64) {
+		select {
+		case served <- struct{}{}:
+		default:
+		}
+	}
+	busy := func(on bool) {
+		a.files.mu.Lock()
+		defer a.files.mu.Unlock()
+		if on {
+			a.files.nserving = maxServing
+		} else {
+			a.files.nserving = 0
+		}
+	}
+	busy(true)
+	if err := b.AcceptFile(ctx, idText); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("mallory was never asked")
+	}
+	busy(false)
+	ev := b.wait(20*time.Second, "the outcome", func(ev chat.Event) bool {
+		return ev.ID == idText && (ev.Kind == chat.KindFileDone || ev.Kind == chat.KindFileFailed)
+	})
+	if ev.Kind != chat.KindFileDone || ev.Hash != sum {
+		t.Fatalf("outcome %v %q, want the file", ev.Kind, ev.Text)
+	}
+	sameContent(t, src, ev.Path)
+}
