@@ -159,6 +159,8 @@ type transfers struct {
 	ctxs map[uint64]context.CancelFunc // of the contexts given out by begin; guarded by mu
 	ctxN uint64                        // guarded by mu
 	wg   sync.WaitGroup                // downloads, declines sent, handlers
+
+	pruneOnce sync.Once // see prunePartials
 }
 
 // outOffer is a file this host serves: one it offered, or (holder) a copy
@@ -1052,6 +1054,7 @@ func (t *transfers) accept(id string) error {
 			return undo(fmt.Errorf("download dir %s: %s is open to others and cannot be made private: %w", t.dir, partialDir, files.Cause(err)))
 		}
 	}
+	t.pruneOnce.Do(func() { t.prunePartials(filepath.Dir(part)) })
 	var have int64
 	if st, err := os.Lstat(part); err == nil && st.Mode().IsRegular() && st.Size() <= in.size {
 		have = st.Size()
@@ -1087,6 +1090,31 @@ func (t *transfers) accept(id string) error {
 		t.download(ctx, in, gen)
 	}()
 	return nil
+}
+
+// prunePartials removes the partial files in dir that no offer can
+// bring back: those untouched for longer than the log keeps a line (a
+// room's offer that old is in no history; a direct offer is not kept
+// across restarts at all). Without it, every download that failed for
+// good would keep its partial file, up to [Config.MaxFileSize], for
+// ever. Once a run, at the first accept.
+func (t *transfers) prunePartials(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	before := time.Now().Add(-t.h.cfg.HistoryMaxAge)
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := filewire.ParseID(e.Name()); err != nil {
+			continue // not a partial file
+		}
+		if st, err := e.Info(); err == nil && st.ModTime().Before(before) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // download receives in until it is verified and in place, it fails, or

@@ -940,3 +940,48 @@ func TestFileBadHolder(t *testing.T) {
 	}
 	sameContent(t, src, ev.Path)
 }
+
+// TestFilePrunePartials: partial files no offer can bring back (older
+// than the log keeps a line) are removed at the first accept; others stay.
+func TestFilePrunePartials(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	partials := filepath.Join(dir, partialDir)
+	if err := os.MkdirAll(partials, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-DefaultHistoryMaxAge - time.Hour)
+	files := map[string]bool{ // name: whether it stays
+		"0123456789abcdef": false, // an old partial file
+		"fedcba9876543210": true,  // a recent one
+		"notes.txt":        true,  // not a partial file
+	}
+	for name := range files {
+		p := filepath.Join(partials, name)
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if name != "fedcba9876543210" {
+			os.Chtimes(p, old, old)
+		}
+	}
+	src, _ := writeFile(t, t.TempDir(), "x.bin", 100)
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(10*time.Second, "the file", isFile(chat.KindFileDone, id, false))
+	for name, stays := range files {
+		_, err := os.Stat(filepath.Join(partials, name))
+		if got := err == nil; got != stays {
+			t.Errorf("%s: there %v, want %v", name, got, stays)
+		}
+	}
+}
