@@ -14,9 +14,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -49,7 +51,9 @@ import (
 // file, with the size and modification time of the offer, else both sides
 // are told "the file changed since it was offered". The bytes follow a
 // data frame raw, then the receiver checks the whole file's SHA-256,
-// answers with a status frame, and only then moves the file into place.
+// syncs it to disk, answers with a status frame, and only then moves the
+// file into place (and syncs the download dir): a file reported received
+// survives a crash.
 //
 // Partial data is kept in <download dir>/.lanchat-partial/<offer ID>
 // (directory mode 0700); a transfer cut off resumes from the partial's
@@ -81,6 +85,11 @@ const (
 	fileProgressEvery = 250 * time.Millisecond
 	// fileBuf is the copy buffer of both sides.
 	fileBuf = 256 << 10
+	// fileSyncEvery is the window of a download's writeback (Linux): each
+	// window received is handed to the disk at once, and the next waits
+	// for the one before it, so the sync that makes the complete file
+	// durable has at most two windows left to write.
+	fileSyncEvery = 4 << 20
 	// fileHolders bounds the members a download asks for a room's file in
 	// one round, after the offerer.
 	fileHolders = 8
@@ -130,6 +139,9 @@ type transfers struct {
 	// sent so far.
 	onGet   func(p peer.ID, id filewire.ID, offset int64)
 	onChunk func(sent int64)
+	// onReceived, when set (tests), is told when a download stops
+	// receiving, before its outcome is recorded.
+	onReceived func(id filewire.ID)
 
 	mu       sync.Mutex
 	out      map[filewire.ID]*outOffer // guarded by mu
@@ -143,9 +155,12 @@ type transfers struct {
 	streams  map[network.Stream]bool   // handler streams open; guarded by mu
 	closed   bool                      // guarded by mu
 
+	tagN atomic.Uint64                 // numbers the connection manager tags (see protect)
 	ctxs map[uint64]context.CancelFunc // of the contexts given out by begin; guarded by mu
 	ctxN uint64                        // guarded by mu
 	wg   sync.WaitGroup                // downloads, declines sent, handlers
+
+	pruneOnce sync.Once // see prunePartials
 }
 
 // outOffer is a file this host serves: one it offered, or (holder) a copy
@@ -175,6 +190,13 @@ type inOffer struct {
 	state offerState
 	stop  context.CancelFunc // cancels the download while one runs
 	path  string             // where it was saved, once done
+	// have is what its partial file holds, as of the last progress
+	// event of a download: what a download still needs of the disk is
+	// at most size-have.
+	have int64
+	// gen counts the downloads started: a download declined and accepted
+	// again may still be stopping, and must leave the state to the next.
+	gen uint64
 }
 
 type offerState uint8
@@ -391,10 +413,12 @@ func (t *transfers) prepare(ctx context.Context, path, name string) (*outOffer, 
 }
 
 // errChanged is the failure of a file that changed since it was offered;
-// errChangedReading of one that changed while it was read for its hash.
+// errChangedReading of one that changed while it was read for its hash;
+// errCut, on the sending side, of a transfer whose stream broke.
 var (
 	errChanged        = errors.New("the file changed since it was offered")
 	errChangedReading = errors.New("the file changed while it was read")
+	errCut            = errors.New("the transfer was cut off; it resumes if the receiver asks again")
 )
 
 // check reports errChanged unless the open file and what is at the path
@@ -712,9 +736,7 @@ func (t *transfers) serve(s network.Stream, br *bufio.Reader, p peer.ID, f filew
 		return
 	}
 	defer t.stopServing(p)
-	tag := "lanchat-file-" + o.id.String()
-	t.h.host.ConnManager().Protect(p, tag)
-	defer t.h.host.ConnManager().Unprotect(p, tag)
+	defer t.protect(p, o.id)()
 	t.h.log.Debug("serving a file", "peer", p, "id", o.id, "offset", f.Offset, "size", o.size)
 
 	s.SetDeadline(time.Now().Add(t.idle))
@@ -734,9 +756,14 @@ func (t *transfers) serve(s network.Stream, br *bufio.Reader, p peer.ID, f filew
 	if err != nil {
 		t.h.log.Debug("file transfer cut", "peer", p, "id", o.id, "sent", w.sent, "err", err)
 		s.Reset()
-		if errors.Is(err, errChanged) {
+		switch {
+		case errors.Is(err, errChanged):
 			t.withdraw(o.id)
 			t.sideEvent(o, p, chat.KindFileFailed, err.Error(), 0)
+		case w.ticked:
+			// Its progress was told: so is its end (the receiver may
+			// ask again, which starts anew).
+			t.sideEvent(o, p, chat.KindFileFailed, errCut.Error(), 0)
 		}
 		return
 	}
@@ -750,7 +777,7 @@ func (t *transfers) serve(s network.Stream, br *bufio.Reader, p peer.ID, f filew
 	if verdict != nil {
 		var se *statusError
 		if !errors.As(verdict, &se) {
-			return // the stream broke: the receiver will ask again
+			verdict = errCut // the stream broke: the receiver may ask again
 		}
 		t.sideEvent(o, p, chat.KindFileFailed, verdict.Error(), 0)
 		return
@@ -779,6 +806,18 @@ func (r *Room) inRoster(p peer.ID) bool {
 	defer r.mu.Unlock()
 	e := r.roster.peers[p]
 	return e != nil && !e.self
+}
+
+// protect keeps the connection to p open while a transfer of offer id
+// runs, and returns what ends that. Each transfer has a tag of its own:
+// the connection manager keeps a set of tags, not a count, and two
+// transfers of one offer to one peer may overlap (a receiver asking again
+// before the holder saw the first stream break).
+func (t *transfers) protect(p peer.ID, id filewire.ID) (unprotect func()) {
+	tag := fmt.Sprintf("lanchat-file-%s-%d", id, t.tagN.Add(1))
+	cm := t.h.host.ConnManager()
+	cm.Protect(p, tag)
+	return func() { cm.Unprotect(p, tag) }
 }
 
 // startServing takes a serving slot for p, if one is free.
@@ -819,11 +858,12 @@ func (t *transfers) sideEvent(o *outOffer, p peer.ID, k chat.EventKind, text str
 // progressWriter writes to a file stream with a deadline on every write,
 // counting what went out and ticking at most every fileProgressEvery.
 type progressWriter struct {
-	s    network.Stream
-	idle time.Duration
-	sent int64
-	tick func(sent int64)
-	next time.Time
+	s      network.Stream
+	idle   time.Duration
+	sent   int64
+	tick   func(sent int64)
+	next   time.Time
+	ticked bool // tick was called
 	// before is a test hook (see transfers.onChunk).
 	before func(sent int64)
 }
@@ -838,6 +878,7 @@ func (w *progressWriter) Write(b []byte) (int, error) {
 	if w.tick != nil {
 		if now := time.Now(); now.After(w.next) {
 			w.next = now.Add(fileProgressEvery)
+			w.ticked = true
 			w.tick(w.sent)
 		}
 	}
@@ -979,11 +1020,21 @@ func (t *transfers) accept(id string) error {
 		return err
 	}
 	in.state = receiving
+	in.gen++
+	gen := in.gen
 	t.active++
+	var pending int64 // the disk space the other downloads still need
+	for _, o := range t.in {
+		if o != in && o.state == receiving {
+			pending += o.size - o.have
+		}
+	}
 	t.mu.Unlock()
 	undo := func(err error) error {
 		t.mu.Lock()
-		in.state = stopped
+		if in.gen == gen {
+			in.state = stopped
+		}
 		t.active--
 		t.mu.Unlock()
 		return err
@@ -992,39 +1043,95 @@ func (t *transfers) accept(id string) error {
 	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
 		return undo(fmt.Errorf("download dir %s: %w", t.dir, files.Cause(err)))
 	}
-	if st, err := os.Lstat(filepath.Dir(part)); err != nil || !st.IsDir() {
+	st, err := os.Lstat(filepath.Dir(part))
+	if err != nil || !st.IsDir() {
 		return undo(fmt.Errorf("download dir %s: %s is not a directory", t.dir, partialDir))
 	}
+	// Private, as made: nobody else may put a file or a link there, nor
+	// swap a partial file between its check and its move into place.
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(filepath.Dir(part), 0o700); err != nil {
+			return undo(fmt.Errorf("download dir %s: %s is open to others and cannot be made private: %w", t.dir, partialDir, files.Cause(err)))
+		}
+	}
+	t.pruneOnce.Do(func() { t.prunePartials(filepath.Dir(part)) })
 	var have int64
 	if st, err := os.Lstat(part); err == nil && st.Mode().IsRegular() && st.Size() <= in.size {
 		have = st.Size()
 	}
-	if free, ok := t.space(t.dir); ok && in.size-have+fileSpaceReserve > free {
+	if free, ok := t.space(t.dir); ok && in.size-have+pending+fileSpaceReserve > free {
+		if pending > 0 {
+			return undo(fmt.Errorf("%w: %s needs %s, %s is free in %s and the other downloads need %s of it",
+				ErrNoSpace, in.name, byteSize(in.size-have), byteSize(free), t.dir, byteSize(pending)))
+		}
 		return undo(fmt.Errorf("%w: %s needs %s, %s is free in %s", ErrNoSpace, in.name, byteSize(in.size-have), byteSize(free), t.dir))
 	}
+	t.mu.Lock()
+	in.have = have
+	t.mu.Unlock()
 	ctx, end, ok := t.begin()
 	if !ok {
 		return undo(chat.ErrClosed)
 	}
 	t.mu.Lock()
+	if in.gen != gen || in.state != receiving {
+		// Declined meanwhile, before it could be stopped.
+		t.active--
+		t.mu.Unlock()
+		end()
+		t.wg.Done()
+		return nil
+	}
 	in.stop = end
 	t.mu.Unlock()
 	go func() {
 		defer t.wg.Done()
 		defer end()
-		t.download(ctx, in)
+		t.download(ctx, in, gen)
 	}()
 	return nil
 }
 
+// prunePartials removes the partial files in dir that no offer can
+// bring back: those untouched for longer than the log keeps a line (a
+// room's offer that old is in no history; a direct offer is not kept
+// across restarts at all). Without it, every download that failed for
+// good would keep its partial file, up to [Config.MaxFileSize], for
+// ever. Once a run, at the first accept.
+func (t *transfers) prunePartials(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	before := time.Now().Add(-t.h.cfg.HistoryMaxAge)
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := filewire.ParseID(e.Name()); err != nil {
+			continue // not a partial file
+		}
+		if st, err := e.Info(); err == nil && st.ModTime().Before(before) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 // download receives in until it is verified and in place, it fails, or
-// ctx is done, and says which on the host Events.
-func (t *transfers) download(ctx context.Context, in *inOffer) {
+// ctx is done, and says which on the host Events; gen is its in.gen.
+func (t *transfers) download(ctx context.Context, in *inOffer, gen uint64) {
 	path, err := t.receive(ctx, in)
+	if t.onReceived != nil {
+		t.onReceived(in.id)
+	}
 	t.mu.Lock()
 	t.active--
-	cancelled := in.state != receiving // declined meanwhile: it said so
-	in.stop = nil
+	// Declined meanwhile (it said so), and maybe accepted again: the
+	// offer's state is the next download's.
+	cancelled := in.gen != gen || in.state != receiving
+	if !cancelled {
+		in.stop = nil
+	}
 	switch {
 	case cancelled:
 	case err == nil:
@@ -1062,7 +1169,11 @@ func userText(err error) string {
 // its hash and moves it into place; it returns where.
 func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 	part := t.partial(in.id)
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a link: a mismatch truncates the partial file.
+	if st, err := os.Lstat(part); err == nil && !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: the partial file %s is %s", errLocal, part, files.Kind(st.Mode()))
+	}
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|noFollow, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("partial file: %w", files.Cause(err))
 	}
@@ -1070,6 +1181,9 @@ func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return "", fmt.Errorf("partial file: %w", files.Cause(err))
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: the partial file %s is %s", errLocal, part, files.Kind(st.Mode()))
 	}
 	have := st.Size()
 	if have > in.size {
@@ -1085,7 +1199,7 @@ func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
 		return "", fmt.Errorf("partial file: %w", files.Cause(err))
 	}
-	d := &fetchState{f: f, hs: hs, have: have}
+	d := &fetchState{f: f, hs: hs, have: have, inherited: have > 0}
 	retry := fileRetryMin
 	lastProgress := time.Now()
 	told := false
@@ -1097,6 +1211,15 @@ func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 		}
 		if ctx.Err() != nil {
 			return "", ctx.Err()
+		}
+		if errors.Is(err, errMismatch) && (d.inherited || len(d.others) > 0) {
+			// Not all of it came from the offerer in this download: start
+			// again, without the members who sent some.
+			t.h.log.Debug("file hash mismatch: starting again", "id", in.id, "others", len(d.others), "inherited", d.inherited)
+			if err := d.restart(); err != nil {
+				return "", fmt.Errorf("%w: %s: %w", errLocal, in.name, files.Cause(err))
+			}
+			continue
 		}
 		var se *statusError
 		if errors.As(err, &se) && se.permanent() || errors.Is(err, errMismatch) || errors.Is(err, errLocal) {
@@ -1126,10 +1249,8 @@ func (t *transfers) receive(ctx context.Context, in *inOffer) (string, error) {
 		}
 		retry = min(2*retry, fileRetryMax)
 	}
-	// No fsync, as browsers save downloads: on this kind of disk it took
-	// three times as long as the transfer itself (64 MiB: 0.58 s against
-	// 0.24 s), and the hash was checked on what was written. A crash
-	// before the kernel writes it back loses the file, not its check.
+	// The data was synced before the holder was told (fetchFrom); place
+	// syncs the download dir for the file's name.
 	return t.place(f, part, in.name)
 }
 
@@ -1147,6 +1268,34 @@ type fetchState struct {
 	have     int64
 	verified bool
 	next     time.Time // the next progress event
+	// synced and prev: the partial file is handed to writeback up to
+	// synced, and on disk up to prev (see writeback).
+	synced, prev int64
+	// inherited: the partial file held bytes when the download began;
+	// others: the members other than the offerer that sent bytes it
+	// holds; bad: those not to ask (they sent bytes of a file that did
+	// not match the hash).
+	inherited   bool
+	others, bad map[peer.ID]bool
+}
+
+// restart empties the partial file, and marks those who sent some of it,
+// other than the offerer, as not to be asked again.
+func (d *fetchState) restart() error {
+	for p := range d.others {
+		if d.bad == nil {
+			d.bad = map[peer.ID]bool{}
+		}
+		d.bad[p] = true
+	}
+	d.others, d.inherited = nil, false
+	d.have, d.synced, d.prev, d.verified = 0, 0, 0, false
+	d.hs.Reset()
+	if err := d.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := d.f.Seek(0, io.SeekStart)
+	return err
 }
 
 // fetchRound asks the offerer, then (for a room offer) other members, for
@@ -1154,7 +1303,7 @@ type fetchState struct {
 // verified, the error of the most telling failure otherwise.
 func (t *transfers) fetchRound(ctx context.Context, in *inOffer, d *fetchState) error {
 	var firstErr error
-	for _, p := range t.holders(in) {
+	for _, p := range t.holders(in, d.bad) {
 		err := t.fetchFrom(ctx, in, p, d)
 		if err == nil {
 			return nil
@@ -1174,8 +1323,8 @@ func (t *transfers) fetchRound(ctx context.Context, in *inOffer, d *fetchState) 
 }
 
 // holders lists whom to ask for in: its offerer, then for a room offer
-// up to fileHolders other members, connected ones first.
-func (t *transfers) holders(in *inOffer) []peer.ID {
+// up to fileHolders other members, connected ones first, none of bad.
+func (t *transfers) holders(in *inOffer, bad map[peer.ID]bool) []peer.ID {
 	out := []peer.ID{in.from}
 	if in.room == "" {
 		return out
@@ -1189,7 +1338,7 @@ func (t *transfers) holders(in *inOffer) []peer.ID {
 	r.mu.Lock()
 	var others []peer.ID
 	for p, e := range r.roster.peers {
-		if !e.self && p != in.from && !e.lost {
+		if !e.self && p != in.from && !e.lost && !bad[p] {
 			others = append(others, p)
 		}
 	}
@@ -1217,9 +1366,7 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
-	tag := "lanchat-file-" + in.id.String()
-	t.h.host.ConnManager().Protect(p, tag)
-	defer t.h.host.ConnManager().Unprotect(p, tag)
+	defer t.protect(p, in.id)()
 	s.SetDeadline(time.Now().Add(t.idle))
 	if err := filewire.Write(s, filewire.Frame{Kind: filewire.KindGet, ID: in.id, Offset: d.have}); err != nil {
 		s.Reset()
@@ -1247,14 +1394,27 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 		s.SetReadDeadline(time.Now().Add(t.idle))
 		n, err := br.Read(buf[:min(int64(len(buf)), in.size-d.have)])
 		if n > 0 {
+			if p != in.from && !d.others[p] {
+				if d.others == nil {
+					d.others = map[peer.ID]bool{}
+				}
+				d.others[p] = true
+			}
 			if _, werr := d.f.Write(buf[:n]); werr != nil {
 				s.Reset()
 				return fmt.Errorf("%w: %s: %w", errLocal, in.name, files.Cause(werr))
 			}
 			d.hs.Write(buf[:n])
 			d.have += int64(n)
+			if d.have-d.synced >= fileSyncEvery {
+				writeback(d.f, d.prev, d.synced, d.have-d.synced)
+				d.prev, d.synced = d.synced, d.have
+			}
 			if now := time.Now(); now.After(d.next) {
 				d.next = now.Add(fileProgressEvery)
+				t.mu.Lock()
+				in.have = d.have
+				t.mu.Unlock()
 				ev := in.event(chat.KindFileProgress, now)
 				ev.Bytes = d.have
 				t.h.emit(ev)
@@ -1274,6 +1434,13 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 		writeStatus(s, filewire.CodeMismatch, "")
 		s.Close()
 		return errMismatch
+	}
+	// On disk before the holder is told (a direct offer's holder then
+	// forgets it) and before it is moved into place.
+	if err := datasync(d.f); err != nil {
+		writeStatus(s, filewire.CodeFailed, "the receiver could not write the file")
+		s.Close()
+		return fmt.Errorf("%w: %s: %w", errLocal, in.name, files.Cause(err))
 	}
 	d.verified = true
 	writeStatus(s, filewire.CodeOK, "")
@@ -1302,6 +1469,7 @@ func (t *transfers) place(f *os.File, part, name string) (string, error) {
 		err := os.Link(part, dst)
 		if err == nil {
 			os.Remove(part)
+			syncDir(t.dir)
 			return dst, nil
 		}
 		if errors.Is(err, fs.ErrExist) {
@@ -1321,9 +1489,19 @@ func (t *transfers) place(f *os.File, part, name string) (string, error) {
 			os.Remove(dst)
 			return "", fmt.Errorf("%w: %s: %w", errLocal, dst, files.Cause(err))
 		}
+		syncDir(t.dir)
 		return dst, nil
 	}
 	return "", fmt.Errorf("%w: too many files named like %s in %s", errLocal, name, t.dir)
+}
+
+// syncDir commits the names in dir to disk, where a directory can be
+// synced (not on Windows: there the file's own sync is what there is).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
 
 // hold serves the received copy of a room's offer to the room's members,

@@ -14,3 +14,6 @@ func diskFree(dir string) (int64, bool) {
 	free := uint64(st.Bavail) * uint64(st.Bsize)
 	return int64(min(free, 1<<62)), true
 }
+
+// noFollow makes an open fail on a symbolic link.
+const noFollow = syscall.O_NOFOLLOW

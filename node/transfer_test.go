@@ -8,13 +8,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"lanchat/node/chat"
@@ -583,5 +586,402 @@ func TestFileOfferBound(t *testing.T) {
 	}
 	if err := add(1, 2, true); !errors.Is(err, ErrTransferBusy) {
 		t.Errorf("a copy with no room = %v, want ErrTransferBusy", err)
+	}
+}
+
+// waitFor polls cond until it holds, failing after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFileDeclineAcceptAgain declines the download of a room's file and
+// accepts it again while the first download is still stopping: the one
+// stopping must not take the offer's state from the one running (else a
+// third accept starts a second download into the same partial file, and
+// a decline cannot stop the running one).
+func TestFileDeclineAcceptAgain(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, sum := writeFile(t, t.TempDir(), "again.bin", 1<<20)
+
+	gets, release := make(chan struct{}, 64), make(chan struct{})
+	a.files.onGet = func(peer.ID, filewire.ID, int64) {
+		select {
+		case gets <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	stopping, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.files.onReceived = func(filewire.ID) { once.Do(func() { close(stopping); <-resume }) }
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	defer once.Do(func() {})
+
+	ctx := context.Background()
+	id, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	<-gets
+	if err := b.DeclineFile(ctx, id); err != nil {
+		t.Fatalf("DeclineFile = %v", err)
+	}
+	<-stopping // the first download stopped, and waits to say so
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatalf("AcceptFile again = %v", err)
+	}
+	<-gets // the second download asks
+	close(resume)
+	active := func() int {
+		b.files.mu.Lock()
+		defer b.files.mu.Unlock()
+		return b.files.active
+	}
+	waitFor(t, 5*time.Second, "end of the first download", func() bool { return active() == 1 })
+	if err := b.AcceptFile(ctx, id); !errors.Is(err, ErrOfferState) {
+		t.Errorf("AcceptFile while the second download runs = %v, want ErrOfferState", err)
+	}
+	releaseOnce.Do(func() { close(release) })
+	done := b.wait(10*time.Second, "the file", isFile(chat.KindFileDone, id, false))
+	if done.Hash != sum {
+		t.Errorf("hash %s, want %s", done.Hash, sum)
+	}
+	sameContent(t, src, done.Path)
+}
+
+// TestFileSpaceShared: the disk space a download still needs is kept for
+// it: a second download that fits only in the space the first will fill
+// is refused.
+func TestFileSpaceShared(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	const size = 1 << 20
+	release := make(chan struct{})
+	defer close(release)
+	a.files.onGet = func(peer.ID, filewire.ID, int64) { <-release }
+	b.files.space = func(string) (int64, bool) { return size + size/2 + fileSpaceReserve, true }
+	ctx := context.Background()
+	var ids []string
+	for _, name := range []string{"one.bin", "two.bin"} {
+		src, _ := writeFile(t, t.TempDir(), name, size)
+		id, err := a.room.OfferFile(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.wait(5*time.Second, "the offer of "+name, isFile(chat.KindFileOffer, id, false))
+		ids = append(ids, id)
+	}
+	if err := b.AcceptFile(ctx, ids[0]); err != nil {
+		t.Fatalf("AcceptFile(first) = %v", err)
+	}
+	if err := b.AcceptFile(ctx, ids[1]); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("AcceptFile(second) = %v, want ErrNoSpace: the first download needs that space", err)
+	}
+}
+
+// TestFileProtectEach: two transfers of one offer to one peer at once
+// (a receiver asking again before the holder noticed the first stream
+// broke): the end of one leaves the connection protected for the other.
+func TestFileProtectEach(t *testing.T) {
+	// In no room: gossipsub protects the connections of a room's mesh.
+	a, b := startHost(t, testConfig("alice")), startHost(t, testConfig("bob"))
+	b.connect(a)
+	const size = 64 << 10
+	src, _ := writeFile(t, t.TempDir(), "twice.bin", size)
+	ctx := context.Background()
+	idText, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := filewire.ParseID(idText)
+
+	var chunks sync.Mutex
+	first := true
+	held, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	a.files.onChunk = func(int64) {
+		chunks.Lock()
+		hold := first
+		first = false
+		chunks.Unlock()
+		if hold {
+			close(held)
+			<-release
+		}
+	}
+	get := func() (network.Stream, *bufio.Reader) {
+		s, err := b.host.NewStream(ctx, a.host.ID(), fileProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := filewire.Write(s, filewire.Frame{Kind: filewire.KindGet, ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(s)
+		if f, err := filewire.Read(br); err != nil || f.Kind != filewire.KindData {
+			t.Fatalf("answer to a get: %+v, %v", f, err)
+		}
+		return s, br
+	}
+	s1, _ := get()
+	defer s1.Reset()
+	<-held // the first transfer is under way, and holds
+	s2, br2 := get()
+	if _, err := io.CopyN(io.Discard, br2, size); err != nil {
+		t.Fatalf("second transfer: %v", err)
+	}
+	writeStatus(s2, filewire.CodeOK, "")
+	s2.Close()
+	serving := func() int {
+		a.files.mu.Lock()
+		defer a.files.mu.Unlock()
+		return a.files.nserving
+	}
+	waitFor(t, 5*time.Second, "end of the second transfer", func() bool { return serving() == 1 })
+	if !a.host.ConnManager().IsProtected(b.host.ID(), "") {
+		t.Errorf("the connection to bob is no longer protected, the first transfer still running")
+	}
+}
+
+// TestFilePartialNoFollow: the partial files are kept private, and a
+// symbolic link where a partial file goes is never followed: the file it
+// points to is neither written nor truncated (a hash mismatch truncates
+// the partial file).
+func TestFilePartialNoFollow(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no symbolic links or modes to test here")
+	}
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	src, _ := writeFile(t, t.TempDir(), "data.bin", 4096)
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+
+	// Someone made the partial folder open to all, and left a link in it.
+	partials := filepath.Join(dir, partialDir)
+	if err := os.MkdirAll(partials, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(partials, 0o777)
+	victim := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(partials, id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatalf("AcceptFile = %v", err)
+	}
+	ev := b.wait(10*time.Second, "the outcome", func(ev chat.Event) bool {
+		return ev.ID == id && (ev.Kind == chat.KindFileDone || ev.Kind == chat.KindFileFailed)
+	})
+	if want := "is a symbolic link"; ev.Kind != chat.KindFileFailed || !strings.HasSuffix(ev.Text, want) {
+		t.Errorf("outcome %v %q, want a failure ending %q", ev.Kind, ev.Text, want)
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "precious" {
+		t.Errorf("the file the link points to holds %q, want %q", got, "precious")
+	}
+	if st, err := os.Lstat(partials); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("partial folder: %v, %v; want mode 0700", st.Mode(), err)
+	}
+}
+
+// TestFileSync: the writeback and sync of a download work on a file of
+// the test's temporary dir (a wrong system call fails here, not silently
+// in a transfer).
+func TestFileSync(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "sync"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 3*fileSyncEvery)
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	writeback(f, 0, 0, fileSyncEvery)
+	writeback(f, 0, fileSyncEvery, 2*fileSyncEvery)
+	if err := datasync(f); err != nil {
+		t.Errorf("datasync = %v", err)
+	}
+	f.Close()
+	if err := datasync(f); err == nil {
+		t.Errorf("datasync of a closed file = nil, want an error")
+	}
+}
+
+// TestFileSenderCut: a transfer the receiver stops half way (a room's
+// offer, declined: the offerer is not told) ends on the sender's side
+// too, as a failure, not as progress that never ends.
+func TestFileSenderCut(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	const size = 4 << 20
+	src, _ := writeFile(t, t.TempDir(), "cut.bin", size)
+	half, release := make(chan struct{}), make(chan struct{})
+	var once, releaseOnce sync.Once
+	a.files.onChunk = func(sent int64) {
+		if sent >= size/2 {
+			once.Do(func() { close(half); <-release })
+		}
+	}
+	defer releaseOnce.Do(func() { close(release) })
+	ctx := context.Background()
+	id, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	<-half
+	a.wait(5*time.Second, "the sender's progress", isFile(chat.KindFileProgress, id, true))
+	if err := b.DeclineFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the decline", isFile(chat.KindFileFailed, id, false))
+	releaseOnce.Do(func() { close(release) })
+	ev := a.wait(10*time.Second, "the end of the transfer on the sender's side", isFile(chat.KindFileFailed, id, true))
+	if ev.PeerID != b.id() || ev.Text == "" {
+		t.Errorf("sender's failure = %+v, want bob's, with why", ev)
+	}
+}
+
+// TestFileBadHolder: a member that serves a room's file wrong (here
+// while the offerer is busy) cannot make the download fail: the bytes it
+// sent are dropped, it is not asked again, and the file comes from the
+// offerer once it can serve.
+func TestFileBadHolder(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, _ := fileNode(t, "bob", nil)
+	m, _ := fileNode(t, "mallory", nil)
+	mesh(a, b, m)
+	waitKnown(5*time.Second, a, b, m)
+	const size = 1 << 20
+	src, sum := writeFile(t, t.TempDir(), "good.bin", size)
+	ctx := context.Background()
+	idText, err := a.room.OfferFile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, idText, false))
+	id, _ := filewire.ParseID(idText)
+
+	// mallory holds other bytes under the offer's ID.
+	junk, _ := writeFile(t, t.TempDir(), "junk.bin", size)
+	jf, err := os.Open(junk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := jf.Stat()
+	if err := m.files.register(&outOffer{id: id, name: "good.bin", path: junk, f: jf, size: size,
+		mtime: st.ModTime(), room: testRoom, holder: true}); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{}, 16)
+	m.files.onGet = func(peer.ID, filewire.ID, int64) {
+		select {
+		case served <- struct{}{}:
+		default:
+		}
+	}
+	busy := func(on bool) {
+		a.files.mu.Lock()
+		defer a.files.mu.Unlock()
+		if on {
+			a.files.nserving = maxServing
+		} else {
+			a.files.nserving = 0
+		}
+	}
+	busy(true)
+	if err := b.AcceptFile(ctx, idText); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("mallory was never asked")
+	}
+	busy(false)
+	ev := b.wait(20*time.Second, "the outcome", func(ev chat.Event) bool {
+		return ev.ID == idText && (ev.Kind == chat.KindFileDone || ev.Kind == chat.KindFileFailed)
+	})
+	if ev.Kind != chat.KindFileDone || ev.Hash != sum {
+		t.Fatalf("outcome %v %q, want the file", ev.Kind, ev.Text)
+	}
+	sameContent(t, src, ev.Path)
+}
+
+// TestFilePrunePartials: partial files no offer can bring back (older
+// than the log keeps a line) are removed at the first accept; others stay.
+func TestFilePrunePartials(t *testing.T) {
+	a, _ := fileNode(t, "alice", nil)
+	b, dir := fileNode(t, "bob", nil)
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	partials := filepath.Join(dir, partialDir)
+	if err := os.MkdirAll(partials, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-DefaultHistoryMaxAge - time.Hour)
+	files := map[string]bool{ // name: whether it stays
+		"0123456789abcdef": false, // an old partial file
+		"fedcba9876543210": true,  // a recent one
+		"notes.txt":        true,  // not a partial file
+	}
+	for name := range files {
+		p := filepath.Join(partials, name)
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if name != "fedcba9876543210" {
+			os.Chtimes(p, old, old)
+		}
+	}
+	src, _ := writeFile(t, t.TempDir(), "x.bin", 100)
+	ctx := context.Background()
+	id, err := a.OfferFile(ctx, b.id(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(5*time.Second, "the offer", isFile(chat.KindFileOffer, id, false))
+	if err := b.AcceptFile(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(10*time.Second, "the file", isFile(chat.KindFileDone, id, false))
+	for name, stays := range files {
+		_, err := os.Stat(filepath.Join(partials, name))
+		if got := err == nil; got != stays {
+			t.Errorf("%s: there %v, want %v", name, got, stays)
+		}
 	}
 }
