@@ -231,7 +231,10 @@ func TestRestartCatchUpOneBusyAuthor(t *testing.T) {
 	cfg.EventBuffer = n + 64
 	c2 := startNode(t, cfg)
 	c2.connect(a)
-	c2.wait(30*time.Second, "the whole window", func(ev chat.Event) bool {
+	// 5,000 lines fetched at the fetch budget (500/s), checked and
+	// logged: ~10 s alone, several times that under -race beside the other
+	// packages' tests.
+	c2.wait(90*time.Second, "the whole window", func(ev chat.Event) bool {
 		return ev.Kind == chat.KindHistory && ev.PeerID == a.id() && ev.Count == n
 	})
 	c2.adm.mu.Lock()
