@@ -59,11 +59,14 @@ var floodRates = map[string]rate.Limit{
 // raceSlow is how much the floods slow down under the race detector.
 var raceSlow = map[bool]rate.Limit{false: 1, true: 5}[raceOn]
 
-// floodBound is the honest p99 TestFlood asserts: generous, for a loaded
-// 2-core machine, the more so under the race detector, which makes each
-// signature check about ten times slower (and the attacker's allowed
-// burst alone, 500 lines taken in by three nodes, takes seconds).
-var floodBound = map[bool]time.Duration{false: time.Second, true: 5 * time.Second}[raceOn]
+// floodBound is the honest p99 TestFlood asserts: that honest lines are
+// not starved, not a latency target (that is BenchmarkFlood's, p99 under
+// 100 ms on a quiet machine). Generous for a loaded 2-core machine, the
+// more so under the race detector, which makes each signature check about
+// ten times slower: the attacker's allowed burst alone, 500 lines taken in
+// by three nodes, takes seconds, and a full CI run (-race, two packages at
+// once) measured p99 5.3-7.7 s.
+var floodBound = map[bool]time.Duration{false: time.Second, true: 15 * time.Second}[raceOn]
 
 // floodSettle is when the attacker's allowed burst (recvBurst lines, taken
 // in, stored and forwarded like anybody's paste) has been dealt with:
