@@ -454,7 +454,14 @@ func TestFlood(t *testing.T) {
 			if res.lost > 0 {
 				t.Errorf("%d honest (line, receiver) pairs lost", res.lost)
 			}
-			if res.p99 > floodBound {
+			// The bound holds on a machine that keeps up with the flood; on
+			// one too loaded to publish it at half its rate, the honest
+			// lines' wait says more about the machine than about lanchat.
+			slow := kind != floodNone && float64(res.attackSent)/res.elapsed.Seconds() < float64(floodRates[kind])/2
+			switch {
+			case res.p99 > floodBound && slow:
+				t.Logf("honest p99 %v over %v, but the attacker published at under half its rate: too slow a machine to tell", res.p99, floodBound)
+			case res.p99 > floodBound:
 				t.Errorf("honest p99 %v, want under %v", res.p99, floodBound)
 			}
 			switch kind {
