@@ -84,6 +84,7 @@ import (
 	"io"
 
 	"lanchat/node/chat"
+	"lanchat/node/varint"
 )
 
 // Frame types. ONLY APPEND TO THIS LIST: the values are on the wire.
@@ -263,7 +264,7 @@ func WriteFrame(w io.Writer, typ byte, body []byte) error {
 // more than MaxFrame bytes is an error (nothing of its body is read);
 // io.EOF means the stream ended between frames.
 func ReadFrame(r *bufio.Reader) (typ byte, body []byte, err error) {
-	n, err := readUvarint(r)
+	n, err := varint.Read(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return 0, nil, io.EOF
@@ -311,46 +312,11 @@ func (d *decoder) bytes(max int) []byte {
 	if d.err != nil {
 		return nil
 	}
-	n, k := uvarint(d.b)
+	n, k := varint.Uvarint(d.b)
 	if k <= 0 || n > uint64(max) || n > uint64(len(d.b)-k) {
 		d.err = fmt.Errorf("%w: bad field length", ErrMalformed)
 		return nil
 	}
 	d.b = d.b[k:]
 	return d.fixed(int(n))
-}
-
-// uvarint is binary.Uvarint that also refuses a number not in its
-// shortest form (k ≤ 0), so that a message has one encoding (and one
-// signature covers one form).
-func uvarint(b []byte) (uint64, int) {
-	n, k := binary.Uvarint(b)
-	if k > 1 && b[k-1] == 0 {
-		return 0, -k
-	}
-	return n, k
-}
-
-// readUvarint is binary.ReadUvarint that refuses a number not in its
-// shortest form. io.EOF means r ended before the first byte.
-func readUvarint(r io.ByteReader) (uint64, error) {
-	var b [binary.MaxVarintLen64]byte
-	for i := range b {
-		c, err := r.ReadByte()
-		if err != nil {
-			if i > 0 && errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, err
-		}
-		b[i] = c
-		if c < 0x80 {
-			n, k := uvarint(b[:i+1])
-			if k <= 0 {
-				return 0, errors.New("varint not in its shortest form or too long")
-			}
-			return n, nil
-		}
-	}
-	return 0, errors.New("varint too long")
 }

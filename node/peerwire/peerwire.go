@@ -45,6 +45,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+
+	"lanchat/node/varint"
 )
 
 // Frame types. ONLY APPEND TO THIS LIST: the values are on the wire.
@@ -126,7 +128,7 @@ func AppendPeers(b []byte, peers []Peer) ([]byte, error) {
 // ReadFrame reads one frame of at most MaxFrame bytes from r and returns
 // its type and body. io.EOF means r ended before the frame began.
 func ReadFrame(r *bufio.Reader) (typ byte, body []byte, err error) {
-	n, err := readUvarint(r)
+	n, err := varint.Read(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return 0, nil, io.EOF
@@ -148,7 +150,7 @@ func DecodePeers(b []byte) ([]Peer, error) {
 	bad := func(what string, args ...any) ([]Peer, error) {
 		return nil, fmt.Errorf("%w: peers: "+what, append([]any{ErrMalformed}, args...)...)
 	}
-	count, k := uvarint(b)
+	count, k := varint.Uvarint(b)
 	if k <= 0 {
 		return bad("count")
 	}
@@ -158,7 +160,7 @@ func DecodePeers(b []byte) ([]Peer, error) {
 	b = b[k:]
 	peers := make([]Peer, 0, count)
 	for i := range count {
-		n, k := uvarint(b)
+		n, k := varint.Uvarint(b)
 		if k <= 0 || n == 0 || n > MaxID || uint64(len(b)-k) < n+1 {
 			return bad("entry %d: id", i)
 		}
@@ -205,38 +207,4 @@ func DecodePeers(b []byte) ([]Peer, error) {
 		return bad("%d bytes after the last entry", len(b))
 	}
 	return peers, nil
-}
-
-// uvarint is binary.Uvarint that also refuses a number not in its
-// shortest form (k ≤ 0), so that every list has one encoding.
-func uvarint(b []byte) (uint64, int) {
-	n, k := binary.Uvarint(b)
-	if k > 1 && b[k-1] == 0 {
-		return 0, -k
-	}
-	return n, k
-}
-
-// readUvarint is binary.ReadUvarint that refuses a number not in its
-// shortest form. io.EOF means r ended before the first byte.
-func readUvarint(r io.ByteReader) (uint64, error) {
-	var b [binary.MaxVarintLen64]byte
-	for i := range b {
-		c, err := r.ReadByte()
-		if err != nil {
-			if i > 0 && errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, err
-		}
-		b[i] = c
-		if c < 0x80 {
-			n, k := uvarint(b[:i+1])
-			if k <= 0 {
-				return 0, errors.New("varint not in its shortest form or too long")
-			}
-			return n, nil
-		}
-	}
-	return 0, errors.New("varint too long")
 }

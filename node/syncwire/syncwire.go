@@ -56,6 +56,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"lanchat/node/varint"
 )
 
 // Frame types. ONLY APPEND TO THIS LIST: the values are on the wire.
@@ -130,12 +132,12 @@ func WriteFrame(w io.Writer, typ byte, body []byte) error {
 // vanished peer has not sent anything wrong.
 func ReadFrame(r *bufio.Reader, max int) (typ byte, body []byte, err error) {
 	max = min(max, MaxFrame)
-	n, err := readUvarint(r)
+	n, err := varint.Read(r)
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF):
 		return 0, nil, io.EOF
-	case errors.Is(err, errVarint) || errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, varint.ErrNotShortest) || errors.Is(err, io.ErrUnexpectedEOF):
 		return 0, nil, fmt.Errorf("%w: length: %w", ErrMalformed, err)
 	default:
 		return 0, nil, fmt.Errorf("syncwire: read frame length: %w", err)
@@ -153,43 +155,6 @@ func ReadFrame(r *bufio.Reader, max int) (typ byte, body []byte, err error) {
 	return b[0], b[1:], nil
 }
 
-// errVarint is a length that is not a varint in its shortest form.
-var errVarint = errors.New("varint not in its shortest form or too long")
-
-// uvarint is binary.Uvarint that also refuses a number not in its
-// shortest form (k ≤ 0), so that every message has one encoding.
-func uvarint(b []byte) (uint64, int) {
-	n, k := binary.Uvarint(b)
-	if k > 1 && b[k-1] == 0 {
-		return 0, -k
-	}
-	return n, k
-}
-
-// readUvarint is binary.ReadUvarint that refuses a number not in its
-// shortest form. io.EOF means r ended before the first byte.
-func readUvarint(r io.ByteReader) (uint64, error) {
-	var b [binary.MaxVarintLen64]byte
-	for i := range b {
-		c, err := r.ReadByte()
-		if err != nil {
-			if i > 0 && errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, err
-		}
-		b[i] = c
-		if c < 0x80 {
-			n, k := uvarint(b[:i+1])
-			if k <= 0 {
-				return 0, errVarint
-			}
-			return n, nil
-		}
-	}
-	return 0, errVarint
-}
-
 // AppendHello appends the body of h.
 func AppendHello(b []byte, h Hello) []byte {
 	b = binary.AppendUvarint(b, uint64(len(h.Topic)))
@@ -202,7 +167,7 @@ func AppendHello(b []byte, h Hello) []byte {
 // DecodeHello parses a hello body.
 func DecodeHello(b []byte) (Hello, error) {
 	bad := fmt.Errorf("%w: hello of %d bytes", ErrMalformed, len(b))
-	n, k := uvarint(b)
+	n, k := varint.Uvarint(b)
 	if k <= 0 || n == 0 || n > MaxTopic || uint64(len(b)-k) < n+8 {
 		return Hello{}, bad
 	}
@@ -210,7 +175,7 @@ func DecodeHello(b []byte) (Hello, error) {
 	rest := b[k+int(n):]
 	h.Floor = int64(binary.BigEndian.Uint64(rest))
 	rest = rest[8:]
-	p, k := uvarint(rest)
+	p, k := varint.Uvarint(rest)
 	if k <= 0 || p > MaxProof || uint64(len(rest)-k) != p {
 		return Hello{}, bad
 	}
@@ -233,7 +198,7 @@ func DecodeWelcome(b []byte) (Welcome, error) {
 		return Welcome{}, fmt.Errorf("%w: welcome of %d bytes", ErrMalformed, len(b))
 	}
 	w := Welcome{Status: b[0], Floor: int64(binary.BigEndian.Uint64(b[1:9]))}
-	n, k := uvarint(b[9:])
+	n, k := varint.Uvarint(b[9:])
 	if k <= 0 || 9+k != len(b) {
 		return Welcome{}, fmt.Errorf("%w: welcome count", ErrMalformed)
 	}
