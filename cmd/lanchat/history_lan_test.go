@@ -636,7 +636,9 @@ func catchUp(t *testing.T, n int) {
 			t.Logf("a had %d of the %d lines; its warnings: %s", len(ids), n, strings.Join(logWarnings(a, 5), " | "))
 		}
 	}()
-	a.waitScan(t, 60*time.Second, fmt.Sprintf("the %d lines of the senders", n), func(e lanEvent) bool {
+	// Alone on this 2-core machine, 8 senders fill a's log with 10,000
+	// lines in ~45 s (every process checks, stores and prints every line).
+	a.waitScan(t, 120*time.Second, fmt.Sprintf("the %d lines of the senders", n), func(e lanEvent) bool {
 		if e.Type == "message" && from[e.PeerID] != nil && strings.HasPrefix(e.Text, "catch-up line ") {
 			ids = append(ids, e.ID)
 			author[e.ID] = from[e.PeerID].nick
@@ -652,7 +654,17 @@ func catchUp(t *testing.T, n int) {
 		if code := s.waitExit(t, 10*time.Second); code != 0 {
 			t.Errorf("%s: exit code after :end = %d, want 0", s.nick, code)
 		}
-		a.waitFor(t, 5*time.Second, s.nick+" leaving", leaveOf(s, "quit"))
+		// Only that it left matters here (c must learn the lines from a
+		// alone). 10,000 lines from 8 senders keep a's validation queue
+		// seconds behind on a 2-core machine, so a leave may wait there
+		// past the leaver's grace, or be dropped from the full queue: then
+		// a sees it lost, a few seconds later.
+		e := a.waitFor(t, 15*time.Second, s.nick+" leaving", func(e lanEvent) bool {
+			return e.Type == "leave" && e.PeerID == s.id
+		})
+		if e.Reason != "quit" {
+			t.Logf("a saw %s leave as %q, not quit (a busy validation queue)", s.nick, e.Reason)
+		}
 	}
 
 	c := startHist(t, bin, lan.Host(2), dir, "c", key, extra...)
