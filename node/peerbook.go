@@ -312,3 +312,32 @@ func (h *Host) rememberLoop(ctx context.Context) {
 		}
 	}
 }
+
+// Reconnect is for a network connection that was down and is back (local
+// discovery's [lanchat/discovery.LinkWatcher]): the connections to the
+// peers are stalled (TCP backs its retransmissions off while a cable is
+// out, by seconds), and the dials tried meanwhile have backed off. It
+// closes every connection, forgets the backoffs and dials again, at once,
+// every peer the Dialer saw lately and every remembered one, so that this
+// machine sees the room as soon as the room can see it. Safe to call from
+// any goroutine; it does not block.
+func (h *Host) Reconnect() {
+	if h.isClosing() {
+		return
+	}
+	n := h.host.Network()
+	for _, p := range n.Peers() {
+		_ = n.ClosePeer(p)
+	}
+	h.dialer.redialAll(h.book.offers(func(p peer.ID) bool { return p == h.self }))
+}
+
+// forgetBackoffs makes every peer ready to be dialled at once (see
+// [Host.Reconnect]); dials in flight keep their count.
+func (h *Host) forgetBackoffs() {
+	h.dialMu.Lock()
+	defer h.dialMu.Unlock()
+	for _, b := range h.backoffs {
+		b.delay, b.next, b.tried = 0, time.Time{}, nil
+	}
+}
