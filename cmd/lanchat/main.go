@@ -208,7 +208,7 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 		Fingerprint: info.Fingerprint,
 		Version:     node.ProtocolVersion,
 		Ifaces:      ifaces, // none: every interface
-		Logger:      log, // discovery names itself (component=discovery)
+		Logger:      log,    // discovery names itself (component=discovery)
 	})
 	if err != nil {
 		log.Warn("local discovery unavailable", "err", err)
