@@ -132,6 +132,9 @@ func runAgent() int {
 	if os.Getenv("DA_WAIT") == "1" {
 		h = waitingOut{out}
 	}
+	if os.Getenv("DA_LINK") == "1" {
+		h = linkOut{out}
+	}
 	if os.Getenv("DA_PROMPT") == "1" {
 		// SIGUSR1 prompts.
 		sig := make(chan os.Signal, 1)

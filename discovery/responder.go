@@ -25,7 +25,8 @@ import (
 // Server of LAN A too, with LAN A's addresses: the machine would tell
 // each LAN of the other. Here each datagram's arrival interface is read
 // (IP_PKTINFO / IPV6_RECVPKTINFO) and only the responder of that
-// interface answers, with that interface's addresses; on Linux
+// interface answers, with that interface's addresses, out of that
+// interface (TestTwoLANs fails without both); on Linux
 // IP_MULTICAST_ALL is also turned off, so that the other responders are
 // not even woken.
 type responder struct {
