@@ -677,6 +677,9 @@ func (r *runner) refresh() (moved bool, err error) {
 		case len(why) > 0:
 			return moved, fmt.Errorf("%w: %s", ErrInterfaceDown, strings.Join(why, ", "))
 		default:
+			if _, err := multicastRoute(); err != nil {
+				return moved, err // says "no default route?", the likely story
+			}
 			return moved, fmt.Errorf("%w: no network interface can carry multicast (not connected to a network?)", ErrNoMulticastRoute)
 		}
 	}

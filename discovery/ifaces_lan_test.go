@@ -3,6 +3,7 @@ package discovery_test
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,23 @@ func TestUnplugged(t *testing.T) {
 	t.Logf("a found b %v after its cable was back", took.Round(time.Millisecond))
 	if took > 2*time.Second {
 		t.Errorf("a found b %v after the heal, want within 2 s", took)
+	}
+}
+
+// TestNoInterface: a machine with no interface but loopback is told that
+// there is no network for multicast, not left querying nothing.
+func TestNoInterface(t *testing.T) {
+	lan := netns.New(t, 1)
+	h := lan.Host(1)
+	h.MustRun("ip", "link", "del", netns.HostIface)
+	a := startAgent(t, h, "x", "net-a")
+	var e agentEvent
+	for e = range a.events {
+		if e.Ev != "started" {
+			break
+		}
+	}
+	if e.Ev != "error" || !strings.Contains(e.Err, "no route for multicast") {
+		t.Errorf("agent without interfaces printed %+v, want an error about the multicast route", e)
 	}
 }
