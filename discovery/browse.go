@@ -59,14 +59,14 @@ type packet struct {
 var errQueryV6 = errors.New("discovery: IPv6 query not sent")
 
 // browse sends one DNS-SD PTR query for service in the local domain on
-// ifi, over IPv4 and, when v6, IPv6, and returns the answers that arrive
-// within timeout (or until ctx is done), at most maxAnswers, and at most
-// maxSourceAnswers from one source address: one per instance per response
-// packet, in arrival order. It fails when the IPv4
-// query cannot be sent; when only the IPv6 one cannot, it returns the
-// answers with an error wrapping errQueryV6. It leaves no goroutine
+// ifi, over IPv4 when v4 and IPv6 when v6, and returns the answers that
+// arrive within timeout (or until ctx is done), at most maxAnswers, and at
+// most maxSourceAnswers from one source address: one per instance per
+// response packet, in arrival order. It fails when no query can be sent;
+// when the IPv4 one went out and only the IPv6 one could not, it returns
+// the answers with an error wrapping errQueryV6. It leaves no goroutine
 // behind.
-func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, timeout time.Duration, maxAnswers int, log *slog.Logger) ([]answer, error) {
+func browse(ctx context.Context, service string, ifi *net.Interface, v4, v6 bool, timeout time.Duration, maxAnswers int, log *slog.Logger) ([]answer, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(strings.Trim(service, ".")+".local.", dns.TypePTR)
 	q.RecursionDesired = false
@@ -75,18 +75,21 @@ func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, ti
 		return nil, fmt.Errorf("discovery: pack query: %w", err)
 	}
 
-	c4, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
-	if err != nil {
-		return nil, fmt.Errorf("discovery: open IPv4 query socket: %w", err)
-	}
-	conns := []*net.UDPConn{c4}
-	if ifi != nil {
-		if err := ipv4.NewPacketConn(c4).SetMulticastInterface(ifi); err != nil {
-			c4.Close()
-			return nil, fmt.Errorf("discovery: query on %s: %w", ifi.Name, err)
+	var conns []*net.UDPConn
+	var c4, c6 *net.UDPConn
+	if v4 {
+		c4, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+		if err != nil {
+			return nil, fmt.Errorf("discovery: open IPv4 query socket: %w", err)
 		}
+		if ifi != nil {
+			if err := ipv4.NewPacketConn(c4).SetMulticastInterface(ifi); err != nil {
+				c4.Close()
+				return nil, fmt.Errorf("discovery: query on %s: %w", ifi.Name, err)
+			}
+		}
+		conns = append(conns, c4)
 	}
-	var c6 *net.UDPConn
 	var err6 error
 	if v6 {
 		c6, err6 = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified})
@@ -101,6 +104,12 @@ func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, ti
 			conns = append(conns, c6)
 		}
 	}
+	if len(conns) == 0 {
+		if err6 == nil {
+			err6 = errors.New("no address family to query")
+		}
+		return nil, fmt.Errorf("discovery: send query: %w", err6)
+	}
 
 	packets := make(chan packet, packetQueue)
 	var wg sync.WaitGroup
@@ -114,8 +123,10 @@ func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, ti
 		wg.Wait()
 	}()
 
-	if _, err := c4.WriteToUDP(query, mdnsGroup4); err != nil {
-		return nil, fmt.Errorf("discovery: send query: %w", err)
+	if c4 != nil {
+		if _, err := c4.WriteToUDP(query, mdnsGroup4); err != nil {
+			return nil, fmt.Errorf("discovery: send query: %w", err)
+		}
 	}
 	if c6 != nil {
 		zone := ""
@@ -123,6 +134,9 @@ func browse(ctx context.Context, service string, ifi *net.Interface, v6 bool, ti
 			zone = ifi.Name
 		}
 		_, err6 = c6.WriteToUDP(query, &net.UDPAddr{IP: mdnsGroup6.AsSlice(), Port: 5353, Zone: zone})
+	}
+	if c4 == nil && err6 != nil {
+		return nil, fmt.Errorf("discovery: send query: %w", err6)
 	}
 
 	var out []answer

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,25 @@ type Waiter interface {
 	Available()
 }
 
+// LinkWatcher is an optional interface of a [Handler], for telling the
+// user that this machine's own network connection is down — rather than
+// letting them watch everyone else get lost — and for finding the room at
+// once when it is back. The link is down when every interface on which
+// peers of ours were seen has lost its carrier, is down, has lost its
+// addresses or is gone. While it is down, [Waiter.Unavailable] is not
+// called (the LinkDown said it). The methods are called like Handler's:
+// from Run's goroutine, and must not block.
+type LinkWatcher interface {
+	// LinkDown is called once when the link goes down; reason names the
+	// interfaces and why, "eth0: no carrier".
+	LinkDown(reason string)
+	// LinkUp is called when one of those interfaces works again, or peers
+	// are seen on another one. Run then queries at once, as at a start
+	// (FastQueries back to back): the caller should redial the peers it
+	// knows at once too.
+	LinkUp()
+}
+
 // Prompter is an optional interface of a [Handler], for a caller that
 // learns of changes the queries cannot see (a peer's connection closed: it
 // may be gone, or may need redialling). When the Handler implements it,
@@ -77,15 +97,16 @@ const DefaultService = "_lanchat._tcp"
 var (
 	// ErrConfig is wrapped by every validation error of [New].
 	ErrConfig = errors.New("discovery: invalid config")
-	// ErrNoInterface is wrapped when Config.Iface names no interface.
+	// ErrNoInterface is wrapped when Config.Ifaces names no interface.
 	ErrNoInterface = errors.New("discovery: no such interface")
-	// ErrNoMulticastRoute is wrapped when the kernel has no route for
-	// multicast (usually: no default route, not connected to any network).
+	// ErrNoMulticastRoute is wrapped when no interface at all can carry
+	// multicast (usually: not connected to any network).
 	ErrNoMulticastRoute = errors.New("discovery: no route for multicast")
 	// ErrRunning is returned by Run while another Run of the same Service is active.
 	ErrRunning = errors.New("discovery: already running")
-	// ErrInterfaceDown is wrapped when the interface is down or has no
-	// address.
+	// ErrInterfaceDown is wrapped when every interface that could be used
+	// is down, without carrier or without address; the text says which
+	// and why ("eth0: no carrier").
 	ErrInterfaceDown = errors.New("discovery: interface down or without address")
 	// ErrNoMulticast is wrapped when the interface cannot carry multicast
 	// at all (a loopback interface, a point-to-point tunnel): unlike a
@@ -116,10 +137,12 @@ type Config struct {
 	// ("") "1". Peers of other versions are handed to the Handler all the
 	// same: whether to talk to them is the caller's decision.
 	Version string
-	// Iface restricts the responder, the queries and the advertised addresses
-	// to one network interface. "" (default) uses the interface that the
-	// default route goes through. Machines on several LANs must name one.
-	Iface string
+	// Ifaces restricts discovery to these network interfaces, by name.
+	// Empty (default): every interface that is up, has an address, can
+	// multicast and is not a loopback, followed as interfaces come and go.
+	// Each interface has its own responder, which advertises that
+	// interface's addresses only, and its own queries.
+	Ifaces []string
 	// QueryTimeout is how long each query listens for answers (the very
 	// first query: half of it). Answers are handed to the Handler when the
 	// query ends, so it is also the discovery delay of a newcomer. Default
@@ -179,11 +202,12 @@ func New(cfg Config) (*Service, error) {
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Iface != "" {
-		if _, err := lookupIface(cfg.Iface); err != nil {
+	for _, name := range cfg.Ifaces {
+		if _, err := lookupIface(name); err != nil {
 			return nil, err
 		}
 	}
+	cfg.Ifaces = slices.Clone(cfg.Ifaces)
 	lg := cfg.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
@@ -264,14 +288,16 @@ func validate(cfg Config) error {
 }
 
 // Run advertises and browses until ctx is cancelled, then shuts the
-// responder down and returns nil. It fails at once when the interface cannot
-// be used (no such interface, no multicast route, no address), unless h is a
-// [Waiter]: then it waits for the network; an interface that can never
-// carry multicast (loopback) fails at once whatever h is. Later failures (a query that
-// cannot be sent, an interface going down) are logged and retried at the
-// next round. Run returns within about QueryTimeout of
-// the cancellation (a query in flight is not cut short) and leaves no
-// goroutine behind. Handler methods are called from Run's goroutine.
+// responders down and returns nil. It fails at once when no interface can
+// be used (no such interface, none up with an address), unless h is a
+// [Waiter]: then it waits for the network; an interface named in
+// Config.Ifaces that can never carry multicast (loopback) fails at once
+// whatever h is. Interfaces that come, go or change their addresses while
+// it runs are followed (see the package comment). Later failures (a query
+// that cannot be sent) are logged and retried at the next round. Run
+// returns within about QueryTimeout of the cancellation (a query in flight
+// is not cut short) and leaves no goroutine behind. Handler methods are
+// called from Run's goroutine.
 func (s *Service) Run(ctx context.Context, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", ErrConfig)
@@ -281,13 +307,21 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 	}
 	defer s.running.Store(false)
 
-	r := &runner{s: s, h: h, foreign: make(map[string]struct{})}
+	r := &runner{s: s, h: h, foreign: make(map[string]struct{}), links: map[int]*link{}, had: map[string]bool{}}
 	r.waiter, _ = h.(Waiter)
+	r.linker, _ = h.(LinkWatcher)
 	var prompts <-chan struct{}
 	if p, ok := h.(Prompter); ok {
 		prompts = p.Prompts()
 	}
-	defer r.stopResponder()
+	defer r.stopAll()
+	var changes <-chan struct{}
+	if w, err := watchLinks(); err != nil {
+		s.log.Debug("mdns interface watch unavailable: looking before every round", "err", err)
+	} else {
+		defer w.Close()
+		changes = w.Changes()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -304,35 +338,54 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+		case <-changes:
 		}
 	}
-	s.log.Info("mdns started", "iface", r.ifi.Name, "ips", r.ips, "service", s.cfg.Service,
+	s.log.Info("mdns started", "ifaces", r.names(), "service", s.cfg.Service,
 		"instance", s.cfg.Instance, "port", s.cfg.Port, "port6", s.cfg.Port6)
 
 	sched := newSchedule(s.cfg)
-	for round := 0; ; round++ {
-		if round > 0 {
-			moved, err := r.refresh()
-			if err != nil {
-				r.warn("refresh", err)
-				if r.waiter != nil && transient(err) {
-					r.unavailable(err)
-				}
-			}
-			if moved {
-				sched.prompt()
+	quick := true // halve the next query's timeout: a start, or the link back
+	// look refreshes the interfaces and reports whether to query at once:
+	// an interface came, went or changed its addresses.
+	look := func() bool {
+		moved, err := r.refresh()
+		if err != nil {
+			r.warn("refresh", err)
+			if r.waiter != nil && transient(err) {
+				r.unavailable(err)
 			}
 		}
+		if r.relink {
+			// The link is back: look for everyone as at a start.
+			r.relink, quick = false, true
+			sched.restart()
+		}
+		if moved {
+			sched.prompt()
+		}
+		return moved
+	}
+	for round := 0; ; round++ {
+		if round > 0 {
+			look()
+		}
 		timeout := s.cfg.QueryTimeout
-		if round == 0 {
+		if quick {
 			// On a wired LAN every answer is in within a millisecond: find
 			// the peers already there sooner; later rounds catch slow ones.
 			timeout /= 2
+			quick = false
 		}
 		seen := r.query(ctx, timeout)
 		if ctx.Err() != nil {
 			s.log.Debug("mdns stopping")
 			return nil
+		}
+		r.checkLink() // a peer seen on a new interface ends a cut
+		if r.relink {
+			r.relink, quick = false, true
+			sched.restart()
 		}
 		wait := sched.after(seen)
 		if wait > 0 {
@@ -348,6 +401,12 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 				return nil
 			case <-timer.C:
 				break sleep
+			case <-changes:
+				if look() {
+					s.log.Debug("mdns interfaces changed: querying now")
+					timer.Stop()
+					break sleep
+				}
 			case <-prompts:
 				sched.prompt()
 				if d := jitter(s.cfg.QueryInterval); time.Until(due) > d {
@@ -368,13 +427,14 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 // QueryInterval: every query wakes every node. Not safe for concurrent use.
 type schedule struct {
 	min, max time.Duration
+	nfast    int               // FastQueries
 	fast     int               // back-to-back queries left
 	wait     time.Duration     // the interval after the next round that sees no change
 	last     map[string]string // what the last round saw: peer ID → sighting
 }
 
 func newSchedule(cfg Config) *schedule {
-	return &schedule{min: cfg.QueryInterval, max: max(cfg.MaxQueryInterval, cfg.QueryInterval), fast: cfg.FastQueries, wait: cfg.QueryInterval}
+	return &schedule{min: cfg.QueryInterval, max: max(cfg.MaxQueryInterval, cfg.QueryInterval), nfast: cfg.FastQueries, fast: cfg.FastQueries, wait: cfg.QueryInterval}
 }
 
 // after returns how long to wait after a round that saw seen (peer ID →
@@ -404,6 +464,10 @@ func (s *schedule) after(seen map[string]string) time.Duration {
 // prompt brings the schedule back to its fastest interval.
 func (s *schedule) prompt() { s.wait = s.min }
 
+// restart starts the schedule afresh, fast queries first: the network is
+// back after a cut, and every peer is to be found again at once.
+func (s *schedule) restart() { s.fast, s.wait = s.nfast, s.min }
+
 // jitter returns d ±10 %.
 func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
@@ -419,17 +483,27 @@ const maxForeign = 4096
 
 // runner is the state of one Run.
 type runner struct {
-	s         *Service
-	h         Handler
-	ifi       *net.Interface
+	s        *Service
+	h        Handler
+	links    map[int]*link     // the interfaces in use, by index
+	state    map[string]string // every candidate interface of the last look → why it is not in use ("" when it is)
+	had      map[string]bool   // interfaces on which peers of ours were seen
+	foreign  map[string]struct{}
+	reported int         // foreign count last given to Handler.Foreign
+	lastWarn string      // last warning logged, to log a repeated failure once
+	waiter   Waiter      // h as a Waiter, or nil
+	down     bool        // waiter was told Unavailable and not Available since
+	linker   LinkWatcher // h as a LinkWatcher, or nil
+	cut      bool        // linker was told LinkDown and not LinkUp since
+	relink   bool        // LinkUp was just told: query as at a start
+}
+
+// link is one interface in use: its responder and what its queries need.
+type link struct {
+	ifi       net.Interface
 	ips       []net.IP
-	v6        bool // query over IPv6 too; cleared after an IPv6 send failure
-	responder *mdns.Server
-	foreign   map[string]struct{}
-	reported  int    // foreign count last given to Handler.Foreign
-	lastWarn  string // last warning logged, to log a repeated failure once
-	waiter    Waiter // h as a Waiter, or nil
-	down      bool   // waiter was told Unavailable and not Available since
+	v4, v6    bool // query over IPv4, IPv6; v6 cleared after an IPv6 send failure
+	responder *responder
 }
 
 // checkMulticast returns an error wrapping ErrNoMulticast when ifi can
@@ -447,9 +521,10 @@ func transient(err error) bool {
 	return errors.Is(err, ErrNoMulticastRoute) || errors.Is(err, ErrNoInterface) || errors.Is(err, ErrInterfaceDown)
 }
 
-// unavailable tells the waiter, once, that discovery cannot work for now.
+// unavailable tells the waiter, once, that discovery cannot work for now;
+// not while the LinkWatcher knows the link is down: that notice said it.
 func (r *runner) unavailable(err error) {
-	if r.down {
+	if r.down || r.cut {
 		return
 	}
 	r.down = true
@@ -475,46 +550,199 @@ func (r *runner) ok(what string) {
 	}
 }
 
-// refresh resolves the interface and its addresses and (re)starts the
-// responder when they changed; it reports whether it did.
+// names returns the names of the interfaces in use, sorted.
+func (r *runner) names() []string {
+	var out []string
+	for _, l := range r.links {
+		out = append(out, l.ifi.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// candidate is an interface that discovery would use, as one look saw it.
+type candidate struct {
+	ifi net.Interface
+	ips []net.IP
+	why string // why it cannot be used now ("no carrier"), "" when it can
+}
+
+// scan lists the candidate interfaces: those of Config.Ifaces, or every
+// interface that can multicast and is not a loopback. It fails when a
+// named interface can never carry multicast, and when the only one named
+// does not exist.
+func (s *Service) scan() ([]candidate, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("discovery: list interfaces: %w", err)
+	}
+	var out []candidate
+	if len(s.cfg.Ifaces) > 0 {
+		for _, name := range s.cfg.Ifaces {
+			i := slices.IndexFunc(ifs, func(ifi net.Interface) bool { return ifi.Name == name })
+			if i < 0 {
+				if len(s.cfg.Ifaces) == 1 {
+					_, err := lookupIface(name)
+					return nil, err
+				}
+				out = append(out, candidate{ifi: net.Interface{Name: name}, why: "not found"})
+				continue
+			}
+			if err := checkMulticast(&ifs[i]); err != nil {
+				return nil, err
+			}
+			out = append(out, s.candidate(ifs[i]))
+		}
+		return out, nil
+	}
+	for _, ifi := range ifs {
+		if checkMulticast(&ifi) == nil {
+			out = append(out, s.candidate(ifi))
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) candidate(ifi net.Interface) candidate {
+	c := candidate{ifi: ifi}
+	ips, err := advertisedIPs(&ifi)
+	switch {
+	case ifi.Flags&net.FlagUp == 0:
+		c.why = "interface down"
+	case ifi.Flags&net.FlagRunning == 0:
+		c.why = "no carrier"
+	case err != nil:
+		c.why = err.Error()
+	case len(ips) == 0:
+		c.why = "no address"
+	}
+	if c.why == "" {
+		c.ips = ips
+	}
+	return c
+}
+
+// refresh looks at the interfaces: it starts a responder on each that can
+// be used and has none, restarts it where the addresses changed, stops
+// those that cannot be used any more, and reports whether it changed
+// anything. It fails, with the reasons, when no interface can be used.
 func (r *runner) refresh() (moved bool, err error) {
-	ifi, err := r.s.iface()
+	cands, err := r.s.scan()
 	if err != nil {
-		return false, err
+		moved = len(r.links) > 0
+		r.stopAll()
+		return moved, err
 	}
-	if err := checkMulticast(ifi); err != nil {
-		return false, err
+	r.state = make(map[string]string, len(cands))
+	use := map[int]bool{}
+	var why []string
+	for _, c := range cands {
+		r.state[c.ifi.Name] = c.why
+		if c.why != "" {
+			why = append(why, c.ifi.Name+": "+c.why)
+			continue
+		}
+		l := r.links[c.ifi.Index]
+		if l != nil && l.ifi.Name == c.ifi.Name && slices.EqualFunc(l.ips, c.ips, net.IP.Equal) {
+			use[c.ifi.Index] = true
+			continue
+		}
+		if l != nil {
+			r.s.log.Info("mdns addresses changed, restarting responder", "iface", c.ifi.Name, "ips", c.ips)
+			l.responder.Close()
+			delete(r.links, c.ifi.Index)
+		}
+		l, err := r.start(c)
+		if err != nil {
+			r.state[c.ifi.Name] = err.Error()
+			why = append(why, c.ifi.Name+": "+err.Error())
+			continue
+		}
+		r.s.log.Info("mdns responder started", "iface", c.ifi.Name, "ips", c.ips)
+		r.links[c.ifi.Index] = l
+		use[c.ifi.Index] = true
+		moved = true
 	}
-	ips, err := advertisedIPs(ifi)
-	if err != nil {
-		return false, fmt.Errorf("discovery: %w", err)
+	for idx, l := range r.links {
+		if !use[idx] {
+			r.s.log.Info("mdns interface gone from use", "iface", l.ifi.Name, "why", r.state[l.ifi.Name])
+			l.responder.Close()
+			delete(r.links, idx)
+			moved = true
+		}
 	}
-	if len(ips) == 0 {
-		return false, fmt.Errorf("%w: %s", ErrInterfaceDown, ifi.Name)
+	r.checkLink()
+	if len(r.links) == 0 {
+		switch {
+		case len(why) > 0:
+			return moved, fmt.Errorf("%w: %s", ErrInterfaceDown, strings.Join(why, ", "))
+		default:
+			if _, err := multicastRoute(); err != nil {
+				return moved, err // says "no default route?", the likely story
+			}
+			return moved, fmt.Errorf("%w: no network interface can carry multicast (not connected to a network?)", ErrNoMulticastRoute)
+		}
 	}
-	if r.responder != nil && r.ifi.Index == ifi.Index && slices.EqualFunc(r.ips, ips, net.IP.Equal) {
-		r.ok("refresh")
-		r.available()
-		return false, nil
-	}
-	if r.responder != nil {
-		r.s.log.Info("mdns interface changed, restarting responder", "iface", ifi.Name, "ips", ips)
-	}
-	r.stopResponder()
-	cfg := r.s.cfg
-	zone, err := mdns.NewMDNSService(cfg.Instance, cfg.Service, "local.", cfg.Instance+".local.", cfg.Port, ips, txtRecords(cfg))
-	if err != nil {
-		return false, fmt.Errorf("discovery: mdns service: %w", err)
-	}
-	srv, err := mdns.NewServer(&mdns.Config{Zone: zone, Iface: ifi, Logger: r.s.mlog})
-	if err != nil {
-		return false, fmt.Errorf("discovery: start mdns responder on %s: %w", ifi.Name, err)
-	}
-	r.ifi, r.ips, r.responder = ifi, ips, srv
-	r.v6 = hasIPv6(ifi)
 	r.ok("refresh")
 	r.available()
-	return true, nil
+	return moved, nil
+}
+
+// start starts the responder of c.
+func (r *runner) start(c candidate) (*link, error) {
+	cfg := r.s.cfg
+	zone, err := mdns.NewMDNSService(cfg.Instance, cfg.Service, "local.", cfg.Instance+".local.", cfg.Port, c.ips, txtRecords(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("discovery: mdns service: %w", err)
+	}
+	resp, err := startResponder(&c.ifi, zone, r.s.log)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: start mdns responder on %s: %w", c.ifi.Name, err)
+	}
+	l := &link{ifi: c.ifi, ips: c.ips, responder: resp}
+	for _, ip := range c.ips {
+		if ip.To4() != nil {
+			l.v4 = true
+		} else {
+			l.v6 = true
+		}
+	}
+	// Without an IPv6 address sending the IPv6 query fails; a link-local
+	// one is left out of c.ips when a routable one exists.
+	l.v6 = l.v6 || hasIPv6(&c.ifi)
+	return l, nil
+}
+
+// checkLink tells the LinkWatcher when every interface on which peers
+// were seen has lost its link, and when one has it back.
+func (r *runner) checkLink() {
+	if r.linker == nil || len(r.had) == 0 {
+		return
+	}
+	var why []string
+	up := false
+	for _, name := range slices.Sorted(maps.Keys(r.had)) {
+		w, known := r.state[name]
+		if !known {
+			w = "gone"
+		}
+		if w == "" {
+			up = true
+			break
+		}
+		why = append(why, name+": "+w)
+	}
+	switch {
+	case !up && !r.cut:
+		r.cut = true
+		reason := strings.Join(why, ", ")
+		r.s.log.Warn("mdns own link down", "why", reason)
+		r.linker.LinkDown(reason)
+	case up && r.cut:
+		r.cut, r.relink = false, true
+		r.s.log.Info("mdns own link back")
+		r.linker.LinkUp()
+	}
 }
 
 // available tells the waiter that discovery works again, if it was told
@@ -527,10 +755,11 @@ func (r *runner) available() {
 	}
 }
 
-func (r *runner) stopResponder() {
-	if r.responder != nil {
-		_ = r.responder.Shutdown()
-		r.responder = nil
+// stopAll stops every responder.
+func (r *runner) stopAll() {
+	for idx, l := range r.links {
+		l.responder.Close()
+		delete(r.links, idx)
 	}
 }
 
@@ -549,46 +778,74 @@ func hasIPv6(ifi *net.Interface) bool {
 	return false
 }
 
-// query runs one mDNS query and reports its answers: every answer packet
-// on its own (see browse), the same sighting once per round. It returns
-// what it reported, for the schedule: each peer ID found with a summary
-// of its sightings (nil if the query failed).
+// query runs one mDNS query on every interface in use, at the same time,
+// and reports their answers: every answer packet on its own (see browse),
+// the same sighting once per round. It returns what it reported, for the
+// schedule: each peer ID found with a summary of its sightings (nil if
+// every query failed).
 func (r *runner) query(ctx context.Context, timeout time.Duration) map[string]string {
 	start := time.Now()
-	answers, err := browse(ctx, r.s.cfg.Service, r.ifi, r.v6, timeout, entryBuffer, r.s.log)
-	if errors.Is(err, errQueryV6) {
-		// An IPv6 send failure must not cost the IPv4 answers (hashicorp/mdns
-		// fails the whole query, #121, #35): go on with IPv4 only until the
-		// addresses change.
-		r.s.log.Debug("mdns query over IPv6 failed, using IPv4 only", "err", err)
-		r.v6 = false
-		err = nil
+	links := slices.SortedFunc(maps.Values(r.links), func(x, y *link) int { return x.ifi.Index - y.ifi.Index })
+	type result struct {
+		answers []answer
+		err     error
 	}
+	results := make([]result, len(links))
+	var wg sync.WaitGroup
+	for i, l := range links {
+		wg.Go(func() {
+			a, err := browse(ctx, r.s.cfg.Service, &l.ifi, l.v4, l.v6, timeout, entryBuffer, r.s.log)
+			results[i] = result{a, err}
+		})
+	}
+	wg.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
-	if err != nil {
-		if _, rerr := multicastRoute(); rerr != nil {
-			err = fmt.Errorf("%w (%v)", rerr, err)
-		}
-		r.warn("query", err)
-		return nil
-	}
-	r.ok("query")
 	seen := map[string]bool{}
-	found := map[string]string{}
-	for _, a := range quietFirst(answers) {
-		k := fmt.Sprint(a.Name, a.TXT, a.Port, a.V4, a.V6)
-		if seen[k] {
-			continue // the same answer over IPv4 and IPv6
+	var found map[string]string
+	n := 0
+	for i, l := range links {
+		answers, err := results[i].answers, results[i].err
+		if errors.Is(err, errQueryV6) && l.v4 {
+			// An IPv6 send failure must not cost the IPv4 answers
+			// (hashicorp/mdns fails the whole query, #121, #35): go on
+			// with IPv4 only until the addresses change.
+			r.s.log.Debug("mdns query over IPv6 failed, using IPv4 only", "iface", l.ifi.Name, "err", err)
+			l.v6 = false
+			err = nil
 		}
-		seen[k] = true
-		if p, ok := r.handle(a); ok && len(found) < maxFound {
-			found[p.ID] += fmt.Sprint(p.Fingerprint, p.Version, p.Addrs)
+		if err != nil {
+			r.warn("query", fmt.Errorf("on %s: %w", l.ifi.Name, err))
+			continue
 		}
+		if found == nil {
+			found = map[string]string{}
+		}
+		n += len(answers)
+		for _, a := range quietFirst(answers) {
+			k := fmt.Sprint(a.Name, a.TXT, a.Port, a.V4, a.V6)
+			if seen[k] {
+				continue // the same answer over IPv4 and IPv6
+			}
+			seen[k] = true
+			p, ok := r.handle(a)
+			if !ok {
+				continue
+			}
+			if p.Fingerprint == r.s.cfg.Fingerprint && !r.had[l.ifi.Name] {
+				r.had[l.ifi.Name] = true
+			}
+			if len(found) < maxFound {
+				found[p.ID] += fmt.Sprint(p.Fingerprint, p.Version, p.Addrs)
+			}
+		}
+	}
+	if found != nil {
+		r.ok("query")
 	}
 	r.reportForeign()
-	r.s.log.Debug("mdns query done", "answers", len(answers), "took", time.Since(start))
+	r.s.log.Debug("mdns query done", "ifaces", len(links), "answers", n, "took", time.Since(start))
 	return found
 }
 
@@ -643,39 +900,6 @@ func (r *runner) reportForeign() {
 		r.reported = len(r.foreign)
 		r.h.Foreign(r.reported)
 	}
-}
-
-// iface returns the configured interface, or the one multicast is routed through.
-func (s *Service) iface() (*net.Interface, error) {
-	if s.cfg.Iface != "" {
-		return lookupIface(s.cfg.Iface)
-	}
-	local, err := multicastRoute()
-	if err != nil {
-		return nil, err
-	}
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, fmt.Errorf("discovery: list interfaces: %w", err)
-	}
-	for i := range ifs {
-		addrs, err := ifs[i].Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap() == local {
-					if ifs[i].Flags&net.FlagMulticast == 0 {
-						return nil, fmt.Errorf("%w: default interface %s does not support multicast; choose another interface",
-							ErrNoMulticastRoute, ifs[i].Name)
-					}
-					return &ifs[i], nil
-				}
-			}
-		}
-	}
-	return nil, fmt.Errorf("%w: no interface has the source address %v", ErrNoMulticastRoute, local)
 }
 
 // multicastRoute returns the source address the kernel would use for the

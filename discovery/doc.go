@@ -23,7 +23,7 @@
 // then once per QueryInterval (±10 % jitter), an interval that doubles
 // after each round that saw the same peers as the one before, up to
 // MaxQueryInterval, and drops back to QueryInterval when a round sees a
-// change, when the interface changes, or when a [Prompter] prompts: every
+// change, when an interface changes, or when a [Prompter] prompts: every
 // query wakes every node on the LAN, and a LAN whose nodes stay the same
 // has nothing new to tell. A newcomer therefore finds the
 // existing nodes within half a QueryTimeout (the first query is shorter); existing nodes see the newcomer at
@@ -52,12 +52,30 @@
 //
 // # Interfaces
 //
-// The responder and the queries use one interface: Config.Iface, or by
-// default the interface the kernel routes multicast through (the default
-// route's). Only that interface's addresses are advertised. Without a default
-// route hashicorp/mdns cannot query at all; Run then fails with
-// [ErrNoMulticastRoute] instead of failing silently — unless the Handler is
-// also a [Waiter]: then Run tells it, waits for the network (a laptop whose
-// Wi-Fi connects after the start) and carries on when it comes. Machines on
-// several LANs name the one to use with Config.Iface.
+// Discovery runs on every interface that is up, has carrier and an
+// address, can multicast and is not a loopback (IPv4 and IPv6), or on
+// those named in Config.Ifaces. Each has its own responder, which answers
+// only the queries that arrived on that interface, with that interface's
+// addresses, and its own queries each round (all interfaces at once): a
+// machine on two LANs is seen on both and tells neither of the other's
+// addresses. hashicorp/mdns's Server cannot keep to one interface (Linux
+// hands a group datagram to every socket of the group, whatever interface
+// it came in on), so the responder is this package's, answering with the
+// records of a hashicorp/mdns service per interface (see responder.go).
+//
+// Interfaces are followed without a restart: on Linux a netlink socket
+// (link and address groups) tells of every change as it happens, at no
+// cost in between; elsewhere, and in any case before each query round,
+// the interfaces are listed again (one getifaddrs). An interface that
+// comes up, or whose addresses change, gets its responder (re)started and
+// is queried at once; one that goes away, goes down or loses its carrier
+// is dropped. No route is needed: queries name their interface.
+//
+// When no interface can be used, Run fails with [ErrInterfaceDown] (or
+// [ErrNoMulticastRoute] when there is no candidate at all) — unless the
+// Handler is also a [Waiter]: then Run tells it, waits for the network (a
+// laptop whose Wi-Fi connects after the start) and carries on when it
+// comes. A Handler that is a [LinkWatcher] is told when every interface
+// on which peers were seen lost its link ("eth0: no carrier") and when it
+// is back; Run then queries as at a start.
 package discovery

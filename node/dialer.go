@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -75,6 +76,7 @@ type Dialer struct {
 	offers  chan []sighting // dropped when full
 	foreign chan int        // latest count of peers on another key; capacity 1
 	status  chan string     // notices; dropped when full
+	redial  chan []sighting // a redial of every peer, with these; capacity 1
 	settle  time.Duration   // sightingSettle; shorter in tests
 }
 
@@ -97,6 +99,7 @@ func newDialer(t dialTarget, log *slog.Logger) *Dialer {
 		offers:  make(chan []sighting, offerQueue),
 		foreign: make(chan int, 1),
 		status:  make(chan string, 4),
+		redial:  make(chan []sighting, 1),
 		settle:  sightingSettle,
 	}
 }
@@ -138,6 +141,22 @@ func (d *Dialer) Foreign(count int) {
 	}
 }
 
+// redialAll queues a redial of every peer the Dialer knows (seen in the
+// last addrTTL) and of extra, at once, without blocking: the dials in
+// flight are cancelled first (after a cut they hang on a link that was
+// down), and the host's backoffs are forgotten (see [Host.Reconnect]). A
+// redial already queued is replaced.
+func (d *Dialer) redialAll(extra []sighting) {
+	select {
+	case <-d.redial:
+	default:
+	}
+	select {
+	case d.redial <- extra:
+	default:
+	}
+}
+
 // Say queues a notice for the user, such as a change of discovery's
 // state, without blocking; with a few already queued it is dropped.
 func (d *Dialer) Say(text string) {
@@ -157,6 +176,15 @@ func (d *Dialer) Run(ctx context.Context) error {
 	slots := make(chan struct{}, maxDials)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The dials run in a generation that a redial cancels; the redial
+	// waits for them to land (at once, cancelled), so that its dials are
+	// not taken for duplicates of theirs.
+	newGen := func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
+	gen, cancelGen := newGen()
+	defer func() { cancelGen() }()
+	inflight := 0
+	var pending []sighting // the redial waiting for the cancelled dials
+	redialing := false
 	var (
 		foreign  int                 // latest count of peers on another key
 		others   = map[string]bool{} // peers of another protocol version
@@ -174,17 +202,19 @@ func (d *Dialer) Run(ctx context.Context) error {
 		if !ok {
 			return
 		}
+		inflight++
+		gctx := gen
 		wg.Go(func() {
 			select {
 			case slots <- struct{}{}:
-				dctx, cancel := context.WithTimeout(ctx, sightingDialTimeout)
+				dctx, cancel := context.WithTimeout(gctx, sightingDialTimeout)
 				err := d.host.Dial(dctx, f.id, f.addrs)
 				cancel()
 				<-slots
-				if err != nil && ctx.Err() == nil {
+				if err != nil && gctx.Err() == nil {
 					d.log.Debug("dial failed", "peer", f.id, "addrs", f.addrs, "err", err)
 				}
-			case <-ctx.Done():
+			case <-gctx.Done():
 			}
 			select {
 			case finished <- f:
@@ -198,6 +228,19 @@ func (d *Dialer) Run(ctx context.Context) error {
 			return ctx.Err()
 		case f := <-finished:
 			book.landed(f)
+			inflight--
+			if redialing && inflight == 0 {
+				redialing = false
+				d.redialNow(book, pending, dial)
+			}
+		case extra := <-d.redial:
+			cancelGen()
+			gen, cancelGen = newGen()
+			pending, redialing = extra, true
+			if inflight == 0 {
+				redialing = false
+				d.redialNow(book, pending, dial)
+			}
 		case n := <-d.foreign:
 			if n > 0 {
 				foreign = max(foreign, n)
@@ -226,6 +269,32 @@ func (d *Dialer) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// redialNow dials every peer of book at every address it has, and
+// extra, after forgetting the host's backoffs.
+func (d *Dialer) redialNow(book addrBook, extra []sighting, dial func(sighting)) {
+	if r, ok := d.host.(interface{ forgetBackoffs() }); ok {
+		r.forgetBackoffs()
+	}
+	now := time.Now()
+	n := 0
+	for _, id := range slices.Sorted(maps.Keys(book)) {
+		var addrs []netip.AddrPort
+		for ap, at := range book[id].seen {
+			if now.Sub(at) <= addrTTL {
+				addrs = append(addrs, ap)
+			}
+		}
+		if len(addrs) > 0 {
+			dial(sighting{id: id, version: ProtocolVersion, addrs: addrs})
+			n++
+		}
+	}
+	for _, s := range extra {
+		dial(s)
+	}
+	d.log.Debug("redialling every peer", "known", n, "remembered", len(extra))
 }
 
 // flight is one dial of a peer at some addresses.

@@ -397,3 +397,34 @@ func TestDialerOffer(t *testing.T) {
 		t.Errorf("P0 dialled at %v, want both %v (discovery) and %v (offered)", got, a1, a2)
 	}
 }
+
+// TestDialerRedialAll: a redial cancels the dial in flight (it hangs on
+// a link that was down) and dials that peer again at once, at the same
+// address, with the extra peers given; a plain sighting of the same
+// address would not (the address is being dialled).
+func TestDialerRedialAll(t *testing.T) {
+	f := newFakeTarget(8, 1)
+	d := newDialer(f, nil)
+	runDialer(t, d)
+	a1 := netip.MustParseAddrPort("10.0.0.1:4001")
+	a2 := netip.MustParseAddrPort("10.0.0.2:4001")
+	d.Found("P1", ProtocolVersion, []netip.AddrPort{a1})
+	recvWithin(t, f.flights, "first dial of P1")
+	<-f.dials
+	d.Found("P1", ProtocolVersion, []netip.AddrPort{a1}) // in flight: no second dial
+	d.redialAll([]sighting{{id: "P2", version: ProtocolVersion, addrs: []netip.AddrPort{a2}}})
+	got := map[string][]netip.AddrPort{}
+	for range 2 {
+		fl := recvWithin(t, f.flights, "a dial of the redial")
+		<-f.dials
+		got[fl.id] = fl.addrs
+	}
+	if !slices.Equal(got["P1"], []netip.AddrPort{a1}) || !slices.Equal(got["P2"], []netip.AddrPort{a2}) {
+		t.Errorf("redial dialled %v, want P1 at %v and P2 at %v", got, a1, a2)
+	}
+	select {
+	case fl := <-f.flights:
+		t.Errorf("unexpected dial %v", fl)
+	default:
+	}
+}

@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer stopDiscovery()
 	var wg sync.WaitGroup
 	if !opts.noMDNS {
-		startDiscovery(discCtx, &wg, h, opts.iface, log)
+		startDiscovery(discCtx, &wg, h, opts.ifaces, log)
 	}
 
 	th := tuiHost{h}
@@ -199,7 +199,7 @@ func (h tuiHost) Join(ctx context.Context, name, passphrase string) (tui.Room, e
 // h's [node.Dialer], in a goroutine added to wg that stops when ctx is done.
 // Without discovery the chat still works with --peer, so a failure is a
 // notice, not an exit.
-func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface string, log *slog.Logger) {
+func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, ifaces []string, log *slog.Logger) {
 	info := h.Info()
 	svc, err := discovery.New(discovery.Config{
 		Instance:    info.PeerID,
@@ -207,8 +207,8 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 		Port6:       info.Port6,
 		Fingerprint: info.Fingerprint,
 		Version:     node.ProtocolVersion,
-		Iface:       iface,
-		Logger:      log, // discovery names itself (component=discovery)
+		Ifaces:      ifaces, // none: every interface
+		Logger:      log,    // discovery names itself (component=discovery)
 	})
 	if err != nil {
 		log.Warn("local discovery unavailable", "err", err)
@@ -216,7 +216,7 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 		return
 	}
 	wg.Go(func() {
-		if err := svc.Run(ctx, sightings{h.Dialer(), h.LinkClosed()}); err != nil && ctx.Err() == nil {
+		if err := svc.Run(ctx, sightings{h.Dialer(), h.LinkClosed(), h.Reconnect}); err != nil && ctx.Err() == nil {
 			log.Warn("local discovery stopped", "err", err)
 			h.Notice(discoveryNotice("stopped", err))
 		}
@@ -226,10 +226,13 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 // sightings hands what discovery sees to the dialer; its methods never
 // block, as discovery requires. A peer's closed connection prompts
 // discovery to look again soon: the peer may be back (a cable plugged in
-// again) before the queries' back-off would notice.
+// again) before the queries' back-off would notice. When this machine's
+// own link goes down the user is told so once, and when it is back every
+// known peer is redialled at once (reconnect, [node.Host.Reconnect]).
 type sightings struct {
-	d      *node.Dialer
-	closed <-chan struct{}
+	d         *node.Dialer
+	closed    <-chan struct{}
+	reconnect func()
 }
 
 func (s sightings) Prompts() <-chan struct{} { return s.closed }
@@ -247,6 +250,20 @@ func (s sightings) Unavailable(err error) {
 // Available tells the user that discovery works (again).
 func (s sightings) Available() {
 	s.d.Say("local discovery works again: looking for peers on the network")
+}
+
+// LinkDown tells the user that their own network connection is down,
+// rather than only letting them see everyone lost: the members show as
+// lost meanwhile (nobody can be heard), and the notice says why.
+func (s sightings) LinkDown(reason string) {
+	s.d.Say("your network connection is down (" + reason + "): the others show as lost until it is back")
+}
+
+// LinkUp tells the user that the connection is back and redials every
+// peer at once (discovery queries at once too).
+func (s sightings) LinkUp() {
+	s.d.Say("your network connection is back: reconnecting to the others")
+	s.reconnect()
 }
 
 // discoveryNotice tells the user, in one sentence, that local discovery

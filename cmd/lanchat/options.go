@@ -51,7 +51,8 @@ Flags:
                       download dir's lanchat folder, else ~/Downloads/lanchat)
   --auto-accept DIR   accept every file offered, into DIR (for scripts and bots)
   --max-file-size N   largest file accepted, e.g. 500MB or 2GiB (default 4GiB)
-  --iface NAME        use only this network interface for discovery
+  --iface NAME        discover peers on this network interface only
+                      (repeatable; default every interface with multicast)
   --no-mdns           do not discover peers by mDNS (use --peer)
   --peer MULTIADDR    connect to this peer, e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…
                       (repeatable; for networks that block multicast)
@@ -86,7 +87,7 @@ type options struct {
 	histLines  int
 	histDays   int
 	syncLines  int
-	iface      string
+	ifaces     []string
 	noMDNS     bool
 	peers      []string
 	joinInvite string
@@ -220,9 +221,9 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		rooms = []string{chat.DefaultRoom}
 	}
 	o.rooms = rooms
-	if o.iface != "" {
-		if _, err := net.InterfaceByName(o.iface); err != nil {
-			return o, fmt.Errorf("--iface %q: no such network interface", o.iface)
+	for _, name := range o.ifaces {
+		if _, err := net.InterfaceByName(name); err != nil {
+			return o, fmt.Errorf("--iface %q: no such network interface", name)
 		}
 	}
 	if !o.nickSet {
@@ -288,7 +289,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.histLines, "history-lines", node.DefaultHistoryMaxLines, "")
 	fs.IntVar(&o.histDays, "history-days", int(node.DefaultHistoryMaxAge/(24*time.Hour)), "")
 	fs.IntVar(&o.syncLines, "sync-lines", node.DefaultSyncMaxLines, "")
-	fs.StringVar(&o.iface, "iface", "", "")
+	fs.Var((*stringList)(&o.ifaces), "iface", "")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
 	fs.Var((*stringList)(&o.peers), "peer", "")
 	fs.StringVar(&o.joinInvite, "join-invite", "", "")
