@@ -108,6 +108,14 @@ func parseBootstrap(s string) (*peer.AddrInfo, error) {
 	return ai, nil
 }
 
+// CheckBootstrap reports what is wrong with s as a bootstrap node's
+// address ([Config.Bootstrap]): a [ConfigError] of field Bootstrap, or
+// nil.
+func CheckBootstrap(s string) error {
+	_, err := parseBootstrap(s)
+	return err
+}
+
 // startDHT starts the DHT, the bootstrap loops and the room loops when
 // the config asks for them (added to h.wg, stopped by ctx).
 func (h *Host) startDHT(ctx context.Context) error {
