@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"go.uber.org/zap/zapcore"
 
@@ -48,7 +49,8 @@ import (
 // Found members go to the host's [Dialer], like peers of the peer
 // exchange: the same address book, backoff and admission; addresses
 // unspecified, multicast and link-local are dropped, and loopback ones
-// unless a bootstrap node is on loopback (a DHT on this machine).
+// unless a bootstrap node is on loopback (a DHT on this machine); such
+// addresses are not advertised either.
 // Bootstrap nodes are dialled at start and redialled with the static
 // peers' backoff (1 s doubling to 30 s) whenever disconnected, and
 // protected from the connection manager's trimming.
@@ -67,8 +69,10 @@ const (
 	// addresses that came with it.
 	dhtRecordValidity = 3 * dhtAdvertiseEvery
 	// dhtRetryMin is the first wait after a failed advertisement or while
-	// the DHT knows no peer; it doubles up to DHTFindInterval.
-	dhtRetryMin = time.Second
+	// the DHT knows no peer; it doubles up to DHTFindInterval. Short: a
+	// bootstrap node answers within milliseconds of the start, and each
+	// check of the routing table is a lock and a count.
+	dhtRetryMin = 100 * time.Millisecond
 	// dhtFindLimit bounds the members one lookup returns.
 	dhtFindLimit = 256
 	// maxDHTFound bounds the peers remembered as found through the DHT.
@@ -147,6 +151,15 @@ func (h *Host) startDHT(ctx context.Context) error {
 			records.CleanupInterval(dhtAdvertiseEvery),
 		),
 		kad.BootstrapPeers(d.boot...),
+		// Addresses that mean nothing on another machine are neither
+		// advertised nor kept for others (unless the DHT is on this
+		// machine): the Dialer would drop them anyway.
+		kad.AddressFilter(func(as []ma.Multiaddr) []ma.Multiaddr {
+			return slices.DeleteFunc(slices.Clone(as), func(a ma.Multiaddr) bool {
+				ap, ok := multiaddrAddrPort(a)
+				return ok && !dialable(ap, d.loop)
+			})
+		}),
 	)
 	if err != nil {
 		return fmt.Errorf("start dht: %w", err)
@@ -296,7 +309,9 @@ func (d *siteDHT) find(ctx context.Context, r *Room, ns string) {
 			continue
 		}
 		d.note(ai.ID)
-		if h.connected(ai.ID) || h.bans.banned(ai.ID) {
+		connected := h.connected(ai.ID)
+		r.log.Debug("dht: found a member", "peer", ai.ID, "addrs", ai.Addrs, "connected", connected)
+		if connected || h.bans.banned(ai.ID) {
 			// Connected already, often by the DHT's own lookups, which
 			// dial the peers they are told of.
 			continue
@@ -306,7 +321,6 @@ func (d *siteDHT) find(ctx context.Context, r *Room, ns string) {
 			continue
 		}
 		d.offered.Add(1)
-		r.log.Debug("dht: found a member", "peer", ai.ID, "addrs", addrs)
 		h.dialer.offer([]sighting{{id: ai.ID.String(), version: ProtocolVersion, addrs: addrs}})
 	}
 }
