@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,9 +105,12 @@ type siteDHT struct {
 func parseBootstrap(s string) (*peer.AddrInfo, error) {
 	ai, err := parseP2PAddr(s)
 	if err != nil {
-		if ce, ok := err.(*ConfigError); ok {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
 			ce.Field = "Bootstrap"
-			ce.Reason = "bad bootstrap node address" + ce.Reason[len("bad peer address"):]
+			if rest, ok := strings.CutPrefix(ce.Reason, "bad peer address"); ok {
+				ce.Reason = "bad bootstrap node address" + rest
+			}
 		}
 		return nil, err
 	}
@@ -127,7 +132,7 @@ func (h *Host) startDHT(ctx context.Context) error {
 		return nil
 	}
 	routeGoLog(h.cfg.Logger)
-	d := &siteDHT{h: h, joined: make(chan *Room, 32), found: make(map[peer.ID]time.Time)}
+	d := &siteDHT{h: h, joined: make(chan *Room, h.maxRooms), found: make(map[peer.ID]time.Time)}
 	for _, s := range h.cfg.Bootstrap {
 		ai, err := parseBootstrap(s)
 		if err != nil {
