@@ -42,7 +42,7 @@ var (
 type ConfigError struct {
 	// Field is the Config field: "Nick", "PSK", "IdentityPath",
 	// "ListenAddrs", "StaticPeers" (also for Connect's address),
-	// "HistoryMaxLines" or "HistoryMaxAge".
+	// "Bootstrap", "HistoryMaxLines" or "HistoryMaxAge".
 	Field string
 	// Reason is the sentence, e.g. `listen address "x": want a multiaddr
 	// like /ip4/0.0.0.0/tcp/4001`.
@@ -172,6 +172,27 @@ type Config struct {
 	// ([DefaultMaxFileSize]). Disk space is checked too, before each
 	// download.
 	MaxFileSize int64
+	// Bootstrap are multiaddrs ending in /p2p/<id> of nodes at other
+	// sites (across a VPN or a WAN) that run the private DHT: given any,
+	// the host runs it too, dials them at start and redials them with
+	// backoff (1 s doubling to 30 s) whenever disconnected, and finds the
+	// members of its rooms through it (see dht.go). Like everything else
+	// the DHT runs inside the private network: only nodes with the key
+	// take part. Default none: no DHT, and a LAN pays nothing for it.
+	Bootstrap []string
+	// DHT runs the private DHT without bootstrap nodes of its own: for a
+	// node that others name in their Bootstrap. Implied by Bootstrap.
+	// Default false. It costs a DHT node's memory (~1 MB) and a routing
+	// table refresh every 10 minutes.
+	DHT bool
+	// DHTFindInterval is how often each joined room's members are looked
+	// up in the DHT, when it runs. Default 30 s. The first lookup comes
+	// right after the room is joined (and the DHT has a peer), so a member
+	// starting later finds those before it at once; the interval matters
+	// when two members join at the same moment and miss each other's
+	// record. Shorter finds them sooner, at one DHT lookup (a few small
+	// messages to at most 20 DHT nodes) per room and interval.
+	DHTFindInterval time.Duration
 	// Logger receives the host's logs. nil = discard. The first Start in a
 	// process also routes libp2p's own logs (warnings and errors only) to it:
 	// libp2p's logging is process-wide, so it can be set only once.
@@ -189,6 +210,7 @@ const (
 	DefaultSyncWindow        = 24 * time.Hour
 	DefaultSyncMaxLines      = 5000
 	DefaultSyncInterval      = 60 * time.Second
+	DefaultDHTFindInterval   = 30 * time.Second
 )
 
 // DefaultListenAddrs returns the default [Config.ListenAddrs].
@@ -210,6 +232,7 @@ func DefaultConfig() Config {
 		SyncMaxLines:      DefaultSyncMaxLines,
 		SyncInterval:      DefaultSyncInterval,
 		MaxFileSize:       DefaultMaxFileSize,
+		DHTFindInterval:   DefaultDHTFindInterval,
 	}
 }
 

@@ -301,6 +301,15 @@
 // DataDir/<peer ID>/peers.json (256 peers, 8 addresses each, 30 days) and
 // dialled at start (exchange.go, peerbook.go).
 //
+// Across sites (a VPN, a WAN), a host given [Config.Bootstrap] (or
+// [Config.DHT]) runs a private Kademlia DHT, server mode, protocol
+// "/lanchat/kad/1.0.0", provider records only: each joined room is
+// advertised under its rendezvous ("lanchat/2/rendezvous/" and 32 hex
+// digits: a hash of an open room's topic, or derived from a private
+// room's key, [lanchat/node/roomkey.Key.Rendezvous]) and its members
+// looked up and handed to the Dialer (dht.go). It runs over the host's
+// connections, inside the private network; off without Bootstrap or DHT.
+//
 // # Lifecycle
 //
 // [Start] starts the host in no room; [Host.Join] joins rooms. Each room's

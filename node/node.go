@@ -107,7 +107,8 @@ type Host struct {
 	dialMu   sync.Mutex
 	backoffs map[peer.ID]*backoff
 
-	reach // the Dialer, peer exchange and remembered peers (reach.go)
+	reach          // the Dialer, peer exchange and remembered peers (reach.go)
+	dht   *siteDHT // the private DHT, nil unless configured (dht.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -251,6 +252,9 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 	if err := h.startReach(life); err != nil {
 		return err
 	}
+	if err := h.startDHT(life); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -351,6 +355,18 @@ func withDefaults(cfg Config) (Config, error) {
 	cfg.PSK = slices.Clone(cfg.PSK)
 	cfg.ListenAddrs = slices.Clone(cfg.ListenAddrs)
 	cfg.StaticPeers = slices.Clone(cfg.StaticPeers)
+	cfg.Bootstrap = slices.Clone(cfg.Bootstrap)
+	for _, b := range cfg.Bootstrap {
+		if _, err := parseBootstrap(b); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.DHTFindInterval == 0 {
+		cfg.DHTFindInterval = DefaultDHTFindInterval
+	}
+	if cfg.DHTFindInterval < 0 {
+		return cfg, fmt.Errorf("%w: negative DHTFindInterval %v", ErrConfig, cfg.DHTFindInterval)
+	}
 	return cfg, nil
 }
 
@@ -548,6 +564,7 @@ func (h *Host) shutdown() error {
 		h.cancel()
 	}
 	h.wg.Wait()
+	h.closeDHT()
 	h.closeReach()
 	var err error
 	if h.host != nil {

@@ -63,6 +63,11 @@ import (
 //	  each peer                                2 / 2 / 4            1 MiB
 //	  (a frame of peer exchange is 56 KiB at most; a peer sends one per
 //	  exchangePace, and a newcomer gets one from every member at once)
+//	/lanchat/kad/1.0.0 (the DHT, when it runs; see dht.go), all
+//	                                           512 / 512 / 1024     64 MiB
+//	  each peer                                4 / 4 / 8            8 MiB
+//	  (the DHT keeps one stream to each peer it queries, and
+//	  queries 10 peers at once)
 //	identify, all                              512 / 512 / 1024     64 MiB
 //	  each peer                                libp2p's: 16 / 16 / 32
 //	file descriptors        libp2p's: half the process's limit
@@ -140,6 +145,8 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 		dmProtocol:   {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
 		fileProtocol: {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 64 << 20},
 	}
+	proto[dhtProtocol] = rcmgr.ResourceLimits{StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 64 << 20}
+	protoPeer[dhtProtocol] = rcmgr.ResourceLimits{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 8 << 20}
 	proto[peersProtocol] = rcmgr.ResourceLimits{StreamsInbound: 512, StreamsOutbound: 64, Streams: 576, Memory: 32 << 20}
 	protoPeer[peersProtocol] = rcmgr.ResourceLimits{StreamsInbound: 2, StreamsOutbound: 2, Streams: 4, Memory: 1 << 20}
 	for _, p := range pubsubProtocols {

@@ -262,6 +262,7 @@ func (h *Host) register(r *Room) error {
 	r.annWG.Add(2)
 	go r.announceLoop(annCtx)
 	go r.peerEventLoop(annCtx)
+	h.dhtJoined(r)
 	return nil
 }
 

@@ -57,6 +57,12 @@ Flags:
   --peer MULTIADDR    connect to this peer, e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…
                       (repeatable; for networks that block multicast)
   --join-invite LINE  join through an invitation (from /invite or lanchat invite)
+  --bootstrap MULTIADDR
+                      a node at another site (VPN, WAN) running the private DHT,
+                      e.g. /ip4/10.8.0.1/tcp/4001/p2p/12D3Koo… (repeatable):
+                      room members at every site find each other through it
+  --dht               run the private DHT without --bootstrap: for the node
+                      others name in their --bootstrap (give it a fixed --listen port)
   --listen MULTIADDR  listen address (repeatable; default all interfaces, any free port)
   --plain             plain text lines instead of the full-screen UI
   --json              one JSON object per line (for scripts and bots)
@@ -90,6 +96,8 @@ type options struct {
 	ifaces     []string
 	noMDNS     bool
 	peers      []string
+	bootstrap  []string // --bootstrap
+	dht        bool     // --dht
 	joinInvite string
 	invite     *node.Invitation // joinInvite, read
 	listens    []string
@@ -188,7 +196,12 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		}
 	}
 	for _, addr := range o.peers {
-		if err := checkTCPPeer(addr); err != nil {
+		if err := checkTCPPeer("--peer", addr); err != nil {
+			return o, err
+		}
+	}
+	for _, addr := range o.bootstrap {
+		if err := checkBootstrap(addr); err != nil {
 			return o, err
 		}
 	}
@@ -250,11 +263,11 @@ func checkTCPListen(addr string) error {
 	return fmt.Errorf("--listen %q: lanchat listens on TCP only: use an address like /ip4/0.0.0.0/tcp/4001 or /ip6/::/tcp/4001", addr)
 }
 
-// checkTCPPeer returns a usage error for a --peer multiaddr that is not
-// TCP (QUIC, WebSocket…): libp2p would only say "no transport for
-// protocol", at every redial. Anything else that is wrong is left to
-// node, which says how a peer address looks.
-func checkTCPPeer(addr string) error {
+// checkTCPPeer returns a usage error for a multiaddr of flag (--peer,
+// --bootstrap) that is not TCP (QUIC, WebSocket…): libp2p would only say
+// "no transport for protocol", at every redial. Anything else that is
+// wrong is left to node, which says how a peer address looks.
+func checkTCPPeer(flag, addr string) error {
 	if !strings.HasPrefix(addr, "/") {
 		return nil
 	}
@@ -270,7 +283,19 @@ func checkTCPPeer(addr string) error {
 	case parts[2] == "tcp" && (len(parts) == 4 || len(parts) >= 5 && parts[4] == "p2p"):
 		return nil
 	}
-	return fmt.Errorf("--peer %q: lanchat talks TCP only: give the peer's TCP address, like /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…", addr)
+	return fmt.Errorf("%s %q: lanchat talks TCP only: give the peer's TCP address, like /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…", flag, addr)
+}
+
+// checkBootstrap returns a usage error, one sentence, for a --bootstrap
+// address that is not a TCP multiaddr ending in /p2p/<peer id>.
+func checkBootstrap(addr string) error {
+	if err := checkTCPPeer("--bootstrap", addr); err != nil {
+		return err
+	}
+	if err := node.CheckBootstrap(addr); err != nil {
+		return fmt.Errorf("--bootstrap: %s", reason(err))
+	}
+	return nil
 }
 
 // newFlagSet returns the command line's flags, parsing into o. Its output
@@ -292,6 +317,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var((*stringList)(&o.ifaces), "iface", "")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "")
 	fs.Var((*stringList)(&o.peers), "peer", "")
+	fs.Var((*stringList)(&o.bootstrap), "bootstrap", "")
+	fs.BoolVar(&o.dht, "dht", false, "")
 	fs.StringVar(&o.joinInvite, "join-invite", "", "")
 	fs.Var((*stringList)(&o.listens), "listen", "")
 	fs.BoolVar(&o.plain, "plain", false, "")
@@ -353,6 +380,8 @@ func (o options) nodeConfig(getenv func(string) string) (node.Config, error) {
 		cfg.ListenAddrs = o.listens
 	}
 	cfg.StaticPeers = o.peers
+	cfg.Bootstrap = o.bootstrap
+	cfg.DHT = o.dht
 
 	switch {
 	case o.keySet:
@@ -623,6 +652,7 @@ var configFlags = map[string]string{
 	"HistoryMaxAge":   "--history-days",
 	"ListenAddrs":     "--listen",
 	"StaticPeers":     "--peer",
+	"Bootstrap":       "--bootstrap",
 }
 
 // startError turns an error of starting (node.Start, joining the rooms)

@@ -26,6 +26,7 @@ const (
 	kdfSalt    = "lanchat room key v1\x00"
 	infoAEAD   = "lanchat room v1 aead"
 	infoTag    = "lanchat room v1 tag"
+	infoMeet   = "lanchat room v1 rendezvous"
 	rootSize   = 32
 	tagSize    = 16
 )
@@ -54,6 +55,7 @@ var (
 type Key struct {
 	aead cipher.AEAD
 	tag  string
+	meet string // see Rendezvous
 }
 
 // Derive derives the key of the private room named room with passphrase
@@ -75,7 +77,11 @@ func newKey(aeadKey, tag []byte) *Key {
 	if err != nil {
 		panic("roomkey: " + err.Error()) // unreachable: derive makes 32-byte keys
 	}
-	return &Key{aead: aead, tag: hex.EncodeToString(tag)}
+	meet := make([]byte, tagSize)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, aeadKey, nil, []byte(infoMeet)), meet); err != nil {
+		panic("roomkey: hkdf: " + err.Error()) // unreachable: a 16-byte read cannot fail
+	}
+	return &Key{aead: aead, tag: hex.EncodeToString(tag), meet: hex.EncodeToString(meet)}
 }
 
 // derive returns the AEAD key and the raw tag of [Derive].
@@ -108,6 +114,13 @@ func derive(psk []byte, room, passphrase string) (aeadKey, tag []byte, err error
 // and the suffix of its pubsub topic. Equal tags mean, in practice, equal
 // keys.
 func (k *Key) Tag() string { return k.tag }
+
+// Rendezvous returns a name for the room that only holders of the key
+// can compute, 32 lower-case hex digits, for finding members where
+// others look on (a DHT): unlike the tag it is never on the wire with the
+// room's messages, so a DHT node cannot link it to the room's topic.
+// It is HKDF-SHA256 of the AEAD key, info "lanchat room v1 rendezvous".
+func (k *Key) Rendezvous() string { return k.meet }
 
 // String returns "roomkey:" and the tag, so that printing a key never
 // shows key material. (A value receiver, unlike the other methods, so that
