@@ -25,6 +25,12 @@ const (
 	sendExample = "/send bob ~/report.pdf"
 )
 
+// hashNoticeSize is the size from which /send says it is hashing the
+// file: the offer goes out once the file is read for its hash, which for
+// a big file not in the page cache takes seconds (a disk reads some 100
+// to 500 MB a second), and meanwhile nothing else would show it.
+const hashNoticeSize = 64 << 20
+
 // shortID is how many characters of an offer's ID the lines show: enough
 // to tell offers apart (/accept takes a unique prefix).
 const shortID = 8
@@ -43,6 +49,7 @@ func cmdSend(s *session, fe frontEnd, arg string) {
 			fe.say(nil, lvError, fmt.Sprintf("you are not in %s, nothing was sent", clean(target)))
 			return
 		}
+		hashNotice(fe, rv, path)
 		fe.run(roomOp{kind: opOffer, rv: rv, text: path})
 		return
 	}
@@ -51,7 +58,18 @@ func cmdSend(s *session, fe frontEnd, arg string) {
 		fe.say(nil, lvError, "cannot send to "+clean(target)+": "+clean(err.Error()))
 		return
 	}
+	hashNotice(fe, nil, path)
 	fe.run(roomOp{kind: opOffer, peer: id, pass: label, text: path})
+}
+
+// hashNotice says that the file at path is being read for its hash, if
+// it is big enough for that to take a while. The offer is made beside
+// the other calls (the front ends run opOffer on its own), so typing and
+// the room go on meanwhile.
+func hashNotice(fe frontEnd, rv *roomView, path string) {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() >= hashNoticeSize {
+		fe.say(rv, lvInfo, fmt.Sprintf("hashing %s (%s)…", clean(filepath.Base(path)), humanBytes(st.Size())))
+	}
 }
 
 // expandHome expands a leading "~/" (or a lone "~") to the home directory.

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -239,5 +242,121 @@ func TestEtaText(t *testing.T) {
 	}
 	if got := expandHome("~/x"); !filepath.IsAbs(got) && got != "~/x" {
 		t.Errorf("expandHome(~/x) = %q", got)
+	}
+}
+
+// gatedRoom is a fakeRoom whose offers wait for release, reporting their
+// path on offering first, and whose sends report their text on sent.
+type gatedRoom struct {
+	*fakeRoom
+	offering, sent chan string
+	release        chan struct{}
+}
+
+func (g *gatedRoom) OfferFile(ctx context.Context, path string) (string, error) {
+	g.offering <- path
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return g.fakeRoom.OfferFile(ctx, path)
+}
+
+func (g *gatedRoom) Send(ctx context.Context, text string) error {
+	err := g.fakeRoom.Send(ctx, text)
+	g.sent <- text
+	return err
+}
+
+// bigFile makes a sparse file of hashNoticeSize bytes in a temporary dir.
+func bigFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "big.iso")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(hashNoticeSize); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestSendInBackground: while /send reads a big file for its hash, the
+// line modes go on sending lines and showing events; they say it is
+// hashing, and report the offer's outcome when it comes, before leaving.
+func TestSendInBackground(t *testing.T) {
+	h := newFakeHost("private")
+	h.fileErr = errors.New("node: the file changed while it was read")
+	g := &gatedRoom{fakeRoom: h.room("lobby"), offering: make(chan string, 1), sent: make(chan string, 1), release: make(chan struct{})}
+	path := bigFile(t)
+	in, input := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runLines(context.Background(), h, []Room{g}, in, &out, Plain, lineTimes{}) }()
+	fmt.Fprintf(input, "/send #lobby %s\n", path)
+	waitChan(t, g.offering, "the offer to start")
+	g.events <- chat.Event{Kind: chat.KindNotice, Time: t0, Text: "a notice while hashing"}
+	fmt.Fprintln(input, "typed while hashing")
+	if got := waitChan(t, g.sent, "the line typed meanwhile"); got != "typed while hashing" {
+		t.Fatalf("sent %q", got)
+	}
+	if s := out.String(); !strings.Contains(s, "hashing big.iso (67.1 MB)…") || !strings.Contains(s, "a notice while hashing") {
+		t.Errorf("while hashing, the output lacks the notices:\n%s", s)
+	}
+	input.Close() // the end of input waits for the offer
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "cannot send big.iso to #lobby: the file changed while it was read") {
+		t.Errorf("the offer's failure was not shown:\n%s", s)
+	}
+	calls := h.recorded()
+	if len(calls) != 2 || calls[0] != "send typed while hashing" || !strings.HasPrefix(calls[1], "offer #lobby ") {
+		t.Errorf("calls %q, want the line sent before the offer was made", calls)
+	}
+}
+
+// TestScreenSendInBackground: in the full-screen UI an offer is made
+// beside the queue of calls, so a line typed while the file is hashed is
+// sent at once.
+func TestScreenSendInBackground(t *testing.T) {
+	room := newScreenRoom("private")
+	ts := newTestScreen(t, room, 80, 20)
+	path := bigFile(t)
+	ts.typeText("/send #lobby " + path)
+	offer := ts.key("enter") // not run yet: the file is being hashed
+	if offer == nil {
+		t.Fatal("no call for /send")
+	}
+	if s := ts.screen(); !strings.Contains(s, "hashing big.iso (67.1 MB)…") {
+		t.Errorf("no hashing notice:\n%s", s)
+	}
+	ts.enter("typed while hashing")
+	if calls := room.host.calls(); len(calls) != 1 || calls[0] != "typed while hashing" {
+		t.Fatalf("calls %q while the offer is made, want the line sent", calls)
+	}
+	msg := offer()
+	if _, ok := msg.(offerDoneMsg); !ok {
+		t.Fatalf("the offer's Cmd returned %T", msg)
+	}
+	ts.update(msg)
+	if calls := room.host.calls(); len(calls) != 2 || calls[1] != "/send "+path {
+		t.Errorf("calls %q, want the offer after the line", calls)
+	}
+}
+
+// waitChan returns what ch gives, failing after 10 s.
+func waitChan(t *testing.T, ch <-chan string, what string) string {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		return ""
 	}
 }
