@@ -360,3 +360,38 @@ func waitChan(t *testing.T, ch <-chan string, what string) string {
 		return ""
 	}
 }
+
+// TestFilePlainProgress: plain mode prints a transfer's progress sparsely,
+// once another quarter is done and 5 s have passed, whichever is later,
+// with the speed since the line before; a quick transfer only its end.
+func TestFilePlainProgress(t *testing.T) {
+	var out bytes.Buffer
+	w := newLineWriter(&out, Plain)
+	w.first = "lobby"
+	w.now = func() time.Time { return t0 }
+	const size = 100_000_000
+	prog := func(self bool, after time.Duration, bytes int64) {
+		w.event(chat.Event{Kind: chat.KindFileProgress, Time: t0.Add(after), PeerID: "12D3KooWBob", Nick: "bob",
+			ID: fileID, Name: "report.pdf", Size: size, Bytes: bytes, Self: self})
+	}
+	prog(false, 0, 0)
+	prog(true, 0, 0)                       // our own sending of the same offer, to bob
+	prog(false, 2*time.Second, 30_000_000) // a quarter, but too soon
+	prog(false, 6*time.Second, 40_000_000) // line: 30 MB in 6 s
+	prog(false, 8*time.Second, 60_000_000) // too soon
+	prog(false, 12*time.Second, 60_000_000)
+	prog(false, 30*time.Second, 70_000_000) // the same quarter
+	prog(true, 30*time.Second, 100_000_000) // all sent: the outcome says it
+	prog(false, 40*time.Second, 99_000_000)
+	w.event(chat.Event{Kind: chat.KindFileDone, Time: t0.Add(41 * time.Second), PeerID: "12D3KooWBob", Nick: "bob",
+		ID: fileID, Name: "report.pdf", Size: size, Path: "/dl/report.pdf"})
+	prog(false, 50*time.Second, 0)          // accepted again: starts anew
+	prog(false, 51*time.Second, 90_000_000) // too soon after its start
+	want := "* report.pdf from bob: 40% (40.0 MB of 100.0 MB), 6.7 MB/s\n" +
+		"* report.pdf from bob: 60% (60.0 MB of 100.0 MB), 3.3 MB/s\n" +
+		"* report.pdf from bob: 99% (99.0 MB of 100.0 MB), 1.4 MB/s\n" +
+		"* received report.pdf (100.0 MB) from bob, verified: /dl/report.pdf\n"
+	if out.String() != want {
+		t.Errorf("plain lines:\n%s\nwant:\n%s", out.String(), want)
+	}
+}

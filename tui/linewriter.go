@@ -25,6 +25,8 @@ type lineWriter struct {
 	// there is not repeated. A room we leave is forgotten, so a later join
 	// of it is shown.
 	announced map[string]bool
+	// progress paces the plain progress lines of the transfers.
+	progress plainProgress
 }
 
 // newLineWriter returns a writer of mode lines to out.
@@ -365,8 +367,14 @@ func (w *lineWriter) roomEvent(rv *roomView, ev chat.Event, mention bool) error 
 	}
 	line := plainEvent(ev, rv, w.now())
 	if isFileKind(ev.Kind) {
-		if line = plainFile(ev, rv, w.now()); line == "" {
-			return nil // progress: the line modes print the outcome only
+		if ev.Kind == chat.KindFileProgress {
+			line = w.progress.line(ev, rv, w.now())
+		} else {
+			w.progress.end(ev)
+			line = plainFile(ev, rv, w.now())
+		}
+		if line == "" {
+			return nil
 		}
 	}
 	if ev.Room != "" && ev.Room != w.first {
