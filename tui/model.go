@@ -656,4 +656,5 @@ func (m *screenModel) quit() { m.cmds = append(m.cmds, m.quitCmd()) }
 func (m *screenModel) joined(rv *roomView) {
 	m.tabs[rv] = m.newTab(rv, false)
 	m.cmds = append(m.cmds, m.waitEvents(rv))
+	m.showPastDMs(rv)
 }
