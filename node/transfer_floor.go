@@ -112,5 +112,28 @@ func (f *StreamFloor) Send(ctx context.Context, addr, path string) (time.Duratio
 	return took, nil
 }
 
+// WaitIdle waits until no peer is connected, or ctx is done. A receiver
+// that closes its host right after its last copy may cut the close of
+// the stream its sender waits for: it waits for the sender to leave.
+func (f *StreamFloor) WaitIdle(ctx context.Context) error {
+	left := make(chan struct{}, 1)
+	nb := &network.NotifyBundle{DisconnectedF: func(network.Network, network.Conn) {
+		select {
+		case left <- struct{}{}:
+		default:
+		}
+	}}
+	f.h.Network().Notify(nb)
+	defer f.h.Network().StopNotify(nb)
+	for len(f.h.Network().Peers()) > 0 {
+		select {
+		case <-left:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // Close stops the host.
 func (f *StreamFloor) Close() error { return f.h.Close() }

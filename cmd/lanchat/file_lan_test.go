@@ -479,6 +479,9 @@ func floorSink(args []string) int {
 			return 1
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f.WaitIdle(ctx) // the last sender has its close
 	return 0
 }
 
