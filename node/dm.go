@@ -84,6 +84,9 @@ const (
 	maxDMPeers = 1024
 	// dmPruneEvery is how often expired and old messages are dropped.
 	dmPruneEvery = time.Hour
+	// dmReplay is how many stored messages a host emits again when it
+	// starts, the newest (see [dms.replay]).
+	dmReplay = 200
 )
 
 // Errors of [Host.SendDM], checked with [errors.Is].
@@ -312,6 +315,11 @@ func (d *dms) loop(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	d.prune(time.Now())
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.replay()
+	}()
 	retry := time.NewTicker(dmRetryEvery)
 	defer retry.Stop()
 	prune := time.NewTicker(dmPruneEvery)
@@ -344,6 +352,41 @@ func (d *dms) loop(ctx context.Context) {
 			}
 		case now := <-prune.C:
 			d.prune(now)
+		}
+	}
+}
+
+// replay emits the newest dmReplay stored messages, with every peer, as
+// the direct message events they were, History set, oldest first: after
+// a restart the conversations show what was said before, as rooms show
+// their log. Our own carry their status (queued ones get their
+// [chat.KindDMStatus] when delivered). A message whose record does not
+// decode is skipped.
+func (d *dms) replay() {
+	h := d.h
+	stored, err := h.hist.st.RecentDMs(dmReplay)
+	if err != nil {
+		h.log.Warn("cannot read the direct messages stored", "err", err)
+		return
+	}
+	for _, sd := range stored {
+		m, err := dmwire.DecodeMessage(sd.Raw)
+		if err != nil {
+			h.log.Warn("skipping a stored direct message", "id", sd.ID, "err", err)
+			continue
+		}
+		ev := chat.Event{Kind: chat.KindDM, Time: sd.Stored, ID: sd.ID, Text: m.Text, Sent: sd.Sent, History: true}
+		if sd.Out {
+			ev.PeerID, ev.Nick, ev.Self = h.self.String(), chat.SanitizeNick(m.Nick), true
+			ev.To, ev.ToNick, ev.Status = sd.Peer, chat.SanitizeNick(sd.Nick), chat.StatusQueued
+			if sd.Delivered {
+				ev.Status = chat.StatusDelivered
+			}
+		} else {
+			ev.PeerID, ev.Nick = sd.Peer, chat.SanitizeNick(sd.Nick)
+		}
+		if !h.out.send(ev, h.closing, nil) {
+			return
 		}
 	}
 }

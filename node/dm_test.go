@@ -23,12 +23,12 @@ import (
 // Event matchers of direct messages.
 
 func isDM(text string) func(chat.Event) bool {
-	return func(ev chat.Event) bool { return ev.Kind == chat.KindDM && !ev.Self && ev.Text == text }
+	return func(ev chat.Event) bool { return ev.Kind == chat.KindDM && !ev.Self && ev.Text == text && !ev.History }
 }
 
 func isEcho(text, status string) func(chat.Event) bool {
 	return func(ev chat.Event) bool {
-		return ev.Kind == chat.KindDM && ev.Self && ev.Text == text && ev.Status == status
+		return ev.Kind == chat.KindDM && ev.Self && ev.Text == text && ev.Status == status && !ev.History
 	}
 }
 
@@ -132,7 +132,7 @@ func TestDMQueuedUntilTargetStarts(t *testing.T) {
 	if n := a.count(isDMStatus(echo.ID)); n != 1 {
 		t.Errorf("alice got %d dm_status events, want 1", n)
 	}
-	if n := a.count(func(ev chat.Event) bool { return ev.Kind == chat.KindDM && ev.Self }); n != 1 {
+	if n := a.count(func(ev chat.Event) bool { return ev.Kind == chat.KindDM && ev.Self && !ev.History }); n != 1 {
 		t.Errorf("alice got %d echoes, want 1", n)
 	}
 }
@@ -167,8 +167,62 @@ func TestDMSenderRestart(t *testing.T) {
 	if st.To != bob {
 		t.Errorf("dm_status = %+v, want to bob", st)
 	}
-	if n := a2.count(func(ev chat.Event) bool { return ev.Kind == chat.KindDM }); n != 0 {
+	if n := a2.count(func(ev chat.Event) bool { return ev.Kind == chat.KindDM && !ev.History }); n != 0 {
 		t.Errorf("the new run echoed %d messages, want none (the echo was the first run's)", n)
+	}
+}
+
+// TestDMHistoryAfterRestart: after a restart each side emits the direct
+// messages it stored, both ways, oldest first, as history: ours with
+// their recipient and status, theirs with the sender and its nick.
+func TestDMHistoryAfterRestart(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startNode(t, persistentConfig("alice", dirA))
+	b := startNode(t, persistentConfig("bob", dirB))
+	b.connect(a)
+	waitKnown(5*time.Second, a, b)
+	a.sendDM(b, "before the restart")
+	a.wait(5*time.Second, "the echo", isEcho("before the restart", chat.StatusDelivered))
+	b.wait(5*time.Second, "the DM", isDM("before the restart"))
+	b.sendDM(a, "the answer")
+	a.wait(5*time.Second, "the answer", isDM("the answer"))
+	if n := a.count(func(ev chat.Event) bool { return ev.History }); n != 0 {
+		t.Errorf("alice's first run had %d history events, want none", n)
+	}
+	a.crash()
+	b.crash()
+
+	past := func(ev chat.Event) bool { return ev.Kind == chat.KindDM && ev.History }
+	a2 := startHost(t, persistentConfig("alice", dirA))
+	b2 := startHost(t, persistentConfig("bob", dirB))
+	for _, tc := range []struct {
+		n          *testNode
+		self, peer string
+		ownFirst   bool
+	}{{a2, a2.id(), b2.id(), true}, {b2, b2.id(), a2.id(), false}} {
+		tc.n.wait(5*time.Second, "the history", func(ev chat.Event) bool { return past(ev) && ev.Text == "the answer" })
+		var got []chat.Event
+		for _, ev := range tc.n.events() {
+			if past(ev) {
+				got = append(got, ev)
+			}
+		}
+		if len(got) != 2 {
+			t.Fatalf("%s: %d history DMs, want 2: %+v", tc.n.name, len(got), got)
+		}
+		own, theirs := got[0], got[1]
+		if !tc.ownFirst {
+			own, theirs = got[1], got[0]
+		}
+		if got[0].Text != "before the restart" || got[1].Text != "the answer" {
+			t.Errorf("%s: history %q, %q: want the order they were said in", tc.n.name, got[0].Text, got[1].Text)
+		}
+		if !own.Self || own.To != tc.peer || own.Status != chat.StatusDelivered || own.PeerID != tc.self {
+			t.Errorf("%s: own history DM %+v, want ours to %s, delivered", tc.n.name, own, tc.peer)
+		}
+		if theirs.Self || theirs.PeerID != tc.peer || theirs.Nick == "" || theirs.Sent.IsZero() {
+			t.Errorf("%s: their history DM %+v, want from %s with its nick", tc.n.name, theirs, tc.peer)
+		}
 	}
 }
 

@@ -83,8 +83,10 @@ const (
 	// fileProgressEvery is the most often progress events are emitted for
 	// one transfer.
 	fileProgressEvery = 250 * time.Millisecond
-	// fileBuf is the copy buffer of both sides.
-	fileBuf = 256 << 10
+	// fileBuf is the copy buffer of both sides; a download reads up to
+	// fileBufs of them ahead of its writes (see copyIn).
+	fileBuf  = 256 << 10
+	fileBufs = 4
 	// fileSyncEvery is the window of a download's writeback (Linux): each
 	// window received is handed to the disk at once, and the next waits
 	// for the one before it, so the sync that makes the complete file
@@ -1389,43 +1391,8 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 		s.Reset()
 		return fmt.Errorf("%w: %s frame (offset %d, size %d) for a get from %d of %d", filewire.ErrMalformed, f.Kind, f.Offset, f.Size, d.have, in.size)
 	}
-	buf := make([]byte, fileBuf)
-	for d.have < in.size {
-		s.SetReadDeadline(time.Now().Add(t.idle))
-		n, err := br.Read(buf[:min(int64(len(buf)), in.size-d.have)])
-		if n > 0 {
-			if p != in.from && !d.others[p] {
-				if d.others == nil {
-					d.others = map[peer.ID]bool{}
-				}
-				d.others[p] = true
-			}
-			if _, werr := d.f.Write(buf[:n]); werr != nil {
-				s.Reset()
-				return fmt.Errorf("%w: %s: %w", errLocal, in.name, files.Cause(werr))
-			}
-			d.hs.Write(buf[:n])
-			d.have += int64(n)
-			if d.have-d.synced >= fileSyncEvery {
-				writeback(d.f, d.prev, d.synced, d.have-d.synced)
-				d.prev, d.synced = d.synced, d.have
-			}
-			if now := time.Now(); now.After(d.next) {
-				d.next = now.Add(fileProgressEvery)
-				t.mu.Lock()
-				in.have = d.have
-				t.mu.Unlock()
-				ev := in.event(chat.KindFileProgress, now)
-				ev.Bytes = d.have
-				t.h.emit(ev)
-			}
-		}
-		if err != nil {
-			if d.have < in.size {
-				s.Reset()
-				return t.cut(s, err)
-			}
-		}
+	if err := t.copyIn(s, br, in, p, d); err != nil {
+		return err
 	}
 	var sum [sha256.Size]byte
 	copy(sum[:], d.hs.Sum(nil))
@@ -1445,6 +1412,86 @@ func (t *transfers) fetchFrom(ctx context.Context, in *inOffer, p peer.ID, d *fe
 	d.verified = true
 	writeStatus(s, filewire.CodeOK, "")
 	s.Close()
+	return nil
+}
+
+// copyIn copies the data of a get from p, the rest of in, from the
+// stream to the partial file, hashing it. The stream is read and hashed
+// on a goroutine of its own, fileBufs buffers ahead of the writes: the
+// window the sender sees then stays open while this one writes to disk
+// (and waits for writeback), and the hash runs beside the writes rather
+// than between them. It returns once all is written, or the error that
+// stopped it (the stream reset); the hash then covers what was written,
+// except after a write failure, which ends the download (errLocal).
+func (t *transfers) copyIn(s network.Stream, br *bufio.Reader, in *inOffer, p peer.ID, d *fetchState) error {
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	free := make(chan []byte, fileBufs)
+	full := make(chan chunk, fileBufs) // never full: it holds at most the buffers
+	quit := make(chan struct{})
+	for range fileBufs {
+		free <- make([]byte, fileBuf)
+	}
+	go func() {
+		defer close(full)
+		for left := in.size - d.have; left > 0; {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-quit:
+				return
+			}
+			s.SetReadDeadline(time.Now().Add(t.idle))
+			n, err := io.ReadFull(br, b[:min(int64(len(b)), left)])
+			d.hs.Write(b[:n])
+			left -= int64(n)
+			full <- chunk{b[:n], err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	stop := func() {
+		close(quit)
+		s.Reset()
+		for range full { // until the reader is gone: it holds d.hs
+		}
+	}
+	for c := range full {
+		if n := len(c.b); n > 0 {
+			if p != in.from && !d.others[p] {
+				if d.others == nil {
+					d.others = map[peer.ID]bool{}
+				}
+				d.others[p] = true
+			}
+			if _, werr := d.f.Write(c.b); werr != nil {
+				stop()
+				return fmt.Errorf("%w: %s: %w", errLocal, in.name, files.Cause(werr))
+			}
+			d.have += int64(n)
+			if d.have-d.synced >= fileSyncEvery {
+				writeback(d.f, d.prev, d.synced, d.have-d.synced)
+				d.prev, d.synced = d.synced, d.have
+			}
+			if now := time.Now(); now.After(d.next) {
+				d.next = now.Add(fileProgressEvery)
+				t.mu.Lock()
+				in.have = d.have
+				t.mu.Unlock()
+				ev := in.event(chat.KindFileProgress, now)
+				ev.Bytes = d.have
+				t.h.emit(ev)
+			}
+		}
+		if c.err != nil {
+			stop()
+			return t.cut(s, c.err)
+		}
+		free <- c.b[:cap(c.b)]
+	}
 	return nil
 }
 

@@ -32,6 +32,8 @@ type (
 	}
 	// opsDoneMsg reports the outcome of calls made by a Cmd.
 	opsDoneMsg struct{ results []opResult }
+	// offerDoneMsg reports the outcome of an offer made by offerCmd.
+	offerDoneMsg struct{ res opResult }
 	// ctxDoneMsg says RunScreen's context was cancelled.
 	ctxDoneMsg struct{}
 )
@@ -173,5 +175,21 @@ func (m *screenModel) startOps() tea.Cmd {
 			res = append(res, op.do(ctx, host))
 		}
 		return opsDoneMsg{res}
+	}
+}
+
+// offerCmd returns the Cmd that makes offer op beside the queue of
+// startOps: the file is read for its hash first, which takes seconds for
+// a big one, and lines typed meanwhile must not wait for it.
+func (m *screenModel) offerCmd(op roomOp) tea.Cmd {
+	host, calls, stop, done := m.sess.host, m.calls, m.stop, m.done
+	return func() tea.Msg {
+		if !calls.begin() {
+			return nil
+		}
+		defer calls.end()
+		ctx, cancel := stopContext(stop, done)
+		defer cancel()
+		return offerDoneMsg{op.do(ctx, host)}
 	}
 }

@@ -44,6 +44,11 @@ type dmState struct {
 	// ID, for the screen's line when one is delivered; at most
 	// maxQueuedTexts.
 	queued map[string]string
+	// past are the direct messages from before this run (History set),
+	// by peer ID, oldest first, for the screen's conversations: at most
+	// maxPastDMs in all (the node replays fewer).
+	past  map[string][]chat.Event
+	npast int
 }
 
 // Bounds: identities cost nothing, so peers writing from ever new ones
@@ -58,7 +63,23 @@ const (
 	// peer that writes first to open one more; past it, the message of
 	// a peer with no conversation shows in the current pane.
 	maxPeerConversations = 32
+	// maxPastDMs bounds dmState.past.
+	maxPastDMs = 1024
 )
+
+// keepPastDM keeps e, a direct message with peer from before this run,
+// for the conversation with peer.
+func (s *session) keepPastDM(peer string, e chat.Event) {
+	d := &s.dm
+	if peer == "" || e.Kind != chat.KindDM || d.npast >= maxPastDMs {
+		return
+	}
+	if d.past == nil {
+		d.past = make(map[string][]chat.Event)
+	}
+	d.past[peer] = append(d.past[peer], e)
+	d.npast++
+}
 
 // isDMEvent reports whether ev is about a direct message.
 func isDMEvent(ev chat.Event) bool { return ev.Kind == chat.KindDM || ev.Kind == chat.KindDMStatus }
@@ -369,6 +390,9 @@ func plainDM(ev chat.Event, label string, now time.Time) string {
 		t = now
 	}
 	stamp := t.Format("15:04")
+	if ev.History {
+		stamp = historyTime(t, now)
+	}
 	switch {
 	case ev.Kind == chat.KindDMStatus:
 		return "* your direct message to " + label + " was delivered"
@@ -408,11 +432,21 @@ func (p *messages) dm(e chat.Event, label, text string) {
 		if e.Status == chat.StatusQueued {
 			spans = append(spans, span{" (queued: delivered when " + label + " is back)", &st.dim})
 		}
-		p.addLine(kindOwn, e.Time, time.Time{}, e.ID, spans)
+		p.dmLine(kindOwn, e, spans)
 	default:
-		p.addLine(kindMessage, e.Time, time.Time{}, e.ID,
-			[]span{{"*", nil}, {label, &st.nicks[c]}, {"* ", nil}, {clean(e.Text), &st.mention}})
+		p.dmLine(kindMessage, e, []span{{"*", nil}, {label, &st.nicks[c]}, {"* ", nil}, {clean(e.Text), &st.mention}})
 	}
+}
+
+// dmLine adds the line of direct message e: one from before this run
+// ([chat.Event.History]) is kept for the batch [messages.endHistory] puts
+// in place, as a room's log is.
+func (p *messages) dmLine(kind entryKind, e chat.Event, spans []span) {
+	if e.History {
+		p.historyLine(kind, e, spans)
+		return
+	}
+	p.addLine(kind, e.Time, time.Time{}, e.ID, spans)
 }
 
 // cut returns s cut to n runes, with "…" when cut.
@@ -439,11 +473,21 @@ func (m *screenModel) dmEvent(e chat.Event) bool {
 	peer, nick := dmPeer(e)
 	label := s.peerLabel(peer, nick)
 	rv := s.conversation(peer)
+	if e.History {
+		// From before this run: kept for the peer's conversation, shown
+		// in it when it is open or opens.
+		s.keepPastDM(peer, e)
+		if rv != nil {
+			p := m.tabOf(rv).msgs
+			p.dm(e, label, "")
+			p.endHistory()
+		}
+		return false
+	}
 	theirs := e.Kind == chat.KindDM && !e.Self
 	if rv == nil && theirs && s.conversations() < maxPeerConversations {
 		rv = s.openConversation(peer, label, false)
-		m.tabs[rv] = m.newTab(rv, false)
-		m.cmds = append(m.cmds, m.waitEvents(rv))
+		m.joined(rv)
 	}
 	if rv != nil {
 		s.observeDM(rv, e)
@@ -458,9 +502,24 @@ func (m *screenModel) dmEvent(e chat.Event) bool {
 // showDM prints a direct message event in the line modes.
 func (s *lineSession) showDM(ev chat.Event) error {
 	s.sess.noteDM(ev)
-	if ev.Kind == chat.KindDM && ev.Self {
+	if ev.Kind == chat.KindDM && ev.Self && !ev.History {
 		s.pending = max(0, s.pending-1)
 	}
 	peer, nick := dmPeer(ev)
 	return s.w.dmEvent(ev, s.sess.peerLabel(peer, nick))
+}
+
+// showPastDMs puts the direct messages with rv's peer from before this
+// run in rv's pane, rv a conversation just opened.
+func (m *screenModel) showPastDMs(rv *roomView) {
+	past := m.sess.dm.past[rv.peer]
+	if rv.peer == "" || len(past) == 0 {
+		return
+	}
+	p := m.tabOf(rv).msgs
+	for _, e := range past {
+		peer, nick := dmPeer(e)
+		p.dm(e, m.sess.peerLabel(peer, nick), "")
+	}
+	p.endHistory()
 }

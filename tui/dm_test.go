@@ -452,3 +452,72 @@ func TestScreenConversationRelabelled(t *testing.T) {
 		t.Errorf("the bar does not show dave's tab with its suffix:\n%s", scr)
 	}
 }
+
+// TestDMHistoryLines: a direct message stored before this run, which the
+// node emits again at start, is a line like a room's history: dated when
+// not today, marked history in JSON, and no echo the line modes wait for.
+func TestDMHistoryLines(t *testing.T) {
+	old := t0.Add(-48 * time.Hour)
+	in := chat.Event{Kind: chat.KindDM, Time: old, ID: idBob + "/00ff", PeerID: idBob, Nick: "bob", Text: "from before", Sent: old, History: true}
+	out := chat.Event{Kind: chat.KindDM, Time: old, ID: idAlice + "/0a0b", PeerID: idAlice, Nick: "alice", Text: "my answer", Self: true, To: idBob, ToNick: "bob", Status: chat.StatusDelivered, History: true}
+	stamp := historyTime(old, t0)
+	for _, tt := range []struct {
+		ev          chat.Event
+		json, plain string
+	}{
+		{in, `{"type":"dm","time":"2025-02-27T14:03:07.123Z","id":"` + idBob + `/00ff","peer_id":"` + idBob + `","nick":"bob","text":"from before","sent":"2025-02-27T14:03:07.123Z","self":false,"history":true}`,
+			"[" + stamp + "] *bob* from before"},
+		{out, `{"type":"dm","time":"2025-02-27T14:03:07.123Z","id":"` + idAlice + `/0a0b","self":true,"to":"` + idBob + `","to_nick":"bob","text":"my answer","status":"delivered","history":true}`,
+			"[" + stamp + "] -> *bob* my answer"},
+	} {
+		for _, mode := range []LineMode{JSON, Plain} {
+			var b bytes.Buffer
+			w := newLineWriter(&b, mode)
+			w.now = func() time.Time { return t0 }
+			if err := w.dmEvent(tt.ev, "bob"); err != nil {
+				t.Fatal(err)
+			}
+			want := tt.plain
+			if mode == JSON {
+				want = tt.json
+			}
+			if got := strings.TrimSuffix(b.String(), "\n"); got != want {
+				t.Errorf("%v line of %q:\n got %s\nwant %s", mode, tt.ev.Text, got, want)
+			}
+		}
+	}
+	if stamp == "14:03" {
+		t.Errorf("a line of two days ago is stamped %q, as if of today", stamp)
+	}
+}
+
+// TestScreenDMHistory: in the full-screen UI the direct messages from
+// before this run open no tab and ring no bell; /query shows them in the
+// conversation it opens, above what is said now.
+func TestScreenDMHistory(t *testing.T) {
+	sr := newScreenRoom("private")
+	sr.setMembers(chat.Member{PeerID: idAlice, Nick: "alice", Self: true}, chat.Member{PeerID: idBob, Nick: "bob"})
+	ts := newTestScreenWith(t, screenConfig{bell: true}, sr, 100, 20)
+	old := testStart.Add(-time.Hour)
+	cmd := ts.update(hostEventsMsg{events: []chat.Event{
+		{Kind: chat.KindDM, Time: old, ID: idBob + "/01", PeerID: idBob, Nick: "bob", Text: "said yesterday", Sent: old, History: true},
+		{Kind: chat.KindDM, Time: old.Add(time.Minute), ID: idAlice + "/02", PeerID: idAlice, Nick: "alice", Text: "and my answer", Sent: old.Add(time.Minute),
+			Self: true, To: idBob, ToNick: "bob", Status: chat.StatusDelivered, History: true},
+	}})
+	if rawOutput(cmd) == "\a" {
+		t.Error("history rang the bell")
+	}
+	if len(ts.m.sess.rooms) != 1 {
+		t.Fatalf("history opened a tab: %d tabs", len(ts.m.sess.rooms))
+	}
+	if scr := ts.screen(); strings.Contains(scr, "said yesterday") {
+		t.Errorf("history shows in the lobby:\n%s", scr)
+	}
+	ts.enter("/query bob")
+	ts.update(hostEventsMsg{events: []chat.Event{{Kind: chat.KindDM, Time: testStart, ID: idBob + "/03", PeerID: idBob, Nick: "bob", Text: "said now"}}})
+	scr := ts.screen()
+	i, j, k := strings.Index(scr, "*bob* said yesterday"), strings.Index(scr, "-> *bob* and my answer"), strings.Index(scr, "*bob* said now")
+	if i < 0 || j < i || k < j {
+		t.Errorf("bob's conversation lacks the history above the new line:\n%s", scr)
+	}
+}

@@ -25,6 +25,12 @@ const (
 	sendExample = "/send bob ~/report.pdf"
 )
 
+// hashNoticeSize is the size from which /send says it is hashing the
+// file: the offer goes out once the file is read for its hash, which for
+// a big file not in the page cache takes seconds (a disk reads some 100
+// to 500 MB a second), and meanwhile nothing else would show it.
+const hashNoticeSize = 64 << 20
+
 // shortID is how many characters of an offer's ID the lines show: enough
 // to tell offers apart (/accept takes a unique prefix).
 const shortID = 8
@@ -43,6 +49,7 @@ func cmdSend(s *session, fe frontEnd, arg string) {
 			fe.say(nil, lvError, fmt.Sprintf("you are not in %s, nothing was sent", clean(target)))
 			return
 		}
+		hashNotice(fe, rv, path)
 		fe.run(roomOp{kind: opOffer, rv: rv, text: path})
 		return
 	}
@@ -51,7 +58,18 @@ func cmdSend(s *session, fe frontEnd, arg string) {
 		fe.say(nil, lvError, "cannot send to "+clean(target)+": "+clean(err.Error()))
 		return
 	}
+	hashNotice(fe, nil, path)
 	fe.run(roomOp{kind: opOffer, peer: id, pass: label, text: path})
+}
+
+// hashNotice says that the file at path is being read for its hash, if
+// it is big enough for that to take a while. The offer is made beside
+// the other calls (the front ends run opOffer on its own), so typing and
+// the room go on meanwhile.
+func hashNotice(fe frontEnd, rv *roomView, path string) {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() >= hashNoticeSize {
+		fe.say(rv, lvInfo, fmt.Sprintf("hashing %s (%s)…", clean(filepath.Base(path)), humanBytes(st.Size())))
+	}
 }
 
 // expandHome expands a leading "~/" (or a lone "~") to the home directory.
@@ -198,6 +216,69 @@ func plainFile(e chat.Event, rv *roomView, now time.Time) string {
 		return "! " + text
 	}
 	return "* " + text
+}
+
+// Pace of the plain mode's progress lines: one when the transfer has
+// moved on by another quarter and progressLineEvery has passed since the
+// last one (or since it started), whichever comes later, so that a quick
+// transfer prints its outcome only and a slow one a line now and then.
+const progressLineEvery = 5 * time.Second
+
+// plainProgress paces the plain progress lines; the zero value is ready.
+type plainProgress struct {
+	last map[progressKey]progressMark
+}
+
+// progressKey tells transfers apart: an offer to a room is sent to each
+// member who accepts it.
+type progressKey struct {
+	id, peer string
+	self     bool
+}
+
+// progressMark is where a transfer was at its last line, or its start.
+type progressMark struct {
+	at    time.Time
+	bytes int64
+}
+
+func keyOf(e chat.Event) progressKey { return progressKey{e.ID, e.PeerID, e.Self} }
+
+// line returns the plain line of progress event e, or "" while none is
+// due: "* report.pdf from bob: 50% (52.4 MB of 104.9 MB), 21.0 MB/s",
+// the speed since the last line.
+func (p *plainProgress) line(e chat.Event, rv *roomView, now time.Time) string {
+	at := e.Time
+	if at.IsZero() {
+		at = now
+	}
+	k := keyOf(e)
+	last, ok := p.last[k]
+	if !ok || e.Bytes < last.bytes { // the first, or it started again
+		if p.last == nil {
+			p.last = map[progressKey]progressMark{}
+		}
+		p.last[k] = progressMark{at, e.Bytes}
+		return ""
+	}
+	if e.Size <= 0 || e.Bytes >= e.Size || e.Bytes*4/e.Size <= last.bytes*4/e.Size || at.Sub(last.at) < progressLineEvery {
+		return ""
+	}
+	p.last[k] = progressMark{at, e.Bytes}
+	speed := float64(e.Bytes-last.bytes) / at.Sub(last.at).Seconds()
+	dir := "from"
+	if e.Self {
+		dir = "to"
+	}
+	return fmt.Sprintf("* %s %s %s: %d%% (%s of %s), %s/s", clean(e.Name), dir, rv.label(e.PeerID, e.Nick),
+		e.Bytes*100/e.Size, humanBytes(e.Bytes), humanBytes(e.Size), humanBytes(int64(speed)))
+}
+
+// end forgets the transfer of e, which is done or failed.
+func (p *plainProgress) end(e chat.Event) {
+	if e.Kind == chat.KindFileDone || e.Kind == chat.KindFileFailed {
+		delete(p.last, keyOf(e))
+	}
 }
 
 // fileEvent shows a file event in the pane: offers as lines of the room

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -239,5 +242,156 @@ func TestEtaText(t *testing.T) {
 	}
 	if got := expandHome("~/x"); !filepath.IsAbs(got) && got != "~/x" {
 		t.Errorf("expandHome(~/x) = %q", got)
+	}
+}
+
+// gatedRoom is a fakeRoom whose offers wait for release, reporting their
+// path on offering first, and whose sends report their text on sent.
+type gatedRoom struct {
+	*fakeRoom
+	offering, sent chan string
+	release        chan struct{}
+}
+
+func (g *gatedRoom) OfferFile(ctx context.Context, path string) (string, error) {
+	g.offering <- path
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return g.fakeRoom.OfferFile(ctx, path)
+}
+
+func (g *gatedRoom) Send(ctx context.Context, text string) error {
+	err := g.fakeRoom.Send(ctx, text)
+	g.sent <- text
+	return err
+}
+
+// bigFile makes a sparse file of hashNoticeSize bytes in a temporary dir.
+func bigFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "big.iso")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(hashNoticeSize); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestSendInBackground: while /send reads a big file for its hash, the
+// line modes go on sending lines and showing events; they say it is
+// hashing, and report the offer's outcome when it comes, before leaving.
+func TestSendInBackground(t *testing.T) {
+	h := newFakeHost("private")
+	h.fileErr = errors.New("node: the file changed while it was read")
+	g := &gatedRoom{fakeRoom: h.room("lobby"), offering: make(chan string, 1), sent: make(chan string, 1), release: make(chan struct{})}
+	path := bigFile(t)
+	in, input := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runLines(context.Background(), h, []Room{g}, in, &out, Plain, lineTimes{}) }()
+	fmt.Fprintf(input, "/send #lobby %s\n", path)
+	waitChan(t, g.offering, "the offer to start")
+	g.events <- chat.Event{Kind: chat.KindNotice, Time: t0, Text: "a notice while hashing"}
+	fmt.Fprintln(input, "typed while hashing")
+	if got := waitChan(t, g.sent, "the line typed meanwhile"); got != "typed while hashing" {
+		t.Fatalf("sent %q", got)
+	}
+	if s := out.String(); !strings.Contains(s, "hashing big.iso (67.1 MB)…") || !strings.Contains(s, "a notice while hashing") {
+		t.Errorf("while hashing, the output lacks the notices:\n%s", s)
+	}
+	input.Close() // the end of input waits for the offer
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "cannot send big.iso to #lobby: the file changed while it was read") {
+		t.Errorf("the offer's failure was not shown:\n%s", s)
+	}
+	calls := h.recorded()
+	if len(calls) != 2 || calls[0] != "send typed while hashing" || !strings.HasPrefix(calls[1], "offer #lobby ") {
+		t.Errorf("calls %q, want the line sent before the offer was made", calls)
+	}
+}
+
+// TestScreenSendInBackground: in the full-screen UI an offer is made
+// beside the queue of calls, so a line typed while the file is hashed is
+// sent at once.
+func TestScreenSendInBackground(t *testing.T) {
+	room := newScreenRoom("private")
+	ts := newTestScreen(t, room, 80, 20)
+	path := bigFile(t)
+	ts.typeText("/send #lobby " + path)
+	offer := ts.key("enter") // not run yet: the file is being hashed
+	if offer == nil {
+		t.Fatal("no call for /send")
+	}
+	if s := ts.screen(); !strings.Contains(s, "hashing big.iso (67.1 MB)…") {
+		t.Errorf("no hashing notice:\n%s", s)
+	}
+	ts.enter("typed while hashing")
+	if calls := room.host.calls(); len(calls) != 1 || calls[0] != "typed while hashing" {
+		t.Fatalf("calls %q while the offer is made, want the line sent", calls)
+	}
+	msg := offer()
+	if _, ok := msg.(offerDoneMsg); !ok {
+		t.Fatalf("the offer's Cmd returned %T", msg)
+	}
+	ts.update(msg)
+	if calls := room.host.calls(); len(calls) != 2 || calls[1] != "/send "+path {
+		t.Errorf("calls %q, want the offer after the line", calls)
+	}
+}
+
+// waitChan returns what ch gives, failing after 10 s.
+func waitChan(t *testing.T, ch <-chan string, what string) string {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		return ""
+	}
+}
+
+// TestFilePlainProgress: plain mode prints a transfer's progress sparsely,
+// once another quarter is done and 5 s have passed, whichever is later,
+// with the speed since the line before; a quick transfer only its end.
+func TestFilePlainProgress(t *testing.T) {
+	var out bytes.Buffer
+	w := newLineWriter(&out, Plain)
+	w.first = "lobby"
+	w.now = func() time.Time { return t0 }
+	const size = 100_000_000
+	prog := func(self bool, after time.Duration, bytes int64) {
+		w.event(chat.Event{Kind: chat.KindFileProgress, Time: t0.Add(after), PeerID: "12D3KooWBob", Nick: "bob",
+			ID: fileID, Name: "report.pdf", Size: size, Bytes: bytes, Self: self})
+	}
+	prog(false, 0, 0)
+	prog(true, 0, 0)                       // our own sending of the same offer, to bob
+	prog(false, 2*time.Second, 30_000_000) // a quarter, but too soon
+	prog(false, 6*time.Second, 40_000_000) // line: 30 MB in 6 s
+	prog(false, 8*time.Second, 60_000_000) // too soon
+	prog(false, 12*time.Second, 60_000_000)
+	prog(false, 30*time.Second, 70_000_000) // the same quarter
+	prog(true, 30*time.Second, 100_000_000) // all sent: the outcome says it
+	prog(false, 40*time.Second, 99_000_000)
+	w.event(chat.Event{Kind: chat.KindFileDone, Time: t0.Add(41 * time.Second), PeerID: "12D3KooWBob", Nick: "bob",
+		ID: fileID, Name: "report.pdf", Size: size, Path: "/dl/report.pdf"})
+	prog(false, 50*time.Second, 0)          // accepted again: starts anew
+	prog(false, 51*time.Second, 90_000_000) // too soon after its start
+	want := "* report.pdf from bob: 40% (40.0 MB of 100.0 MB), 6.7 MB/s\n" +
+		"* report.pdf from bob: 60% (60.0 MB of 100.0 MB), 3.3 MB/s\n" +
+		"* report.pdf from bob: 99% (99.0 MB of 100.0 MB), 1.4 MB/s\n" +
+		"* received report.pdf (100.0 MB) from bob, verified: /dl/report.pdf\n"
+	if out.String() != want {
+		t.Errorf("plain lines:\n%s\nwant:\n%s", out.String(), want)
 	}
 }

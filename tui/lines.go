@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"lanchat/node/chat"
@@ -149,7 +150,13 @@ const (
 // runLines is RunLines with its waits as a parameter.
 func runLines(ctx context.Context, h Host, rooms []Room, in io.Reader, out io.Writer, mode LineMode, times lineTimes) error {
 	sess := newSession(h, rooms)
-	s := &lineSession{sess: sess, w: newLineWriter(out, mode), echoWait: times.echo, hostEvents: h.Events()}
+	s := &lineSession{sess: sess, w: newLineWriter(out, mode), echoWait: times.echo, hostEvents: h.Events(),
+		offerDone: make(chan opResult), stopped: make(chan struct{})}
+	defer s.stopOffers()
+	// Done when RunLines returns, before stopOffers waits: an offer still
+	// reading its file then stops.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if err := s.w.ready(sess); err != nil {
 		return err
 	}
@@ -192,11 +199,15 @@ func runLines(ctx context.Context, h Host, rooms []Room, in io.Reader, out io.Wr
 	hold(slices.Clone(sess.rooms))
 
 	for {
-		sel, err := s.next(ctx.Done(), settleMax.C, quiet.C, inputsOn)
+		sel, err := s.next(ctx.Done(), settleMax.C, quiet.C, inputsOn, s.offerDone)
 		if err != nil {
 			return err
 		}
 		switch sel.index {
+		case 4:
+			if err := s.offered(sel.value.Interface().(opResult)); err != nil {
+				return err
+			}
 		case -1: // an event, shown
 			if inputsOn == nil && sel.ev.Kind == chat.KindJoin && !sel.ev.Self && slices.Contains(holding, sel.rv) {
 				quiet.Reset(times.settleQuiet)
@@ -214,6 +225,9 @@ func runLines(ctx context.Context, h Host, rooms []Room, in io.Reader, out io.Wr
 				return err
 			}
 			if li.eof {
+				if err := s.awaitOffers(ctx); err != nil {
+					return err
+				}
 				if err := s.awaitEchoes(ctx); err != nil {
 					return err
 				}
@@ -225,6 +239,9 @@ func runLines(ctx context.Context, h Host, rooms []Room, in io.Reader, out io.Wr
 				return nil
 			}
 			quit, err := s.input(ctx, li)
+			if err == nil && quit {
+				err = s.awaitOffers(ctx)
+			}
 			if err == nil && quit {
 				err = s.awaitEchoes(ctx)
 			}
@@ -253,6 +270,15 @@ type lineSession struct {
 	joinedNow []*roomView // rooms the command being run joined
 	quitting  bool
 	err       error // the first output error of a frontEnd method
+
+	// Offers (/send) are made beside the queue, each on a goroutine of
+	// its own, for the file is read for its hash first: offering of them
+	// run, and their results come on offerDone until stopped is closed;
+	// offers holds them all (see startOffer).
+	offering  int
+	offerDone chan opResult
+	stopped   chan struct{}
+	offers    sync.WaitGroup
 }
 
 // aloneIn reports whether none of rooms has another live member.
@@ -488,6 +514,10 @@ func (s *lineSession) input(ctx context.Context, li lineInput) (quit bool, err e
 	for len(s.queue) > 0 && s.err == nil {
 		op := s.queue[0]
 		s.queue = s.queue[1:]
+		if op.kind == opOffer {
+			s.startOffer(ctx, op)
+			continue
+		}
 		res := op.do(ctx, s.sess.host)
 		sends := op.kind == opSend || op.kind == opAction || op.kind == opDM
 		if res.err != nil && sends {
@@ -502,6 +532,55 @@ func (s *lineSession) input(ctx context.Context, li lineInput) (quit bool, err e
 	}
 	s.queue = nil
 	return s.quitting, s.err
+}
+
+// startOffer makes offer op on a goroutine of its own: reading a big file
+// for its hash takes seconds, and meanwhile lines are sent and events
+// shown. Its result comes on s.offerDone.
+func (s *lineSession) startOffer(ctx context.Context, op roomOp) {
+	s.offering++
+	s.offers.Add(1)
+	h := s.sess.host
+	go func() {
+		defer s.offers.Done()
+		res := op.do(ctx, h)
+		select {
+		case s.offerDone <- res:
+		case <-s.stopped:
+		}
+	}()
+}
+
+// offered shows the outcome of an offer made by startOffer.
+func (s *lineSession) offered(res opResult) error {
+	s.offering--
+	finish(s.sess, s, res)
+	return s.err
+}
+
+// awaitOffers shows events until the offers being made are made (or
+// ctx is done): at the end of the input or on /quit, the offers asked
+// for are made before lanchat leaves.
+func (s *lineSession) awaitOffers(ctx context.Context) error {
+	for s.offering > 0 {
+		sel, err := s.next(ctx.Done(), s.offerDone)
+		if err != nil || sel.index == 0 {
+			return err
+		}
+		if sel.index == 1 {
+			if err := s.offered(sel.value.Interface().(opResult)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// stopOffers waits for the offers still being made when RunLines
+// returns; their context is done by then, or they are about to end.
+func (s *lineSession) stopOffers() {
+	close(s.stopped)
+	s.offers.Wait()
 }
 
 // The [frontEnd] of the line modes: everything is a line, written at once.

@@ -25,6 +25,8 @@ type lineWriter struct {
 	// there is not repeated. A room we leave is forgotten, so a later join
 	// of it is shown.
 	announced map[string]bool
+	// progress paces the plain progress lines of the transfers.
+	progress plainProgress
 }
 
 // newLineWriter returns a writer of mode lines to out.
@@ -103,25 +105,27 @@ type (
 	}
 	// jsonDM is a direct message someone sent us.
 	jsonDM struct {
-		Type   string `json:"type"`
-		Time   string `json:"time"`
-		ID     string `json:"id"`
-		PeerID string `json:"peer_id"`
-		Nick   string `json:"nick"`
-		Text   string `json:"text"`
-		Sent   string `json:"sent"`
-		Self   bool   `json:"self"`
+		Type    string `json:"type"`
+		Time    string `json:"time"`
+		ID      string `json:"id"`
+		PeerID  string `json:"peer_id"`
+		Nick    string `json:"nick"`
+		Text    string `json:"text"`
+		Sent    string `json:"sent"`
+		Self    bool   `json:"self"`
+		History bool   `json:"history,omitempty"` // stored before this run
 	}
 	// jsonOwnDM is the echo of a direct message we sent, to "to".
 	jsonOwnDM struct {
-		Type   string `json:"type"`
-		Time   string `json:"time"`
-		ID     string `json:"id"`
-		Self   bool   `json:"self"`
-		To     string `json:"to"`
-		ToNick string `json:"to_nick"`
-		Text   string `json:"text"`
-		Status string `json:"status"`
+		Type    string `json:"type"`
+		Time    string `json:"time"`
+		ID      string `json:"id"`
+		Self    bool   `json:"self"`
+		To      string `json:"to"`
+		ToNick  string `json:"to_nick"`
+		Text    string `json:"text"`
+		Status  string `json:"status"`
+		History bool   `json:"history,omitempty"` // stored before this run
 	}
 	// jsonDMStatus says our direct message "id" to "to" was delivered.
 	jsonDMStatus struct {
@@ -365,8 +369,14 @@ func (w *lineWriter) roomEvent(rv *roomView, ev chat.Event, mention bool) error 
 	}
 	line := plainEvent(ev, rv, w.now())
 	if isFileKind(ev.Kind) {
-		if line = plainFile(ev, rv, w.now()); line == "" {
-			return nil // progress: the line modes print the outcome only
+		if ev.Kind == chat.KindFileProgress {
+			line = w.progress.line(ev, rv, w.now())
+		} else {
+			w.progress.end(ev)
+			line = plainFile(ev, rv, w.now())
+		}
+		if line == "" {
+			return nil
 		}
 	}
 	if ev.Room != "" && ev.Room != w.first {
@@ -401,9 +411,9 @@ func jsonEvent(ev chat.Event, mention bool) any {
 		return jsonHistory{typ, t, ev.Room, ev.Count, ev.PeerID}
 	case chat.KindDM:
 		if ev.Self {
-			return jsonOwnDM{typ, t, ev.ID, true, ev.To, ev.ToNick, ev.Text, ev.Status}
+			return jsonOwnDM{typ, t, ev.ID, true, ev.To, ev.ToNick, ev.Text, ev.Status, ev.History}
 		}
-		return jsonDM{typ, t, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), false}
+		return jsonDM{typ, t, ev.ID, ev.PeerID, ev.Nick, ev.Text, fmtJSONTime(ev.Sent), false, ev.History}
 	case chat.KindDMStatus:
 		return jsonDMStatus{typ, t, ev.ID, ev.To, ev.Status}
 	case chat.KindFileOffer:

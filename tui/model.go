@@ -176,6 +176,8 @@ func (m *screenModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.hostEvents(msg)
 	case opsDoneMsg:
 		cmd = m.opsDone(msg)
+	case offerDoneMsg:
+		finish(m.sess, m, msg.res)
 	case ctxDoneMsg:
 		cmd = tea.Quit
 	case fileTickMsg:
@@ -612,6 +614,10 @@ func (m *screenModel) run(op roomOp) {
 	if op.kind == opSend || op.kind == opAction {
 		m.tabOf(op.rv).msgs.sb.toBottom() // show the echo when it comes
 	}
+	if op.kind == opOffer {
+		m.cmds = append(m.cmds, m.offerCmd(op))
+		return
+	}
 	m.queue = append(m.queue, op)
 	m.cmds = append(m.cmds, m.startOps())
 }
@@ -650,4 +656,5 @@ func (m *screenModel) quit() { m.cmds = append(m.cmds, m.quitCmd()) }
 func (m *screenModel) joined(rv *roomView) {
 	m.tabs[rv] = m.newTab(rv, false)
 	m.cmds = append(m.cmds, m.waitEvents(rv))
+	m.showPastDMs(rv)
 }

@@ -27,9 +27,10 @@ const (
 
 // dmFields are the fields of a dm or dm_status line that lanEvent lacks.
 type dmFields struct {
-	To     string `json:"to"`
-	ToNick string `json:"to_nick"`
-	Status string `json:"status"`
+	To      string `json:"to"`
+	ToNick  string `json:"to_nick"`
+	Status  string `json:"status"`
+	History bool   `json:"history"` // stored before this run
 }
 
 func dmOf(e lanEvent) dmFields {
@@ -40,14 +41,16 @@ func dmOf(e lanEvent) dmFields {
 
 // dmFrom matches q's direct message with text, received.
 func dmFrom(q *lanProc, text string) func(lanEvent) bool {
-	return func(e lanEvent) bool { return e.Type == "dm" && !e.Self && e.PeerID == q.id && e.Text == text }
+	return func(e lanEvent) bool {
+		return e.Type == "dm" && !e.Self && e.PeerID == q.id && e.Text == text && !dmOf(e).History
+	}
 }
 
 // echoTo matches our own direct message to q with text and status.
 func echoTo(q *lanProc, text, status string) func(lanEvent) bool {
 	return func(e lanEvent) bool {
 		f := dmOf(e)
-		return e.Type == "dm" && e.Self && e.Text == text && f.To == q.id && f.Status == status
+		return e.Type == "dm" && e.Self && e.Text == text && f.To == q.id && f.Status == status && !f.History
 	}
 }
 
@@ -147,8 +150,12 @@ func TestLANDirectMessages(t *testing.T) {
 	b2.waitFor(t, 10*time.Second, "join of a", joinOf(a))
 	a.say(t, "marker after the restart")
 	b2.waitFor(t, 5*time.Second, "a's second marker", messageIn(a, "lobby", "marker after the restart"))
-	if n := countOf(b2, func(e lanEvent) bool { return e.Type == "dm" }); n != 1 {
+	if n := countOf(b2, func(e lanEvent) bool { return e.Type == "dm" && !dmOf(e).History }); n != 1 {
 		t.Errorf("b's second run shows %d direct messages, want the queued one once", n)
+	}
+	// And, as history, those its first run received.
+	if n := countOf(b2, func(e lanEvent) bool { return e.Type == "dm" && dmOf(e).History }); n != dmLANCount+1 {
+		t.Errorf("b's second run shows %d direct messages of its first as history, want %d", n, dmLANCount+1)
 	}
 	if n := countOf(a, func(e lanEvent) bool { return e.Type == "dm_status" }); n != 1 {
 		t.Errorf("a shows %d dm_status lines, want 1", n)

@@ -318,7 +318,8 @@ func shape(t testing.TB, h *netns.Host, rate string) bool {
 // agentEnv makes the test binary, started with it set, run an agent
 // instead of the tests: "offer" (a node offering files under names of its
 // choosing), "tcp-sink" and "tcp-source" (a plain TCP copy, for the
-// benchmark's yardstick).
+// benchmark's yardstick), "floor-sink" and "floor-source" (a bare libp2p
+// stream copy, for its floor).
 const agentEnv = "LANCHAT_FILE_AGENT"
 
 func init() {
@@ -331,6 +332,10 @@ func init() {
 		os.Exit(tcpSink(os.Args[1:]))
 	case "tcp-source":
 		os.Exit(tcpSource(os.Args[1:]))
+	case "floor-sink":
+		os.Exit(floorSink(os.Args[1:]))
+	case "floor-source":
+		os.Exit(floorSource(os.Args[1:]))
 	}
 	fmt.Fprintln(os.Stderr, "unknown agent", os.Getenv(agentEnv))
 	os.Exit(2)
@@ -450,11 +455,70 @@ func tcpSource(args []string) int {
 	return 0
 }
 
+// floorSink: KEYFILE PATH N starts a [node.StreamFloor], prints
+// "listening" and its addresses, and copies N streams, one at a time, to
+// the file PATH.
+func floorSink(args []string) int {
+	psk, err := node.ReadKeyFile(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	f, err := node.StartStreamFloor(psk, "/ip4/0.0.0.0/tcp/0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer f.Close()
+	done := f.Receive(args[1])
+	fmt.Println("listening", strings.Join(f.Addrs(), " "))
+	n, _ := strconv.Atoi(args[2])
+	for range n {
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f.WaitIdle(ctx) // the last sender has its close
+	return 0
+}
+
+// floorSource: KEYFILE ADDR PATH sends the file PATH to the floor sink
+// at ADDR and prints the nanoseconds it took.
+func floorSource(args []string) int {
+	psk, err := node.ReadKeyFile(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	f, err := node.StartStreamFloor(psk, "/ip4/0.0.0.0/tcp/0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	took, err := f.Send(ctx, args[1], args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(took.Nanoseconds())
+	return 0
+}
+
 // BenchmarkFileLAN compares a lanchat transfer (from /accept to the file
-// verified on disk) with a plain TCP copy of the same file between the
-// same two namespace hosts (a Go copy to a file, as nc does): on the bare
+// verified on disk) between two namespace hosts with a plain TCP copy of
+// the same file between them (a Go copy to a file, as nc does) and with
+// its floor, a bare libp2p stream copy (the same private network, Noise
+// and yamux, no lanchat file logic; see [node.StreamFloor]): on the bare
 // veth link, which the CPU bounds, and shaped to 1 Gbit/s, like a real
-// LAN. It reports both in MB/s and lanchat's share of the TCP copy.
+// LAN. It reports each in MB/s, the CPU each took per MB (both ends),
+// and lanchat's share of the TCP copy and of the floor: the gap between
+// TCP and the floor is the libp2p stack's, the rest is lanchat's.
 //
 //	go test -run '^$' -bench BenchmarkFileLAN -benchtime 3x ./cmd/lanchat
 func BenchmarkFileLAN(b *testing.B) {
@@ -473,38 +537,22 @@ func benchFileLAN(b *testing.B, link string) {
 	const size = 128 << 20
 	src := filepath.Join(dir, "bench.bin")
 	sum := randomFile(b, src, size)
-	// The TCP copy first, b.N times.
 	sinkPath := filepath.Join(dir, "sink.bin")
-	addr := net.JoinHostPort(lan.Host(2).IP().String(), "9999")
-	sink := lan.Host(2).Command(context.Background(), os.Args[0], addr, sinkPath, strconv.Itoa(b.N))
-	sink.Env = append(os.Environ(), agentEnv+"=tcp-sink")
-	sinkOut, err := sink.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := sink.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer sink.Process.Kill()
-	if line, _ := bufio.NewReader(sinkOut).ReadString('\n'); line != "listening\n" {
-		b.Fatalf("tcp sink: %q", line)
-	}
-	var tcpTime time.Duration
-	for range b.N {
-		source := lan.Host(1).Command(context.Background(), os.Args[0], addr, src)
-		source.Env = append(os.Environ(), agentEnv+"=tcp-source")
-		out, err := source.Output()
-		if err != nil {
-			b.Fatalf("tcp source: %v", err)
-		}
-		ns, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-		tcpTime += time.Duration(ns)
-	}
-	sink.Wait()
-	if got := fileHash(b, sinkPath); got != sum {
-		b.Fatalf("tcp copy: hash %s, want %s", got, sum)
-	}
-	os.Remove(sinkPath)
+	tcpAddr := net.JoinHostPort(lan.Host(2).IP().String(), "9999")
+	tcpTime, tcpCPU := agentCopies(b, lan, "tcp", sinkPath, sum,
+		[]string{tcpAddr, sinkPath, strconv.Itoa(b.N)},
+		func([]string) []string { return []string{tcpAddr, src} })
+	floorTime, floorCPU := agentCopies(b, lan, "floor", sinkPath, sum,
+		[]string{key[1], sinkPath, strconv.Itoa(b.N)},
+		func(addrs []string) []string {
+			for _, a := range addrs {
+				if strings.HasPrefix(a, "/ip4/"+lan.Host(2).IP().String()+"/") {
+					return []string{key[1], a, src}
+				}
+			}
+			b.Fatalf("floor sink: no address on %s in %v", lan.Host(2).IP(), addrs)
+			return nil
+		})
 
 	// lanchat, b.N times.
 	h1 := startLanchat(b, bin, lan.Host(1), dir, "h1", key...)
@@ -512,7 +560,7 @@ func benchFileLAN(b *testing.B, link string) {
 	h1.waitReady(b)
 	h2.waitReady(b)
 	h2.waitFor(b, 10*time.Second, "h1's join", joinOf(h1))
-	var lanTime time.Duration
+	var lanTime, lanCPU time.Duration
 	for i := range b.N {
 		h1.say(b, "/send h2 "+src)
 		seen := 0
@@ -524,10 +572,12 @@ func benchFileLAN(b *testing.B, link string) {
 			return seen > i // the offer of this round
 		})
 		h2.waitFor(b, 10*time.Second, "offer", isFileEvent("file_offer", own.ID, false))
+		cpu := procCPU(h1) + procCPU(h2)
 		start := time.Now()
 		h2.say(b, "/accept "+own.ID)
 		done := h2.waitFor(b, 120*time.Second, "file", isFileEvent("file_done", own.ID, false))
 		lanTime += done.at.Sub(start)
+		lanCPU += procCPU(h1) + procCPU(h2) - cpu
 		f := fileOf(done)
 		if f.Hash != sum {
 			b.Fatalf("transfer %d: %s", i, done.raw)
@@ -535,9 +585,81 @@ func benchFileLAN(b *testing.B, link string) {
 		os.Remove(f.Path)
 	}
 	mb := float64(size) * float64(b.N) / 1e6
-	tcpRate, lanRate := mb/tcpTime.Seconds(), mb/lanTime.Seconds()
+	tcpRate, floorRate, lanRate := mb/tcpTime.Seconds(), mb/floorTime.Seconds(), mb/lanTime.Seconds()
 	b.ReportMetric(tcpRate, "tcp_MB/s")
+	b.ReportMetric(floorRate, "floor_MB/s")
 	b.ReportMetric(lanRate, "lanchat_MB/s")
 	b.ReportMetric(100*lanRate/tcpRate, "%_of_tcp")
+	b.ReportMetric(100*lanRate/floorRate, "%_of_floor")
+	if lanCPU > 0 {
+		b.ReportMetric(float64(tcpCPU.Milliseconds())/mb, "tcp_cpu_ms/MB")
+		b.ReportMetric(float64(floorCPU.Milliseconds())/mb, "floor_cpu_ms/MB")
+		b.ReportMetric(float64(lanCPU.Milliseconds())/mb, "lanchat_cpu_ms/MB")
+	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// agentCopies runs the agents kind+"-sink" on host 2, with sinkArgs, and
+// kind+"-source" on host 1 b.N times, with the arguments source makes of
+// the addresses the sink printed after "listening"; it checks the copy
+// in sinkPath against sum and returns the time the sources printed and
+// the CPU time of all the agents, in sum.
+func agentCopies(b *testing.B, lan *netns.LAN, kind, sinkPath, sum string, sinkArgs []string, source func(addrs []string) []string) (took, cpu time.Duration) {
+	b.Helper()
+	sink := lan.Host(2).Command(context.Background(), os.Args[0], sinkArgs...)
+	sink.Env = append(os.Environ(), agentEnv+"="+kind+"-sink")
+	sink.Stderr = os.Stderr
+	sinkOut, err := sink.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sink.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Process.Kill()
+	line, _ := bufio.NewReader(sinkOut).ReadString('\n')
+	fields := strings.Fields(line)
+	if len(fields) == 0 || fields[0] != "listening" {
+		b.Fatalf("%s sink: %q", kind, line)
+	}
+	args := source(fields[1:])
+	for range b.N {
+		src := lan.Host(1).Command(context.Background(), os.Args[0], args...)
+		src.Env = append(os.Environ(), agentEnv+"="+kind+"-source")
+		src.Stderr = os.Stderr
+		out, err := src.Output()
+		if err != nil {
+			b.Fatalf("%s source: %v", kind, err)
+		}
+		ns, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		took += time.Duration(ns)
+		cpu += src.ProcessState.UserTime() + src.ProcessState.SystemTime()
+	}
+	if err := sink.Wait(); err != nil {
+		b.Fatalf("%s sink: %v", kind, err)
+	}
+	cpu += sink.ProcessState.UserTime() + sink.ProcessState.SystemTime()
+	if got := fileHash(b, sinkPath); got != sum {
+		b.Fatalf("%s copy: hash %s, want %s", kind, got, sum)
+	}
+	os.Remove(sinkPath)
+	return took, cpu
+}
+
+// procCPU returns the CPU time, user and system, process p has used so
+// far, from /proc (0 where there is none).
+func procCPU(p *lanProc) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses:
+	// utime and stime are the 12th and 13th, in clock ticks (100 a second).
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

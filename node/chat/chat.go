@@ -111,7 +111,9 @@ type Event struct {
 	// Lines sort by Order, then ID.
 	Order time.Time
 	// History marks a KindMessage event that comes from the log: read from
-	// disk at join or fetched from a peer by sync, rather than live.
+	// disk at join or fetched from a peer by sync, rather than live; and a
+	// KindDM event stored before this run, emitted again when the host
+	// starts.
 	History bool
 	// Count is, for KindHistory, how many history messages the batch had.
 	Count int

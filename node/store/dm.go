@@ -356,6 +356,31 @@ func (s *Store) QueuedDMs(peer string) ([]DM, error) {
 	return out, nil
 }
 
+// RecentDMs returns the newest n direct messages, with every peer, in
+// the order of the log (oldest first): what a restarted node shows again.
+// Damaged records are skipped.
+func (s *Store) RecentDMs(n int) ([]DM, error) {
+	var out []DM
+	err := s.view(func(tx *bolt.Tx) error {
+		log, _, _, _ := dmBuckets(tx, false)
+		if log == nil {
+			return nil
+		}
+		c := log.Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			if d, ok := s.decodeDMAt(k, v); ok {
+				out = append(out, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: recent direct messages: %w", err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
 // QueuedDMCount returns how many of our messages are not delivered: to
 // peer, and in all.
 func (s *Store) QueuedDMCount(peer string) (toPeer, total int, err error) {

@@ -208,3 +208,29 @@ func TestDMRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRecentDMs: the newest messages with every peer, oldest first, also
+// after reopening.
+func TestRecentDMs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.db")
+	s := open(t, Config{Path: path})
+	if got, err := s.RecentDMs(10); err != nil || len(got) != 0 {
+		t.Fatalf("RecentDMs of an empty store = %v, %v", dmIDs(got), err)
+	}
+	var want []string
+	for i := range 5 {
+		d := dm([]string{"bob", "carol"}[i%2], i, i%3 == 0, t0.Add(time.Duration(i)*time.Second))
+		if _, err := s.AddDM(d); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, d.ID)
+	}
+	s.Close()
+	s = open(t, Config{Path: path})
+	if got, err := s.RecentDMs(3); err != nil || !slices.Equal(dmIDs(got), want[2:]) {
+		t.Errorf("RecentDMs(3) = %v, %v, want %v", dmIDs(got), err, want[2:])
+	}
+	if got, err := s.RecentDMs(10); err != nil || !slices.Equal(dmIDs(got), want) {
+		t.Errorf("RecentDMs(10) = %v, %v, want %v", dmIDs(got), err, want)
+	}
+}
