@@ -283,6 +283,8 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 
 	r := &runner{s: s, h: h, foreign: make(map[string]struct{})}
 	r.waiter, _ = h.(Waiter)
+	r.diag = newDiagState(h, s.cfg.Iface, time.Now())
+	defer r.diag.stop()
 	var prompts <-chan struct{}
 	if p, ok := h.(Prompter); ok {
 		prompts = p.Prompts()
@@ -298,6 +300,7 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 		if r.waiter == nil || !transient(err) {
 			return err
 		}
+		r.diag.check(time.Now(), true)
 		r.unavailable(err)
 		timer.Reset(jitter(s.cfg.QueryInterval))
 		select {
@@ -316,6 +319,7 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 			if err != nil {
 				r.warn("refresh", err)
 				if r.waiter != nil && transient(err) {
+					r.diag.check(time.Now(), true)
 					r.unavailable(err)
 				}
 			}
@@ -334,6 +338,7 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 			s.log.Debug("mdns stopping")
 			return nil
 		}
+		r.diag.check(time.Now(), false)
 		wait := sched.after(seen)
 		if wait > 0 {
 			wait = jitter(wait)
@@ -348,6 +353,8 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 				return nil
 			case <-timer.C:
 				break sleep
+			case <-r.diag.due():
+				r.diag.check(time.Now(), false)
 			case <-prompts:
 				sched.prompt()
 				if d := jitter(s.cfg.QueryInterval); time.Until(due) > d {
@@ -430,6 +437,8 @@ type runner struct {
 	lastWarn  string // last warning logged, to log a repeated failure once
 	waiter    Waiter // h as a Waiter, or nil
 	down      bool   // waiter was told Unavailable and not Available since
+
+	diag *diagState // counts and tells for a Diagnoser (see diagnose.go)
 }
 
 // checkMulticast returns an error wrapping ErrNoMulticast when ifi can
@@ -575,6 +584,7 @@ func (r *runner) query(ctx context.Context, timeout time.Duration) map[string]st
 		return nil
 	}
 	r.ok("query")
+	r.diag.sent(len(answers))
 	seen := map[string]bool{}
 	found := map[string]string{}
 	for _, a := range quietFirst(answers) {
@@ -625,13 +635,16 @@ func (r *runner) handle(a answer) (Peer, bool) {
 		r.s.log.Debug("mdns answer ignored", "name", a.Name, "err", err)
 		return p, false
 	case p.ID == cfg.Instance:
+		r.diag.own()
 		return p, false
 	case p.Fingerprint != cfg.Fingerprint:
+		r.diag.foreign(p.ID)
 		if _, seen := r.foreign[p.ID]; !seen && len(r.foreign) < maxForeign {
 			r.foreign[p.ID] = struct{}{}
 			r.s.log.Debug("mdns foreign peer", "peer", p.ID, "fingerprint", p.Fingerprint)
 		}
 	default:
+		r.diag.found()
 		r.h.Found(p)
 	}
 	return p, true

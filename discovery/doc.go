@@ -60,4 +60,36 @@
 // also a [Waiter]: then Run tells it, waits for the network (a laptop whose
 // Wi-Fi connects after the start) and carries on when it comes. Machines on
 // several LANs name the one to use with Config.Iface.
+//
+// # Why nobody shows up
+//
+// A Handler that is also a [Diagnoser] is told, in one sentence, why
+// discovery finds nobody on our network, where it can be known
+// (diagnose.go: a pure decision over a snapshot, tested by a table and by
+// a namespace set up for each reason). The environment comes first, read
+// from the interface flags and the route the kernel picks for the mDNS
+// group; then what the queries of the last 3 s or more saw:
+//
+//	loopback-only  no interface up but loopback
+//	               "nobody found: this machine has no network interface up except loopback: connect it to a network (plug in a cable or join a Wi-Fi)"
+//	no-multicast   no interface up can carry multicast (or the routed/named one cannot)
+//	               "nobody found: none of the network interfaces here (eth0) can carry multicast, which local discovery needs: connect with --peer ADDR or /invite"
+//	               "nobody found: tun0 cannot carry multicast, which local discovery needs: choose another interface with --iface (eth0 can), or connect with --peer ADDR or /invite"
+//	no-carrier     the interface is up without a link (IFF_RUNNING off)
+//	               "nobody found: eth0 has no link (cable out, or Wi-Fi not connected): plug in the cable or join a Wi-Fi"
+//	no-route       no route for the mDNS group (no default route), no interface named
+//	               "nobody found: this machine has no route for multicast (no default route: not connected to a network?): connect to a network, or connect with --peer ADDR or /invite"
+//	foreign-key    answers from other fingerprints only (worded as node's count notice)
+//	               "nobody found on your key: 2 lanchat peers nearby use a different key — check --key (or --key-file)"
+//	firewall       queries sent, no answer at all, not even our own
+//	               "nobody found: no mDNS answer came back, not even this machine's own: a firewall may block mDNS (UDP 5353); allow it, or connect with --peer ADDR or /invite"
+//
+// Our own responder answers our own queries (multicast loopback), so an
+// answer of ours proves that the machine lets mDNS through: its answers are
+// counted, not just skipped. Nothing is said when our own answers come
+// back and nobody else's: nothing is known to be wrong. The first
+// four reasons are told at once when Run cannot use the network (before
+// the [Waiter]'s Unavailable), otherwise after the queries had their fair
+// chance; a reason is told once, then again only when it changes
+// (ReasonNone when a peer is found or the problem goes away).
 package discovery
