@@ -82,11 +82,11 @@ const diagnoseAfter = 3 * time.Second
 
 // counters are what the queries of a diagnosis window saw.
 type counters struct {
-	queries int // queries sent (the IPv4 one went out)
-	answers int // answers received, of any instance and service, our own included
-	own     int // answers of our own responder (instance name = ours)
-	found   int // answers of peers on our network, as handed to Found
-	foreign map[string]struct{}
+	queries int                 // queries sent (the IPv4 one went out)
+	answers int                 // answers received, of any instance and service, our own included
+	own     int                 // answers of our own responder (instance name = ours)
+	found   int                 // answers of peers on our network, as handed to Found
+	foreign map[string]struct{} // peer IDs seen with another fingerprint
 }
 
 // ifaceState is one network interface as the diagnosis sees it.
@@ -223,6 +223,7 @@ func probe(iface string) snapshot {
 	s := snapshot{iface: iface}
 	ifs, err := net.Interfaces()
 	if err != nil {
+		// Nothing known of the interfaces: judge by the counts alone.
 		return snapshot{iface: iface, route: "?", ifaces: []ifaceState{{name: "?", up: true, multicast: true, carrier: true}}}
 	}
 	local, rerr := multicastRoute()

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"lanchat/internal/netns"
+	"lanchat/node"
+)
+
+// TestDiagnoseFirewallLAN: the real binary tells the user, in one notice,
+// why it finds nobody — here a firewall dropping mDNS — but not when a
+// peer is with it anyway (--peer), nor when nothing is wrong (a host
+// alone on its LAN whose own answers come back). The other reasons are
+// produced by discovery's own namespace tests (discovery/diagnose_lan_test.go);
+// a different key nearby by TestLAN (its h6).
+func TestDiagnoseFirewallLAN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary on a network-namespace LAN; skipped with -short")
+	}
+	lan := netns.New(t, 3)
+	lan.Host(1).BlockMDNS()
+	lan.Host(3).BlockMDNS()
+	bin := testBinary(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "swarm.key")
+	if err := os.WriteFile(keyFile, node.FormatSwarmKey(node.DeriveKey("diag")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := []string{"--key-file", keyFile}
+	open := startLanchat(t, bin, lan.Host(2), dir, "open", key...)
+	open.waitReady(t)
+	walled := startLanchat(t, bin, lan.Host(1), dir, "walled", key...)
+	peered := startLanchat(t, bin, lan.Host(3), dir, "peered", append([]string{"--peer", reachAddr(t, open)}, key...)...)
+	walled.waitReady(t)
+	peered.waitReady(t)
+	peered.waitFor(t, 10*time.Second, "join of open", joinOf(open))
+
+	firewall := func(e lanEvent) bool {
+		return e.Type == "notice" && strings.Contains(e.Text, "a firewall may block mDNS")
+	}
+	e := walled.waitFor(t, 15*time.Second, "the firewall notice", firewall)
+	t.Logf("walled host told %v after its start: %q", e.at.Sub(walled.started).Round(time.Millisecond), e.Text)
+	if d := e.at.Sub(walled.started); d < 3*time.Second {
+		t.Errorf("told %v after the start, want after the queries' 3 s", d)
+	}
+	// Give the others' diagnosis the same time, plus two seconds.
+	watched := time.Now()
+	for _, p := range []*lanProc{open, peered} {
+		if wait := time.Until(p.started.Add(e.at.Sub(walled.started) + 2*time.Second)); wait > 0 {
+			time.Sleep(wait) // watching for an absence: a window, not a synchronisation
+		}
+		for _, ev := range p.all() {
+			if ev.Type == "notice" && strings.HasPrefix(ev.Text, "nobody found") {
+				t.Errorf("%s was told %q, want no diagnosis (connected, or nothing wrong)", p.nick, ev.Text)
+			}
+		}
+	}
+	notices := 0
+	for _, ev := range walled.all() {
+		if ev.Type == "notice" {
+			notices++
+		}
+	}
+	if notices != 1 {
+		t.Errorf("walled host got %d notices, want the firewall one once", notices)
+	}
+	t.Logf("others watched for %v more", time.Since(watched).Round(time.Millisecond))
+}
