@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -179,7 +180,7 @@ func diagnose(s snapshot) (Reason, string) {
 	if n := len(s.counts.foreign); n > 0 {
 		return ReasonForeignKey, "nobody found on your key: " + foreignCount(n) + " — check --key (or --key-file)"
 	}
-	if s.counts.answers == 0 {
+	if s.counts.own == 0 && s.counts.answers == 0 {
 		return ReasonFirewall, "nobody found: no mDNS answer came back, not even this machine's own: " +
 			"a firewall may block mDNS (UDP 5353); allow it, or connect with --peer ADDR or /invite"
 	}
@@ -264,6 +265,7 @@ func hasAddr(ifi *net.Interface, ip netip.Addr) bool {
 // *diagState (a runner made by a test).
 type diagState struct {
 	to    Diagnoser // nil: nothing is counted or told
+	log   *slog.Logger
 	iface string    // Config.Iface
 	since time.Time // start of the window
 	win   counters
@@ -272,9 +274,10 @@ type diagState struct {
 	probe func(iface string) snapshot
 }
 
-// newDiagState returns the diagnosis of a Run for h, started at now.
-func newDiagState(h Handler, iface string, now time.Time) *diagState {
-	d := &diagState{iface: iface, probe: probe}
+// newDiagState returns the diagnosis of a Run for h, started at now;
+// it logs to log.
+func newDiagState(h Handler, iface string, log *slog.Logger, now time.Time) *diagState {
+	d := &diagState{iface: iface, log: log, probe: probe}
 	d.to, _ = h.(Diagnoser)
 	if d.to != nil {
 		d.timer = time.NewTimer(diagnoseAfter)
@@ -354,11 +357,17 @@ func (d *diagState) check(now time.Time, failing bool) {
 		s.counts = d.win
 		reason, text = diagnose(s)
 	}
-	n := len(d.win.foreign)
+	w := d.win
+	n := len(w.foreign)
+	d.log.Debug("mdns diagnosis", "reason", reason, "failing", failing, "window", now.Sub(d.since).Round(time.Millisecond),
+		"queries", w.queries, "answers", w.answers, "own", w.own, "found", w.found, "foreign", n)
 	d.reset(now)
 	if reason == d.told {
 		return
 	}
 	d.told = reason
+	if reason != ReasonNone {
+		d.log.Info("mdns finds nobody", "reason", reason)
+	}
 	d.to.Diagnose(Diagnosis{Reason: reason, Text: text, Foreign: n})
 }

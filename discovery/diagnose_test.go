@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +66,7 @@ func TestDiagnose(t *testing.T) {
 			ReasonFirewall, "not even this machine's own: a firewall may block mDNS (UDP 5353)"},
 		{"no query yet", snapshot{ifaces: []ifaceState{lo, eth0}, route: "eth0", querying: true}, ReasonNone, ""},
 		{"failing: counts not judged", snapshot{ifaces: []ifaceState{lo, eth0}, route: "eth0", counts: queried(counters{})}, ReasonNone, ""},
+		{"others' answers, not our own: not a firewall here", snapshot{ifaces: []ifaceState{lo, eth0}, route: "eth0", querying: true, counts: queried(counters{answers: 2})}, ReasonNone, ""},
 		{"alone, own answers", snapshot{ifaces: []ifaceState{lo, eth0}, route: "eth0", querying: true, counts: queried(counters{answers: 3, own: 3})}, ReasonNone, ""},
 		{"found", snapshot{ifaces: []ifaceState{lo}, counts: counters{found: 1}}, ReasonNone, ""},
 	} {
@@ -98,10 +100,10 @@ func TestDiagStateWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &recordDiagnoser{}
 		env := snapshot{ifaces: []ifaceState{lo, eth0}, route: "eth0"}
-		d := newDiagState(h, "", time.Now())
+		d := newDiagState(h, "", slog.New(slog.DiscardHandler), time.Now())
 		d.probe = func(string) snapshot { return env }
 		defer d.stop()
-		if other := newDiagState(struct{ Handler }{h}, "", time.Now()); other.due() != nil {
+		if other := newDiagState(struct{ Handler }{h}, "", nil, time.Now()); other.due() != nil {
 			t.Fatal("a Handler that is not a Diagnoser gets a diagnosis timer")
 		}
 		reasons := func() []Reason {

@@ -283,7 +283,7 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 
 	r := &runner{s: s, h: h, foreign: make(map[string]struct{})}
 	r.waiter, _ = h.(Waiter)
-	r.diag = newDiagState(h, s.cfg.Iface, time.Now())
+	r.diag = newDiagState(h, s.cfg.Iface, s.log, time.Now())
 	defer r.diag.stop()
 	var prompts <-chan struct{}
 	if p, ok := h.(Prompter); ok {
