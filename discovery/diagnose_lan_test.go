@@ -1,6 +1,7 @@
 package discovery_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -32,29 +33,34 @@ func wantDiagnosis(t *testing.T, a *agent, d time.Duration, want discovery.Reaso
 	return e
 }
 
-// expectNoDiagnosis reads a's events for d and fails on a diagnosis.
-// Absence needs a window: d is how long it is watched, not a wait for
-// something to happen.
+// expectNoDiagnosis waits, within d, until a has judged a diagnosis
+// window that ended at least 7 s after its start (its debug log says
+// so): by then any window of 3 s without a peer found would have been
+// judged, and told, seconds before. Then it fails if a told a diagnosis.
 func expectNoDiagnosis(t *testing.T, a *agent, d time.Duration) {
 	t.Helper()
-	for _, e := range a.backlog {
-		if isDiagnosis(e) {
-			t.Fatalf("%s: diagnosis %q (%q), want none", a.id, e.ID, e.Err)
+	deadline := time.Now().Add(d)
+	for lastJudged(a).Sub(a.started) < 2*3*time.Second+time.Second {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no diagnosis window judged 7 s after its start, within %v", a.id, d)
 		}
+		time.Sleep(20 * time.Millisecond) // polling the log for an event
 	}
-	timeout := time.After(d)
 	for {
 		select {
 		case e, ok := <-a.events:
 			if !ok {
 				t.Fatalf("agent %s exited (%v)", a.id, a.exitErr)
 			}
-			if isDiagnosis(e) {
-				t.Fatalf("%s: diagnosis %q (%q), want none", a.id, e.ID, e.Err)
-			}
 			a.backlog = append(a.backlog, e)
-		case <-timeout:
-			return
+			continue
+		default:
+		}
+		break
+	}
+	for _, e := range a.backlog {
+		if isDiagnosis(e) {
+			t.Fatalf("%s: diagnosis %q (%q), want none", a.id, e.ID, e.Err)
 		}
 	}
 }
@@ -131,10 +137,8 @@ func TestDiagnoseForeignKey(t *testing.T) {
 	if e.Count != 2 {
 		t.Errorf("stranger: diagnosis counts %d foreign peers, want 2", e.Count)
 	}
-	// The others' windows were judged too by now (they started first):
-	// watch them for two more rounds.
 	for _, a := range []*agent{mine1, mine2} {
-		expectNoDiagnosis(t, a, 2*time.Second)
+		expectNoDiagnosis(t, a, 2*fairChance)
 	}
 }
 
@@ -148,5 +152,21 @@ func TestDiagnoseFirewall(t *testing.T) {
 	walled := startAgent(t, lan.Host(1), "walled", "net-a", "DA_INTERVAL_MS=1000")
 	open := startAgent(t, lan.Host(2), "open", "net-a", "DA_INTERVAL_MS=1000")
 	wantDiagnosis(t, walled, fairChance, discovery.ReasonFirewall)
-	expectNoDiagnosis(t, open, 2*time.Second)
+	expectNoDiagnosis(t, open, 2*fairChance)
+}
+
+// lastJudged returns when a last judged a diagnosis window, from its
+// debug log; zero if never.
+func lastJudged(a *agent) time.Time {
+	var last time.Time
+	for _, line := range strings.Split(a.stderr.String(), "\n") {
+		if !strings.Contains(line, `msg="mdns diagnosis"`) {
+			continue
+		}
+		f, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if at, err := time.Parse(time.RFC3339Nano, f); err == nil {
+			last = at
+		}
+	}
+	return last
 }
