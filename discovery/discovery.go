@@ -310,6 +310,8 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 	r := &runner{s: s, h: h, foreign: make(map[string]struct{}), links: map[int]*link{}, had: map[string]bool{}}
 	r.waiter, _ = h.(Waiter)
 	r.linker, _ = h.(LinkWatcher)
+	r.diag = newDiagState(h, r.snapshot, s.log, time.Now())
+	defer r.diag.stop()
 	var prompts <-chan struct{}
 	if p, ok := h.(Prompter); ok {
 		prompts = p.Prompts()
@@ -332,6 +334,7 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 		if r.waiter == nil || !transient(err) {
 			return err
 		}
+		r.diagnose(true)
 		r.unavailable(err)
 		timer.Reset(jitter(s.cfg.QueryInterval))
 		select {
@@ -352,14 +355,18 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 		moved, err := r.refresh()
 		if err != nil {
 			r.warn("refresh", err)
-			if r.waiter != nil && transient(err) {
-				r.unavailable(err)
+			if transient(err) {
+				r.diagnose(true)
+				if r.waiter != nil {
+					r.unavailable(err)
+				}
 			}
 		}
 		if r.relink {
 			// The link is back: look for everyone as at a start.
 			r.relink, quick = false, true
 			sched.restart()
+			r.diag.restart(time.Now())
 		}
 		if moved {
 			sched.prompt()
@@ -386,7 +393,9 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 		if r.relink {
 			r.relink, quick = false, true
 			sched.restart()
+			r.diag.restart(time.Now())
 		}
+		r.diagnose(false)
 		wait := sched.after(seen)
 		if wait > 0 {
 			wait = jitter(wait)
@@ -407,6 +416,8 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 					timer.Stop()
 					break sleep
 				}
+			case <-r.diag.due():
+				r.diagnose(false)
 			case <-prompts:
 				sched.prompt()
 				if d := jitter(s.cfg.QueryInterval); time.Until(due) > d {
@@ -496,6 +507,7 @@ type runner struct {
 	linker   LinkWatcher // h as a LinkWatcher, or nil
 	cut      bool        // linker was told LinkDown and not LinkUp since
 	relink   bool        // LinkUp was just told: query as at a start
+	diag     *diagState  // counts and tells for a Diagnoser, over every link (see diagnose.go)
 }
 
 // link is one interface in use: its responder and what its queries need.
@@ -560,6 +572,16 @@ func (r *runner) names() []string {
 	return out
 }
 
+// Why a candidate interface cannot be used now, as its candidate.why
+// says (other failures give their error's text). The diagnosis and the
+// LinkWatcher's reason read them.
+const (
+	whyNotFound  = "not found"      // named in Config.Ifaces, not on this machine (now)
+	whyDown      = "interface down" // administratively down (no IFF_UP)
+	whyNoCarrier = "no carrier"     // up without a link (no IFF_RUNNING): cable out, Wi-Fi not associated
+	whyNoAddress = "no address"     // up with a link, no address to advertise (no DHCP lease yet)
+)
+
 // candidate is an interface that discovery would use, as one look saw it.
 type candidate struct {
 	ifi net.Interface
@@ -585,7 +607,7 @@ func (s *Service) scan() ([]candidate, error) {
 					_, err := lookupIface(name)
 					return nil, err
 				}
-				out = append(out, candidate{ifi: net.Interface{Name: name}, why: "not found"})
+				out = append(out, candidate{ifi: net.Interface{Name: name}, why: whyNotFound})
 				continue
 			}
 			if err := checkMulticast(&ifs[i]); err != nil {
@@ -608,13 +630,13 @@ func (s *Service) candidate(ifi net.Interface) candidate {
 	ips, err := advertisedIPs(&ifi)
 	switch {
 	case ifi.Flags&net.FlagUp == 0:
-		c.why = "interface down"
+		c.why = whyDown
 	case ifi.Flags&net.FlagRunning == 0:
-		c.why = "no carrier"
+		c.why = whyNoCarrier
 	case err != nil:
 		c.why = err.Error()
 	case len(ips) == 0:
-		c.why = "no address"
+		c.why = whyNoAddress
 	}
 	if c.why == "" {
 		c.ips = ips
@@ -631,6 +653,7 @@ func (r *runner) refresh() (moved bool, err error) {
 	if err != nil {
 		moved = len(r.links) > 0
 		r.stopAll()
+		r.state = nil
 		return moved, err
 	}
 	r.state = make(map[string]string, len(cands))
@@ -819,6 +842,7 @@ func (r *runner) query(ctx context.Context, timeout time.Duration) map[string]st
 			r.warn("query", fmt.Errorf("on %s: %w", l.ifi.Name, err))
 			continue
 		}
+		r.diag.sent(len(answers))
 		if found == nil {
 			found = map[string]string{}
 		}
@@ -882,13 +906,16 @@ func (r *runner) handle(a answer) (Peer, bool) {
 		r.s.log.Debug("mdns answer ignored", "name", a.Name, "err", err)
 		return p, false
 	case p.ID == cfg.Instance:
+		r.diag.own()
 		return p, false
 	case p.Fingerprint != cfg.Fingerprint:
+		r.diag.foreign(p.ID)
 		if _, seen := r.foreign[p.ID]; !seen && len(r.foreign) < maxForeign {
 			r.foreign[p.ID] = struct{}{}
 			r.s.log.Debug("mdns foreign peer", "peer", p.ID, "fingerprint", p.Fingerprint)
 		}
 	default:
+		r.diag.found()
 		r.h.Found(p)
 	}
 	return p, true

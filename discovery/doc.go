@@ -78,4 +78,43 @@
 // comes. A Handler that is a [LinkWatcher] is told when every interface
 // on which peers were seen lost its link ("eth0: no carrier") and when it
 // is back; Run then queries as at a start.
+//
+// # Why nobody shows up
+//
+// A Handler that is also a [Diagnoser] is told, in one sentence, why
+// discovery finds nobody on our network, where it can be known
+// (diagnose.go: a pure decision over a snapshot, tested by a table and by
+// a namespace set up for each reason). When no interface can be used, the
+// candidates of the last look (those of Config.Ifaces, or every interface
+// that can multicast and is not a loopback) and why each is not in use
+// tell it, at once; when some are in use, what the queries of all of them
+// saw over the last 3 s or more (one count summed over the interfaces):
+//
+//	loopback-only  no interface up but loopback
+//	               "nobody found: this machine has no network interface up except loopback: connect it to a network (plug in a cable or join a Wi-Fi)"
+//	no-multicast   interfaces up, none can carry multicast
+//	               "nobody found: none of the network interfaces here (eth0) can carry multicast, which local discovery needs: connect with --peer ADDR or /invite"
+//	no-carrier     those up have no link (IFF_RUNNING off)
+//	               "nobody found: eth0 has no link (cable out, or Wi-Fi not connected): plug in the cable or join a Wi-Fi"
+//	               "nobody found: none of eth0, wlan0 has a link (cable out, or Wi-Fi not connected): plug in the cable or join a Wi-Fi"
+//	no-route       those with a link have no IP address
+//	               "nobody found: no route for multicast: eth0 has a link but no IP address (no DHCP lease yet?): wait for one, or set an address"
+//	foreign-key    answers from other fingerprints only (worded as node's count notice)
+//	               "nobody found on your key: 2 lanchat peers nearby use a different key — check --key (or --key-file)"
+//	firewall       queries sent, no answer at all, not even our own
+//	               "nobody found: no mDNS answer came back, not even this machine's own: a firewall may block mDNS (UDP 5353); allow it, or connect with --peer ADDR or /invite"
+//
+// A missing default route is no reason (queries name their interface);
+// an interface in use is never the subject of the first four, and one
+// that cannot be used while another is (a Wi-Fi not joined beside a
+// working cable) is not worth a word. Our own responder answers our own
+// queries (multicast loopback), so an answer of ours proves that the
+// machine lets mDNS through: its answers are counted, not just skipped.
+// Nothing is said when our own answers come back and nobody else's:
+// nothing is known to be wrong. A reason is told once, then again only
+// when it changes (ReasonNone when a peer is found or the problem goes
+// away). Nothing is judged while a [LinkWatcher] knows the link is down:
+// a cable pulled after peers were found is told by LinkDown alone; a
+// machine that starts without carrier has no peers to lose and is told
+// no-carrier.
 package discovery

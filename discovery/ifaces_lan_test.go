@@ -16,6 +16,13 @@ type linkOut struct{ *agentOut }
 func (o linkOut) LinkDown(reason string) { o.emit(agentEvent{Ev: "linkdown", Err: reason}) }
 func (o linkOut) LinkUp()                { o.emit(agentEvent{Ev: "linkup"}) }
 
+// waitLinkOut is a linkOut that is also a discovery.Waiter (DA_LINK=1
+// and DA_WAIT=1), as lanchat's handler is.
+type waitLinkOut struct{ linkOut }
+
+func (o waitLinkOut) Unavailable(err error) { waitingOut{o.agentOut}.Unavailable(err) }
+func (o waitLinkOut) Available()            { waitingOut{o.agentOut}.Available() }
+
 // addrsOf returns the advertised addresses of want of e, as strings.
 func addrsOf(ip, ip6 netip.Addr) []string {
 	return []string{netip.AddrPortFrom(ip, 4001).String(), netip.AddrPortFrom(ip6, 4002).String()}
@@ -104,12 +111,13 @@ func TestIPv6Only(t *testing.T) {
 }
 
 // TestUnplugged: a node whose cable is pulled out (its interface loses
-// carrier) is told its link is down, naming the interface and why; when
-// the cable is back it is told so and finds its peer again at once.
+// carrier) is told its link is down, naming the interface and why, and
+// nothing else (no diagnosis "eth0 has no link" besides, no Unavailable);
+// when the cable is back it is told so and finds its peer again at once.
 func TestUnplugged(t *testing.T) {
 	lan := netns.New(t, 2)
 	h := lan.Host(1)
-	a := startAgent(t, h, "a", "net-a", "DA_LINK=1")
+	a := startAgent(t, h, "a", "net-a", "DA_LINK=1", "DA_WAIT=1")
 	startAgent(t, lan.Host(2), "b", "net-a")
 	a.waitFor(t, 10*time.Second, "found b", foundID("b"))
 
@@ -128,6 +136,14 @@ func TestUnplugged(t *testing.T) {
 	t.Logf("a found b %v after its cable was back", took.Round(time.Millisecond))
 	if took > 2*time.Second {
 		t.Errorf("a found b %v after the heal, want within 2 s", took)
+	}
+	if !strings.Contains(a.stderr.String(), "mdns diagnosis skipped: link down") {
+		t.Error("no diagnosis was skipped while the link was down: was any judged?")
+	}
+	for _, e := range a.backlog {
+		if isDiagnosis(e) || e.Ev == "unavailable" {
+			t.Errorf("a was told %+v while its link was down, want the link-down only", e)
+		}
 	}
 }
 

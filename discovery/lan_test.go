@@ -134,6 +134,9 @@ func runAgent() int {
 	}
 	if os.Getenv("DA_LINK") == "1" {
 		h = linkOut{out}
+		if os.Getenv("DA_WAIT") == "1" {
+			h = waitLinkOut{linkOut{out}}
+		}
 	}
 	if os.Getenv("DA_PROMPT") == "1" {
 		// SIGUSR1 prompts.

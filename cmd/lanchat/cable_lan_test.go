@@ -19,7 +19,8 @@ const (
 )
 
 // TestCable: h3 loses its carrier; it is told "your network connection
-// is down (eth0: no carrier)" once, and everyone sees everyone lost; then
+// is down (eth0: no carrier)" once, and nothing else (no diagnosis), and
+// everyone sees everyone lost; then
 // the cable is back and h3 sees h1 and h2 join again within
 // cableBackTarget (before this, 1–13 s: its stalled connections waited for
 // TCP's backed-off retransmissions), and they see h3.
@@ -86,8 +87,17 @@ func TestCable(t *testing.T) {
 	}
 	n := 0
 	for _, e := range h3.all() {
-		if e.Type == "notice" && strings.Contains(e.Text, "your network connection is down") {
+		if e.Type != "notice" {
+			continue
+		}
+		if strings.Contains(e.Text, "your network connection is down") {
 			n++
+		}
+		// The cut is told by that notice alone: not by discovery's
+		// diagnosis too ("nobody found: eth0 has no link"), nor as
+		// discovery waiting for the network.
+		if strings.HasPrefix(e.Text, "nobody found") || strings.Contains(e.Text, "waiting for the network") {
+			t.Errorf("h3 was told %q, want only that its connection is down", e.Text)
 		}
 	}
 	if n != 1 {

@@ -216,7 +216,7 @@ func startDiscovery(ctx context.Context, wg *sync.WaitGroup, h *node.Host, iface
 		return
 	}
 	wg.Go(func() {
-		if err := svc.Run(ctx, sightings{h.Dialer(), h.LinkClosed(), h.Reconnect}); err != nil && ctx.Err() == nil {
+		if err := svc.Run(ctx, newSightings(h)); err != nil && ctx.Err() == nil {
 			log.Warn("local discovery stopped", "err", err)
 			h.Notice(discoveryNotice("stopped", err))
 		}
@@ -233,17 +233,78 @@ type sightings struct {
 	d         *node.Dialer
 	closed    <-chan struct{}
 	reconnect func()
+	alone     func() bool // reports whether no peer is in any room with us
+	diag      *diagNotes  // used from discovery's goroutine only
+}
+
+// diagNotes is what sightings remembers of discovery's diagnosis.
+type diagNotes struct {
+	said    discovery.Reason // the diagnosis told the user, until it changes
+	found   bool             // a peer on our key was seen
+	foreign int              // peers seen on another key, not told yet
+}
+
+// newSightings returns the sightings of h. Its alone asks h's rooms (and
+// pubsub, for the rooms not joined): a short wait, once per diagnosis.
+func newSightings(h *node.Host) sightings {
+	alone := func() bool {
+		for _, r := range h.Rooms() {
+			if r.Members > 1 || (!r.Joined && r.Members > 0) {
+				return false // a joined room's count includes us
+			}
+		}
+		return true
+	}
+	return sightings{d: h.Dialer(), closed: h.LinkClosed(), reconnect: h.Reconnect, alone: alone, diag: &diagNotes{}}
 }
 
 func (s sightings) Prompts() <-chan struct{} { return s.closed }
 
-func (s sightings) Found(p discovery.Peer) { s.d.Found(p.ID, p.Version, p.Addrs) }
-func (s sightings) Foreign(count int)      { s.d.Foreign(count) }
+func (s sightings) Found(p discovery.Peer) {
+	if !s.diag.found {
+		s.diag.found = true
+		if s.diag.foreign > 0 {
+			s.d.Foreign(s.diag.foreign)
+		}
+	}
+	s.d.Found(p.ID, p.Version, p.Addrs)
+}
+
+// Foreign counts the peers on another key. While discovery has found
+// nobody on ours, the count is left to the diagnosis ("nobody found on
+// your key: …"), which says it once with what to do.
+func (s sightings) Foreign(count int) {
+	s.diag.foreign = count
+	if s.diag.found {
+		s.d.Foreign(count)
+	}
+}
+
+// Diagnose tells the user why discovery finds nobody — unless a peer is
+// with us anyway (by --peer, an invitation or a remembered peer): then
+// only a different key nearby is worth a word, the dialer's plain count.
+func (s sightings) Diagnose(d discovery.Diagnosis) {
+	s.diag.said = discovery.ReasonNone
+	if d.Reason == discovery.ReasonNone {
+		return
+	}
+	if !s.alone() {
+		if d.Reason == discovery.ReasonForeignKey {
+			s.d.Foreign(max(d.Foreign, s.diag.foreign))
+		}
+		return
+	}
+	s.diag.said = d.Reason
+	s.d.Say(d.Text)
+}
 
 // Unavailable tells the user that discovery waits for the network (a
 // laptop whose Wi-Fi connects after lanchat starts finds its peers once it
-// does).
+// does), unless the diagnosis just said why.
 func (s sightings) Unavailable(err error) {
+	if s.diag.said != discovery.ReasonNone {
+		return
+	}
 	s.d.Say(discoveryNotice("is waiting for the network", err))
 }
 
