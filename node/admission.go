@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -883,8 +884,12 @@ type pending struct {
 	validated, duplicates atomic.Int64
 }
 
-// pendingKey is what a message ID is made of, without hashing the data.
-type pendingKey struct{ from, seqno string }
+// pendingKey is a message's sequence number: authors number their
+// messages from their clocks in nanoseconds at start, so two authors'
+// numbers meet rarely, and then the second is only checked as ever. A
+// number, not the author's ID and the number as text: no allocation per
+// copy.
+type pendingKey uint64
 
 // pendingCopy is a copy waiting, and since when.
 type pendingCopy struct {
@@ -909,7 +914,7 @@ func (p *pending) trusts(src peer.ID, now time.Time) bool {
 // of it is waiting. If none of its author and sequence number is, m is
 // recorded as the one waiting.
 func (p *pending) admit(m *pb.Message, now time.Time) bool {
-	k := pendingKey{string(m.GetFrom()), string(m.GetSeqno())}
+	k := keyOf(m)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.msgs[k]; ok && now.Sub(c.at) < pendingAge {
@@ -917,7 +922,7 @@ func (p *pending) admit(m *pb.Message, now time.Time) bool {
 			p.dropped++
 			return false
 		}
-		return true // another message under that ID: checked on its own
+		return true // another message (author) under that number: checked on its own
 	}
 	if len(p.msgs) < maxWaiting {
 		p.msgs[k] = pendingCopy{m, now}
@@ -928,7 +933,7 @@ func (p *pending) admit(m *pb.Message, now time.Time) bool {
 // done takes m out if it is the copy recorded: its check is over, or
 // pubsub dropped it (told).
 func (p *pending) done(m *pb.Message) {
-	k := pendingKey{string(m.GetFrom()), string(m.GetSeqno())}
+	k := keyOf(m)
 	p.mu.Lock()
 	if c, ok := p.msgs[k]; ok && c.msg == m {
 		delete(p.msgs, k)
@@ -966,11 +971,20 @@ func (p *pending) prune(now time.Time) {
 	}
 }
 
-// sameMessage reports whether a and b, of one author and sequence number,
-// are the same message byte for byte, as far as pubsub's signature check
-// and our validator can tell.
+// keyOf returns m's key in the pending set: its sequence number's last 8
+// bytes (StrictSign numbers are 8).
+func keyOf(m *pb.Message) pendingKey {
+	var b [8]byte
+	s := m.GetSeqno()
+	copy(b[8-min(len(s), 8):], s[max(len(s)-8, 0):])
+	return pendingKey(binary.BigEndian.Uint64(b[:]))
+}
+
+// sameMessage reports whether a and b are the same message byte for byte,
+// as far as pubsub's signature check and our validator can tell.
 func sameMessage(a, b *pb.Message) bool {
-	return a.GetTopic() == b.GetTopic() && bytes.Equal(a.GetData(), b.GetData()) &&
+	return bytes.Equal(a.GetFrom(), b.GetFrom()) && bytes.Equal(a.GetSeqno(), b.GetSeqno()) &&
+		a.GetTopic() == b.GetTopic() && bytes.Equal(a.GetData(), b.GetData()) &&
 		bytes.Equal(a.GetSignature(), b.GetSignature()) && bytes.Equal(a.GetKey(), b.GetKey())
 }
 
