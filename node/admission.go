@@ -1,15 +1,20 @@
 package node
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/time/rate"
 
@@ -142,6 +147,10 @@ type admission struct {
 	// last takeMarks; saved is when that was.
 	forgot map[peer.ID]store.Mark
 	saved  time.Time
+
+	// pending holds the copies waiting for their signature checks (see
+	// [pending]); it has its own lock.
+	pending *pending
 }
 
 // markBook looks up the mark of an author that admission does not
@@ -173,6 +182,7 @@ func newAdmission(log *slog.Logger) *admission {
 		byAddr:  make(map[netip.Addr]*rate.Limiter),
 		warned:  make(map[peer.ID]bool),
 		forgot:  make(map[peer.ID]store.Mark),
+		pending: newPending(),
 
 		told:      make(map[throttle]bool),
 		named:     make(map[throttleKind]int),
@@ -614,6 +624,7 @@ func oldest[V any](m map[peer.ID]V, at func(V) time.Time) peer.ID {
 // addresses and pairs whose allowances are all available again, so the
 // maps do not grow with every peer ever seen.
 func (a *admission) prune(now time.Time) {
+	a.pending.prune(now)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for p, au := range a.authors {
@@ -734,7 +745,14 @@ func (w *seqWindow) clear(seq uint64) {
 // does. It never fails the RPC and never blocks.
 func (h *Host) inspect(src peer.ID, rpc *pubsub.RPC) error {
 	msgs := rpc.Publish
+	if len(msgs) == 0 {
+		return nil
+	}
 	kept := msgs[:0]
+	now := time.Now()
+	// Whether this RPC's copies may stand for their exact copies while
+	// they wait for their signature checks (see [pending]).
+	stands := len(rpc.GetSubscriptions()) == 0 && h.adm.pending.trusts(src, now)
 	for _, m := range msgs {
 		from := peer.ID(m.GetFrom())
 		if from != "" && from != h.self {
@@ -743,6 +761,9 @@ func (h *Host) inspect(src peer.ID, rpc *pubsub.RPC) error {
 					h.sync.lost(h.roomByTopic(m.GetTopic()), src)
 				}
 				continue
+			}
+			if stands && h.roomByTopic(m.GetTopic()) != nil && !h.adm.pending.admit(m, now) {
+				continue // an exact copy waits for its check
 			}
 		}
 		kept = append(kept, m)
@@ -799,4 +820,225 @@ func (h *Host) remoteAddr(p peer.ID) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// Copies waiting for their signature check. pubsub marks a message seen
+// only once its signature has been checked, so every copy that arrives
+// while the first waits in the validation queue is checked as well, only
+// to be found a duplicate: in a full-mesh room with flood publishing each
+// line reaches a member once from its author and once from every other
+// member that relays it, and in BenchmarkSuiteCapacity 55 % of all
+// signature checks were of such copies. [Host.inspect] drops a copy that
+// is exactly (author, sequence number, topic, data, key and signature)
+// one already waiting: its check could only repeat the first's verdict,
+// and the first's delivery covers it. A copy that differs in any byte (a
+// forger's copy of a line with a bad signature, or the genuine copy
+// behind a forged one) is checked as ever, so a forged copy waiting
+// never costs the genuine one.
+//
+// The drop is safe only while the waiting copy is truly in pubsub's
+// validation queue. pubsub drops some messages after the inspector without
+// telling its tracers: all of an RPC whose subscriptions our filter
+// refuses, all of a graylisted peer's RPC, a message of a topic it is not
+// in. So a copy stands for its exact copies only if its RPC carries no
+// subscriptions, its topic is one of our rooms, and no peer could be
+// graylisted: scores here fall only for invalid messages (see
+// scoring.go), so a peer charged with a bad signature is never trusted
+// here for pendingDistrust, and once this host has rejected any message as
+// invalid (which charges every peer that delivered a copy of it) no copy
+// stands for another for pendingDistrust. An honest room has neither.
+// Whatever else drops a waiting copy untold costs at most its exact copies
+// for pendingAge; after that the next copy is checked.
+const (
+	// pendingAge is how long a copy stands for its exact copies at most:
+	// far above the time a line waits in the validation queue on a busy
+	// machine (milliseconds), within gossip's three heartbeats of IHAVE
+	// for one that was dropped untold.
+	pendingAge = 2 * time.Second
+	// maxWaiting bounds the copies remembered: twice the validation
+	// queue. Beyond, copies are checked as ever.
+	maxWaiting = 2 * 4096
+	// pendingDistrust is how long a peer charged with an invalid message
+	// is not trusted to stand for others' copies, and how long after any
+	// invalid message none is: longer than pubsub keeps a score below zero
+	// (decay to zero takes ~45 s after one, scores of peers that
+	// disconnect are kept 10 min).
+	pendingDistrust = 15 * time.Minute
+)
+
+// pending is the set of copies waiting for their signature checks. It is
+// safe for concurrent use: [Host.inspect] adds to it in pubsub's event
+// loop, pubsub's tracer calls (see [pendingTracer]) take out, from the
+// event loop and the validation worker.
+type pending struct {
+	mu   sync.Mutex
+	msgs map[pendingKey]pendingCopy
+	// distrust holds, until when, the peers charged with an invalid
+	// message; off is until when no copy stands for another.
+	distrust map[peer.ID]time.Time
+	off      time.Time
+	dropped  int // copies dropped here, for tests and benchmarks
+
+	// Copies whose checks pubsub began (signature good, ID now seen), and
+	// duplicates it found (before or after a check): for benchmarks.
+	validated, duplicates atomic.Int64
+}
+
+// pendingKey is a message's sequence number: authors number their
+// messages from their clocks in nanoseconds at start, so two authors'
+// numbers meet rarely, and then the second is only checked as ever. A
+// number, not the author's ID and the number as text: no allocation per
+// copy.
+type pendingKey uint64
+
+// pendingCopy is a copy waiting, and since when.
+type pendingCopy struct {
+	msg *pb.Message
+	at  time.Time
+}
+
+func newPending() *pending {
+	return &pending{msgs: make(map[pendingKey]pendingCopy), distrust: make(map[peer.ID]time.Time)}
+}
+
+// trusts reports whether copies that src sends may stand for their exact
+// copies at now.
+func (p *pending) trusts(src peer.ID, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return now.After(p.off) && !now.Before(p.distrust[src]) // zero time: never charged
+}
+
+// admit reports whether m, forwarded in an RPC whose copies may stand for
+// others (see [pending.trusts]), is to be checked: false if an exact copy
+// of it is waiting. If none of its author and sequence number is, m is
+// recorded as the one waiting.
+func (p *pending) admit(m *pb.Message, now time.Time) bool {
+	k := keyOf(m)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.msgs[k]; ok && now.Sub(c.at) < pendingAge {
+		if sameMessage(c.msg, m) {
+			p.dropped++
+			return false
+		}
+		return true // another message (author) under that number: checked on its own
+	}
+	if len(p.msgs) < maxWaiting {
+		p.msgs[k] = pendingCopy{m, now}
+	}
+	return true
+}
+
+// done takes m out if it is the copy recorded: its check is over, or
+// pubsub dropped it (told).
+func (p *pending) done(m *pb.Message) {
+	k := keyOf(m)
+	p.mu.Lock()
+	if c, ok := p.msgs[k]; ok && c.msg == m {
+		delete(p.msgs, k)
+	}
+	p.mu.Unlock()
+}
+
+// charge notes that src delivered an invalid message at now; all marks
+// that no copy stands for another, for pendingDistrust.
+func (p *pending) charge(src peer.ID, all bool, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	until := now.Add(pendingDistrust)
+	if all || len(p.distrust) >= maxWarned {
+		p.off = until
+		return
+	}
+	p.distrust[src] = until
+}
+
+// prune forgets copies older than pendingAge and peers no longer
+// distrusted.
+func (p *pending) prune(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, c := range p.msgs {
+		if now.Sub(c.at) >= pendingAge {
+			delete(p.msgs, k)
+		}
+	}
+	for q, until := range p.distrust {
+		if !now.Before(until) {
+			delete(p.distrust, q)
+		}
+	}
+}
+
+// keyOf returns m's key in the pending set: its sequence number's last 8
+// bytes (StrictSign numbers are 8).
+func keyOf(m *pb.Message) pendingKey {
+	var b [8]byte
+	s := m.GetSeqno()
+	copy(b[8-min(len(s), 8):], s[max(len(s)-8, 0):])
+	return pendingKey(binary.BigEndian.Uint64(b[:]))
+}
+
+// sameMessage reports whether a and b are the same message byte for byte,
+// as far as pubsub's signature check and our validator can tell.
+func sameMessage(a, b *pb.Message) bool {
+	return bytes.Equal(a.GetFrom(), b.GetFrom()) && bytes.Equal(a.GetSeqno(), b.GetSeqno()) &&
+		a.GetTopic() == b.GetTopic() && bytes.Equal(a.GetData(), b.GetData()) &&
+		bytes.Equal(a.GetSignature(), b.GetSignature()) && bytes.Equal(a.GetKey(), b.GetKey())
+}
+
+// pendingTracer is the pubsub RawTracer that takes copies out of the
+// pending set when their checks end, and tells it of invalid messages.
+// pubsub calls it from its event loop and validation worker; it never
+// blocks.
+type pendingTracer struct{ p *pending }
+
+// ValidateMessage comes once the signature checked, and the ID marked
+// seen: later copies are duplicates to pubsub already.
+func (t pendingTracer) ValidateMessage(m *pubsub.Message) {
+	t.p.validated.Add(1)
+	t.p.done(m.Message)
+}
+
+func (t pendingTracer) DuplicateMessage(m *pubsub.Message) {
+	t.p.duplicates.Add(1)
+	t.p.done(m.Message)
+}
+
+func (t pendingTracer) RejectMessage(m *pubsub.Message, reason string) {
+	t.p.done(m.Message)
+	switch reason {
+	case pubsub.RejectValidationFailed:
+		// Every peer that delivered a copy of it is charged: trust nobody.
+		t.p.charge(m.ReceivedFrom, true, time.Now())
+	case pubsub.RejectInvalidSignature, pubsub.RejectMissingSignature, pubsub.RejectUnexpectedSignature,
+		pubsub.RejectUnexpectedAuthInfo, pubsub.RejectSelfOrigin:
+		t.p.charge(m.ReceivedFrom, false, time.Now())
+	}
+}
+
+func (pendingTracer) DeliverMessage(*pubsub.Message)                       {}
+func (pendingTracer) UndeliverableMessage(*pubsub.Message)                 {}
+func (pendingTracer) AddPeer(peer.ID, protocol.ID)                         {}
+func (pendingTracer) RemovePeer(peer.ID)                                   {}
+func (pendingTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (pendingTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (pendingTracer) Join(string)                                          {}
+func (pendingTracer) Leave(string)                                         {}
+func (pendingTracer) Graft(peer.ID, string)                                {}
+func (pendingTracer) Prune(peer.ID, string)                                {}
+func (pendingTracer) ThrottlePeer(peer.ID)                                 {}
+func (pendingTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (pendingTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (pendingTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (pendingTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
+
+// counts returns the copies dropped here, the duplicates pubsub found and
+// the copies it validated, since the start.
+func (p *pending) counts() (dropped, duplicates, validated int64) {
+	p.mu.Lock()
+	dropped = int64(p.dropped)
+	p.mu.Unlock()
+	return dropped, p.duplicates.Load(), p.validated.Load()
 }

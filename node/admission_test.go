@@ -13,8 +13,11 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
 
 	"lanchat/node/roomkey"
 	"lanchat/node/wire"
@@ -560,5 +563,63 @@ func TestThrottleNoticesBounded(t *testing.T) {
 	}
 	if named != maxNamed || more != 1 {
 		t.Errorf("%d notices naming an author and %d of more, want %d and 1", named, more, maxNamed)
+	}
+}
+
+// TestPendingCopies: copies of a line that arrive while its first copy
+// waits for its signature check are dropped unchecked if they are that
+// copy byte for byte; a copy that differs (a forged signature) never
+// stands for the genuine one, whichever comes first, and a peer that
+// delivered a forgery is trusted to stand for nobody's copies after.
+func TestPendingCopies(t *testing.T) {
+	a := startNode(t, testConfig("alice"))
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := openTopic(testRoom)
+	line := func(seq uint64, text string) *pb.Message {
+		return signedWith(t, key, topic, seq, message(t, "mallory", text))
+	}
+	forge := func(m *pb.Message) *pb.Message {
+		f := proto.Clone(m).(*pb.Message)
+		f.Signature[0] ^= 1
+		return f
+	}
+	shown := func(text string) int { return a.count(isMessage(text)) }
+	dropped := func() int {
+		a.adm.pending.mu.Lock()
+		defer a.adm.pending.mu.Unlock()
+		return a.adm.pending.dropped
+	}
+
+	// Three copies in one RPC: the first waits, the other two are dropped.
+	m := line(1, "three copies")
+	inject(t, a, nil, m, proto.Clone(m).(*pb.Message), proto.Clone(m).(*pb.Message))
+	a.wait(5*time.Second, "the line sent thrice", isMessage("three copies"))
+	if n := dropped(); n != 2 {
+		t.Errorf("%d copies dropped unchecked, want 2", n)
+	}
+
+	// A forged copy first, then the genuine one, and a forged copy behind
+	// it, in one RPC (inspected before any is checked): the genuine one is
+	// shown, once.
+	g := line(2, "forged first")
+	forger := newRawHost(t, nil)
+	connectRaw(t, forger, a)
+	injectRPCs(t, forger, a, [][]*pb.Message{{forge(g), g, forge(g)}})
+	a.wait(5*time.Second, "the genuine line behind a forged copy", isMessage("forged first"))
+	if n := shown("forged first"); n != 1 {
+		t.Errorf("the line shown %d times, want 1", n)
+	}
+
+	// The forger is charged: its copies stand for none. Its exact copies
+	// are checked each (and found duplicates), not dropped.
+	before := dropped()
+	h := line(3, "from the forger")
+	injectRPCs(t, forger, a, [][]*pb.Message{{h, proto.Clone(h).(*pb.Message)}})
+	a.wait(5*time.Second, "the forger's relay of a good line", isMessage("from the forger"))
+	if n := dropped() - before; n != 0 {
+		t.Errorf("%d copies of the forger's dropped unchecked, want 0", n)
 	}
 }

@@ -233,6 +233,9 @@ func (h *Host) start(ctx context.Context, statics []peer.AddrInfo) error {
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(h.scores.inspect), scoreEvery),
 		// Lines dropped from full queues are fetched by sync.
 		pubsub.WithRawTracer(dropTracer{h}),
+		// Copies of a message waiting for its signature check are
+		// dropped unchecked (see pending, Host.inspect).
+		pubsub.WithRawTracer(pendingTracer{h.adm.pending}),
 		// Without the chat text it logs at debug level (see redacted).
 		pubsub.WithLogger(slog.New(redacted{h.log.Handler()}).With("lib", "pubsub")),
 	)

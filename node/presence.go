@@ -520,7 +520,7 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 	// roster carry only valid ones. (env is a copy: the record keeps the
 	// signed nick.)
 	env.Nick = chat.SanitizeNick(env.Nick)
-	pid := m.Author.String()
+	pid := authorName(m) // not m.Author.String(): base58 again for every record
 	msgEvent := func(self bool) chat.Event {
 		return chat.Event{Kind: chat.KindMessage, Room: r.room, Time: now, PeerID: pid, Nick: env.Nick, ID: m.ID,
 			Text: env.Text, Action: env.Kind == wire.KindAction, Sent: time.UnixMilli(env.Sent), Self: self}
