@@ -162,26 +162,28 @@ func (m *screenModel) startOps() tea.Cmd {
 	ops := m.queue
 	m.queue = nil
 	m.inflight = true
-	host, calls, stop, done := m.sess.host, m.calls, m.stop, m.done
-	return func() tea.Msg {
-		if !calls.begin() {
-			return nil
-		}
-		defer calls.end()
-		ctx, cancel := stopContext(stop, done)
-		defer cancel()
+	return m.call(func(ctx context.Context, host Host) tea.Msg {
 		res := make([]opResult, 0, len(ops))
 		for _, op := range ops {
 			res = append(res, op.do(ctx, host))
 		}
 		return opsDoneMsg{res}
-	}
+	})
 }
 
 // offerCmd returns the Cmd that makes offer op beside the queue of
 // startOps: the file is read for its hash first, which takes seconds for
 // a big one, and lines typed meanwhile must not wait for it.
 func (m *screenModel) offerCmd(op roomOp) tea.Cmd {
+	return m.call(func(ctx context.Context, host Host) tea.Msg {
+		return offerDoneMsg{op.do(ctx, host)}
+	})
+}
+
+// call returns a Cmd that runs f on the host with a context cancelled
+// when the screen stops; m.calls counts it, so the host outlives it, and
+// once they are closed it does nothing.
+func (m *screenModel) call(f func(ctx context.Context, host Host) tea.Msg) tea.Cmd {
 	host, calls, stop, done := m.sess.host, m.calls, m.stop, m.done
 	return func() tea.Msg {
 		if !calls.begin() {
@@ -190,6 +192,6 @@ func (m *screenModel) offerCmd(op roomOp) tea.Cmd {
 		defer calls.end()
 		ctx, cancel := stopContext(stop, done)
 		defer cancel()
-		return offerDoneMsg{op.do(ctx, host)}
+		return f(ctx, host)
 	}
 }
