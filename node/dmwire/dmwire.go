@@ -264,21 +264,11 @@ func WriteFrame(w io.Writer, typ byte, body []byte) error {
 // more than MaxFrame bytes is an error (nothing of its body is read);
 // io.EOF means the stream ended between frames.
 func ReadFrame(r *bufio.Reader) (typ byte, body []byte, err error) {
-	n, err := varint.Read(r)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, nil, io.EOF
-		}
-		return 0, nil, fmt.Errorf("%w: frame length: %w", ErrMalformed, err)
+	typ, body, err = varint.ReadFrame(r, MaxFrame)
+	if err != nil && err != io.EOF {
+		return 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if n == 0 || n > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes, max %d", ErrMalformed, n, MaxFrame)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes: %w", ErrMalformed, n, err)
-	}
-	return b[0], b[1:], nil
+	return typ, body, err
 }
 
 func appendBytes(b, v []byte) []byte {

@@ -128,21 +128,11 @@ func AppendPeers(b []byte, peers []Peer) ([]byte, error) {
 // ReadFrame reads one frame of at most MaxFrame bytes from r and returns
 // its type and body. io.EOF means r ended before the frame began.
 func ReadFrame(r *bufio.Reader) (typ byte, body []byte, err error) {
-	n, err := varint.Read(r)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, nil, io.EOF
-		}
-		return 0, nil, fmt.Errorf("%w: length: %w", ErrMalformed, err)
+	typ, body, err = varint.ReadFrame(r, MaxFrame)
+	if err != nil && err != io.EOF {
+		return 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if n == 0 || n > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes, max %d", ErrMalformed, n, MaxFrame)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes: %w", ErrMalformed, n, err)
-	}
-	return b[0], b[1:], nil
+	return typ, body, err
 }
 
 // DecodePeers parses the body of a peers frame.

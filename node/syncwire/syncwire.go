@@ -131,28 +131,14 @@ func WriteFrame(w io.Writer, typ byte, body []byte) error {
 // reset) is returned wrapped as it is, not as ErrMalformed: a slow or
 // vanished peer has not sent anything wrong.
 func ReadFrame(r *bufio.Reader, max int) (typ byte, body []byte, err error) {
-	max = min(max, MaxFrame)
-	n, err := varint.Read(r)
+	typ, body, err = varint.ReadFrame(r, uint64(min(max, MaxFrame)))
 	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF):
-		return 0, nil, io.EOF
-	case errors.Is(err, varint.ErrNotShortest) || errors.Is(err, io.ErrUnexpectedEOF):
-		return 0, nil, fmt.Errorf("%w: length: %w", ErrMalformed, err)
-	default:
-		return 0, nil, fmt.Errorf("syncwire: read frame length: %w", err)
+	case err == nil || err == io.EOF:
+		return typ, body, err
+	case errors.Is(err, varint.ErrFrame):
+		return 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if n == 0 || n > uint64(max) {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes, max %d", ErrMalformed, n, max)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, fmt.Errorf("%w: frame of %d bytes: %w", ErrMalformed, n, err)
-		}
-		return 0, nil, fmt.Errorf("syncwire: read frame of %d bytes: %w", n, err)
-	}
-	return b[0], b[1:], nil
+	return 0, nil, fmt.Errorf("syncwire: %w", err)
 }
 
 // AppendHello appends the body of h.
