@@ -160,15 +160,25 @@ func TestLost(t *testing.T) {
 	t.Parallel()
 	a, b, c := startTrio(t)
 
-	// b goes silent but keeps its connections, like a cut cable that the
-	// kernel has not noticed yet.
+	// b goes silent but keeps its connections: its links say it is
+	// there, an idle member is not lost.
 	b.mute.Store(true)
+	if ev, ok := a.waitOK(2*a.cfg.LostAfter, isLeave(b, chat.ReasonLost)); ok {
+		t.Fatalf("silent member with its links up reported lost: %+v", ev)
+	}
+	// Then its link to alice goes, as when the kernel notices a cut
+	// cable; carol still has hers, but b says nothing through her.
 	start := time.Now()
+	if err := a.host.Network().ClosePeer(b.self); err != nil {
+		t.Fatal(err)
+	}
 	a.wait(3*time.Second, "lost", isLeave(b, chat.ReasonLost))
-	t.Logf("silent member lost after %v (LostAfter %v)", time.Since(start), a.cfg.LostAfter)
+	t.Logf("silent member lost %v after its link went (heartbeat %v)", time.Since(start), a.cfg.HeartbeatInterval)
 	if ms := a.Members(); !hasMember(ms, b.id(), true) {
 		t.Errorf("lost member not listed as Lost: %+v", ms)
 	}
+	// Speaking again (its heartbeats, now that it lacks a direct link to
+	// alice), it is heard through carol.
 	b.mute.Store(false)
 	a.wait(3*time.Second, "second join", func(ev chat.Event) bool {
 		return ev.Kind == chat.KindJoin && ev.PeerID == b.id() && ev.Time.After(start)
@@ -186,8 +196,8 @@ func TestLost(t *testing.T) {
 }
 
 // TestLostOnDisconnect: a member whose process dies (its connections
-// close, no leave) is lost once a heartbeat fails to come by another route,
-// long before LostAfter.
+// close, no leave) is lost once a heartbeat interval has passed without a
+// word from it by another route, long before LostAfter.
 func TestLostOnDisconnect(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig("alice")

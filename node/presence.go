@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -46,9 +48,6 @@ const (
 	// maxDrain bounds the queued records presence takes at once to share
 	// one commit of the log with an own line.
 	maxDrain = 256
-	// pruneEvery is how often presence forgets what its validator heard
-	// of members gone for lostForget.
-	pruneEvery = 10 * time.Second
 	// maxMembers bounds a room's roster, self and lost members included
 	// (see [roster.makeRoom]): far more than a LAN room holds, few enough
 	// that a flood of made-up members costs little to list and draw.
@@ -61,21 +60,23 @@ const (
 )
 
 // presenceLoop is the room's presence goroutine, the roster's only writer:
-// it hands each record to the sink and the roster in arrival order, and on
-// every tick brings the roster up to date with what the validator heard
-// and which members are still connected, reports members silent for too
-// long as lost, and emits the events. It runs until ctx is done or inbox
-// is closed.
+// it hands each record to the sink and the roster in arrival order, brings
+// the roster up to date with which members are directly in the topic
+// whenever that changes, and, when the next member may have become lost
+// (a timer set to the roster's earliest deadline, nothing periodic), with
+// what the validator heard; it reports members silent for too long as
+// lost, tells the announcer whether the room needs heartbeats (see
+// [roster.schedule]), and emits the events. It runs until ctx is done or
+// inbox is closed.
 func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 	defer r.wg.Done()
-	tick := time.NewTicker(max(r.h.cfg.HeartbeatInterval/8, 10*time.Millisecond))
-	defer tick.Stop()
-	prune := time.NewTicker(pruneEvery)
-	defer prune.Stop()
+	deadline := time.NewTimer(time.Hour)
+	defer deadline.Stop()
 	l := newLogView(r)
 	defer l.stopHold()
 	l.showDisk(time.Now())
 	churn := churnFilter{}
+	var nextPrune time.Time // when the validator's table has authors to forget; zero: empty
 	for {
 		var evs []chat.Event
 		reannounce, pulled := false, int64(-1)
@@ -83,9 +84,20 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 		case <-ctx.Done():
 			l.drain(inbox)
 			return
+		case <-r.pres.topic.changed:
+			r.mu.Lock()
+			// A lost member back in the topic gets a re-announce whatever
+			// the churn filter says: it was lost, so it cannot be back
+			// more often than a heartbeat interval allows, and the
+			// announcer's pacing bounds the rest.
+			reannounce = r.pres.topic.apply(r.roster)
+			r.mu.Unlock()
 		case rec, ok := <-inbox:
 			if !ok {
 				return
+			}
+			if rec.Author == r.h.self {
+				r.pres.sentAt(time.Now())
 			}
 			evs, reannounce = r.accept(l, rec)
 			reannounce = reannounce && churn.allow(rec.Author, time.Now())
@@ -117,16 +129,32 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			pulled = done
 		case <-l.holdC:
 			evs = l.release()
-		case <-tick.C:
-			now := time.Now()
+		case now := <-deadline.C:
 			r.mu.Lock()
 			r.live.apply(r.roster)
-			r.roster.links(r.h.linkDown)
 			evs = r.roster.expire(now)
+			r.roster.dirty = true // the timer is spent
 			r.mu.Unlock()
-		case now := <-prune.C:
-			r.live.prune(now)
+			if !nextPrune.IsZero() && !now.Before(nextPrune) {
+				nextPrune = r.live.prune(now)
+			}
 		}
+		r.mu.Lock()
+		if nextPrune.IsZero() && r.live.any() {
+			nextPrune = time.Now().Add(lostForget)
+			r.roster.dirty = true
+		}
+		if r.roster.dirty {
+			next, needed := r.roster.schedule(time.Now())
+			if next = minTime(next, nextPrune); next.IsZero() {
+				deadline.Stop()
+			} else {
+				deadline.Reset(max(time.Until(next), 0))
+			}
+			r.pres.setFast(needed)
+			r.roster.dirty = false
+		}
+		r.mu.Unlock()
 		if reannounce {
 			r.triggerAnnounce()
 		}
@@ -137,6 +165,113 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			r.pulled.Store(pulled)
 		}
 	}
+}
+
+// minTime returns the earlier of a and b, a zero time being later than
+// any other.
+func minTime(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
+
+// presenceLink is what a room's presence shares with the goroutines around
+// it: what the topic's peer events say (peerEventLoop writes, presence
+// applies), and what presence tells the announcer: whether the room needs
+// heartbeats, and when this node last published in it. Safe for concurrent
+// use.
+type presenceLink struct {
+	topic *topicLinks
+	fast  atomic.Bool   // heartbeats needed (see roster.schedule)
+	sent  atomic.Int64  // when this node last published in the room, Unix ns
+	kick  chan struct{} // cap 1: fast changed
+}
+
+func newPresenceLink() *presenceLink {
+	return &presenceLink{topic: newTopicLinks(), kick: make(chan struct{}, 1)}
+}
+
+// setFast records whether the room needs heartbeats, and wakes the
+// announcer if that changed.
+func (p *presenceLink) setFast(v bool) {
+	if p.fast.Swap(v) != v {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sentAt records that this node published in the room at t: a line is
+// as good as a heartbeat.
+func (p *presenceLink) sentAt(t time.Time) {
+	if n := t.UnixNano(); n > p.sent.Load() {
+		p.sent.Store(n)
+	}
+}
+
+// lastSent returns when this node last published in the room.
+func (p *presenceLink) lastSent() time.Time { return time.Unix(0, p.sent.Load()) }
+
+// maxTopicPeers bounds the peers whose topic links are remembered; beyond
+// it a peer counts as not directly in the topic (judged by its silence).
+const maxTopicPeers = maxAuthors
+
+// topicLinks is which peers are directly in the room's topic, as pubsub's
+// peer events tell (a peer joins when it subscribes over a connection to
+// this node, leaves when it unsubscribes or the last connection closes),
+// and when each of the others left. peerEventLoop writes it; presence
+// applies it to the roster when changed says so. Safe for concurrent use.
+type topicLinks struct {
+	mu      sync.Mutex
+	in      map[peer.ID]bool      // directly in the topic
+	left    map[peer.ID]time.Time // when it left, for peers not in
+	changed chan struct{}         // cap 1
+}
+
+func newTopicLinks() *topicLinks {
+	return &topicLinks{in: make(map[peer.ID]bool), left: make(map[peer.ID]time.Time), changed: make(chan struct{}, 1)}
+}
+
+// note records that p joined (or left) the topic at now.
+func (t *topicLinks) note(p peer.ID, joined bool, now time.Time) {
+	t.mu.Lock()
+	if joined {
+		delete(t.left, p)
+		if len(t.in) < maxTopicPeers {
+			t.in[p] = true
+		}
+	} else {
+		delete(t.in, p)
+		if _, ok := t.left[p]; !ok && len(t.left) >= maxTopicPeers {
+			delete(t.left, oldest(t.left, func(t time.Time) time.Time { return t }))
+		}
+		t.left[p] = now
+	}
+	t.mu.Unlock()
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+// apply brings r's members' links up to date and forgets the departures
+// that concern nobody in r; it reports whether a lost member is back (see
+// [roster.linked]).
+func (t *topicLinks) apply(r *roster) (back bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	back = r.linked(t.in, t.left)
+	for p := range t.left {
+		if _, ok := r.peers[p]; !ok {
+			delete(t.left, p)
+		}
+	}
+	return back
 }
 
 // accept hands rec to the sink, the roster and the log, and returns the
@@ -200,10 +335,11 @@ func (r *Room) triggerAnnounce() {
 	}
 }
 
-// peerEventLoop re-announces when a peer joins the topic, and asks it
-// for the history this node lacks; every SyncInterval (jittered) it asks
-// the member it pulled from longest ago. pubsub reports the peers already in the topic as
-// joining, so a join pulls from everyone there.
+// peerEventLoop tells presence who is directly in the topic, re-announces
+// when a peer joins it, and asks that peer for the history this node
+// lacks; every SyncInterval (jittered) it asks the member it pulled from
+// longest ago. pubsub reports the peers already in the topic as joining,
+// so a join pulls from everyone there.
 func (r *Room) peerEventLoop(ctx context.Context) {
 	defer r.annWG.Done()
 	evs := make(chan pubsub.PeerEvent)
@@ -236,6 +372,7 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 			if !ok {
 				return
 			}
+			r.pres.topic.note(ev.Peer, ev.Type == pubsub.PeerJoin, time.Now())
 			if ev.Type == pubsub.PeerJoin {
 				r.log.Debug("peer joined topic", "peer", ev.Peer)
 				if churn.allow(ev.Peer, time.Now()) {
@@ -252,26 +389,32 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 	}
 }
 
-// announceLoop publishes a heartbeat every HeartbeatInterval, and after each
-// trigger a re-announce soon (with jitter) and once more about a second
-// later. Bursts of triggers are coalesced and paced (see reannounceEvery),
-// and re-announces go out only while the host's send budget has room to
-// spare ([Host.spare]): a peer that joins and leaves the topic over and
-// over cannot make this host publish much more than its heartbeats, nor
-// exceed peers' flood limit.
+// announceLoop publishes heartbeats while the room needs them (presence
+// says so: a member is not directly in the topic, see [roster.schedule]):
+// one whenever the room has published nothing for HeartbeatInterval, the
+// first at once; a line or any other envelope counts. While every member
+// is directly in the topic it publishes no heartbeat at all: their links
+// tell presence they are there. After each trigger it publishes a
+// re-announce soon (with jitter) and once more about a second later.
+// Bursts of triggers are coalesced and paced (see reannounceEvery), and
+// re-announces go out only while the host's send budget has room to spare
+// ([Host.spare]): a peer that joins and leaves the topic over and over
+// cannot make this host publish much more than its heartbeats, nor exceed
+// peers' flood limit.
 func (r *Room) announceLoop(ctx context.Context) {
 	defer r.annWG.Done()
-	tick := time.NewTicker(r.h.cfg.HeartbeatInterval)
-	defer tick.Stop()
+	hb := time.NewTimer(time.Hour)
+	defer hb.Stop()
 	var s announceSchedule
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	every := r.h.cfg.HeartbeatInterval
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			r.heartbeat(ctx, false)
+		case <-r.pres.kick:
+		case <-hb.C:
 		case <-r.announceCh:
 			s.trigger(time.Now(), rand.N(reannounceJitter))
 		case <-timer.C:
@@ -279,8 +422,25 @@ func (r *Room) announceLoop(ctx context.Context) {
 				r.heartbeat(ctx, true)
 			}
 		}
+		if r.pres.fast.Load() {
+			if d := heartbeatDue(r.pres.lastSent(), time.Now(), every); d > 0 {
+				hb.Reset(d)
+			} else {
+				r.heartbeat(ctx, false)
+				hb.Reset(every)
+			}
+		} else {
+			hb.Stop()
+		}
 		timer.Reset(s.wait(time.Now()))
 	}
+}
+
+// heartbeatDue returns how long after now a heartbeat is due, when the
+// room last published at last and must not stay silent for longer than
+// every; zero or less: now.
+func heartbeatDue(last, now time.Time, every time.Duration) time.Duration {
+	return last.Add(every).Sub(now)
 }
 
 // heartbeat publishes a presence heartbeat, logging failures. A
@@ -297,9 +457,13 @@ func (r *Room) heartbeat(ctx context.Context, optional bool) {
 		r.log.Debug("send budget short; skipping a re-announce")
 		return
 	}
-	if err := r.publish(ctx, wire.KindHeartbeat, ""); err != nil && ctx.Err() == nil && !r.isGone() {
-		r.log.Warn("heartbeat failed", "err", err)
+	if err := r.publish(ctx, wire.KindHeartbeat, ""); err != nil {
+		if ctx.Err() == nil && !r.isGone() {
+			r.log.Warn("heartbeat failed", "err", err)
+		}
+		return
 	}
+	r.pres.sentAt(time.Now())
 }
 
 // announceSchedule holds the pending re-announces of a room: a pair of
@@ -399,7 +563,7 @@ func (f churnFilter) allow(p peer.ID, now time.Time) bool {
 // liveness is what a room's validator learns of the room's members ahead
 // of presence: when each author was last heard, and whether the newest
 // envelope heard from it is a leave. The validator writes it as it accepts
-// messages; presence reads it on every tick (see [liveness.apply]). Silence
+// messages; presence reads it at each deadline (see [liveness.apply]). Silence
 // is thereby measured when pubsub validates a message, not when presence
 // gets to it, so a front end slow to read Events does not make members
 // look silent. Safe for concurrent use.
@@ -453,15 +617,26 @@ func (l *liveness) apply(r *roster) {
 	}
 }
 
-// prune forgets authors not heard for lostForget.
-func (l *liveness) prune(now time.Time) {
+// any reports whether l remembers any author.
+func (l *liveness) any() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.peers) > 0
+}
+
+// prune forgets authors not heard for lostForget, and returns when the
+// next of those left is due (zero if none is left).
+func (l *liveness) prune(now time.Time) (next time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for p, h := range l.peers {
 		if now.Sub(h.at) >= lostForget {
 			delete(l.peers, p)
+		} else {
+			next = minTime(next, h.at.Add(lostForget))
 		}
 	}
+	return next
 }
 
 // roster is a room's member list. It is pure bookkeeping: callers pass
@@ -470,14 +645,18 @@ func (l *liveness) prune(now time.Time) {
 type roster struct {
 	room      string // the room's name, for events
 	self      peer.ID
-	lostAfter time.Duration // silence after which a member is lost
-	downAfter time.Duration // the same once its last connection has closed
+	lostAfter time.Duration // silence after which a member not directly in the topic is lost
+	downAfter time.Duration // time for a word by another route, once a member's direct link went
 	peers     map[peer.ID]*entry
 	lost      int                   // how many of peers are lost
 	tombs     map[peer.ID]tombstone // members that left, by the seqno of their leave
 	// fullAt is when the user was last told that the roster is full and
 	// ignores newcomers; zero if never.
 	fullAt time.Time
+	// dirty is set by whatever may bring a deadline closer or change
+	// whether heartbeats are needed: presence then asks schedule again.
+	dirty   bool
+	inTopic map[peer.ID]bool // peers directly in the topic (see linked)
 }
 
 // entry is one member of the roster.
@@ -487,7 +666,8 @@ type entry struct {
 	lastSeq  uint64 // highest seqno seen; older envelopes do not change the nick
 	lost     bool
 	lostAt   time.Time
-	downAt   time.Time // when the last direct connection closed; zero while connected (or never)
+	direct   bool      // directly in the topic: connected to this node and subscribed
+	downAt   time.Time // when it stopped being direct; zero while it is (or never was)
 	leaving  bool      // its leave was heard and is yet to be handled
 	self     bool
 }
@@ -497,15 +677,17 @@ type tombstone struct {
 	at  time.Time
 }
 
-// newRoster returns the roster of room holding only self. Members are lost
-// after lostAfter of silence, or after one and a half heartbeat intervals
-// of silence once their last direct connection has closed.
+// newRoster returns the roster of room holding only self. A member
+// directly in the topic is present for as long as it is; one that is not
+// is lost after lostAfter of silence, and one whose direct link went is
+// lost a heartbeat interval after that unless it is heard meanwhile (see
+// [roster.silent]).
 func newRoster(room string, self peer.ID, nick string, now time.Time, heartbeat, lostAfter time.Duration) *roster {
 	return &roster{
 		room:      room,
 		self:      self,
 		lostAfter: lostAfter,
-		downAfter: min(heartbeat+heartbeat/2, lostAfter),
+		downAfter: min(heartbeat, lostAfter),
 		peers:     map[peer.ID]*entry{self: {nick: nick, lastSeen: now, self: true}},
 		tombs:     make(map[peer.ID]tombstone),
 	}
@@ -569,6 +751,7 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 			delete(r.tombs, oldest(r.tombs, func(t tombstone) time.Time { return t.at }))
 		}
 		r.tombs[m.Author] = tombstone{seq: m.Seqno, at: now}
+		r.dirty = true
 		if e != nil {
 			r.forget(m.Author)
 			if !e.lost {
@@ -592,14 +775,16 @@ func (r *roster) handle(m Record, now time.Time) (evs []chat.Event, reannounce b
 			}
 			return evs, false
 		}
-		e = &entry{nick: env.Nick, lastSeq: m.Seqno}
+		e = &entry{nick: env.Nick, lastSeq: m.Seqno, direct: r.isDirect(m.Author)}
 		r.peers[m.Author] = e
+		r.dirty = true
 		evs = append(evs, chat.Event{Kind: chat.KindJoin, Room: r.room, Time: now, PeerID: pid, Nick: env.Nick})
 		reannounce = true
 	case e.lost:
 		e.lost = false
 		r.lost--
 		e.downAt = time.Time{}
+		r.dirty = true
 		e.nick = env.Nick
 		evs = append(evs, chat.Event{Kind: chat.KindJoin, Room: r.room, Time: now, PeerID: pid, Nick: e.nick})
 		reannounce = true
@@ -663,45 +848,100 @@ func (r *roster) heard(p peer.ID, at time.Time, leaving bool) {
 	}
 }
 
-// links brings the members' direct connections up to date at now: down
-// reports when the last connection to a member closed, zero while it is
-// connected or if it never was (see [roster.disconnected]).
-func (r *roster) links(down func(peer.ID) time.Time) {
+// linked brings the members' direct links up to date: in holds the peers
+// directly in the topic, left when each of the others left it (absent if
+// it never was in, as far as the caller remembers). The roster keeps a
+// copy of in for members it does not have yet. It reports whether a lost
+// member is back in the topic: a link that healed, after which neither
+// side hears the other unless someone speaks, so a re-announce is due
+// (heartbeats go only where they are needed, see [roster.schedule]).
+func (r *roster) linked(in map[peer.ID]bool, left map[peer.ID]time.Time) (back bool) {
+	r.inTopic = maps.Clone(in)
 	for p, e := range r.peers {
-		if e.self || e.lost {
-			continue
+		switch {
+		case e.self:
+		case in[p] && !e.direct:
+			back = back || e.lost
+			r.up(p)
+		case !in[p] && e.direct:
+			r.down(p, left[p])
 		}
-		switch at := down(p); {
-		case at.IsZero():
-			r.reconnected(p)
-		case !at.Equal(e.downAt):
-			r.disconnected(p, at)
-		}
+	}
+	return back
+}
+
+// isDirect reports whether p is directly in the topic, as far as the last
+// linked call said: a member new to the roster starts with it.
+func (r *roster) isDirect(p peer.ID) bool { return r.inTopic[p] }
+
+// down records that member p stopped being directly in the topic at at:
+// if it is not heard by another route within r.downAfter, it is lost
+// (a member still there heartbeats as soon as it notices, see
+// [roster.schedule]).
+func (r *roster) down(p peer.ID, at time.Time) {
+	e := r.peers[p]
+	if e == nil || e.self {
+		return
+	}
+	e.direct = false
+	if !e.lost {
+		e.downAt = at
+	}
+	r.dirty = true
+}
+
+// up records that member p is directly in the topic (again).
+func (r *roster) up(p peer.ID) {
+	if e := r.peers[p]; e != nil && !e.self {
+		e.direct, e.downAt = true, time.Time{}
+		r.dirty = true
 	}
 }
 
-// disconnected records that the last direct connection to p closed at now.
-// If nothing more is heard from p, by another route, it is lost
-// r.downAfter after it was last heard instead of r.lostAfter: its heartbeat
-// would have come by then.
-func (r *roster) disconnected(p peer.ID, now time.Time) {
-	if e := r.peers[p]; e != nil && !e.lost && !e.self {
-		e.downAt = now
+// deadline returns when member e (not self, not lost) is lost if nothing
+// more is heard of it: never (zero) while it is directly in the topic; a
+// heartbeat interval after its direct link went, if not heard since; else
+// lostAfter after it was last heard.
+func (r *roster) deadline(e *entry) time.Time {
+	switch {
+	case e.direct:
+		return time.Time{}
+	case !e.downAt.IsZero() && !e.lastSeen.After(e.downAt) && !e.leaving:
+		return e.downAt.Add(r.downAfter)
 	}
-}
-
-// reconnected records that p is directly connected again.
-func (r *roster) reconnected(p peer.ID) {
-	if e := r.peers[p]; e != nil {
-		e.downAt = time.Time{}
-	}
+	return e.lastSeen.Add(r.lostAfter)
 }
 
 // silent reports whether e has been silent long enough at now to be lost.
 func (r *roster) silent(e *entry, now time.Time) bool {
-	quiet := now.Sub(e.lastSeen)
-	down := !e.downAt.IsZero() && !e.lastSeen.After(e.downAt) && !e.leaving
-	return quiet >= r.lostAfter || down && quiet >= r.downAfter
+	d := r.deadline(e)
+	return !d.IsZero() && !now.Before(d)
+}
+
+// schedule returns when expire has something to do next (zero: nothing
+// pending), and whether the room needs heartbeats from this node: some
+// member present is not directly in the topic, so it hears of us only
+// through others, by our envelopes (and may have just lost its direct
+// link to us: a heartbeat at once tells it we are still there). While
+// every member is directly in the topic, their links say who is there and
+// the room needs no heartbeat.
+func (r *roster) schedule(now time.Time) (next time.Time, heartbeats bool) {
+	for _, e := range r.peers {
+		switch {
+		case e.self:
+		case e.lost:
+			next = minTime(next, e.lostAt.Add(lostForget))
+		default:
+			if !e.direct {
+				heartbeats = true
+			}
+			next = minTime(next, r.deadline(e))
+		}
+	}
+	for _, t := range r.tombs {
+		next = minTime(next, t.at.Add(tombstoneTTL))
+	}
+	return next, heartbeats
 }
 
 // expire marks silent members as lost, and forgets old lost members and
@@ -715,6 +955,7 @@ func (r *roster) expire(now time.Time) (evs []chat.Event) {
 			r.lost++
 			e.lostAt = now
 			e.downAt = time.Time{}
+			r.dirty = true
 			evs = append(evs, chat.Event{Kind: chat.KindLeave, Room: r.room, Time: now, PeerID: p.String(),
 				Nick: e.nick, Reason: chat.ReasonLost})
 		case e.lost && now.Sub(e.lostAt) >= lostForget:

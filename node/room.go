@@ -87,6 +87,7 @@ type Room struct {
 
 	mu     sync.Mutex // guards roster; its only writer is presenceLoop
 	roster *roster
+	pres   *presenceLink // presence's links to peerEventLoop and announceLoop
 
 	announceCh chan struct{} // re-announce trigger, cap 1
 
@@ -247,6 +248,7 @@ func (h *Host) register(r *Room) error {
 	h.byTopic.Store(r.topicName, r)
 	r.nick = h.nick // under h.mu: SetNick either sees r or set the nick first
 	r.roster = newRoster(r.name, h.self, h.nick, time.Now(), h.cfg.HeartbeatInterval, h.cfg.LostAfter)
+	r.pres = newPresenceLink()
 	// Our own join comes first, before anything the goroutines emit; the
 	// channel is new and has room for it.
 	r.emit(chat.Event{Kind: chat.KindJoin, Room: r.name, Time: time.Now(), PeerID: h.self.String(), Nick: h.nick, Self: true})
