@@ -99,8 +99,9 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			if rec.Author == r.h.self {
 				r.pres.sentAt(time.Now())
 			}
-			evs, reannounce = r.accept(l, rec)
-			reannounce = reannounce && churn.allow(rec.Author, time.Now())
+			var back bool
+			evs, reannounce, back = r.accept(l, rec)
+			reannounce = reannounce && (back || churn.allow(rec.Author, time.Now()))
 			if l.dirty {
 				// One commit for an own line and whatever else is queued
 				// (a paste's echoes), then the events.
@@ -111,8 +112,8 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 						if !ok {
 							break
 						}
-						e, re := r.accept(l, rec)
-						re = re && churn.allow(rec.Author, time.Now())
+						e, re, back := r.accept(l, rec)
+						re = re && (back || churn.allow(rec.Author, time.Now()))
 						evs, reannounce, more = append(evs, e...), reannounce || re, true
 					default:
 					}
@@ -275,23 +276,29 @@ func (t *topicLinks) apply(r *roster) (back bool) {
 }
 
 // accept hands rec to the sink, the roster and the log, and returns the
-// events to emit and whether a re-announce is due.
+// events to emit, whether a re-announce is due, and whether rec brought
+// back a lost member: that member may not have heard us since either
+// (after a healed cut neither side speaks unless someone does), so its
+// re-announce is due whatever the churn filter says; it cannot be lost
+// and back more often than a heartbeat interval allows.
 //
 // A chat line the log already has (fetched by sync, or a replay of one
 // from before admission's window) is dropped here: it says nothing of
 // its author's presence now. A line that brings back a lost member (or a
 // new one) asks it for the history missed meanwhile: a partition that
 // healed without a new connection is repaired at once.
-func (r *Room) accept(l *logView, rec Record) ([]chat.Event, bool) {
+func (r *Room) accept(l *logView, rec Record) (evs []chat.Event, reannounce, back bool) {
 	text := rec.Envelope.Kind.HasText()
 	if text && r.h.hist.known(r.topicName, rec.ID) {
-		return nil, false
+		return nil, false, false
 	}
 	if r.sink != nil {
 		r.sink.Append(rec)
 	}
 	r.mu.Lock()
-	evs, reannounce := r.roster.handle(rec, time.Now())
+	wasLost := r.roster.isLost(rec.Author)
+	evs, reannounce = r.roster.handle(rec, time.Now())
+	back = wasLost && !r.roster.isLost(rec.Author)
 	r.mu.Unlock()
 	if text {
 		evs = l.live(rec, evs)
@@ -299,7 +306,7 @@ func (r *Room) accept(l *logView, rec Record) ([]chat.Event, bool) {
 	if reannounce && rec.Author != r.h.self {
 		r.h.sync.request(r, rec.Author)
 	}
-	return evs, reannounce
+	return evs, reannounce, back
 }
 
 // readLoop moves records from the subscription to presence, adding the raw
@@ -868,6 +875,12 @@ func (r *roster) linked(in map[peer.ID]bool, left map[peer.ID]time.Time) (back b
 		}
 	}
 	return back
+}
+
+// isLost reports whether p is a lost member.
+func (r *roster) isLost(p peer.ID) bool {
+	e := r.peers[p]
+	return e != nil && e.lost
 }
 
 // isDirect reports whether p is directly in the topic, as far as the last
