@@ -112,6 +112,9 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 						if !ok {
 							break
 						}
+						if rec.Author == r.h.self {
+							r.pres.sentAt(time.Now())
+						}
 						e, re, back := r.accept(l, rec)
 						re = re && (back || churn.allow(rec.Author, time.Now()))
 						evs, reannounce, more = append(evs, e...), reannounce || re, true
