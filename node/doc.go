@@ -86,8 +86,8 @@
 // second. Lines ([Room.Send]) wait for it; presence envelopes (join,
 // heartbeat, nick, leave) go out at once but are counted, so lines wait
 // for them instead; re-announces go out only while more than half the
-// burst is left, so a peer churning its subscriptions cannot make a host
-// flood. Heartbeats of all rooms may take a quarter of the budget, which
+// burst is left (one held back tries again a second later), so a peer
+// churning its subscriptions cannot make a host flood. Heartbeats of all rooms may take a quarter of the budget, which
 // bounds the rooms a host may join: 20 × [Config.HeartbeatInterval] in
 // seconds, at most 32.
 //
@@ -191,11 +191,20 @@
 // heartbeat 100–300 ms later and once more about 0.9 s after that
 // (triggers that come meanwhile share them; re-announces wait for room in
 // the send budget, see above). At most 3 such pairs start at once, then
-// one per 5 s per room, and one peer's triggers count once per 30 s: a
-// peer churning its subscription costs a pair per 30 s, not one per churn.
-// A lost member back in the topic (a link that healed) is re-announced to
-// whatever that filter says: neither side would hear the other otherwise.
-// A newcomer therefore learns every nick in well under two seconds.
+// one per 5 s per room, and one peer's triggers start a pair once per
+// 30 s: a peer churning its subscription costs a pair per 30 s, not one
+// per churn. With no periodic heartbeat, nothing but a re-announce tells
+// a newcomer who is there, so none is dropped: a trigger that filter
+// holds back is answered by the next re-announce, or passes when its
+// peer's 30 s are up; a re-announce skipped for want of send budget tries
+// again a second later. A member back from away is re-announced to
+// whatever that filter says: one lost, one back in the topic after its
+// direct link went (a link that healed, or a process that crashed and
+// started again before it was lost), one heard again after its leave (it
+// quit and came back, knowing nobody). It cannot be away and back more
+// often than its link or its own leave allows, and the pacing bounds the
+// rest. A newcomer therefore learns every nick in well under two seconds,
+// a member back with the same identity too.
 //
 // # Leave confirmation
 //

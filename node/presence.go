@@ -29,11 +29,17 @@ const (
 	// unsubscribes over and over, or makes up new identities. So at most
 	// reannounceBurst triggers start a re-announce pair at once, then one
 	// per reannounceEvery per room (later ones wait for their turn and
-	// share it); and one peer's triggers count once per reannouncePerPeer.
-	// A newcomer left waiting still hears the next heartbeat.
+	// share it); and one peer's triggers count once per reannouncePerPeer
+	// (see [churnFilter]: a trigger filtered is put off, not dropped). With
+	// no periodic heartbeat a re-announce is how a newcomer learns who is
+	// there: none is ever dropped, only delayed.
 	reannounceBurst   = 3
 	reannounceEvery   = 5 * time.Second
 	reannouncePerPeer = 30 * time.Second
+	// reannounceRetry is how long a re-announce skipped for a short send
+	// budget waits before it tries again (the budget refills its spare
+	// half in 2.5 s at most).
+	reannounceRetry = time.Second
 	// maxChurnPeers bounds the peers remembered for reannouncePerPeer.
 	maxChurnPeers = 256
 	// lostForget is how long a lost member stays in the roster (shown as
@@ -75,23 +81,21 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 	l := newLogView(r)
 	defer l.stopHold()
 	l.showDisk(time.Now())
-	churn := churnFilter{}
 	var nextPrune time.Time // when the validator's table has authors to forget; zero: empty
 	for {
 		var evs []chat.Event
-		reannounce, pulled := false, int64(-1)
+		pulled := int64(-1)
 		select {
 		case <-ctx.Done():
 			l.drain(inbox)
 			return
 		case <-r.pres.topic.changed:
 			r.mu.Lock()
-			// A lost member back in the topic gets a re-announce whatever
-			// the churn filter says: it was lost, so it cannot be back
-			// more often than a heartbeat interval allows, and the
-			// announcer's pacing bounds the rest.
-			reannounce = r.pres.topic.apply(r.roster)
+			back := r.pres.topic.apply(r.roster)
 			r.mu.Unlock()
+			for _, p := range back {
+				r.triggerAnnounce(p, true)
+			}
 		case rec, ok := <-inbox:
 			if !ok {
 				return
@@ -99,9 +103,7 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			if rec.Author == r.h.self {
 				r.pres.sentAt(time.Now())
 			}
-			var back bool
-			evs, reannounce, back = r.accept(l, rec)
-			reannounce = reannounce && (back || churn.allow(rec.Author, time.Now()))
+			evs = r.accept(l, rec)
 			if l.dirty {
 				// One commit for an own line and whatever else is queued
 				// (a paste's echoes), then the events.
@@ -115,9 +117,7 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 						if rec.Author == r.h.self {
 							r.pres.sentAt(time.Now())
 						}
-						e, re, back := r.accept(l, rec)
-						re = re && (back || churn.allow(rec.Author, time.Now()))
-						evs, reannounce, more = append(evs, e...), reannounce || re, true
+						evs, more = append(evs, r.accept(l, rec)...), true
 					default:
 					}
 					if !more {
@@ -159,9 +159,6 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			r.roster.dirty = false
 		}
 		r.mu.Unlock()
-		if reannounce {
-			r.triggerAnnounce()
-		}
 		for _, ev := range evs {
 			r.emit(ev)
 		}
@@ -186,17 +183,58 @@ func minTime(a, b time.Time) time.Time {
 // presenceLink is what a room's presence shares with the goroutines around
 // it: what the topic's peer events say (peerEventLoop writes, presence
 // applies), and what presence tells the announcer: whether the room needs
-// heartbeats, and when this node last published in it. Safe for concurrent
-// use.
+// heartbeats, when this node last published in it, and the re-announce
+// triggers. Safe for concurrent use.
 type presenceLink struct {
 	topic *topicLinks
 	fast  atomic.Bool   // heartbeats needed (see roster.schedule)
 	sent  atomic.Int64  // when this node last published in the room, Unix ns
 	kick  chan struct{} // cap 1: fast changed
+	ann   announceQueue
 }
 
 func newPresenceLink() *presenceLink {
-	return &presenceLink{topic: newTopicLinks(), kick: make(chan struct{}, 1)}
+	return &presenceLink{topic: newTopicLinks(), kick: make(chan struct{}, 1),
+		ann: announceQueue{peers: make(map[peer.ID]bool), wake: make(chan struct{}, 1)}}
+}
+
+// announceQueue holds the re-announce triggers on their way to the
+// announcer (presence and peerEventLoop add, announceLoop takes): the
+// peers that may not know this node, each with whether its trigger passes
+// the churn filter regardless. Triggers of one peer merge; none is lost.
+// Safe for concurrent use.
+type announceQueue struct {
+	mu    sync.Mutex
+	peers map[peer.ID]bool // peer → forced
+	// over: more than maxChurnPeers peers triggered since the announcer
+	// last looked; the rest count as one trigger that passes (as the
+	// churn filter lets peers it cannot remember pass).
+	over bool
+	wake chan struct{} // cap 1: something was added
+}
+
+// add queues a trigger for p; forced passes the churn filter.
+func (q *announceQueue) add(p peer.ID, forced bool) {
+	q.mu.Lock()
+	if _, ok := q.peers[p]; ok || len(q.peers) < maxChurnPeers {
+		q.peers[p] = q.peers[p] || forced
+	} else {
+		q.over = true
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued triggers and empties the queue.
+func (q *announceQueue) take() (peers map[peer.ID]bool, over bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	peers, over = q.peers, q.over
+	q.peers, q.over = make(map[peer.ID]bool, len(peers)), false
+	return peers, over
 }
 
 // setFast records whether the room needs heartbeats, and wakes the
@@ -264,9 +302,9 @@ func (t *topicLinks) note(p peer.ID, joined bool, now time.Time) {
 }
 
 // apply brings r's members' links up to date and forgets the departures
-// that concern nobody in r; it reports whether a lost member is back (see
+// that concern nobody in r; it returns the members back in the topic (see
 // [roster.linked]).
-func (t *topicLinks) apply(r *roster) (back bool) {
+func (t *topicLinks) apply(r *roster) (back []peer.ID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	back = r.linked(t.in, t.left)
@@ -279,37 +317,40 @@ func (t *topicLinks) apply(r *roster) (back bool) {
 }
 
 // accept hands rec to the sink, the roster and the log, and returns the
-// events to emit, whether a re-announce is due, and whether rec brought
-// back a lost member: that member may not have heard us since either
-// (after a healed cut neither side speaks unless someone does), so its
-// re-announce is due whatever the churn filter says; it cannot be lost
-// and back more often than a heartbeat interval allows.
+// events to emit. A member new or back (see [roster.handle]) may not know
+// us: a re-announce is triggered. One that was away — lost, or its leave
+// heard — and is back gets it whatever the churn filter says: after a
+// healed cut neither side speaks unless someone does, and one that quit
+// and came back (a restart, a /part and /join) knows nobody, however soon
+// it came back. It cannot be away and back more often than its own leave
+// or a heartbeat interval of silence allows, and the pacing bounds the
+// rest (see [announceSchedule]).
 //
 // A chat line the log already has (fetched by sync, or a replay of one
 // from before admission's window) is dropped here: it says nothing of
 // its author's presence now. A line that brings back a lost member (or a
 // new one) asks it for the history missed meanwhile: a partition that
 // healed without a new connection is repaired at once.
-func (r *Room) accept(l *logView, rec Record) (evs []chat.Event, reannounce, back bool) {
+func (r *Room) accept(l *logView, rec Record) []chat.Event {
 	text := rec.Envelope.Kind.HasText()
 	if text && r.h.hist.known(r.topicName, rec.ID) {
-		return nil, false, false
+		return nil
 	}
 	if r.sink != nil {
 		r.sink.Append(rec)
 	}
 	r.mu.Lock()
-	wasLost := r.roster.isLost(rec.Author)
-	evs, reannounce = r.roster.handle(rec, time.Now())
-	back = wasLost && !r.roster.isLost(rec.Author)
+	away := r.roster.away(rec.Author)
+	evs, reannounce := r.roster.handle(rec, time.Now())
 	r.mu.Unlock()
 	if text {
 		evs = l.live(rec, evs)
 	}
 	if reannounce && rec.Author != r.h.self {
+		r.triggerAnnounce(rec.Author, away)
 		r.h.sync.request(r, rec.Author)
 	}
-	return evs, reannounce, back
+	return evs
 }
 
 // readLoop moves records from the subscription to presence, adding the raw
@@ -337,13 +378,9 @@ func (r *Room) readLoop(ctx context.Context, inbox chan<- Record) {
 	}
 }
 
-// triggerAnnounce asks the announcer for a re-announce, without blocking.
-func (r *Room) triggerAnnounce() {
-	select {
-	case r.announceCh <- struct{}{}:
-	default:
-	}
-}
+// triggerAnnounce asks the announcer for a re-announce because p may not
+// know this node, without blocking; forced passes the churn filter.
+func (r *Room) triggerAnnounce(p peer.ID, forced bool) { r.pres.ann.add(p, forced) }
 
 // peerEventLoop tells presence who is directly in the topic, re-announces
 // when a peer joins it, and asks that peer for the history this node
@@ -373,7 +410,6 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 	}()
 	periodic := time.NewTimer(r.syncJitter())
 	defer periodic.Stop()
-	churn := churnFilter{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -385,9 +421,7 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 			r.pres.topic.note(ev.Peer, ev.Type == pubsub.PeerJoin, time.Now())
 			if ev.Type == pubsub.PeerJoin {
 				r.log.Debug("peer joined topic", "peer", ev.Peer)
-				if churn.allow(ev.Peer, time.Now()) {
-					r.triggerAnnounce()
-				}
+				r.triggerAnnounce(ev.Peer, false)
 				r.h.sync.request(r, ev.Peer)
 			}
 		case <-periodic.C:
@@ -406,16 +440,20 @@ func (r *Room) peerEventLoop(ctx context.Context) {
 // is directly in the topic it publishes no heartbeat at all: their links
 // tell presence they are there. After each trigger it publishes a
 // re-announce soon (with jitter) and once more about a second later.
-// Bursts of triggers are coalesced and paced (see reannounceEvery), and
-// re-announces go out only while the host's send budget has room to spare
-// ([Host.spare]): a peer that joins and leaves the topic over and over
-// cannot make this host publish much more than its heartbeats, nor exceed
-// peers' flood limit.
+// Bursts of triggers are coalesced and paced (see reannounceEvery), one
+// peer's triggers pass the churn filter once per reannouncePerPeer (later
+// ones are put off, see [churnFilter]), and re-announces go out only while
+// the host's send budget has room to spare ([Host.spare]; one skipped
+// tries again reannounceRetry later): a peer that joins and leaves the
+// topic over and over cannot make this host publish much more than its
+// heartbeats, nor exceed peers' flood limit. No trigger is dropped: each
+// is answered by a re-announce that goes out after it, however late.
 func (r *Room) announceLoop(ctx context.Context) {
 	defer r.annWG.Done()
 	hb := time.NewTimer(time.Hour)
 	defer hb.Stop()
 	var s announceSchedule
+	churn := newChurnFilter()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	every := r.h.cfg.HeartbeatInterval
@@ -425,11 +463,28 @@ func (r *Room) announceLoop(ctx context.Context) {
 			return
 		case <-r.pres.kick:
 		case <-hb.C:
-		case <-r.announceCh:
-			s.trigger(time.Now(), rand.N(reannounceJitter))
+		case <-r.pres.ann.wake:
+			now := time.Now()
+			peers, pass := r.pres.ann.take()
+			for p, forced := range peers {
+				if churn.allow(p, now, forced) {
+					pass = true
+				}
+			}
+			if pass {
+				s.trigger(now, rand.N(reannounceJitter))
+			}
 		case <-timer.C:
-			if s.due(time.Now()) {
-				r.heartbeat(ctx, true)
+			now := time.Now()
+			if churn.due(now) {
+				s.trigger(now, rand.N(reannounceJitter))
+			}
+			if s.due(now) {
+				if r.heartbeat(ctx, true) {
+					churn.paid()
+				} else {
+					s.skipped(now)
+				}
 			}
 		}
 		if r.pres.fast.Load() {
@@ -437,12 +492,18 @@ func (r *Room) announceLoop(ctx context.Context) {
 				hb.Reset(d)
 			} else {
 				r.heartbeat(ctx, false)
+				churn.paid()
 				hb.Reset(every)
 			}
 		} else {
 			hb.Stop()
 		}
-		timer.Reset(s.wait(time.Now()))
+		now := time.Now()
+		wait := s.wait(now)
+		if next := churn.next(); !next.IsZero() {
+			wait = min(wait, max(next.Sub(now), 0))
+		}
+		timer.Reset(wait)
 	}
 }
 
@@ -455,25 +516,27 @@ func heartbeatDue(last, now time.Time, every time.Duration) time.Duration {
 
 // heartbeat publishes a presence heartbeat, logging failures. A
 // re-announce (optional) is skipped when the send budget has no room to
-// spare; a regular heartbeat is counted against it.
-func (r *Room) heartbeat(ctx context.Context, optional bool) {
+// spare, and heartbeat then reports false: the caller tries again later.
+// A regular heartbeat is counted against the budget.
+func (r *Room) heartbeat(ctx context.Context, optional bool) (done bool) {
 	if r.h.mute.Load() {
-		return
+		return true
 	}
 	switch {
 	case !optional:
 		r.h.spend()
 	case !r.h.spare():
-		r.log.Debug("send budget short; skipping a re-announce")
-		return
+		r.log.Debug("send budget short; putting a re-announce off")
+		return false
 	}
 	if err := r.publish(ctx, wire.KindHeartbeat, ""); err != nil {
 		if ctx.Err() == nil && !r.isGone() {
 			r.log.Warn("heartbeat failed", "err", err)
 		}
-		return
+		return true
 	}
 	r.pres.sentAt(time.Now())
+	return true
 }
 
 // announceSchedule holds the pending re-announces of a room: a pair of
@@ -527,6 +590,18 @@ func (s *announceSchedule) due(now time.Time) bool {
 	return false
 }
 
+// skipped puts off the re-announce due at now that the send budget had no
+// room for: it is due again reannounceRetry later, unless the pair's later
+// one is pending before that and can stand for it (if that is skipped
+// too, it is put off in turn). It is not a new pair: the pacing does not
+// delay it.
+func (s *announceSchedule) skipped(now time.Time) {
+	retry := now.Add(reannounceRetry)
+	if s.soon.IsZero() && (s.later.IsZero() || s.later.After(retry)) {
+		s.soon = retry
+	}
+}
+
 // wait returns how long until the next pending re-announce (an hour if none).
 func (s *announceSchedule) wait(now time.Time) time.Duration {
 	d := time.Hour
@@ -540,34 +615,102 @@ func (s *announceSchedule) wait(now time.Time) time.Duration {
 
 // churnFilter passes one re-announce trigger per peer per
 // reannouncePerPeer: a peer that subscribes and unsubscribes over and over
-// (or leaves and comes back) is re-announced to once, and does not use up
-// the room's pacing (see [announceSchedule]) that newcomers need. It
-// remembers at most maxChurnPeers peers; when full, a peer it does not
-// know passes (made-up identities are bounded by the pacing). Not safe for
-// concurrent use: each goroutine that triggers keeps its own.
-type churnFilter map[peer.ID]time.Time
+// (or whose link flaps) makes this node re-announce once per window, and
+// does not use up the room's pacing (see [announceSchedule]) that
+// newcomers need. A trigger it filters is owed, not dropped: the next
+// re-announce to go out, for whatever reason, answers it (paid), and if
+// none has by the end of the peer's window the trigger passes then (due).
+// With no periodic heartbeats nothing else would tell that peer who is
+// there. A forced trigger (a member back from away, see [Room.accept])
+// passes at once and starts its peer's window. The filter remembers at
+// most maxChurnPeers peers; when full, a peer it does not know passes
+// (made-up identities are bounded by the pacing). Not safe for concurrent
+// use: the announcer owns it.
+type churnFilter struct {
+	peers map[peer.ID]churnMark
+	owed  int // how many of peers are owed a re-announce
+}
 
-// allow reports whether p's trigger at now may ask for a re-announce.
-func (f churnFilter) allow(p peer.ID, now time.Time) bool {
-	if at, ok := f[p]; ok {
-		if now.Sub(at) < reannouncePerPeer {
-			return false
+// churnMark is what the filter knows of one peer.
+type churnMark struct {
+	at   time.Time // when its last trigger passed
+	owed bool      // a trigger of it was filtered, unanswered yet
+}
+
+func newChurnFilter() *churnFilter { return &churnFilter{peers: make(map[peer.ID]churnMark)} }
+
+// allow reports whether p's trigger at now may start a re-announce
+// (always if forced); if not, p is owed one.
+func (f *churnFilter) allow(p peer.ID, now time.Time, forced bool) bool {
+	m, ok := f.peers[p]
+	if ok && !forced && now.Sub(m.at) < reannouncePerPeer {
+		if !m.owed {
+			m.owed = true
+			f.owed++
+			f.peers[p] = m
 		}
-		f[p] = now
-		return true
+		return false
 	}
-	if len(f) >= maxChurnPeers {
-		for q, at := range f {
-			if now.Sub(at) >= reannouncePerPeer {
-				delete(f, q)
+	if !ok && len(f.peers) >= maxChurnPeers {
+		for q, m := range f.peers {
+			if !m.owed && now.Sub(m.at) >= reannouncePerPeer {
+				delete(f.peers, q)
 			}
 		}
-		if len(f) >= maxChurnPeers {
+		if len(f.peers) >= maxChurnPeers {
 			return true
 		}
 	}
-	f[p] = now
+	if m.owed {
+		f.owed--
+	}
+	f.peers[p] = churnMark{at: now}
 	return true
+}
+
+// paid records that a re-announce went out: every trigger filtered before
+// it is answered.
+func (f *churnFilter) paid() {
+	if f.owed == 0 {
+		return
+	}
+	for p, m := range f.peers {
+		if m.owed {
+			f.peers[p] = churnMark{at: m.at}
+		}
+	}
+	f.owed = 0
+}
+
+// next returns when the first owed trigger is due (zero if none is owed).
+func (f *churnFilter) next() (next time.Time) {
+	if f.owed == 0 {
+		return time.Time{}
+	}
+	for _, m := range f.peers {
+		if m.owed {
+			next = minTime(next, m.at.Add(reannouncePerPeer))
+		}
+	}
+	return next
+}
+
+// due reports whether an owed trigger is due at now: its peer's window has
+// ended without a re-announce. Those due pass (their windows start again at
+// now) and are no longer owed.
+func (f *churnFilter) due(now time.Time) bool {
+	if f.owed == 0 {
+		return false
+	}
+	due := false
+	for p, m := range f.peers {
+		if m.owed && now.Sub(m.at) >= reannouncePerPeer {
+			f.peers[p] = churnMark{at: now}
+			f.owed--
+			due = true
+		}
+	}
+	return due
 }
 
 // liveness is what a room's validator learns of the room's members ahead
@@ -861,17 +1004,22 @@ func (r *roster) heard(p peer.ID, at time.Time, leaving bool) {
 // linked brings the members' direct links up to date: in holds the peers
 // directly in the topic, left when each of the others left it (absent if
 // it never was in, as far as the caller remembers). The roster keeps a
-// copy of in for members it does not have yet. It reports whether a lost
-// member is back in the topic: a link that healed, after which neither
-// side hears the other unless someone speaks, so a re-announce is due
-// (heartbeats go only where they are needed, see [roster.schedule]).
-func (r *roster) linked(in map[peer.ID]bool, left map[peer.ID]time.Time) (back bool) {
+// copy of in for members it does not have yet. It returns the members
+// back in the topic after their direct link went: lost, or not lost yet.
+// Each is owed a re-announce whatever the churn filter says: after a link
+// that healed neither side hears the other unless someone speaks
+// (heartbeats go only where they are needed, see [roster.schedule]), and
+// one back before it was lost may be a process that crashed and started
+// again, knowing nobody.
+func (r *roster) linked(in map[peer.ID]bool, left map[peer.ID]time.Time) (back []peer.ID) {
 	r.inTopic = maps.Clone(in)
 	for p, e := range r.peers {
 		switch {
 		case e.self:
 		case in[p] && !e.direct:
-			back = back || e.lost
+			if e.lost || !e.downAt.IsZero() {
+				back = append(back, p)
+			}
 			r.up(p)
 		case !in[p] && e.direct:
 			r.down(p, left[p])
@@ -880,8 +1028,11 @@ func (r *roster) linked(in map[peer.ID]bool, left map[peer.ID]time.Time) (back b
 	return back
 }
 
-// isLost reports whether p is a lost member.
-func (r *roster) isLost(p peer.ID) bool {
+// away reports whether p is a lost member, or one whose leave was heard.
+func (r *roster) away(p peer.ID) bool {
+	if _, ok := r.tombs[p]; ok {
+		return true
+	}
 	e := r.peers[p]
 	return e != nil && e.lost
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -293,14 +294,22 @@ func TestRosterSchedule(t *testing.T) {
 	}
 	check("bob lost", at.Add(hb), at.Add(hb+lostForget), false)
 
-	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); !back {
-		t.Error("linked did not report lost bob back in the topic")
+	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); !slices.Equal(back, []peer.ID{bob}) {
+		t.Errorf("linked = %v, want lost bob back in the topic", back)
 	}
-	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); back {
-		t.Error("linked reported lost bob back twice")
+	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); len(back) != 0 {
+		t.Errorf("linked = %v, want nobody back twice", back)
 	}
 	if got := r.members(); !hasMember(got, bob.String(), true) {
 		t.Errorf("bob back in the topic, not heard: members %+v, want him still lost", got)
+	}
+
+	// carol's link goes and comes back before she is lost (a process
+	// that crashed and started again at once): back too, she may know
+	// nobody.
+	r.linked(map[peer.ID]bool{bob: true}, map[peer.ID]time.Time{carol: at})
+	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); !slices.Equal(back, []peer.ID{carol}) {
+		t.Errorf("linked = %v, want carol back in the topic before she was lost", back)
 	}
 
 	r.handle(Record{Author: carol, Seqno: 2, Envelope: wire.Envelope{Kind: wire.KindLeave, Nick: "carol"}}, at)
@@ -421,26 +430,112 @@ func TestAnnounceSchedulePaced(t *testing.T) {
 	}
 }
 
+// TestChurnFilter: one trigger per peer per reannouncePerPeer passes; one
+// filtered is owed, answered by the next re-announce or passing at the
+// end of its peer's window; a forced one passes at once.
 func TestChurnFilter(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	f := churnFilter{}
-	if !f.allow("bob", t0) {
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	f := newChurnFilter()
+	if !f.allow("bob", t0, false) {
 		t.Fatal("first trigger of bob filtered")
 	}
-	if f.allow("bob", t0.Add(reannouncePerPeer-time.Millisecond)) {
+	if !f.next().IsZero() {
+		t.Errorf("next = %v with nothing owed, want zero", f.next())
+	}
+	if f.allow("bob", at(reannouncePerPeer-time.Millisecond), false) {
 		t.Error("bob passed twice within reannouncePerPeer")
 	}
-	if !f.allow("bob", t0.Add(reannouncePerPeer)) {
-		t.Error("bob filtered after reannouncePerPeer")
+	// Filtered, not dropped: owed until the end of bob's window.
+	if got := f.next(); !got.Equal(at(reannouncePerPeer)) {
+		t.Errorf("next = %v, want the end of bob's window %v", got, at(reannouncePerPeer))
 	}
-	if !f.allow("carol", t0) {
+	if f.due(at(reannouncePerPeer - time.Millisecond)) {
+		t.Error("owed trigger due before the end of bob's window")
+	}
+	if !f.due(at(reannouncePerPeer)) {
+		t.Error("owed trigger not due at the end of bob's window")
+	}
+	if f.due(at(reannouncePerPeer)) || !f.next().IsZero() {
+		t.Error("owed trigger due twice")
+	}
+	// It passed then: bob's window starts again there.
+	if f.allow("bob", at(reannouncePerPeer+time.Second), false) {
+		t.Error("bob passed again right after his owed trigger")
+	}
+	// A re-announce for another reason answers what is owed.
+	f.paid()
+	if !f.next().IsZero() || f.due(at(time.Hour)) {
+		t.Error("owed trigger still due after a re-announce went out")
+	}
+	// Forced passes at once, and starts the window.
+	if !f.allow("bob", at(reannouncePerPeer+2*time.Second), true) {
+		t.Error("forced trigger of bob filtered")
+	}
+	if f.allow("bob", at(reannouncePerPeer+3*time.Second), false) {
+		t.Error("bob passed right after a forced trigger")
+	}
+	if got, want := f.next(), at(2*reannouncePerPeer+2*time.Second); !got.Equal(want) {
+		t.Errorf("next = %v, want %v", got, want)
+	}
+	if !f.allow("carol", t0, false) {
 		t.Error("carol filtered because of bob")
 	}
 	for i := range 3 * maxChurnPeers {
-		f.allow(peer.ID(fmt.Sprint("p", i)), t0)
+		f.allow(peer.ID(fmt.Sprint("p", i)), t0, false)
 	}
-	if len(f) > maxChurnPeers {
-		t.Errorf("%d peers remembered, want at most %d", len(f), maxChurnPeers)
+	if len(f.peers) > maxChurnPeers {
+		t.Errorf("%d peers remembered, want at most %d", len(f.peers), maxChurnPeers)
+	}
+	// Owed triggers are not forgotten to make room.
+	later := at(time.Hour)
+	f.paid()
+	if !f.allow("p1", later.Add(-time.Second), false) || f.allow("p1", later, false) {
+		t.Fatal("p1: want a trigger passed, then one owed")
+	}
+	for i := range 3 * maxChurnPeers {
+		f.allow(peer.ID(fmt.Sprint("q", i)), later, false)
+	}
+	if !f.due(later.Add(reannouncePerPeer)) {
+		t.Error("owed trigger of p1 forgotten when the filter filled up")
+	}
+}
+
+// TestAnnounceScheduleSkipped: a re-announce the send budget had no room
+// for is due again reannounceRetry later, outside the pacing; the pair's
+// later one stands for it when it comes first.
+func TestAnnounceScheduleSkipped(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	var s announceSchedule
+	s.trigger(t0, 0)
+	soon := at(reannounceMin)
+	if !s.due(soon) {
+		t.Fatal("soon one not due")
+	}
+	// The later one is due before a retry would be: it stands for the
+	// skipped one.
+	s.skipped(soon)
+	if got, want := s.wait(soon), reannounceAgain-reannounceMin; got != want {
+		t.Errorf("after a skipped soon one: wait %v, want the later one's %v", got, want)
+	}
+	later := at(reannounceAgain)
+	if !s.due(later) {
+		t.Fatal("later one not due")
+	}
+	// Skipped too: it tries again, and again, until it goes out.
+	for i := range 3 {
+		now := later.Add(time.Duration(i) * reannounceRetry)
+		s.skipped(now)
+		if got := s.wait(now); got != reannounceRetry {
+			t.Fatalf("skip %d: wait %v, want %v", i, got, reannounceRetry)
+		}
+		if !s.due(now.Add(reannounceRetry)) {
+			t.Fatalf("skip %d: retry not due", i)
+		}
+	}
+	if s.wait(at(time.Minute)) != time.Hour {
+		t.Error("schedule not empty once the retry went out")
 	}
 }
 
@@ -700,7 +795,11 @@ func TestHeartbeatsWhenNeeded(t *testing.T) {
 	}
 
 	c := startNode(t, testConfig("carol"))
-	c.connect(b) // alice hears carol through bob only
+	// alice hears carol through bob only: their gaters refuse each other,
+	// or the peer exchange would connect them (see exchange.go).
+	a.bans.ban(c.self, time.Now().Add(time.Hour))
+	c.bans.ban(a.self, time.Now().Add(time.Hour))
+	c.connect(b)
 	waitKnown(5*time.Second, a, b, c)
 	count(settle)
 	if n := count(8 * hb); n < 4 || n > 10 {

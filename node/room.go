@@ -89,8 +89,6 @@ type Room struct {
 	roster *roster
 	pres   *presenceLink // presence's links to peerEventLoop and announceLoop
 
-	announceCh chan struct{} // re-announce trigger, cap 1
-
 	// History sync: pulls hand their results over without blocking (see
 	// syncNote); the presence goroutine takes them on syncWake.
 	syncMu      sync.Mutex
@@ -174,17 +172,16 @@ func (h *Host) Join(ctx context.Context, name string, opts RoomOptions) (*Room, 
 // with the room's validator in place.
 func (h *Host) newRoom(ctx context.Context, name string, opts RoomOptions) (*Room, error) {
 	r := &Room{
-		h:          h,
-		name:       name,
-		wireID:     name,
-		topicName:  openTopic(name),
-		sink:       opts.Sink,
-		live:       newLiveness(),
-		out:        newOutbox(h.cfg.EventBuffer),
-		gone:       make(chan struct{}),
-		announceCh: make(chan struct{}, 1),
-		syncWake:   make(chan struct{}, 1),
-		fetched:    make(map[[syncwire.IDSize]byte]struct{}),
+		h:         h,
+		name:      name,
+		wireID:    name,
+		topicName: openTopic(name),
+		sink:      opts.Sink,
+		live:      newLiveness(),
+		out:       newOutbox(h.cfg.EventBuffer),
+		gone:      make(chan struct{}),
+		syncWake:  make(chan struct{}, 1),
+		fetched:   make(map[[syncwire.IDSize]byte]struct{}),
 	}
 	if opts.Passphrase != "" {
 		key, err := roomkey.Derive(h.cfg.PSK, name, opts.Passphrase)
