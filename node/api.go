@@ -100,21 +100,28 @@ type Config struct {
 	// redialled with backoff (1 s doubling to 30 s) whenever disconnected.
 	// For networks where mDNS is blocked. Default none.
 	StaticPeers []string
-	// HeartbeatInterval is the presence heartbeat period, in every room.
-	// Default 2 s. Shorter finds silent members sooner and teaches
-	// newcomers nicks sooner, at one small pubsub message per member, room
-	// and period. The heartbeats of all rooms may take a quarter of the
-	// host's send budget (20 of 80 envelopes a second), so it also bounds
-	// the rooms a host may be in at once: 20 × HeartbeatInterval in
-	// seconds, at most 32 (32 at 2 s, 10 at 500 ms).
+	// HeartbeatInterval is the longest a room goes without an envelope
+	// from this node while some member of it is not directly connected to
+	// this node (it hears us only through others): then a heartbeat goes
+	// out whenever nothing else did for that long. While every member is
+	// directly connected no heartbeat goes out at all (their connections
+	// say who is there; see the package comment). It is also how long a
+	// member whose direct connection went is given to be heard by another
+	// route before it is reported lost. Default 2 s. Shorter reports a
+	// member gone sooner, at one small pubsub message per member, room and
+	// period where heartbeats are needed. The heartbeats of all rooms may
+	// take a quarter of the host's send budget (20 of 80 envelopes a
+	// second), so it also bounds the rooms a host may be in at once: 20 ×
+	// HeartbeatInterval in seconds, at most 32 (32 at 2 s, 10 at 500 ms).
 	HeartbeatInterval time.Duration
-	// LostAfter is how long a member may stay silent before it is reported
-	// lost. Default 6 s (three heartbeats). Must be at least twice
-	// HeartbeatInterval; keep it under 10 s. Shorter reports a vanished
-	// member sooner but risks false "lost" on a congested network. A member
-	// whose last connection closed without a leave is reported lost after
-	// 1.5 HeartbeatInterval of silence instead. Every node is assumed to
-	// use the same HeartbeatInterval.
+	// LostAfter is how long a member that is not directly connected may
+	// stay silent before it is reported lost. Default 6 s (three
+	// heartbeats). Must be at least twice HeartbeatInterval; keep it under
+	// 10 s. Shorter reports a vanished member sooner but risks false
+	// "lost" on a congested network. A directly connected member is lost
+	// HeartbeatInterval after its connection goes (a crash closes it at
+	// once, a silently cut link within about 5 s), unless heard meanwhile.
+	// Every node is assumed to use the same HeartbeatInterval.
 	LostAfter time.Duration
 	// EventBuffer is the capacity of each Events channel: the host's and
 	// every room's. Default 1024. When one is full, delivery blocks (see

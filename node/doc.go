@@ -86,8 +86,8 @@
 // second. Lines ([Room.Send]) wait for it; presence envelopes (join,
 // heartbeat, nick, leave) go out at once but are counted, so lines wait
 // for them instead; re-announces go out only while more than half the
-// burst is left, so a peer churning its subscriptions cannot make a host
-// flood. Heartbeats of all rooms may take a quarter of the budget, which
+// burst is left (one held back tries again a second later), so a peer
+// churning its subscriptions cannot make a host flood. Heartbeats of all rooms may take a quarter of the budget, which
 // bounds the rooms a host may join: 20 × [Config.HeartbeatInterval] in
 // seconds, at most 32.
 //
@@ -144,34 +144,46 @@
 // # Presence
 //
 // Each room has its own roster, keyed by peer ID. A node publishes a join
-// when it joins, a heartbeat every [Config.HeartbeatInterval] (2 s), and a
-// leave on [Room.Leave]. The first envelope of any kind from an unknown
-// author adds it to the roster ([chat.KindJoin]); a leave removes it
-// ([chat.KindLeave], "quit"); silence for [Config.LostAfter] (6 s) marks it
-// lost ([chat.KindLeave], "lost") until it is heard again (another join). A
-// nick different from the roster's, on a newer envelope (higher sequence
-// number), is a [chat.KindNick]. An envelope older than the newest heard
-// from a member changes no presence: such a leave is stale, and a lost
-// member is not back on its strength. A member's leave is remembered for
-// three minutes, so that its envelopes arriving late by another route do
-// not bring it back. A lost member stays listed (Lost set, not counted as
-// present) for ten minutes after it was lost, then is forgotten; heard
-// after that it joins as new. A roster holds at most 1000 members, self
-// and lost ones included, and remembers at most 4096 leaves (identities
-// cost nothing to make): a newcomer to a full roster takes the place of
-// the member lost longest ago or, if none is, is not listed (its lines
-// are still delivered) and the room's Events say so with a notice, at
-// most every ten minutes. Nobody present is pushed out by newcomers.
+// when it joins and a leave on [Room.Leave]. The first envelope of any
+// kind from an unknown author adds it to the roster ([chat.KindJoin]); a
+// leave removes it ([chat.KindLeave], "quit"). A nick different from the
+// roster's, on a newer envelope (higher sequence number), is a
+// [chat.KindNick]. An envelope older than the newest heard from a member
+// changes no presence: such a leave is stale, and a lost member is not
+// back on its strength. A member's leave is remembered for three minutes,
+// so that its envelopes arriving late by another route do not bring it
+// back. A lost member stays listed (Lost set, not counted as present) for
+// ten minutes after it was lost, then is forgotten; heard after that it
+// joins as new. A roster holds at most 1000 members, self and lost ones
+// included, and remembers at most 4096 leaves (identities cost nothing to
+// make): a newcomer to a full roster takes the place of the member lost
+// longest ago or, if none is, is not listed (its lines are still
+// delivered) and the room's Events say so with a notice, at most every
+// ten minutes. Nobody present is pushed out by newcomers.
 //
-// A member whose last connection to this node closes without a leave (a
-// killed process) is lost sooner: when one and a half heartbeat intervals
-// (3 s) have passed since it was last heard and nothing came since the
-// close, by another route either — 1 to 3 s after it died instead of 4 to
-// 6. Presence looks at the connections on every tick (an eighth of a
-// heartbeat). A silently cut link closes nothing and takes LostAfter.
-// Silence is measured when the validator accepts a message (it notes the
-// time in a small table that presence reads), so a front end slow to read
-// Events does not make members look silent.
+// Whether a member is still there is told by its link, not by chatter. A
+// member directly in the room's topic (connected to this node and
+// subscribed, as pubsub's peer events say) is present for as long as it
+// is, however quiet: an idle room costs nothing. Connections keep the
+// kernel's TCP keepalive (probes after 2 s idle, closed when the peer has
+// answered nothing for 4 s: keepalive.go), so a silently cut link closes
+// within about 5 s, and a killed process's at once; yamux pings a
+// connection silent for 30 s and closes it when a hung peer does not
+// answer. A member whose direct link goes (it leaves the topic: its
+// connection closed, or it unsubscribed) is lost [Config.HeartbeatInterval]
+// (2 s) later unless it is heard meanwhile by another route (a crash is
+// thus shown 2 s after it, a cut cable 6 to 7 s). A member that is not
+// directly in the topic (heard through others only) is lost after
+// [Config.LostAfter] (6 s) of silence; so while the room has such a member,
+// this node publishes a heartbeat whenever it has published nothing in
+// the room for a HeartbeatInterval, the first at once (a line counts as
+// one), and the member, which then has no direct link to us either, does
+// the same. While every member is directly in the topic no heartbeat goes
+// out. Silence is measured when the validator accepts a message (it notes
+// the time in a small table that presence reads), so a front end slow to
+// read Events does not make members look silent. Presence does nothing
+// periodic: it wakes when a record arrives, when the topic's peers
+// change, and at the roster's next deadline.
 //
 // gossipsub alone loses a publish made right after a peer joins (~5–10 %),
 // so presence never relies on one message: when a peer joins the topic, or
@@ -179,10 +191,20 @@
 // heartbeat 100–300 ms later and once more about 0.9 s after that
 // (triggers that come meanwhile share them; re-announces wait for room in
 // the send budget, see above). At most 3 such pairs start at once, then
-// one per 5 s per room, and one peer's triggers count once per 30 s: a
-// peer churning its subscription costs a pair per 30 s, not one per churn.
-// A newcomer therefore learns every nick in well under two seconds, and
-// heartbeats repair anything still missing.
+// one per 5 s per room, and one peer's triggers start a pair once per
+// 30 s: a peer churning its subscription costs a pair per 30 s, not one
+// per churn. With no periodic heartbeat, nothing but a re-announce tells
+// a newcomer who is there, so none is dropped: a trigger that filter
+// holds back is answered by the next re-announce, or passes when its
+// peer's 30 s are up; a re-announce skipped for want of send budget tries
+// again a second later. A member back from away is re-announced to
+// whatever that filter says: one lost, one back in the topic after its
+// direct link went (a link that healed, or a process that crashed and
+// started again before it was lost), one heard again after its leave (it
+// quit and came back, knowing nobody). It cannot be away and back more
+// often than its link or its own leave allows, and the pacing bounds the
+// rest. A newcomer therefore learns every nick in well under two seconds,
+// a member back with the same identity too.
 //
 // # Leave confirmation
 //

@@ -178,7 +178,8 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 // (private network, Noise, yamux, the connection gater) with an upgrader
 // whose accept timeout is handshakeTimeout: an inbound connection must
 // finish its handshake within it, not libp2p's 15 s. A dial is bounded by
-// its context (dialTimeout).
+// its context (dialTimeout). Every connection gets the link keepalive
+// (see keepalive.go).
 //
 // Without SO_REUSEPORT: with it, two processes both listen on one fixed
 // port and the kernel spreads connections between them at random. Dials
@@ -195,7 +196,7 @@ func tcpTransport(key crypto.PrivKey, psk []byte, gater coremgr.ConnectionGater,
 	if err != nil {
 		return nil, fmt.Errorf("upgrader: %w", err)
 	}
-	return tcp.NewTCPTransport(u, rm, nil, tcp.DisableReuseport())
+	return tcp.NewTCPTransport(keepaliveUpgrader{u}, rm, nil, tcp.DisableReuseport())
 }
 
 // lanMuxer is yamux as libp2p sets it up, without its round-trip pings:
@@ -770,67 +771,26 @@ func redial(ctx context.Context, r redialer) {
 	}
 }
 
-// maxLinkDowns bounds the peers whose last connection close is remembered.
-const maxLinkDowns = 4096
-
-// linkLog remembers when the last connection to each peer closed, for
-// presence's quicker "lost" (see [roster.links]). A network notifiee writes
-// it as connections open and close; room presence loops read it. Safe for
-// concurrent use.
+// linkLog tells local discovery when a peer's last connection closes (see
+// [Host.LinkClosed]). A network notifiee writes it. Safe for concurrent use.
 type linkLog struct {
-	mu     sync.Mutex
-	downAt map[peer.ID]time.Time
 	closed chan struct{} // a token whenever a peer's last connection closes; capacity 1
 }
 
-func newLinkLog() *linkLog {
-	return &linkLog{downAt: make(map[peer.ID]time.Time), closed: make(chan struct{}, 1)}
-}
+func newLinkLog() *linkLog { return &linkLog{closed: make(chan struct{}, 1)} }
 
 // notifiee returns the network notifiee that keeps l.
 func (l *linkLog) notifiee() network.Notifiee {
 	return &network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
-			l.mu.Lock()
-			delete(l.downAt, c.RemotePeer())
-			l.mu.Unlock()
-		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
-			p := c.RemotePeer()
-			if n.Connectedness(p) == network.Connected {
+			if n.Connectedness(c.RemotePeer()) == network.Connected {
 				return // another connection is left
 			}
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			if _, ok := l.downAt[p]; !ok && len(l.downAt) >= maxLinkDowns {
-				delete(l.downAt, oldest(l.downAt, func(t time.Time) time.Time { return t }))
-			}
-			l.downAt[p] = time.Now()
 			select {
 			case l.closed <- struct{}{}:
 			default: // one pending is as good as many
 			}
 		},
-	}
-}
-
-// closedAt returns when the last connection to p closed, zero if it has
-// not since it was last connected (or never was).
-func (l *linkLog) closedAt(p peer.ID) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.downAt[p]
-}
-
-// prune forgets closes before t: a member silent since then is lost by
-// LostAfter anyway.
-func (l *linkLog) prune(t time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for p, at := range l.downAt {
-		if at.Before(t) {
-			delete(l.downAt, p)
-		}
 	}
 }
 
@@ -840,15 +800,6 @@ func (l *linkLog) prune(t time.Time) {
 // kept while nobody receives: closes coalesce. The channel is never
 // closed.
 func (h *Host) LinkClosed() <-chan struct{} { return h.links.closed }
-
-// linkDown returns when the last direct connection to p closed, zero while
-// p is connected or if it never was.
-func (h *Host) linkDown(p peer.ID) time.Time {
-	if h.connected(p) {
-		return time.Time{}
-	}
-	return h.links.closedAt(p)
-}
 
 // redacted is a slog.Handler that keeps chat text out of logs: pubsub's
 // debug logs show the first 32 bytes of every message they send or

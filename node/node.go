@@ -609,7 +609,7 @@ func (h *Host) oldPeer(p peer.ID) {
 	}
 }
 
-// housekeeping prunes admission's tables and the link log now and then,
+// housekeeping prunes admission's tables now and then,
 // saves admission's marks, cuts off peers that forward forged signatures,
 // and tells the user
 // about peers that run an older lanchat. It runs until ctx is done.
@@ -624,7 +624,6 @@ func (h *Host) housekeeping(ctx context.Context) {
 		case now := <-tick.C:
 			h.adm.prune(now)
 			h.hist.saveMarks(h.adm.takeMarks(now))
-			h.links.prune(now.Add(-h.cfg.LostAfter))
 		case p := <-h.forgers.out:
 			h.cutOffForger(p)
 		case t := <-h.adm.throttles:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -149,10 +150,12 @@ func TestSeqWindow(t *testing.T) {
 	}
 }
 
-// TestRosterDisconnect: a member whose last connection closed is lost after
-// one and a half heartbeat intervals of silence instead of LostAfter, unless
-// it is heard again by another route or reconnects.
-func TestRosterDisconnect(t *testing.T) {
+// TestRosterLinks: a member directly in the topic is never lost for its
+// silence; one whose direct link went is lost a heartbeat interval later
+// unless it is heard again by another route (then LostAfter of silence
+// applies) or comes back into the topic; one never directly in the topic
+// is lost after LostAfter of silence.
+func TestRosterLinks(t *testing.T) {
 	const (
 		hb        = 2 * time.Second
 		lostAfter = 6 * time.Second
@@ -161,47 +164,64 @@ func TestRosterDisconnect(t *testing.T) {
 	ms := func(d int) time.Time { return t0.Add(time.Duration(d) * time.Millisecond) }
 	type step struct {
 		at   int    // ms after t0
-		do   string // "down", "up", "heard", "hb" or "" (expire only)
+		do   string // "in", "out", "heard", "leave", "hb" or "" (expire only)
 		want string // events of the expire that follows
 	}
 	tests := []struct {
 		name  string
 		steps []step
 	}{
-		{"silent after disconnect", []step{
-			{at: 1000, do: "down"},
+		{"direct: never lost for silence", []step{
+			{at: 0, do: "in"},
+			{at: 3_600_000},
+		}},
+		{"silent after its link went", []step{
+			{at: 0, do: "in"},
+			{at: 1000, do: "out"},
 			{at: 2999},
 			{at: 3000, want: "leave bob lost"},
 		}},
-		{"silent long before the disconnect", []step{
-			{at: 5000, do: "down", want: "leave bob lost"},
+		{"silent long before its link went", []step{
+			{at: 0, do: "in"},
+			{at: 60_000, do: "out"},
+			{at: 61_999},
+			{at: 62_000, want: "leave bob lost"},
+		}},
+		{"heard just before the link went", []step{
+			{at: 0, do: "in"},
+			{at: 900, do: "hb"},
+			{at: 1000, do: "out"},
+			{at: 3000, want: "leave bob lost"},
 		}},
 		{"heartbeat by another route", []step{
-			{at: 1000, do: "down"},
+			{at: 0, do: "in"},
+			{at: 1000, do: "out"},
 			{at: 2000, do: "hb"},
 			{at: 4500},
 			{at: 7999},
 			{at: 8000, want: "leave bob lost"},
 		}},
 		{"heard by the validator", []step{
-			{at: 1000, do: "down"},
+			{at: 0, do: "in"},
+			{at: 1000, do: "out"},
 			{at: 2000, do: "heard"},
 			{at: 4500},
 			{at: 8000, want: "leave bob lost"},
 		}},
-		{"leave heard before the close, not handled yet", []step{
+		{"leave heard before the link went, not handled yet", []step{
+			{at: 0, do: "in"},
 			{at: 900, do: "leave"},
-			{at: 1000, do: "down"},
+			{at: 1000, do: "out"},
 			{at: 3500},
 			{at: 6900, want: "leave bob lost"}, // never handled: LostAfter still applies
 		}},
-		{"reconnected", []step{
-			{at: 500, do: "down"},
-			{at: 1000, do: "up"},
-			{at: 3500},
-			{at: 6000, want: "leave bob lost"},
+		{"back in the topic", []step{
+			{at: 0, do: "in"},
+			{at: 500, do: "out"},
+			{at: 1000, do: "in"},
+			{at: 3_600_000},
 		}},
-		{"connected: LostAfter", []step{
+		{"never in the topic: LostAfter", []step{
 			{at: 5999},
 			{at: 6000, want: "leave bob lost"},
 		}},
@@ -212,13 +232,18 @@ func TestRosterDisconnect(t *testing.T) {
 			r := newRoster(testRoom, self, "alice", t0, hb, lostAfter)
 			seq := uint64(1)
 			r.handle(Record{Author: bob, Seqno: seq, Envelope: wire.Envelope{Kind: wire.KindJoin, Nick: "bob"}}, t0)
+			in, left := map[peer.ID]bool{}, map[peer.ID]time.Time{}
 			for _, s := range tt.steps {
 				now := ms(s.at)
 				switch s.do {
-				case "down":
-					r.disconnected(bob, now)
-				case "up":
-					r.reconnected(bob)
+				case "in":
+					in[bob] = true
+					delete(left, bob)
+					r.linked(in, left)
+				case "out":
+					delete(in, bob)
+					left[bob] = now
+					r.linked(in, left)
 				case "heard":
 					r.heard(bob, now, false)
 				case "leave":
@@ -233,6 +258,62 @@ func TestRosterDisconnect(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRosterSchedule: the roster's next deadline, and whether the room
+// needs heartbeats: only while a member present is not directly in the
+// topic.
+func TestRosterSchedule(t *testing.T) {
+	const hb, lostAfter = 2 * time.Second, 6 * time.Second
+	t0 := time.Unix(1700000000, 0)
+	self, bob, carol := testPeerID(t), testPeerID(t), testPeerID(t)
+	r := newRoster(testRoom, self, "alice", t0, hb, lostAfter)
+	check := func(what string, now, wantNext time.Time, wantHB bool) {
+		t.Helper()
+		if next, heartbeats := r.schedule(now); !next.Equal(wantNext) || heartbeats != wantHB {
+			t.Errorf("%s: schedule = %v, %v; want %v, %v", what, next, heartbeats, wantNext, wantHB)
+		}
+	}
+	check("alone", t0, time.Time{}, false)
+
+	in := map[peer.ID]bool{bob: true}
+	r.linked(in, nil)
+	r.handle(Record{Author: bob, Seqno: 1, Envelope: wire.Envelope{Kind: wire.KindJoin, Nick: "bob"}}, t0)
+	check("bob directly in the topic", t0, time.Time{}, false)
+
+	r.handle(Record{Author: carol, Seqno: 1, Envelope: wire.Envelope{Kind: wire.KindJoin, Nick: "carol"}}, t0)
+	check("carol heard through bob", t0, t0.Add(lostAfter), true)
+	r.linked(map[peer.ID]bool{bob: true, carol: true}, nil)
+	check("carol directly in the topic too", t0, time.Time{}, false)
+
+	at := t0.Add(time.Minute)
+	r.linked(map[peer.ID]bool{carol: true}, map[peer.ID]time.Time{bob: at})
+	check("bob's link went", at, at.Add(hb), true)
+	if got := evString(r.expire(at.Add(hb))); got != "leave bob lost" {
+		t.Fatalf("expire = %q, want bob lost", got)
+	}
+	check("bob lost", at.Add(hb), at.Add(hb+lostForget), false)
+
+	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); !slices.Equal(back, []peer.ID{bob}) {
+		t.Errorf("linked = %v, want lost bob back in the topic", back)
+	}
+	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); len(back) != 0 {
+		t.Errorf("linked = %v, want nobody back twice", back)
+	}
+	if got := r.members(); !hasMember(got, bob.String(), true) {
+		t.Errorf("bob back in the topic, not heard: members %+v, want him still lost", got)
+	}
+
+	// carol's link goes and comes back before she is lost (a process
+	// that crashed and started again at once): back too, she may know
+	// nobody.
+	r.linked(map[peer.ID]bool{bob: true}, map[peer.ID]time.Time{carol: at})
+	if back := r.linked(map[peer.ID]bool{carol: true, bob: true}, nil); !slices.Equal(back, []peer.ID{carol}) {
+		t.Errorf("linked = %v, want carol back in the topic before she was lost", back)
+	}
+
+	r.handle(Record{Author: carol, Seqno: 2, Envelope: wire.Envelope{Kind: wire.KindLeave, Nick: "carol"}}, at)
+	check("carol quit: her tombstone", at, at.Add(tombstoneTTL), false)
 }
 
 func TestRosterLeaveOfLostIsQuiet(t *testing.T) {
@@ -349,26 +430,112 @@ func TestAnnounceSchedulePaced(t *testing.T) {
 	}
 }
 
+// TestChurnFilter: one trigger per peer per reannouncePerPeer passes; one
+// filtered is owed, answered by the next re-announce or passing at the
+// end of its peer's window; a forced one passes at once.
 func TestChurnFilter(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	f := churnFilter{}
-	if !f.allow("bob", t0) {
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	f := newChurnFilter()
+	if !f.allow("bob", t0, false) {
 		t.Fatal("first trigger of bob filtered")
 	}
-	if f.allow("bob", t0.Add(reannouncePerPeer-time.Millisecond)) {
+	if !f.next().IsZero() {
+		t.Errorf("next = %v with nothing owed, want zero", f.next())
+	}
+	if f.allow("bob", at(reannouncePerPeer-time.Millisecond), false) {
 		t.Error("bob passed twice within reannouncePerPeer")
 	}
-	if !f.allow("bob", t0.Add(reannouncePerPeer)) {
-		t.Error("bob filtered after reannouncePerPeer")
+	// Filtered, not dropped: owed until the end of bob's window.
+	if got := f.next(); !got.Equal(at(reannouncePerPeer)) {
+		t.Errorf("next = %v, want the end of bob's window %v", got, at(reannouncePerPeer))
 	}
-	if !f.allow("carol", t0) {
+	if f.due(at(reannouncePerPeer - time.Millisecond)) {
+		t.Error("owed trigger due before the end of bob's window")
+	}
+	if !f.due(at(reannouncePerPeer)) {
+		t.Error("owed trigger not due at the end of bob's window")
+	}
+	if f.due(at(reannouncePerPeer)) || !f.next().IsZero() {
+		t.Error("owed trigger due twice")
+	}
+	// It passed then: bob's window starts again there.
+	if f.allow("bob", at(reannouncePerPeer+time.Second), false) {
+		t.Error("bob passed again right after his owed trigger")
+	}
+	// A re-announce for another reason answers what is owed.
+	f.paid()
+	if !f.next().IsZero() || f.due(at(time.Hour)) {
+		t.Error("owed trigger still due after a re-announce went out")
+	}
+	// Forced passes at once, and starts the window.
+	if !f.allow("bob", at(reannouncePerPeer+2*time.Second), true) {
+		t.Error("forced trigger of bob filtered")
+	}
+	if f.allow("bob", at(reannouncePerPeer+3*time.Second), false) {
+		t.Error("bob passed right after a forced trigger")
+	}
+	if got, want := f.next(), at(2*reannouncePerPeer+2*time.Second); !got.Equal(want) {
+		t.Errorf("next = %v, want %v", got, want)
+	}
+	if !f.allow("carol", t0, false) {
 		t.Error("carol filtered because of bob")
 	}
 	for i := range 3 * maxChurnPeers {
-		f.allow(peer.ID(fmt.Sprint("p", i)), t0)
+		f.allow(peer.ID(fmt.Sprint("p", i)), t0, false)
 	}
-	if len(f) > maxChurnPeers {
-		t.Errorf("%d peers remembered, want at most %d", len(f), maxChurnPeers)
+	if len(f.peers) > maxChurnPeers {
+		t.Errorf("%d peers remembered, want at most %d", len(f.peers), maxChurnPeers)
+	}
+	// Owed triggers are not forgotten to make room.
+	later := at(time.Hour)
+	f.paid()
+	if !f.allow("p1", later.Add(-time.Second), false) || f.allow("p1", later, false) {
+		t.Fatal("p1: want a trigger passed, then one owed")
+	}
+	for i := range 3 * maxChurnPeers {
+		f.allow(peer.ID(fmt.Sprint("q", i)), later, false)
+	}
+	if !f.due(later.Add(reannouncePerPeer)) {
+		t.Error("owed trigger of p1 forgotten when the filter filled up")
+	}
+}
+
+// TestAnnounceScheduleSkipped: a re-announce the send budget had no room
+// for is due again reannounceRetry later, outside the pacing; the pair's
+// later one stands for it when it comes first.
+func TestAnnounceScheduleSkipped(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	var s announceSchedule
+	s.trigger(t0, 0)
+	soon := at(reannounceMin)
+	if !s.due(soon) {
+		t.Fatal("soon one not due")
+	}
+	// The later one is due before a retry would be: it stands for the
+	// skipped one.
+	s.skipped(soon)
+	if got, want := s.wait(soon), reannounceAgain-reannounceMin; got != want {
+		t.Errorf("after a skipped soon one: wait %v, want the later one's %v", got, want)
+	}
+	later := at(reannounceAgain)
+	if !s.due(later) {
+		t.Fatal("later one not due")
+	}
+	// Skipped too: it tries again, and again, until it goes out.
+	for i := range 3 {
+		now := later.Add(time.Duration(i) * reannounceRetry)
+		s.skipped(now)
+		if got := s.wait(now); got != reannounceRetry {
+			t.Fatalf("skip %d: wait %v, want %v", i, got, reannounceRetry)
+		}
+		if !s.due(now.Add(reannounceRetry)) {
+			t.Fatalf("skip %d: retry not due", i)
+		}
+	}
+	if s.wait(at(time.Minute)) != time.Hour {
+		t.Error("schedule not empty once the retry went out")
 	}
 }
 
@@ -594,5 +761,48 @@ func TestLinkClosed(t *testing.T) {
 		default:
 		}
 	default:
+	}
+}
+
+// TestHeartbeatsWhenNeeded: while every member of the room is directly
+// connected, a node publishes no heartbeat at all; once a member is heard
+// only through another, it heartbeats every HeartbeatInterval.
+func TestHeartbeatsWhenNeeded(t *testing.T) {
+	t.Parallel()
+	a, b := startPair(t)
+	obs := newRawPeer(t, nil, openTopic(testRoom)) // in the topic, never in the roster
+	obs.join(t, a)
+	hb := a.cfg.HeartbeatInterval
+	// count counts alice's heartbeats that the observer gets within d.
+	count := func(d time.Duration) int {
+		ctx, cancel := context.WithTimeout(t.Context(), d)
+		defer cancel()
+		n := 0
+		for {
+			m, err := obs.sub.Next(ctx)
+			if err != nil {
+				return n
+			}
+			if env, err := wire.Decode(m.GetData()); err == nil && m.GetFrom() == a.self && env.Kind == wire.KindHeartbeat {
+				n++
+			}
+		}
+	}
+	settle := reannounceAgain + reannounceMin + reannounceJitter + 200*time.Millisecond // re-announces go by
+	count(settle)
+	if n := count(8 * hb); n != 0 {
+		t.Errorf("alice published %d heartbeats in %v with bob directly connected, want none", n, 8*hb)
+	}
+
+	c := startNode(t, testConfig("carol"))
+	// alice hears carol through bob only: their gaters refuse each other,
+	// or the peer exchange would connect them (see exchange.go).
+	a.bans.ban(c.self, time.Now().Add(time.Hour))
+	c.bans.ban(a.self, time.Now().Add(time.Hour))
+	c.connect(b)
+	waitKnown(5*time.Second, a, b, c)
+	count(settle)
+	if n := count(8 * hb); n < 4 || n > 10 {
+		t.Errorf("alice published %d heartbeats in %v with carol heard through bob, want about 8", n, 8*hb)
 	}
 }

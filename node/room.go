@@ -87,8 +87,7 @@ type Room struct {
 
 	mu     sync.Mutex // guards roster; its only writer is presenceLoop
 	roster *roster
-
-	announceCh chan struct{} // re-announce trigger, cap 1
+	pres   *presenceLink // presence's links to peerEventLoop and announceLoop
 
 	// History sync: pulls hand their results over without blocking (see
 	// syncNote); the presence goroutine takes them on syncWake.
@@ -173,17 +172,16 @@ func (h *Host) Join(ctx context.Context, name string, opts RoomOptions) (*Room, 
 // with the room's validator in place.
 func (h *Host) newRoom(ctx context.Context, name string, opts RoomOptions) (*Room, error) {
 	r := &Room{
-		h:          h,
-		name:       name,
-		wireID:     name,
-		topicName:  openTopic(name),
-		sink:       opts.Sink,
-		live:       newLiveness(),
-		out:        newOutbox(h.cfg.EventBuffer),
-		gone:       make(chan struct{}),
-		announceCh: make(chan struct{}, 1),
-		syncWake:   make(chan struct{}, 1),
-		fetched:    make(map[[syncwire.IDSize]byte]struct{}),
+		h:         h,
+		name:      name,
+		wireID:    name,
+		topicName: openTopic(name),
+		sink:      opts.Sink,
+		live:      newLiveness(),
+		out:       newOutbox(h.cfg.EventBuffer),
+		gone:      make(chan struct{}),
+		syncWake:  make(chan struct{}, 1),
+		fetched:   make(map[[syncwire.IDSize]byte]struct{}),
 	}
 	if opts.Passphrase != "" {
 		key, err := roomkey.Derive(h.cfg.PSK, name, opts.Passphrase)
@@ -247,6 +245,7 @@ func (h *Host) register(r *Room) error {
 	h.byTopic.Store(r.topicName, r)
 	r.nick = h.nick // under h.mu: SetNick either sees r or set the nick first
 	r.roster = newRoster(r.name, h.self, h.nick, time.Now(), h.cfg.HeartbeatInterval, h.cfg.LostAfter)
+	r.pres = newPresenceLink()
 	// Our own join comes first, before anything the goroutines emit; the
 	// channel is new and has room for it.
 	r.emit(chat.Event{Kind: chat.KindJoin, Room: r.name, Time: time.Now(), PeerID: h.self.String(), Nick: h.nick, Self: true})
