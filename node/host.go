@@ -178,7 +178,8 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, gater coremgr.ConnectionGater
 // (private network, Noise, yamux, the connection gater) with an upgrader
 // whose accept timeout is handshakeTimeout: an inbound connection must
 // finish its handshake within it, not libp2p's 15 s. A dial is bounded by
-// its context (dialTimeout).
+// its context (dialTimeout). Every connection gets the link keepalive
+// (see keepalive.go).
 //
 // Without SO_REUSEPORT: with it, two processes both listen on one fixed
 // port and the kernel spreads connections between them at random. Dials
@@ -195,7 +196,7 @@ func tcpTransport(key crypto.PrivKey, psk []byte, gater coremgr.ConnectionGater,
 	if err != nil {
 		return nil, fmt.Errorf("upgrader: %w", err)
 	}
-	return tcp.NewTCPTransport(u, rm, nil, tcp.DisableReuseport())
+	return tcp.NewTCPTransport(keepaliveUpgrader{u}, rm, nil, tcp.DisableReuseport())
 }
 
 // lanMuxer is yamux as libp2p sets it up, without its round-trip pings:
