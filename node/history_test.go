@@ -941,13 +941,14 @@ func TestPartitionClosedConns(t *testing.T) {
 	}
 	pulled := time.Now()
 
-	// The cut: refused both ways for now, and the connections closed.
-	cut := func(x, y *testNode, until time.Time) {
+	// The cut: the connections closed, and refused both ways by the
+	// gater (the ban list) until refuse is called again with a time past.
+	refuse := func(x, y *testNode, until time.Time) {
 		x.bans.ban(y.self, until)
 		y.bans.ban(x.self, until)
 	}
 	for _, n := range []*testNode{a, b} {
-		cut(n, c, time.Now().Add(time.Hour))
+		refuse(n, c, time.Now().Add(time.Hour))
 		if err := c.host.Network().ClosePeer(n.self); err != nil {
 			t.Fatal(err)
 		}
@@ -974,7 +975,7 @@ func TestPartitionClosedConns(t *testing.T) {
 
 	// The heal: new connections.
 	for _, n := range []*testNode{a, b} {
-		cut(n, c, time.Now())
+		refuse(n, c, time.Now())
 		c.connect(n)
 	}
 	healed := time.Now()
