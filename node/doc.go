@@ -246,7 +246,10 @@
 // [lanchat/node/reconcile]): a node pulls from every peer that joins a
 // room's topic (which covers its own join, a newcomer, and a reconnection
 // after a partition, or a lost member heard again) and every SyncInterval
-// from the member it pulled from longest ago.
+// from the member it pulled from longest ago. From one peer it pulls at
+// most every 10 s while the connection of the last pull lasts; a new
+// connection pulls at once, since lines may have been missed while there
+// was none.
 // What it fetches is checked as a live line is (signature, topic, room,
 // sealing) and must be what it asked for, else the peer is cut off. While
 // a pull is in flight, live lines wait for it (at most 2 s), so the batch

@@ -910,6 +910,93 @@ func TestDroppedLinesRepaired(t *testing.T) {
 	}
 }
 
+// TestPartitionClosedConns: carol is cut off from alice and bob, as a
+// Wi-Fi that drops for a while is: her connections close and nobody can
+// dial anybody across the cut (the gater refuses it). Both sides chat
+// meanwhile. When the link is back (new connections), every node has
+// every line within a few seconds — long before the periodic pull (an
+// hour here) — although the pulls of the first joins are only seconds
+// old: a pull speaks for the connection it went over, not for the new
+// one.
+func TestPartitionClosedConns(t *testing.T) {
+	var nodes []*testNode
+	for _, nick := range []string{"alice", "bob", "carol"} {
+		cfg := testConfig(nick)
+		cfg.SyncInterval = time.Hour
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	mesh(a, b, c)
+	waitKnown(5*time.Second, a, b, c)
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for _, n := range nodes {
+		for n.sync.pullsOK.Load() < 2 { // the joins' pulls, from both others
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d pulls after the joins, want 2", n.name, n.sync.pullsOK.Load())
+			}
+			<-tick.C
+		}
+	}
+	pulled := time.Now()
+
+	// The cut: the connections closed, and refused both ways by the
+	// gater (the ban list) until refuse is called again with a time past.
+	refuse := func(x, y *testNode, until time.Time) {
+		x.bans.ban(y.self, until)
+		y.bans.ban(x.self, until)
+	}
+	for _, n := range []*testNode{a, b} {
+		refuse(n, c, time.Now().Add(time.Hour))
+		if err := c.host.Network().ClosePeer(n.self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*testNode{a, b} {
+		n.wait(5*time.Second, "carol lost", isLeave(c, "lost"))
+		c.wait(5*time.Second, n.name+" lost", isLeave(n, "lost"))
+	}
+	var texts []string
+	say := func(from *testNode, text string, to ...*testNode) {
+		t.Helper()
+		if err := from.Send(text); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range to {
+			n.wait(5*time.Second, "live "+text, in(testRoom, isMessage(text)))
+		}
+		texts = append(texts, text)
+	}
+	say(a, "during the cut, from alice", b)
+	say(b, "during the cut, from bob", a)
+	say(c, "during the cut, from carol")
+	say(c, "during the cut, carol again")
+
+	// The heal: new connections.
+	for _, n := range []*testNode{a, b} {
+		refuse(n, c, time.Now())
+		c.connect(n)
+	}
+	healed := time.Now()
+	if d := healed.Sub(pulled); d >= syncMinGap {
+		t.Fatalf("healed %v after the joins' pulls, not within syncMinGap (%v): the test shows nothing", d, syncMinGap)
+	}
+	t.Logf("healed %v after the joins' pulls", healed.Sub(pulled).Round(time.Millisecond))
+	for _, n := range nodes {
+		waitLines(n, 10*time.Second, texts)
+	}
+	t.Logf("every node had all %d lines %v after the heal", len(texts), time.Since(healed).Round(time.Millisecond))
+	marker(t, a, "after the heal", b, c)
+	for _, n := range nodes {
+		for _, text := range texts {
+			if k := textCount(n, testRoom, text); k != 1 {
+				t.Errorf("%s shows %q %d times, want once", n.name, text, k)
+			}
+		}
+	}
+}
+
 // TestDropTracer: the lines pubsub drops from its full queues plan a
 // repair pull from the peer that sent them; those it ignores on our
 // validator's word do not (a replay, say: admission says which are

@@ -64,10 +64,11 @@ import (
 // syncServeRate a second per peer (after a burst), answering "busy" to
 // more; only members subscribed to the room's topic are served (for a
 // private room, only those who prove the room key); each frame must come
-// within syncIdle. As requester, it pulls a room from one peer at most
-// every syncMinGap, and fetches at most fetchRate lines a second (after
-// a burst of fetchBurst) whatever the peers; the log is pruned to its
-// bounds right after each batch.
+// within syncIdle. As requester, it pulls a room from one peer over one
+// connection at most every syncMinGap (see [syncer.request]), and
+// fetches at most fetchRate lines a second (after a burst of fetchBurst)
+// whatever the peers; the log is pruned to its bounds right after each
+// batch.
 const (
 	syncProtocol     = protocol.ID("/lanchat/sync/1")
 	syncTimeout      = 30 * time.Second
@@ -81,9 +82,9 @@ const (
 	syncMaxRounds    = 32
 	syncBan          = 10 * time.Minute
 	// syncMinGap is the least time between two pulls of a room from one
-	// peer (retries aside): a peer re-subscribing over and over, or lines
-	// heard from it, cannot make this node pull (and check, and store)
-	// without pause.
+	// peer over one connection (retries aside): a peer re-subscribing over
+	// and over, or lines heard from it, cannot make this node pull (and
+	// check, and store) without pause.
 	syncMinGap = 10 * time.Second
 	// syncRetry is the first pause before asking again a peer that
 	// answered "not in the room" or "busy" (at a join, its side may not
@@ -128,11 +129,13 @@ var (
 
 // syncMsg is a pull's result for the room's presence goroutine: the
 // checked lines, from peer, and how many lines the peer holds below the
-// window that this node does not.
+// window that this node does not; and, for the syncer, the ID of the
+// connection the pull went over.
 type syncMsg struct {
 	peer  peer.ID
 	recs  []Record
 	older uint64
+	conn  string
 }
 
 type syncJob struct {
@@ -154,7 +157,7 @@ type syncer struct {
 
 	mu       sync.Mutex
 	queued   map[jobKey]bool      // queued or running
-	last     map[jobKey]time.Time // when the last successful pull ended
+	last     map[jobKey]pulled    // the last successful pull
 	tried    map[jobKey]time.Time // when the last pull ended, whatever the outcome
 	serving  map[peer.ID]int
 	servingN int
@@ -171,6 +174,12 @@ type syncer struct {
 	closed  bool               // under mu: no more repairs
 }
 
+// pulled is when a pull ended, and the ID of the connection it went over.
+type pulled struct {
+	at   time.Time
+	conn string
+}
+
 // repair is a pull to come, of lines dropped unseen.
 type repair struct {
 	t     *time.Timer
@@ -180,7 +189,7 @@ type repair struct {
 func newSyncer(h *Host) *syncer {
 	return &syncer{h: h, jobs: make(chan syncJob, syncQueue), queued: make(map[jobKey]bool),
 		fetchLim: rate.NewLimiter(fetchRate, max(fetchBurst, 2*h.cfg.SyncMaxLines)),
-		last:     make(map[jobKey]time.Time), tried: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter),
+		last:     make(map[jobKey]pulled), tried: make(map[jobKey]time.Time), serving: make(map[peer.ID]int), limiters: make(map[peer.ID]*rate.Limiter),
 		repairs: make(map[jobKey]*repair)}
 }
 
@@ -249,9 +258,19 @@ func (s *syncer) close() {
 }
 
 // request queues a pull of r's log from p, unless one is queued or
-// running, the last ended less than syncMinGap ago, p is banned, or the
-// queue is full (the periodic pull catches up then). While it is queued
-// or running, r holds its live lines back (see [logView]).
+// running, the last ended less than syncMinGap ago over a connection to
+// p still open, p is banned, or the queue is full (the periodic pull
+// catches up then). While it is queued or running, r holds its live
+// lines back (see [logView]).
+//
+// A pull speaks for the connection it went over: what p heard after it
+// reaches this node live over that connection, as long as it lasts. Once
+// it has closed (a link down for longer than the kernel's keepalive, a
+// Wi-Fi that dropped), lines may have been missed on both sides, and
+// the new connection's join must pull whatever the time since the last.
+// A peer that closes and redials over and over gets one pull per
+// connection: no more than it would get by coming back under a new peer
+// ID each time, which costs it nothing.
 func (s *syncer) request(r *Room, p peer.ID) { s.queue(r, p, false) }
 
 // queue is request; with force, whatever the time since the last pull
@@ -269,9 +288,13 @@ func (s *syncer) enqueue(j syncJob, retry, count bool) bool {
 		return false
 	}
 	key := jobKey{j.room, j.peer}
+	var conns []network.Conn
+	if !retry {
+		conns = s.h.host.Network().ConnsToPeer(j.peer) // outside mu: it takes the swarm's lock
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !retry && (s.queued[key] || time.Since(s.last[key]) < syncMinGap) {
+	if !retry && (s.queued[key] || s.recent(key, conns)) {
 		return false
 	}
 	if count {
@@ -290,9 +313,26 @@ func (s *syncer) enqueue(j syncJob, retry, count bool) bool {
 	}
 }
 
+// recent reports whether the last pull of key ended less than syncMinGap
+// ago over one of conns, the open connections to its peer (see request).
+// s.mu is held.
+func (s *syncer) recent(key jobKey, conns []network.Conn) bool {
+	l, ok := s.last[key]
+	if !ok || time.Since(l.at) >= syncMinGap {
+		return false
+	}
+	for _, c := range conns {
+		if c.ID() == l.conn {
+			return true
+		}
+	}
+	return false
+}
+
 // finish ends j, and hands its room the result. After a pull that
-// succeeded the key may be queued again only from syncMinGap on; after a
-// failure, at once (the next peer event or line may find it ready).
+// succeeded the key may be queued again only from syncMinGap on, or once
+// the connection it went over has closed; after a failure, at once (the
+// next peer event or line may find it ready).
 func (s *syncer) finish(j syncJob, res syncMsg, ok bool) {
 	key := jobKey{j.room, j.peer}
 	now := time.Now()
@@ -303,7 +343,7 @@ func (s *syncer) finish(j syncJob, res syncMsg, ok bool) {
 		clear(s.tried)
 	}
 	if ok {
-		s.last[key] = now
+		s.last[key] = pulled{at: now, conn: res.conn}
 	}
 	s.tried[key] = now
 	s.mu.Unlock()
@@ -497,6 +537,7 @@ func (s *syncer) pull(ctx context.Context, r *Room, p peer.ID) (syncMsg, error) 
 		return res, fmt.Errorf("open sync stream: %w", err)
 	}
 	defer st.Close()
+	res.conn = st.Conn().ID()
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
 	c := counted{rw: st, n: &s.pullBytes}
