@@ -67,8 +67,9 @@ func certainlyBad(data []byte, err error) bool {
 // validated: a peer sending invalid messages an RPC at a time is
 // graylisted as its count passes 9, and its later RPCs are dropped
 // unread, so the count stops there (14 sent so: 9 counted); it is
-// graylisted until the next decay, then a message or two get through:
-// about one a second in the long run. All those of one RPC are counted.
+// graylisted until the next decay (within scoreEvery, 2 s), then two
+// messages get through: about one a second in the long run. All those of
+// one RPC are counted.
 //
 // The contract that makes this safe: a relay forwards only what its own
 // validator accepted, and a lanchat of protocol 2 accepts every message
@@ -84,15 +85,16 @@ func certainlyBad(data []byte, err error) bool {
 //
 //	parameter                        value      why
 //	P4 InvalidMessageDeliveries      -1, decay  a peer's score is -(invalid count)²
-//	                                 0.9 / s
+//	                                 0.81 / 2 s (0.9 a second)
 //	GossipThreshold                  -10        4 invalid: no gossip to or from it
 //	PublishThreshold                 -50        8 invalid: not even our own messages
 //	GraylistThreshold                -80        9 invalid: its RPCs are dropped unread
-//	DecayInterval / DecayToZero      1 s / 0.01 pubsub's defaults: the count loses 10 % a
-//	                                            second, so a peer stays graylisted for
-//	                                            ln(n/√80)/ln(1/0.9) s after n invalid
-//	                                            messages: until the next decay after 9,
-//	                                            7.6 s after 20, 23 s after 100; and any
+//	DecayInterval / DecayToZero      2 s / 0.01 the count loses 10 % a second, 19 % at
+//	                                            each decay, so a peer stays graylisted
+//	                                            for ln(n/√80)/ln(1/0.9) s after n invalid
+//	                                            messages, rounded up to a decay: until
+//	                                            the next decay after 9, 8 s after 20, 24 s
+//	                                            after 100; and any
 //	                                            count keeps it out of our mesh (a
 //	                                            negative score is pruned at each
 //	                                            heartbeat) until it decays to zero, 44 s
@@ -155,9 +157,18 @@ func pubsubID(m *pb.Message) string {
 	return string(m.GetFrom()) + string(m.GetSeqno()) + string(h.Sum(nil)[:16])
 }
 
-// scoreEvery is how often pubsub hands the scores to [scoreWatch]: its
-// decay interval, at which they change.
-const scoreEvery = time.Second
+// scoreEvery is pubsub's score decay interval, at which the scores
+// change, and so how often pubsub hands them to [scoreWatch]. pubsub runs
+// both in one goroutine, on two tickers started together, so they share
+// a wake-up: 2 s rather than pubsub's default 1 s halves that wake-up of
+// an idle node (in a 10-node room, about 5 of 27 thread wake-ups a
+// second). The decay per second is kept (see invalidDecay): only the
+// moment a graylisting ends moves, to the next even second.
+const scoreEvery = 2 * time.Second
+
+// invalidDecay is P4's decay at each scoreEvery: 0.9², 0.9 a second
+// (TestScoreParams checks it against scoreEvery).
+const invalidDecay = 0.81
 
 // scoreWatch takes pubsub's peer scores every scoreEvery (in a goroutine
 // of pubsub's, one per snapshot): it logs a peer falling below the
@@ -224,7 +235,7 @@ func peerScoreParams() *pubsub.PeerScoreParams {
 		AppSpecificWeight:        1,
 		IPColocationFactorWeight: 0,
 		BehaviourPenaltyWeight:   0,
-		DecayInterval:            time.Second,
+		DecayInterval:            scoreEvery,
 		DecayToZero:              0.01,
 		RetainScore:              10 * time.Minute,
 	}
@@ -248,6 +259,6 @@ func roomScoreParams() *pubsub.TopicScoreParams {
 		TopicWeight:                    1,
 		TimeInMeshQuantum:              time.Second,
 		InvalidMessageDeliveriesWeight: -1,
-		InvalidMessageDeliveriesDecay:  0.9,
+		InvalidMessageDeliveriesDecay:  invalidDecay,
 	}
 }

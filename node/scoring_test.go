@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,10 @@ func TestScoreParams(t *testing.T) {
 	defer tp.Close()
 	if err := tp.SetScoreParams(roomScoreParams()); err != nil {
 		t.Errorf("SetScoreParams(roomScoreParams()) = %v", err)
+	}
+	// The count loses 10 % a second whatever the decay interval.
+	if got, want := invalidDecay, math.Pow(0.9, scoreEvery.Seconds()); math.Abs(got-want) > 1e-9 {
+		t.Errorf("invalidDecay = %v, want 0.9 a second: %v at scoreEvery %v", got, want, scoreEvery)
 	}
 }
 
@@ -288,7 +293,7 @@ func TestScoringGraylistsInvalidSender(t *testing.T) {
 	marker(t, b, "bob during", a, c)
 	marker(t, a, "alice during", b, c)
 
-	s = scoresOf(t, a, 10*time.Second, "mallory no longer graylisted", func(s map[peer.ID]*pubsub.PeerScoreSnapshot) bool {
+	s = scoresOf(t, a, 15*time.Second, "mallory no longer graylisted", func(s map[peer.ID]*pubsub.PeerScoreSnapshot) bool {
 		return scoreOf(s, m.id) >= graylist
 	})
 	t.Logf("score back above the graylist threshold, seen %v after the burst (snapshots every %v): %.1f",
@@ -372,7 +377,7 @@ func TestScoringNeverPenalisesHonest(t *testing.T) {
 	// A penalty lasts: a count of 1 takes 44 s to decay to zero. So two
 	// snapshots now see any penalty of the whole test.
 	for _, n := range []*testNode{b, c} {
-		for _, s := range nextScores(t, n, 2, 5*time.Second) {
+		for _, s := range nextScores(t, n, 2, 10*time.Second) {
 			if len(s) == 0 {
 				t.Fatalf("%s scores nobody", n.name)
 			}
@@ -404,7 +409,7 @@ func TestScoringQuietRoom(t *testing.T) {
 	}
 	// Four snapshots at alice, then one at bob and carol: a penalty for
 	// silence, once there, would stay as long as the silence.
-	snaps := map[*testNode][]map[peer.ID]*pubsub.PeerScoreSnapshot{a: nextScores(t, a, 4, 10*time.Second)}
+	snaps := map[*testNode][]map[peer.ID]*pubsub.PeerScoreSnapshot{a: nextScores(t, a, 4, 20*time.Second)}
 	for _, n := range []*testNode{b, c} {
 		snaps[n] = nextScores(t, n, 1, 5*time.Second)
 	}
