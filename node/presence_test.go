@@ -225,17 +225,39 @@ func TestRosterLinks(t *testing.T) {
 			{at: 5999},
 			{at: 6000, want: "leave bob lost"},
 		}},
+		// pubsub dropped bob from its view of the topic on this side only,
+		// his connection up: he is there until the connection goes too.
+		{"out of the topic, still connected", []step{
+			{at: 0, do: "conn"},
+			{at: 0, do: "in"},
+			{at: 1000, do: "out"},
+			{at: 3000},
+			{at: 8999},
+			{at: 60_000},
+			{at: 65_999, do: "noconn"},
+			{at: 66_000, want: "leave bob lost"},
+		}},
+		{"connected, never in the topic", []step{
+			{at: 0, do: "conn"},
+			{at: 6000},
+			{at: 11_999, do: "noconn"},
+			{at: 12_000, want: "leave bob lost"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			self, bob := testPeerID(t), testPeerID(t)
 			r := newRoster(testRoom, self, "alice", t0, hb, lostAfter)
+			connected := false
+			r.connected = func(p peer.ID) bool { return p == bob && connected }
 			seq := uint64(1)
 			r.handle(Record{Author: bob, Seqno: seq, Envelope: wire.Envelope{Kind: wire.KindJoin, Nick: "bob"}}, t0)
 			in, left := map[peer.ID]bool{}, map[peer.ID]time.Time{}
 			for _, s := range tt.steps {
 				now := ms(s.at)
 				switch s.do {
+				case "conn", "noconn":
+					connected = s.do == "conn"
 				case "in":
 					in[bob] = true
 					delete(left, bob)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"lanchat/node/chat"
@@ -245,6 +246,7 @@ func (h *Host) register(r *Room) error {
 	h.byTopic.Store(r.topicName, r)
 	r.nick = h.nick // under h.mu: SetNick either sees r or set the nick first
 	r.roster = newRoster(r.name, h.self, h.nick, time.Now(), h.cfg.HeartbeatInterval, h.cfg.LostAfter)
+	r.roster.connected = func(p peer.ID) bool { return h.host.Network().Connectedness(p) == network.Connected }
 	r.pres = newPresenceLink()
 	// Our own join comes first, before anything the goroutines emit; the
 	// channel is new and has room for it.
