@@ -51,9 +51,15 @@ const (
 	// its envelopes that arrive late by another route. Longer than pubsub's
 	// seen-cache (120 s).
 	tombstoneTTL = 3 * time.Minute
-	// maxDrain bounds the queued records presence takes at once to share
-	// one commit of the log with an own line.
-	maxDrain = 256
+	// ownCommitDelay is how long after an own line is accepted it is
+	// committed to the log, with whatever came meanwhile (a paste's other
+	// lines), and its echo and the events after it go out. Not at once:
+	// pubsub hands our own line to us as it hands it to the peers' send
+	// loops, and a commit then (bbolt's page copies, an fdatasync) takes
+	// the CPU those sends need: about 0.3 ms of the others' latency on 2
+	// cores (node BenchmarkSuiteLatency2 paced, cmd BenchmarkSuiteLANLatency).
+	// The echo is that much later, which nobody sees.
+	ownCommitDelay = 3 * time.Millisecond
 	// maxMembers bounds a room's roster, self and lost members included
 	// (see [roster.makeRoom]): far more than a LAN room holds, few enough
 	// that a flood of made-up members costs little to list and draw.
@@ -82,12 +88,28 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 	defer l.stopHold()
 	l.showDisk(time.Now())
 	var nextPrune time.Time // when the validator's table has authors to forget; zero: empty
+	// An own line's commit waits ownCommitDelay (echoC set); its events
+	// and all after them wait in echoes until then, in order.
+	commit := time.NewTimer(time.Hour)
+	commit.Stop()
+	defer commit.Stop()
+	var echoC <-chan time.Time
+	var echoes []chat.Event
+	flushEchoes := func() { // at the end: what waits goes out now
+		if echoC != nil {
+			r.h.hist.flush()
+			for _, ev := range echoes {
+				r.emit(ev)
+			}
+		}
+	}
 	for {
 		var evs []chat.Event
 		pulled := int64(-1)
 		select {
 		case <-ctx.Done():
 			l.drain(inbox)
+			flushEchoes()
 			return
 		case <-r.pres.topic.changed:
 			r.mu.Lock()
@@ -98,35 +120,24 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			}
 		case rec, ok := <-inbox:
 			if !ok {
+				flushEchoes()
 				return
 			}
 			if rec.Author == r.h.self {
 				r.pres.sentAt(time.Now())
 			}
 			evs = r.accept(l, rec)
-			if l.dirty {
-				// One commit for an own line and whatever else is queued
-				// (a paste's echoes), then the events.
-				for range maxDrain {
-					var more bool
-					select {
-					case rec, ok := <-inbox:
-						if !ok {
-							break
-						}
-						if rec.Author == r.h.self {
-							r.pres.sentAt(time.Now())
-						}
-						evs, more = append(evs, r.accept(l, rec)...), true
-					default:
-					}
-					if !more {
-						break
-					}
-				}
-				r.h.hist.flush()
-				l.dirty = false
+			if l.dirty && echoC == nil {
+				commit.Reset(ownCommitDelay)
+				echoC = commit.C
 			}
+		case <-echoC:
+			// One commit for the own lines and whatever else came since
+			// (a paste's echoes), then their events.
+			echoC = nil
+			r.h.hist.flush()
+			l.dirty = false
+			evs, echoes = echoes, nil
 		case <-r.syncWake:
 			pending, done, results := r.takeSync()
 			evs = l.synced(pending, results)
@@ -159,8 +170,12 @@ func (r *Room) presenceLoop(ctx context.Context, inbox <-chan Record) {
 			r.roster.dirty = false
 		}
 		r.mu.Unlock()
-		for _, ev := range evs {
-			r.emit(ev)
+		if echoC != nil {
+			echoes = append(echoes, evs...)
+		} else {
+			for _, ev := range evs {
+				r.emit(ev)
+			}
 		}
 		if pulled >= 0 {
 			r.pulled.Store(pulled)
