@@ -77,3 +77,12 @@ func setLinkKeepalive(c net.Conn) {
 		}
 	}
 }
+
+// sockopt runs set on rc's socket and returns the first error of the two.
+func sockopt(rc syscall.RawConn, set func(fd uintptr) error) error {
+	var err error
+	if cerr := rc.Control(func(fd uintptr) { err = set(fd) }); cerr != nil {
+		return cerr
+	}
+	return err
+}

@@ -10,12 +10,7 @@ import (
 // setLinkTimeout closes the connection when what it sent has gone
 // unanswered for d (TCP_RXT_CONNDROPTIME, whole seconds).
 func setLinkTimeout(rc syscall.RawConn, d time.Duration) error {
-	var err error
-	cerr := rc.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_RXT_CONNDROPTIME, int(d.Seconds()))
+	return sockopt(rc, func(fd uintptr) error {
+		return unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_RXT_CONNDROPTIME, int(d.Seconds()))
 	})
-	if cerr != nil {
-		return cerr
-	}
-	return err
 }

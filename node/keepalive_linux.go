@@ -10,12 +10,7 @@ import (
 // setLinkTimeout closes the connection when what it sent, keepalive
 // probes included, has gone unanswered for d (TCP_USER_TIMEOUT).
 func setLinkTimeout(rc syscall.RawConn, d time.Duration) error {
-	var err error
-	cerr := rc.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
+	return sockopt(rc, func(fd uintptr) error {
+		return unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
 	})
-	if cerr != nil {
-		return cerr
-	}
-	return err
 }

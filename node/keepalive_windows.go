@@ -10,12 +10,7 @@ import (
 // setLinkTimeout closes the connection when what it sent has gone
 // unanswered for d (TCP_MAXRT, whole seconds).
 func setLinkTimeout(rc syscall.RawConn, d time.Duration) error {
-	var err error
-	cerr := rc.Control(func(fd uintptr) {
-		err = windows.SetsockoptInt(windows.Handle(fd), windows.IPPROTO_TCP, windows.TCP_MAXRT, int(d.Seconds()))
+	return sockopt(rc, func(fd uintptr) error {
+		return windows.SetsockoptInt(windows.Handle(fd), windows.IPPROTO_TCP, windows.TCP_MAXRT, int(d.Seconds()))
 	})
-	if cerr != nil {
-		return cerr
-	}
-	return err
 }
