@@ -161,9 +161,8 @@ type Config struct {
 	QueryInterval time.Duration
 	// MaxQueryInterval bounds the back-off of the queries: after every
 	// round that saw the same peers (IDs, fingerprints, versions and
-	// addresses) as the round before, the interval is multiplied by
-	// queryBackoff (4), from QueryInterval up to this: 5 s, 20 s, 60 s
-	// with the defaults. A round that sees a change (a peer new,
+	// addresses) as the round before, the interval doubles, from
+	// QueryInterval up to this. A round that sees a change (a peer new,
 	// gone or moved), a change of the interface or its addresses, and a
 	// [Prompter]'s prompt bring it back to QueryInterval. A newcomer is
 	// not slowed down (its own first queries are fast, and it dials the
@@ -432,24 +431,11 @@ func (s *Service) Run(ctx context.Context, h Handler) error {
 }
 
 // schedule paces the queries of a Run: FastQueries back to back, then
-// QueryInterval, multiplied by queryBackoff after every round that saw
-// what the round before it saw, up to MaxQueryInterval; a round that sees
-// a change, or a prompt, brings it back to QueryInterval. A LAN whose
-// peers stay the same is queried once a MaxQueryInterval by each of them,
-// instead of once a QueryInterval: every query wakes every node. Not safe
-// for concurrent use.
-//
-// queryBackoff is 4 rather than RFC 6762's minimum of 2 because nothing a
-// stable round could find is left to find by querying soon: a newcomer
-// finds us with its own fast queries and dials us, peers learn of each
-// other through node's peer exchange, and a closed connection prompts.
-// In a room of N nodes every node handles the queries of all N (each
-// twice, over IPv4 and IPv6), and the ramp starts again after every
-// change: with 2 (5, 10, 20, 40 s) a node sends 4 queries between its
-// fast ones and the cap, with 4 (5, 20 s) 2, so in a 10-node room each
-// node handles 20 queries fewer in the first 75 s. What is given up: a
-// peer that cannot dial us (and is not told of us) is seen up to 20 s
-// after a change instead of 10 s.
+// QueryInterval, doubling after every round that saw what the round before
+// it saw, up to MaxQueryInterval; a round that sees a change, or a
+// prompt, brings it back to QueryInterval. A LAN whose peers stay the same
+// is queried once a MaxQueryInterval by each of them, instead of once a
+// QueryInterval: every query wakes every node. Not safe for concurrent use.
 type schedule struct {
 	min, max time.Duration
 	nfast    int               // FastQueries
@@ -482,7 +468,7 @@ func (s *schedule) after(seen map[string]string) time.Duration {
 		s.wait = s.min
 	}
 	d := s.wait
-	s.wait = min(queryBackoff*s.wait, s.max)
+	s.wait = min(2*s.wait, s.max)
 	return d
 }
 
@@ -492,10 +478,6 @@ func (s *schedule) prompt() { s.wait = s.min }
 // restart starts the schedule afresh, fast queries first: the network is
 // back after a cut, and every peer is to be found again at once.
 func (s *schedule) restart() { s.fast, s.wait = s.nfast, s.min }
-
-// queryBackoff is the factor by which the interval grows after a round
-// that saw no change (see schedule).
-const queryBackoff = 4
 
 // jitter returns d ±10 %.
 func jitter(d time.Duration) time.Duration {

@@ -20,8 +20,8 @@
 //
 // hashicorp/mdns only answers queries; it never announces itself and says no
 // goodbye. So [Service.Run] queries FastQueries times back to back at start,
-// then once per QueryInterval (±10 % jitter), an interval that grows
-// fourfold after each round that saw the same peers as the one before, up to
+// then once per QueryInterval (±10 % jitter), an interval that doubles
+// after each round that saw the same peers as the one before, up to
 // MaxQueryInterval, and drops back to QueryInterval when a round sees a
 // change, when an interface changes, or when a [Prompter] prompts: every
 // query wakes every node on the LAN, and a LAN whose nodes stay the same

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// TestSchedule: the fast queries back to back, then QueryInterval growing fourfold
+// TestSchedule: the fast queries back to back, then QueryInterval doubling
 // while the rounds see the same peers, up to MaxQueryInterval; a change,
 // a failed round or a prompt bring it back to QueryInterval.
 func TestSchedule(t *testing.T) {
@@ -26,29 +26,29 @@ func TestSchedule(t *testing.T) {
 	}{
 		{"backs off while nothing changes", 3, []step{
 			{a, false, 0}, {a, false, 0}, {a, false, 5 * s}, // fast queries, then the interval
-			{a, false, 20 * s}, {a, false, 60 * s}, {a, false, 60 * s},
+			{a, false, 10 * s}, {a, false, 20 * s}, {a, false, 40 * s}, {a, false, 60 * s}, {a, false, 60 * s},
 		}},
 		{"a newcomer resets it", 1, []step{
-			{a, false, 5 * s}, {a, false, 20 * s}, {a, false, 60 * s},
-			{ab, false, 5 * s}, {ab, false, 20 * s},
+			{a, false, 5 * s}, {a, false, 10 * s}, {a, false, 20 * s},
+			{ab, false, 5 * s}, {ab, false, 10 * s},
 		}},
 		{"a peer gone resets it", 1, []step{
-			{ab, false, 5 * s}, {ab, false, 20 * s}, {a, false, 5 * s}, {a, false, 20 * s},
+			{ab, false, 5 * s}, {ab, false, 10 * s}, {a, false, 5 * s}, {a, false, 10 * s},
 		}},
 		{"a peer moved resets it", 1, []step{
-			{a, false, 5 * s}, {a, false, 20 * s}, {moved, false, 5 * s},
+			{a, false, 5 * s}, {a, false, 10 * s}, {moved, false, 5 * s},
 		}},
 		{"alone backs off too", 1, []step{
-			{none, false, 5 * s}, {none, false, 20 * s}, {none, false, 60 * s},
+			{none, false, 5 * s}, {none, false, 10 * s}, {none, false, 20 * s},
 		}},
 		{"failed rounds stay fast", 1, []step{
-			{a, false, 5 * s}, {a, false, 20 * s}, {nil, false, 5 * s}, {nil, false, 5 * s}, {a, false, 5 * s}, {a, false, 20 * s},
+			{a, false, 5 * s}, {a, false, 10 * s}, {nil, false, 5 * s}, {nil, false, 5 * s}, {a, false, 5 * s}, {a, false, 10 * s},
 		}},
 		{"a prompt resets it", 1, []step{
-			{a, false, 5 * s}, {a, false, 20 * s}, {a, false, 60 * s}, {a, true, 5 * s}, {a, false, 20 * s},
+			{a, false, 5 * s}, {a, false, 10 * s}, {a, false, 20 * s}, {a, true, 5 * s}, {a, false, 10 * s},
 		}},
 		{"no fast queries", 0, []step{
-			{a, false, 5 * s}, {a, false, 20 * s},
+			{a, false, 5 * s}, {a, false, 10 * s},
 		}},
 	}
 	for _, tt := range tests {
